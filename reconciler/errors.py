@@ -1,0 +1,51 @@
+"""The one family of user-facing errors, and the exit codes the CLI maps them to.
+
+Every layer raises a subclass of `ReconcilerError` for a problem the user can fix (bad input,
+an unreachable remote, a missing token). Anything else escaping to the top is a bug, and the
+CLI's single handler reports it as such with a distinct exit code.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1  # validation found errors / plan has changes
+EXIT_USAGE = 2  # usage or I/O error: the command could not do its job
+EXIT_BUG = 3  # an unexpected exception: a bug in the reconciler
+
+
+class ReconcilerError(Exception):
+    """A problem the user can act on. `str(err)` says what, where and what to do."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(ReconcilerError):
+    """The policy repository, a flag or an option is unusable as given."""
+
+
+class DocumentError(ReconcilerError):
+    """A file could not be read as a policy-repository document (YAML safety, encoding)."""
+
+    def __init__(self, path: str, message: str, line: int | None = None, column: int | None = None):
+        self.path = path
+        self.message = message
+        self.line = line
+        self.column = column
+        where = path if line is None else f"{path}:{line}:{column or 1}"
+        super().__init__(f"{where}: {message}")
+
+
+class GitError(ReconcilerError):
+    """Git access failed: unreachable remote, unknown ref, not a repository."""
+
+
+class StoreError(ReconcilerError):
+    """The flag store could not be opened or written."""
+
+
+class ChangeError(ReconcilerError):
+    """A change request cannot apply to the flag as it stands; the reason is the message."""
+
+    def __init__(self, message: str, *, stale: bool = False):
+        self.stale = stale
+        super().__init__(message)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,8 +77,12 @@ class Metadata(_Closed):
 class Environment(_Closed):
     """A PostHog environment (project) that flags live in."""
 
-    key: str = Field(pattern=ENV_KEY_PATTERN, description="Short key used in change requests, e.g. `production`.")
-    id: int = Field(ge=1, description="Numeric id: the `project_id` in `/api/environments/{project_id}/` paths.")
+    key: str = Field(
+        pattern=ENV_KEY_PATTERN, description="Short key used in change requests, e.g. `production`."
+    )
+    id: int = Field(
+        ge=1, description="Numeric id: the `project_id` in `/api/environments/{project_id}/` paths."
+    )
     name: str = Field(min_length=1, description="Display name.")
     api_token: str = Field(
         min_length=1, description="Public project API key that SDKs send as `?token=` for local evaluation."
@@ -151,7 +155,8 @@ class Member(_Closed):
     id: uuid.UUID | None = Field(default=None, description="Stable uuid; uuid5 of the login when absent.")
 
     @property
-    def uuid(self) -> uuid.UUID:
+    def stable_id(self) -> uuid.UUID:
+        """The member's uuid: the one given, else uuid5 of the lower-cased login."""
         return self.id or uuid.uuid5(MEMBER_NAMESPACE, self.login.lower())
 
 
@@ -178,7 +183,9 @@ class PolicyMatch(_Closed):
     """Which changes a policy governs. An absent list means all."""
 
     environments: list[str] | None = Field(default=None, description="Environment keys.")
-    flags: list[str] | None = Field(default=None, description="Glob patterns on the flag key, e.g. `checkout-*`.")
+    flags: list[str] | None = Field(
+        default=None, description="Glob patterns on the flag key, e.g. `checkout-*`."
+    )
     tags: list[str] | None = Field(default=None, description="The flag carries at least one of these tags.")
 
 
@@ -211,9 +218,13 @@ class ApprovalPolicySpec(_Closed):
 
     action_key: PolicyAction = Field(description="The action this policy governs.")
     match: PolicyMatch = Field(default_factory=PolicyMatch, description="Which changes it governs.")
-    conditions: Condition | None = Field(default=None, description="Only changes satisfying this rule; absent means always.")
+    conditions: Condition | None = Field(
+        default=None, description="Only changes satisfying this rule; absent means always."
+    )
     approver_config: ApproverConfig = Field(description="Quorum and eligible approvers.")
-    allow_self_approve: bool = Field(default=False, description="Whether the requester's own approval counts.")
+    allow_self_approve: bool = Field(
+        default=False, description="Whether the requester's own approval counts."
+    )
     bypass_org_membership_levels: list[MembershipLevel] = Field(
         default_factory=list, description="Membership levels whose merge applies a change without quorum."
     )
@@ -221,7 +232,9 @@ class ApprovalPolicySpec(_Closed):
         default_factory=list, description="Roles whose merge applies a change without quorum."
     )
     expires_after: str = Field(
-        default="14d", pattern=DURATION_PATTERN, description="How long a request stays open, e.g. `14d` or `72h`."
+        default="14d",
+        pattern=DURATION_PATTERN,
+        description="How long a request stays open, e.g. `14d` or `72h`.",
     )
     enabled: bool = Field(default=True, description="Disabled policies govern nothing.")
 
@@ -262,8 +275,12 @@ class AddGroup(_Closed):
     """Append a release condition."""
 
     kind: Literal["addGroup"] = Field(description="Instruction kind.")
-    properties: list[PropertyFilter] = Field(default_factory=list, description="Conditions; empty matches everyone.")
-    rollout_percentage: float | None = Field(default=None, ge=0, le=100, description="Rollout percentage, 0-100.")
+    properties: list[PropertyFilter] = Field(
+        default_factory=list, description="Conditions; empty matches everyone."
+    )
+    rollout_percentage: float | None = Field(
+        default=None, ge=0, le=100, description="Rollout percentage, 0-100."
+    )
     variant: str | None = Field(default=None, description="Variant forced for this group.")
 
 
@@ -334,20 +351,18 @@ class ReplaceFilters(_Closed):
 
 
 Instruction = Annotated[
-    Union[
-        TurnFlagOn,
-        TurnFlagOff,
-        UpdateRollout,
-        AddGroup,
-        RemoveGroup,
-        UpdateGroupProperties,
-        UpdateVariants,
-        UpdatePayload,
-        UpdateName,
-        AddTags,
-        RemoveTags,
-        ReplaceFilters,
-    ],
+    TurnFlagOn
+    | TurnFlagOff
+    | UpdateRollout
+    | AddGroup
+    | RemoveGroup
+    | UpdateGroupProperties
+    | UpdateVariants
+    | UpdatePayload
+    | UpdateName
+    | AddTags
+    | RemoveTags
+    | ReplaceFilters,
     Field(discriminator="kind"),
 ]
 
@@ -356,7 +371,9 @@ class ChangeRequestSpec(_Closed):
     """A flag change request (PostHog's change request / LaunchDarkly's approval request)."""
 
     action_key: FlagAction = Field(description="What the change does to the flag.")
-    resource_type: Literal["feature_flag"] = Field(default="feature_flag", description="Always `feature_flag`.")
+    resource_type: Literal["feature_flag"] = Field(
+        default="feature_flag", description="Always `feature_flag`."
+    )
     resource_id: str = Field(pattern=FLAG_KEY_PATTERN, description="Key of the flag changed.")
     environment: str = Field(pattern=ENV_KEY_PATTERN, description="Key of the environment changed.")
     instructions: list[Instruction] = Field(
@@ -373,7 +390,9 @@ class ChangeRequestSpec(_Closed):
         default=None, description="For `copy`: every aspect but these is copied."
     )
     base_version: int | None = Field(
-        default=None, ge=1, description="Flag version the author saw; a mismatch at apply time fails the change as stale."
+        default=None,
+        ge=1,
+        description="Flag version the author saw; a mismatch at apply time fails the change as stale.",
     )
     execute_at: datetime | None = Field(
         default=None, description="Apply no earlier than this time (UTC, ISO 8601)."

@@ -68,10 +68,17 @@ class GitRepo:
         date = f"{self.clock} +0000"
         self.git("add", "-A")
         self.git(
-            "commit", "-q", "--allow-empty", "-m", body,
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            body,
             env={
-                "GIT_AUTHOR_NAME": author[0], "GIT_AUTHOR_EMAIL": author[1], "GIT_AUTHOR_DATE": date,
-                "GIT_COMMITTER_NAME": committer[0], "GIT_COMMITTER_EMAIL": committer[1],
+                "GIT_AUTHOR_NAME": author[0],
+                "GIT_AUTHOR_EMAIL": author[1],
+                "GIT_AUTHOR_DATE": date,
+                "GIT_COMMITTER_NAME": committer[0],
+                "GIT_COMMITTER_EMAIL": committer[1],
                 "GIT_COMMITTER_DATE": date,
             },
         )

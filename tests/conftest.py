@@ -16,7 +16,9 @@ import pytest
 
 from tests.gitutil import GitRepo
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# The real GitHub payloads and published API examples, copied from ../shared/fixtures with
+# their licences so the suite runs from any checkout.
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "shared"
 POSTGRES_ENV = "RECONCILER_TEST_POSTGRES_URL"
 
 
@@ -72,7 +74,4 @@ def git_repo(tmp_path: Path) -> GitRepo:
 @pytest.fixture
 def shared_fixtures() -> Path:
     """`../shared/fixtures`: real GitHub payloads and published API example objects."""
-    path = SHARED / "fixtures"
-    if not path.is_dir():
-        path = Path(__file__).resolve().parent / "fixtures" / "shared"
-    return path
+    return FIXTURES

@@ -425,3 +425,42 @@ def instruction_kinds(spec: ChangeRequestSpec) -> list[str]:
 def as_plain(value: BaseModel) -> dict[str, Any]:
     """A model as JSON-compatible plain data (what the store and API keep)."""
     return value.model_dump(mode="json", exclude_none=False)
+
+
+_ONLY_INSTRUCTION = {"feature_flag.enable": "turnFlagOn", "feature_flag.disable": "turnFlagOff"}
+
+
+def action_mismatch(spec: ChangeRequestSpec) -> str | None:
+    """Why the change's `action_key` does not fit what it asks for, or None when it fits.
+
+    The action decides which policies govern a change, so a change must not be filed under a
+    laxer action than what it does: `enable` may only turn the flag on, a ramp is an `update`.
+    """
+    action = spec.action_key
+    kinds = instruction_kinds(spec)
+    if action != "feature_flag.create" and spec.flag is not None:
+        return f"`flag` is only for feature_flag.create, not {action}"
+    if action != "feature_flag.copy" and (
+        spec.source_environment or spec.included_actions is not None or spec.excluded_actions is not None
+    ):
+        return f"`source_environment`, `included_actions` and `excluded_actions` are only for feature_flag.copy, not {action}"
+    if action == "feature_flag.update":
+        return None if kinds else "feature_flag.update needs at least one instruction"
+    if action in _ONLY_INSTRUCTION:
+        allowed = _ONLY_INSTRUCTION[action]
+        extra = [k for k in kinds if k != allowed]
+        return (
+            f"{action} may only contain {allowed}, not {', '.join(extra)}: file it as feature_flag.update"
+            if extra
+            else None
+        )
+    if kinds:
+        return f"{action} takes no instructions (found {', '.join(kinds)}): file edits as feature_flag.update"
+    if action == "feature_flag.create" and spec.flag is None:
+        return "feature_flag.create needs `flag`, the full flag definition"
+    if action == "feature_flag.copy":
+        if not spec.source_environment:
+            return "feature_flag.copy needs `source_environment`"
+        if spec.included_actions is not None and spec.excluded_actions is not None:
+            return "feature_flag.copy takes `included_actions` or `excluded_actions`, not both"
+    return None

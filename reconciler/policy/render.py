@@ -147,23 +147,26 @@ def vote_table_markdown(ev: Evaluation) -> str:
 
 
 def _policy_table(ev: Evaluation, result: PolicyResult) -> str:
-    lines = [f"**{result.name}**: {_progress(result)} ({_state_word(ev, result)})", ""]
-    if result.bypassed_by and not result.quorum_met:
-        lines[0] += f"; bypassed by @{result.bypassed_by}: {result.bypass_reason}"
+    lines = [_heading(ev, result), ""]
     if not ev.votes:
         return "\n".join([*lines, "_No reviews yet._", ""])
     lines += ["| Reviewer | Vote | Counts | Why not |", "|---|---|---|---|"]
     for vote in ev.votes:
         verdict = vote_verdicts(ev, vote)[result.name]
-        counts = "yes" if verdict in (COUNTED, REJECTION) else "no"
-        why = "" if counts == "yes" else verdict
-        lines.append(f"| @{vote.login} | {vote.decision} | {counts} | {why} |")
+        counts = verdict in (COUNTED, REJECTION)
+        lines.append(
+            f"| @{vote.login} | {vote.decision} | {'yes' if counts else 'no'} | {'' if counts else verdict} |"
+        )
     return "\n".join([*lines, ""])
 
 
-def _state_word(ev: Evaluation, result: PolicyResult) -> str:
+def _heading(ev: Evaluation, result: PolicyResult) -> str:
     if result.rejected:
-        return "rejected"
-    if result.satisfied:
-        return "satisfied"
-    return "expired" if ev.expired else "pending"
+        word = f"rejected: {_progress(result)}"
+    elif result.quorum_met:
+        word = "satisfied"
+    elif result.bypassed_by:
+        word = f"satisfied by bypass: @{result.bypassed_by}, {result.bypass_reason}"
+    else:
+        word = "expired" if ev.expired else "pending"
+    return f"**{result.name}**: {len(result.approvers)}/{result.quorum} approvals ({word})"

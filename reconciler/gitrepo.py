@@ -14,7 +14,7 @@ import git
 from git.exc import BadName, BadObject
 
 from reconciler.errors import DocumentError, GitError
-from reconciler.loader import MAX_FILE_BYTES
+from reconciler.yamlio import MAX_FILE_BYTES
 
 
 class GitRepository:

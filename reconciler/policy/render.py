@@ -7,13 +7,15 @@ never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from reconciler.documents import ApprovalPolicy
 from reconciler.policy.model import DISMISSED, UNKNOWN_LOGIN, Evaluation, PolicyResult
 from reconciler.votes import Vote
 
+CommitState = Literal["success", "pending", "failure"]
 STATUS_DESCRIPTION_LIMIT = 140  # GitHub truncates longer commit-status descriptions
 UNGOVERNED = "no approval policy governs this change"
 COUNTED = "counted"
@@ -170,3 +172,24 @@ def _heading(ev: Evaluation, result: PolicyResult) -> str:
     else:
         word = "expired" if ev.expired else "pending"
     return f"**{result.name}**: {len(result.approvers)}/{result.quorum} approvals ({word})"
+
+
+def commit_status(evaluations: Sequence[Evaluation]) -> tuple[CommitState, str]:
+    """The `reconciler/approvals` commit status of a pull request's changes: state and description.
+
+    `failure` when any change is rejected (or denied) or expired, `success` when every change
+    is approved, `pending` otherwise. The description is the first change that holds the pull
+    request back, prefixed with how many changes are approved when there are several. A change
+    that is invalid is for the caller to fail before asking.
+    """
+    if not evaluations:
+        return "success", "no change requests in this pull request"
+    failing = [e for e in evaluations if e.state in ("rejected", "expired")]
+    waiting = [e for e in evaluations if e.state == "pending"]
+    state: CommitState = "failure" if failing else "pending" if waiting else "success"
+    first = (failing or waiting or list(evaluations))[0]
+    text = first.status_description()
+    if len(evaluations) > 1:
+        approved = sum(e.approved for e in evaluations)
+        text = f"{approved}/{len(evaluations)} changes approved · {text}"
+    return state, truncate(text, STATUS_DESCRIPTION_LIMIT)

@@ -10,8 +10,10 @@ from reconciler.documents import ApprovalPolicy, Member, Members
 from reconciler.durations import parse_duration
 from reconciler.errors import ConfigError
 from reconciler.policy.model import (
+    COUNTED,
     DISMISSED,
     NOT_ELIGIBLE,
+    REJECTION,
     SELF_APPROVAL,
     STALE,
     UNKNOWN_LOGIN,
@@ -113,13 +115,15 @@ def judge_policy(
     counted: list[Vote] = []
     rejections: list[Vote] = []
     ignored: list[IgnoredVote] = []
+    verdicts: list[str] = []
     for vote in votes:
         reason = reason_ignored(vote, policy, eligible, people, requesters)
         if reason is not None:
             ignored.append(IgnoredVote(vote, reason))
         else:
             (rejections if vote.decision == "rejected" else counted).append(vote)
-    result = PolicyResult(policy, tuple(counted), tuple(rejections), tuple(ignored))
+        verdicts.append(reason or (REJECTION if vote.decision == "rejected" else COUNTED))
+    result = PolicyResult(policy, tuple(counted), tuple(rejections), tuple(ignored), tuple(verdicts))
     if result.quorum_met or merger is None:
         return result
     why = bypass_reason(policy, merger)

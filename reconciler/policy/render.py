@@ -12,14 +12,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from reconciler.documents import ApprovalPolicy
-from reconciler.policy.model import DISMISSED, UNKNOWN_LOGIN, Evaluation, PolicyResult
+from reconciler.policy.model import COUNTED, DISMISSED, REJECTION, UNKNOWN_LOGIN, Evaluation, PolicyResult
 from reconciler.votes import Vote
 
 CommitState = Literal["success", "pending", "failure"]
 STATUS_DESCRIPTION_LIMIT = 140  # GitHub truncates longer commit-status descriptions
 UNGOVERNED = "no approval policy governs this change"
-COUNTED = "counted"
-REJECTION = "rejection"
 
 
 def policy_snapshot(policy: ApprovalPolicy) -> dict[str, Any]:
@@ -47,17 +45,9 @@ def snapshot(ev: Evaluation) -> dict[str, Any]:
     return {**(policies[0] if policies else {}), "policies": policies}
 
 
-def vote_verdicts(ev: Evaluation, vote: Vote) -> dict[str, str]:
-    """Per governing policy name: `counted`, `rejection`, or the reason the vote is ignored."""
-    verdicts: dict[str, str] = {}
-    for result in ev.results:
-        if vote in result.counted:
-            verdicts[result.name] = COUNTED
-        elif vote in result.rejections:
-            verdicts[result.name] = REJECTION
-        else:
-            verdicts[result.name] = next(i.reason for i in result.ignored if i.vote == vote)
-    return verdicts
+def vote_verdicts(ev: Evaluation, index: int) -> dict[str, str]:
+    """Per governing policy name, for the vote at `index`: `counted`, `rejection`, or why ignored."""
+    return {result.name: result.verdicts[index] for result in ev.results}
 
 
 def _standalone_reason(ev: Evaluation, vote: Vote) -> str | None:
@@ -75,8 +65,8 @@ def approvals(ev: Evaluation) -> list[dict[str, Any]]:
     reason given by the first governing policy. `policies` has the verdict per policy.
     """
     rows = []
-    for vote in ev.votes:
-        verdicts = vote_verdicts(ev, vote)
+    for index, vote in enumerate(ev.votes):
+        verdicts = vote_verdicts(ev, index)
         counts = any(v in (COUNTED, REJECTION) for v in verdicts.values())
         reason = next(iter(verdicts.values()), None) if verdicts else _standalone_reason(ev, vote)
         member = ev.members.get(vote.key)
@@ -153,8 +143,7 @@ def _policy_table(ev: Evaluation, result: PolicyResult) -> str:
     if not ev.votes:
         return "\n".join([*lines, "_No reviews yet._", ""])
     lines += ["| Reviewer | Vote | Counts | Why not |", "|---|---|---|---|"]
-    for vote in ev.votes:
-        verdict = vote_verdicts(ev, vote)[result.name]
+    for vote, verdict in zip(ev.votes, result.verdicts, strict=True):
         counts = verdict in (COUNTED, REJECTION)
         lines.append(
             f"| @{vote.login} | {vote.decision} | {'yes' if counts else 'no'} | {'' if counts else verdict} |"

@@ -53,8 +53,8 @@ def evaluate(
     member who merged, given only at merge time: when a policy's quorum is not met and the
     merger holds one of its bypass levels or roles, the policy is satisfied by bypass and the
     result says who and why. The request expires `expires_after` (the shortest among the
-    governing policies) after `created_at` unless satisfied by `now`; both are timezone-aware.
-    Logins compare case-insensitively.
+    governing policies) after `created_at` unless satisfied by `now`; both are timezone-aware,
+    and at merge time `now` is the merge time. Logins compare case-insensitively.
     """
     people = {m.login.lower(): m for m in members.spec.members}
     governing = governing_policies(subject, policies)

@@ -96,12 +96,12 @@ def test_vote_table_shows_each_vote_per_policy() -> None:
     )
     table = judge([approve("bob"), approve("Alice")], [bypass], requesters={"alice"}, merger="dave")
     assert table.vote_table_markdown() == (
-        "**production-rollouts**: 1/2 approvals (satisfied by bypass: @dave, organization owner (level 15))\n"
+        "**production-rollouts**: 1/2 approvals (satisfied by bypass: dave, organization owner (level 15))\n"
         "\n"
         "| Reviewer | Vote | Counts | Why not |\n"
         "|---|---|---|---|\n"
-        "| @bob | approved | yes |  |\n"
-        f"| @Alice | approved | no | {SELF_APPROVAL} |\n"
+        "| bob | approved | yes |  |\n"
+        f"| Alice | approved | no | {SELF_APPROVAL} |\n"
     )
 
 
@@ -122,7 +122,7 @@ def test_vote_table_heading_names_the_rejection() -> None:
     assert (
         table.splitlines()[0] == "**production-rollouts**: 0/1 approvals (rejected: changes requested by bob)"
     )
-    assert "| @bob | rejected | yes |  |" in table
+    assert "| bob | rejected | yes |  |" in table
 
 
 def test_commit_status_of_a_pull_request_with_several_changes() -> None:

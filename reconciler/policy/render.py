@@ -131,7 +131,11 @@ def quorum_error(ev: Evaluation) -> str:
 
 
 def vote_table_markdown(ev: Evaluation) -> str:
-    """Per governing policy: a heading line with progress, then every vote and its verdict."""
+    """Per governing policy: a heading line with progress, then every vote and its verdict.
+
+    Logins are written without `@`: the comment is re-rendered on every review and must not
+    notify every reviewer each time.
+    """
     if not ev.governed:
         note = " Unmatched changes are denied." if ev.denied else ""
         return f"_No approval policy governs this change._{note}\n"
@@ -146,7 +150,7 @@ def _policy_table(ev: Evaluation, result: PolicyResult) -> str:
     for vote, verdict in zip(ev.votes, result.verdicts, strict=True):
         counts = verdict in (COUNTED, REJECTION)
         lines.append(
-            f"| @{vote.login} | {vote.decision} | {'yes' if counts else 'no'} | {'' if counts else verdict} |"
+            f"| {vote.login} | {vote.decision} | {'yes' if counts else 'no'} | {'' if counts else verdict} |"
         )
     return "\n".join([*lines, ""])
 
@@ -157,7 +161,7 @@ def _heading(ev: Evaluation, result: PolicyResult) -> str:
     elif result.quorum_met:
         word = "satisfied"
     elif result.bypassed_by:
-        word = f"satisfied by bypass: @{result.bypassed_by}, {result.bypass_reason}"
+        word = f"satisfied by bypass: {result.bypassed_by}, {result.bypass_reason}"
     else:
         word = "expired" if ev.expired else "pending"
     return f"**{result.name}**: {len(result.approvers)}/{result.quorum} approvals ({word})"

@@ -1,17 +1,17 @@
-"""Git access with GitPython: opening the policy repository, walking the tracked branch, reading files.
+"""Git access with GitPython: resolving refs and reading the files of a commit.
 
-The only module that talks to git. The reconcile loop and `plan` open a repository with
-`GitRepository.open` (a local path, or a URL cloned into a cache directory and fetched on
-every open), take the tracked branch's `head()`, walk the first-parent history since the last
-applied commit with `first_parent_walk` (each commit with its metadata, trailers and the files
-it changed against its first parent), and read file contents at any commit.
+The only module that talks to git. `GitRepository.source_at` exposes a commit's tree through
+the same `FileSource` interface as a directory, so `loader.load_repository` reads a commit the
+way it reads a checkout (the validator's `--base REF`, the reconciler's commits).
 
-An optional subdirectory (`--path`, as Argo CD's and Flux's `path`) holds the policy
-repository inside a larger one: files outside it are ignored and every path is reported
-relative to it.
-
-The changed files of a whole walk come from one `git log --first-parent --name-status -z`
-run, so a walk over thousands of commits costs about what that command costs.
+`GitRepository.open` opens the policy repository the reconciler follows: a local path, or a
+URL cloned into a cache directory and fetched on every open. `head()` is the tracked branch's
+head; `first_parent_walk` lists the first-parent commits since the last applied one, each with
+its metadata, trailers and the files it changed against its first parent; `read_file` reads a
+file at any commit. An optional subdirectory (`--path`, as Argo CD's and Flux's `path`) holds
+the policy repository inside a larger one: files outside it are ignored and paths are
+relative to it. The changed files of a whole walk come from one `git log --first-parent
+--name-status -z` run, so a walk over thousands of commits costs about what that command costs.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,8 @@ import git
 from filelock import FileLock
 from git.exc import BadName, BadObject
 
-from reconciler.errors import GitError
+from reconciler.errors import DocumentError, GitError
+from reconciler.yamlio import MAX_FILE_BYTES
 
 ChangeStatus = Literal["added", "modified", "deleted", "renamed"]
 _STATUS: dict[str, ChangeStatus] = {"A": "added", "M": "modified", "D": "deleted", "T": "modified"}
@@ -38,7 +40,6 @@ _COMMIT_MARK = "\x1ecommit "
 _LOG_FORMAT = "%x1ecommit %H%x00%P%x00%an%x00%ae%x00%cn%x00%ce%x00%at%x00%ct%x00%(trailers:only,unfold)%x00%B"
 _HEADER_FIELDS = 10
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:")  # git@github.com:owner/name.git
-# Never wait for a password on a terminal: the reconciler runs unattended.
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
 
 
@@ -73,33 +74,48 @@ class CommitInfo:
 
 
 class GitRepository:
-    """A git repository on disk (a work tree or a bare repository), optionally a cached clone of a URL.
+    """A git repository on disk (a work tree or a bare repository)."""
 
-    `branch` is the tracked branch (None: the remote's default branch, or HEAD of a local
-    repository); `subdir` is where the policy repository lives inside it ("" for the root).
-    """
+    # How `open` configured it: the tracked branch (None: the remote's default, or HEAD of a
+    # local repository), the subdirectory holding the policy repository ("" for the root), the
+    # URL a cached clone mirrors, and whether a local clone is read through origin's refs.
+    branch: str | None = None
+    subdir: str = ""
+    url: str | None = None
+    remote_tracking: bool = False
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        branch: str | None = None,
-        subdir: str = "",
-        url: str | None = None,
-        remote_tracking: bool = False,
-    ):
+    def __init__(self, path: str | os.PathLike[str]):
         self.path = os.fspath(path)
         try:
             self.repo = git.Repo(self.path, search_parent_directories=False)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as err:
-            raise GitError(
-                f"{self.path} is not a git repository: give the path of a clone, or its URL"
-            ) from err
-        self.repo.git.update_environment(**_GIT_ENV)
-        self.branch = branch
-        self.subdir = subdir.strip("/")
-        self.url = url  # set when this is the reconciler's cached clone of a remote
-        self._remote_tracking = remote_tracking  # a local clone read through origin's refs
+            raise GitError(f"{self.path} is not a git repository") from err
+
+    def resolve(self, ref: str) -> str:
+        """The full sha of the commit `ref` names (a branch, tag, sha or `HEAD~2`)."""
+        try:
+            commit = self.repo.commit(ref)
+        except (BadName, BadObject, ValueError, git.GitCommandError) as err:
+            raise GitError(f"{ref!r} names no commit in {self.path}: fetch it or check the spelling") from err
+        return str(commit.hexsha)
+
+    def source_at(self, commit: str, subdir: str = "") -> GitTreeSource:
+        """The files of `commit`'s tree (below `subdir` when given), as a `FileSource`."""
+        sha = self.resolve(commit)
+        tree = self.repo.commit(sha).tree
+        subdir = subdir.strip("/")
+        if subdir:
+            try:
+                tree = tree / subdir
+            except KeyError as err:
+                raise GitError(f"{subdir!r} does not exist at commit {sha[:12]}") from err
+            if tree.type != "tree":
+                raise GitError(f"{subdir!r} is not a directory at commit {sha[:12]}")
+        return GitTreeSource(self.repo, tree, f"{sha[:12]}:{subdir}" if subdir else sha[:12])
+
+    def source(self, commit: str) -> GitTreeSource:
+        """The policy repository's files at `commit`: `source_at` below the configured subdirectory."""
+        return self.source_at(commit, self.subdir)
 
     # --- opening ------------------------------------------------------------------------------
 
@@ -123,7 +139,7 @@ class GitRepository:
         text = os.fspath(location)
         if is_url(text):
             return cls._open_url(text, branch=branch, subdir=subdir, cache_dir=cache_dir)
-        repo = cls(text, branch=branch, subdir=subdir, remote_tracking=fetch)
+        repo = cls(text)._configured(branch, subdir, url=None, remote_tracking=fetch)
         if fetch:
             repo.fetch()
         return repo
@@ -138,10 +154,19 @@ class GitRepository:
         with FileLock(f"{target}.lock"):
             if not target.exists():
                 _clone(url, target)
-                return cls(target, branch=branch, subdir=subdir, url=url)
-            repo = cls(target, branch=branch, subdir=subdir, url=url)
+                return cls(target)._configured(branch, subdir, url=url, remote_tracking=False)
+            repo = cls(target)._configured(branch, subdir, url=url, remote_tracking=False)
             repo.fetch()
             return repo
+
+    def _configured(
+        self, branch: str | None, subdir: str, *, url: str | None, remote_tracking: bool
+    ) -> GitRepository:
+        self.branch, self.subdir, self.url = branch, subdir.strip("/"), url
+        self.remote_tracking = remote_tracking
+        # Never wait for a password on a terminal: the reconciler runs unattended.
+        self.repo.git.update_environment(**_GIT_ENV)
+        return self
 
     def fetch(self) -> None:
         """Fetch the remote's branches (and drop the ones it deleted). Raises GitError when unreachable."""
@@ -163,7 +188,7 @@ class GitRepository:
     @property
     def tracked_ref(self) -> str:
         """The ref the tracked branch is read from (`refs/heads/main`, `refs/remotes/origin/main`, `HEAD`)."""
-        if self._remote_tracking:
+        if self.remote_tracking:
             return f"refs/remotes/origin/{self.branch}" if self.branch else "refs/remotes/origin/HEAD"
         return f"refs/heads/{self.branch}" if self.branch else "HEAD"
 
@@ -177,16 +202,6 @@ class GitRepository:
             raise GitError(
                 f"{name} does not exist in {self.describe()} (local branches: {branches}): check --branch"
             ) from err
-
-    def resolve(self, ref: str) -> str:
-        """The full sha of the commit `ref` names (a branch, tag, sha or `HEAD~2`)."""
-        try:
-            commit = self.repo.commit(ref)
-        except (BadName, BadObject, ValueError, git.GitCommandError) as err:
-            raise GitError(
-                f"{ref!r} names no commit in {self.describe()}: fetch it or check the spelling"
-            ) from err
-        return str(commit.hexsha)
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         """Whether `ancestor` is reachable from `descendant` (a commit is its own ancestor).
@@ -250,6 +265,35 @@ class GitRepository:
                 return None  # cat-file answered "missing": no such path (or commit) there
             raise GitError(f"cannot read {full} at {commit} in {self.describe()}: {err}") from err
         return bytes(data) if kind in ("blob", b"blob") else None
+
+
+class GitTreeSource:
+    """The regular files of one git tree, read through the object database."""
+
+    def __init__(self, repo: git.Repo, tree: git.Tree, label: str):
+        self._repo = repo
+        self._label = label
+        self._blobs: dict[str, git.Blob] = {}
+        root = str(tree.path) + "/" if tree.path else ""
+        for item in tree.traverse():
+            # Regular files only: symlinks (mode 120000) and submodules are not documents.
+            if isinstance(item, git.Blob) and item.mode & 0o170000 == 0o100000:
+                self._blobs[str(item.path)[len(root) :]] = item
+
+    @property
+    def label(self) -> str:
+        return self._label
+
+    def paths(self) -> Iterable[str]:
+        return sorted(self._blobs)
+
+    def read(self, path: str) -> bytes:
+        blob = self._blobs.get(path)
+        if blob is None:
+            raise DocumentError(path, f"no such file at {self._label}")
+        stream = self._repo.odb.stream(blob.binsha)
+        data: bytes = stream.read(MAX_FILE_BYTES + 1)
+        return data
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -171,7 +171,7 @@ class FakeGitHub:
                    committer_login: str | None = "web-flow", committer_email: str = "noreply@github.com",
                    message: str = "Ramp a flag", date: str = "2024-05-01T12:00:00Z") -> dict[str, Any]:
         api = f"{self.base_url}/repos/{self.repository}"
-        commit = {
+        commit: dict[str, Any] = {
             "url": f"{api}/commits/{sha}", "sha": sha, "node_id": "C_" + sha[:12],
             "html_url": f"https://github.com/{self.repository}/commit/{sha}",
             "comments_url": f"{api}/commits/{sha}/comments",

@@ -211,9 +211,11 @@ def test_an_over_long_comment_is_cut_to_the_limit_with_a_note(gh: FakeGitHub) ->
     assert stored == comment.body
     assert len(stored) <= MAX_COMMENT_CHARS
     assert stored.startswith(MARKER)
-    assert "cut short" in stored and "65,536" in stored
-    kept = stored.split("\n\n---\n")[0]
-    assert body.startswith(kept.removeprefix(MARKER + "\n"))  # cut at a line end, nothing altered
+    kept, note = stored.split("\n\n---\n")
+    assert body.startswith(kept.removeprefix(MARKER + "\n"))  # nothing altered before the cut
+    assert kept.endswith("|")  # cut at a line end, so the table stays a table
+    cut = len(MARKER + "\n" + body) - len(kept)
+    assert f"Cut short to fit GitHub's limit of 65,536 characters per comment: the last {cut:,} characters" in note
 
 
 def test_from_env_reads_github_actions_variables(gh: FakeGitHub) -> None:

@@ -14,6 +14,7 @@ import pytest
 from reconciler.errors import ReconcilerError
 from reconciler.github import (
     GitHubAuthError,
+    GitHubClient,
     GitHubError,
     GitHubForbidden,
     GitHubNotFound,
@@ -190,3 +191,15 @@ def test_every_github_error_is_a_reconciler_error() -> None:
     for kind in (GitHubAuthError, GitHubForbidden, GitHubNotFound, GitHubUnavailable):
         assert issubclass(kind, GitHubError) and issubclass(kind, ReconcilerError)
     assert issubclass(GitHubRateLimited, GitHubError) and issubclass(GitHubValidation, GitHubError)
+
+
+def test_a_web_page_instead_of_json_is_a_clear_error() -> None:
+    def proxy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>Sign in to the corporate proxy</html>",
+                              headers={"Content-Type": "text/html"})
+
+    client = GitHubClient("acme/flags", token="t", transport=httpx.MockTransport(proxy))
+    with pytest.raises(GitHubUnavailable, match=r"not JSON \(text/html\).*GITHUB_API_URL"):
+        client.get_pull(7)
+    with pytest.raises(GitHubUnavailable, match="not JSON"):
+        client.list_reviews(7)

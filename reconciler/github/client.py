@@ -8,6 +8,7 @@ is read one page of 100 at a time through `Link` headers; nothing is fetched per
 from __future__ import annotations
 
 import os
+import random
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -60,8 +61,8 @@ def comment_body(body: str, marker: str) -> str:
     text = body if body.startswith(marker) else f"{marker}\n{body}"
     if len(text) <= MAX_COMMENT_CHARS:
         return text
-    note = ("\n\n---\n*This comment was cut short: it exceeded GitHub's limit of 65,536 "
-            "characters by {cut:,}. Run `reconciler plan` locally for the full text.*")
+    note = ("\n\n---\n*Cut short to fit GitHub's limit of 65,536 characters per comment: the "
+            "last {cut:,} characters are not shown. Run `reconciler plan` locally for the full text.*")
     keep = MAX_COMMENT_CHARS - len(note.format(cut=len(text)))
     head = text[:keep]
     # Cut at a line end when one is near, so Markdown tables and code fences break cleanly.
@@ -87,10 +88,9 @@ class GitHubClient:
         self.base_url = base_url.rstrip("/")
         policy = RetryPolicy(max_retries=max_retries, backoff_cap=backoff_cap,
                              max_rate_limit_wait=max_rate_limit_wait)
-        extra = {} if jitter is None else {"jitter": jitter}
         self._session = RestSession(base_url=self.base_url, token=token, repository=repository,
                                     transport=transport, sleep=sleep, clock=clock, policy=policy,
-                                    **extra)
+                                    jitter=jitter or random.random)
         self._repo_path = f"/repos/{repository}"
 
     @classmethod
@@ -131,9 +131,8 @@ class GitHubClient:
         return [PullRequest.from_api(item) for item in items]
 
     def get_pull(self, number: int) -> PullRequest:
-        response = self._session.request("GET", f"{self._repo_path}/pulls/{number}",
-                                         permission=READ_PULLS)
-        return PullRequest.from_api(response.json())
+        return PullRequest.from_api(self._session.request_json(
+            "GET", f"{self._repo_path}/pulls/{number}", permission=READ_PULLS))
 
     def list_pull_files(self, number: int) -> list[PullFile]:
         """The files a pull request changes (GitHub stops at 3,000: see `changed_files`)."""
@@ -163,9 +162,8 @@ class GitHubClient:
                                    "context": context}
         if target_url is not None:
             payload["target_url"] = target_url
-        response = self._session.request("POST", f"{self._repo_path}/statuses/{sha}",
-                                         json=payload, permission=WRITE_STATUSES)
-        return CommitStatus.from_api(response.json())
+        return CommitStatus.from_api(self._session.request_json(
+            "POST", f"{self._repo_path}/statuses/{sha}", json=payload, permission=WRITE_STATUSES))
 
     def find_comment(self, number: int, marker: str) -> IssueComment | None:
         """Our earlier comment: the first whose body starts with `marker`. Someone quoting it
@@ -187,14 +185,14 @@ class GitHubClient:
         if existing is not None and existing.body == text:
             return existing
         if existing is not None:
-            response = self._session.request(
+            answer = self._session.request_json(
                 "PATCH", f"{self._repo_path}/issues/comments/{existing.id}", json={"body": text},
                 permission=WRITE_COMMENTS)
         else:
-            response = self._session.request(
+            answer = self._session.request_json(
                 "POST", f"{self._repo_path}/issues/{number}/comments", json={"body": text},
                 permission=WRITE_COMMENTS, idempotent=False)
-        return IssueComment.from_api(response.json())
+        return IssueComment.from_api(answer)
 
     def _list(self, path: str, permission: str = READ_PULLS) -> Iterator[Any]:
         return self._session.paginate(f"{self._repo_path}/{path}", permission=permission)

@@ -91,6 +91,15 @@ def _unsent(err: httpx.TransportError) -> bool:
     return isinstance(err, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
+@dataclass
+class _Attempt:
+    """What one logical request has been through so far."""
+
+    described: str  # "GET /repos/o/r/pulls/1": for messages, never with headers
+    failures: int = 0  # 5xx answers and network errors
+    rate_waits: int = 0
+
+
 class RestSession:
     """A synchronous httpx.Client bound to one GitHub API root and one token."""
 
@@ -126,32 +135,42 @@ class RestSession:
         machine and rate-limited ones: a 5xx may hide a comment that was in fact created, and
         the caller's next attempt finds it instead of posting a duplicate.
         """
-        described = f"{method} {self._display(url)}"
-        failures = 0
-        rate_waits = 0
+        attempt = _Attempt(f"{method} {self._display(url)}")
         while True:
-            try:
-                response = self._client.request(method, url, params=params, json=json)
-            except httpx.TransportError as err:
-                if (idempotent or _unsent(err)) and failures < self._policy.max_retries:
-                    self._back_off(described, failures, f"failed ({type(err).__name__})")
-                    failures += 1
-                    continue
-                raise GitHubUnavailable(f"could not reach GitHub at {self.base_url} for {described}: "
-                                        f"{err}; check the network and GITHUB_API_URL",
-                                        request=described) from err
+            response = self._send(attempt, method, url, params=params, json=json, idempotent=idempotent)
+            if response is None:
+                continue  # a network error, backed off
             if response.is_success:
                 return response
             wait = rate_limit_wait(response, self._clock())
             if wait is not None:
-                self._wait_for_rate_limit(response, wait, rate_waits, described)
-                rate_waits += 1
-                continue
-            if response.status_code >= 500 and idempotent and failures < self._policy.max_retries:
-                self._back_off(described, failures, f"answered {response.status_code}")
-                failures += 1
-                continue
-            raise self._error(response, described, permission)
+                self._wait_for_rate_limit(response, wait, attempt)
+            elif response.status_code >= 500 and idempotent and self._may_retry(attempt):
+                self._back_off(attempt, f"answered {response.status_code}")
+            else:
+                raise error_for_response(response, request=attempt.described, permission=permission,
+                                         has_token=self.has_token, repository=self.repository)
+
+    def request_json(self, method: str, url: str, *, permission: str, json: Any = None,
+                     idempotent: bool = True) -> Any:
+        response = self.request(method, url, permission=permission, json=json, idempotent=idempotent)
+        return self._decode(response, f"{method} {self._display(url)}")
+
+    def _send(self, attempt: _Attempt, method: str, url: str, *, params: dict[str, Any] | None,
+              json: Any, idempotent: bool) -> httpx.Response | None:
+        """One try: the response, or None after backing off from a retryable network error."""
+        try:
+            return self._client.request(method, url, params=params, json=json)
+        except httpx.TransportError as err:
+            if (idempotent or _unsent(err)) and self._may_retry(attempt):
+                self._back_off(attempt, f"failed ({type(err).__name__})")
+                return None
+            raise GitHubUnavailable(f"could not reach GitHub at {self.base_url} for {attempt.described}: "
+                                    f"{err}; check the network and GITHUB_API_URL",
+                                    request=attempt.described) from err
+
+    def _may_retry(self, attempt: _Attempt) -> bool:
+        return attempt.failures < self._policy.max_retries
 
     def paginate(self, url: str, *, permission: str, params: dict[str, Any] | None = None
                  ) -> Iterator[Any]:
@@ -160,7 +179,7 @@ class RestSession:
         next_url: str | None = url
         while next_url is not None:
             response = self.request("GET", next_url, permission=permission, params=page_params)
-            items = response.json()
+            items = self._decode(response, f"GET {self._display(next_url)}")
             if not isinstance(items, list):
                 raise GitHubError(f"GitHub answered GET {self._display(next_url)} with "
                                   f"{type(items).__name__}, expected a list")
@@ -178,26 +197,32 @@ class RestSession:
                               f"refusing to follow it with the token")
         return link
 
-    def _wait_for_rate_limit(self, response: httpx.Response, wait: float, done: int,
-                             described: str) -> None:
+    def _wait_for_rate_limit(self, response: httpx.Response, wait: float, attempt: _Attempt) -> None:
         retry_at = self._clock() + wait
-        if wait > self._policy.max_rate_limit_wait or done >= self._policy.max_retries:
+        if wait > self._policy.max_rate_limit_wait or attempt.rate_waits >= self._policy.max_retries:
             raise GitHubRateLimited(
-                f"GitHub rate limit hit on {described} ({github_message(response)}); "
+                f"GitHub rate limit hit on {attempt.described} ({github_message(response)}); "
                 f"it resets in {wait:.0f} s: the next pass will retry",
-                retry_at=retry_at, status=response.status_code, request=described)
-        log.warning("GitHub rate limit on %s; waiting %.1f s as GitHub asks", described, wait)
+                retry_at=retry_at, status=response.status_code, request=attempt.described)
+        log.warning("GitHub rate limit on %s; waiting %.1f s as GitHub asks", attempt.described, wait)
+        attempt.rate_waits += 1
         self._sleep(wait)
 
-    def _back_off(self, described: str, attempt: int, what: str) -> None:
-        delay = self._policy.backoff(attempt, self._jitter())
-        log.warning("GitHub %s %s; retry %d of %d in %.1f s", described, what, attempt + 1,
+    def _back_off(self, attempt: _Attempt, what: str) -> None:
+        delay = self._policy.backoff(attempt.failures, self._jitter())
+        attempt.failures += 1
+        log.warning("GitHub %s %s; retry %d of %d in %.1f s", attempt.described, what, attempt.failures,
                     self._policy.max_retries, delay)
         self._sleep(delay)
 
-    def _error(self, response: httpx.Response, described: str, permission: str) -> GitHubError:
-        return error_for_response(response, request=described, permission=permission,
-                                  has_token=self.has_token, repository=self.repository)
+    def _decode(self, response: httpx.Response, described: str) -> Any:
+        try:
+            return response.json()
+        except ValueError as err:
+            raise GitHubUnavailable(f"GitHub answered {described} with something that is not JSON "
+                                    f"({response.headers.get('Content-Type', 'no content type')}): "
+                                    f"a proxy in the way, or GITHUB_API_URL points at a web page",
+                                    status=response.status_code, request=described) from err
 
     def _display(self, url: str) -> str:
         """The request path without the API root, for messages (never the headers)."""

@@ -260,3 +260,21 @@ def test_the_client_uses_the_transport_it_is_given() -> None:
     with GitHubClient("acme/flags", token=None, transport=httpx.MockTransport(handler)) as client:
         assert client.list_reviews(1) == []
     assert seen == ["https://api.github.com/repos/acme/flags/pulls/1/reviews?per_page=100"]
+
+
+def test_a_renamed_repository_is_followed_without_leaking_the_token_elsewhere() -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("Authorization")))
+        if request.url.path == "/repos/acme/old/pulls/1/reviews":
+            return httpx.Response(301, headers={"Location": "https://api.github.com/repositories/9/pulls/1/reviews?per_page=100"})
+        if request.url.path == "/repos/acme/old/pulls/2/reviews":
+            return httpx.Response(301, headers={"Location": "https://elsewhere.example/pulls/2/reviews"})
+        return httpx.Response(200, json=[])
+
+    client = GitHubClient("acme/old", token="t", transport=httpx.MockTransport(handler))
+    assert client.list_reviews(1) == []
+    assert seen[1] == ("https://api.github.com/repositories/9/pulls/1/reviews?per_page=100", "Bearer t")
+    client.list_reviews(2)
+    assert seen[-1] == ("https://elsewhere.example/pulls/2/reviews", None)

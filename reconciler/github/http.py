@@ -121,8 +121,11 @@ class RestSession:
         }
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        # GitHub answers 301 for a renamed repository; httpx drops the token if a redirect
+        # leaves the API host, so following is safe.
         self._client = httpx.Client(base_url=self.base_url + "/", headers=headers,
-                                    transport=transport, timeout=httpx.Timeout(30.0))
+                                    transport=transport, timeout=httpx.Timeout(30.0),
+                                    follow_redirects=True)
 
     def close(self) -> None:
         self._client.close()

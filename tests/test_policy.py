@@ -88,6 +88,13 @@ def test_a_standing_rejection_by_an_eligible_approver_rejects_despite_quorum() -
     assert not ev.approved
 
 
+def test_a_requesters_own_rejection_withdraws_the_change() -> None:
+    # A co-author who is also an approver asks for changes on the change they helped write.
+    ev = judge([approve("alice"), reject("bob")], requesters={"carol", "bob"})
+    assert ev.state == "rejected"
+    assert ev.results[0].rejections[0].login == "bob"
+
+
 def test_a_rejection_by_someone_outside_the_policy_is_ignored() -> None:
     ev = judge([approve("bob"), reject("erin")])
     assert ev.state == "approved"

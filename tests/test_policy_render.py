@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from reconciler.documents import MEMBER_NAMESPACE
-from reconciler.policy import SELF_APPROVAL, UNKNOWN_LOGIN
+from reconciler.policy import SELF_APPROVAL, UNKNOWN_LOGIN, commit_status
 from reconciler.votes import Vote
 from tests.policyutil import T0, approve, judge, policy, reject
 
@@ -95,12 +96,12 @@ def test_vote_table_shows_each_vote_per_policy() -> None:
     )
     table = judge([approve("bob"), approve("Alice")], [bypass], requesters={"alice"}, merger="dave")
     assert table.vote_table_markdown() == (
-        "**production-rollouts**: 1/2 approvals (satisfied by bypass: @dave, organization owner (level 15))\n"
+        "**production-rollouts**: 1/2 approvals (satisfied by bypass: dave, organization owner (level 15))\n"
         "\n"
         "| Reviewer | Vote | Counts | Why not |\n"
         "|---|---|---|---|\n"
-        "| @bob | approved | yes |  |\n"
-        f"| @Alice | approved | no | {SELF_APPROVAL} |\n"
+        "| bob | approved | yes |  |\n"
+        f"| Alice | approved | no | {SELF_APPROVAL} |\n"
     )
 
 
@@ -114,3 +115,30 @@ def test_vote_table_without_votes_or_policies() -> None:
 
 def test_an_approved_change_has_no_quorum_error() -> None:
     assert judge([approve("bob")]).quorum_error() == ""
+
+
+def test_vote_table_heading_names_the_rejection() -> None:
+    table = judge([reject("bob")]).vote_table_markdown()
+    assert (
+        table.splitlines()[0] == "**production-rollouts**: 0/1 approvals (rejected: changes requested by bob)"
+    )
+    assert "| bob | rejected | yes |  |" in table
+
+
+def test_commit_status_of_a_pull_request_with_several_changes() -> None:
+    quorum_two = [policy(approver_config={"quorum": 2, "roles": ["release-managers"]})]
+    approved, pending = judge([approve("bob")]), judge([approve("bob")], quorum_two)
+    rejected = judge([reject("alice")])
+    assert commit_status([approved]) == ("success", "1/1 approvals · production-rollouts")
+    assert commit_status([approved, pending]) == (
+        "pending",
+        "1/2 changes approved · 1/2 approvals · production-rollouts",
+    )
+    assert commit_status([pending, rejected, approved]) == (
+        "failure",
+        "1/3 changes approved · changes requested by alice · production-rollouts",
+    )
+    assert (
+        commit_status([judge([], [policy(expires_after="1h")], now=T0 + timedelta(hours=2))])[0] == "failure"
+    )
+    assert commit_status([]) == ("success", "no change requests in this pull request")

@@ -29,7 +29,7 @@ from reconciler.policy.model import (
     Subject,
     UnmatchedChanges,
 )
-from reconciler.policy.render import policy_snapshot, truncate
+from reconciler.policy.render import CommitState, commit_status, policy_snapshot, truncate
 from reconciler.policy.selection import governing_policies, matches, rule_holds, selects
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "SELF_APPROVAL",
     "STALE",
     "UNKNOWN_LOGIN",
+    "CommitState",
     "Evaluation",
     "IgnoredVote",
     "PolicyResult",
@@ -45,6 +46,7 @@ __all__ = [
     "Subject",
     "UnmatchedChanges",
     "bypass_reason",
+    "commit_status",
     "eligible_approvers",
     "evaluate",
     "governing_policies",

@@ -10,8 +10,10 @@ from reconciler.documents import ApprovalPolicy, Member, Members
 from reconciler.durations import parse_duration
 from reconciler.errors import ConfigError
 from reconciler.policy.model import (
+    COUNTED,
     DISMISSED,
     NOT_ELIGIBLE,
+    REJECTION,
     SELF_APPROVAL,
     STALE,
     UNKNOWN_LOGIN,
@@ -51,8 +53,8 @@ def evaluate(
     member who merged, given only at merge time: when a policy's quorum is not met and the
     merger holds one of its bypass levels or roles, the policy is satisfied by bypass and the
     result says who and why. The request expires `expires_after` (the shortest among the
-    governing policies) after `created_at` unless satisfied by `now`; both are timezone-aware.
-    Logins compare case-insensitively.
+    governing policies) after `created_at` unless satisfied by `now`; both are timezone-aware,
+    and at merge time `now` is the merge time. Logins compare case-insensitively.
     """
     people = {m.login.lower(): m for m in members.spec.members}
     governing = governing_policies(subject, policies)
@@ -113,13 +115,15 @@ def judge_policy(
     counted: list[Vote] = []
     rejections: list[Vote] = []
     ignored: list[IgnoredVote] = []
+    verdicts: list[str] = []
     for vote in votes:
         reason = reason_ignored(vote, policy, eligible, people, requesters)
         if reason is not None:
             ignored.append(IgnoredVote(vote, reason))
         else:
             (rejections if vote.decision == "rejected" else counted).append(vote)
-    result = PolicyResult(policy, tuple(counted), tuple(rejections), tuple(ignored))
+        verdicts.append(reason or (REJECTION if vote.decision == "rejected" else COUNTED))
+    result = PolicyResult(policy, tuple(counted), tuple(rejections), tuple(ignored), tuple(verdicts))
     if result.quorum_met or merger is None:
         return result
     why = bypass_reason(policy, merger)

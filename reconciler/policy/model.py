@@ -22,6 +22,9 @@ SELF_APPROVAL = "self-approval not allowed"
 STALE = "stale: file changed after review"
 UNKNOWN_LOGIN = "unknown login"
 DISMISSED = "dismissed"
+# What a vote that is not ignored does for a policy.
+COUNTED = "counted"
+REJECTION = "rejection"
 
 State = Literal["pending", "approved", "rejected", "expired"]
 UnmatchedChanges = Literal["allow", "deny"]
@@ -102,12 +105,14 @@ class PolicyResult:
 
     `counted` are the approvals that count towards the quorum, `rejections` the standing
     "changes requested" of eligible approvers, `ignored` every other vote with its reason.
+    `verdicts` has, for each vote in the order evaluated, `counted`, `rejection` or the reason.
     """
 
     policy: ApprovalPolicy
     counted: tuple[Vote, ...]
     rejections: tuple[Vote, ...]
     ignored: tuple[IgnoredVote, ...]
+    verdicts: tuple[str, ...] = ()
     bypassed_by: str | None = None
     bypass_reason: str | None = None
 

@@ -7,17 +7,17 @@ never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from reconciler.documents import ApprovalPolicy
-from reconciler.policy.model import DISMISSED, UNKNOWN_LOGIN, Evaluation, PolicyResult
+from reconciler.policy.model import COUNTED, DISMISSED, REJECTION, UNKNOWN_LOGIN, Evaluation, PolicyResult
 from reconciler.votes import Vote
 
+CommitState = Literal["success", "pending", "failure"]
 STATUS_DESCRIPTION_LIMIT = 140  # GitHub truncates longer commit-status descriptions
 UNGOVERNED = "no approval policy governs this change"
-COUNTED = "counted"
-REJECTION = "rejection"
 
 
 def policy_snapshot(policy: ApprovalPolicy) -> dict[str, Any]:
@@ -45,17 +45,9 @@ def snapshot(ev: Evaluation) -> dict[str, Any]:
     return {**(policies[0] if policies else {}), "policies": policies}
 
 
-def vote_verdicts(ev: Evaluation, vote: Vote) -> dict[str, str]:
-    """Per governing policy name: `counted`, `rejection`, or the reason the vote is ignored."""
-    verdicts: dict[str, str] = {}
-    for result in ev.results:
-        if vote in result.counted:
-            verdicts[result.name] = COUNTED
-        elif vote in result.rejections:
-            verdicts[result.name] = REJECTION
-        else:
-            verdicts[result.name] = next(i.reason for i in result.ignored if i.vote == vote)
-    return verdicts
+def vote_verdicts(ev: Evaluation, index: int) -> dict[str, str]:
+    """Per governing policy name, for the vote at `index`: `counted`, `rejection`, or why ignored."""
+    return {result.name: result.verdicts[index] for result in ev.results}
 
 
 def _standalone_reason(ev: Evaluation, vote: Vote) -> str | None:
@@ -73,8 +65,8 @@ def approvals(ev: Evaluation) -> list[dict[str, Any]]:
     reason given by the first governing policy. `policies` has the verdict per policy.
     """
     rows = []
-    for vote in ev.votes:
-        verdicts = vote_verdicts(ev, vote)
+    for index, vote in enumerate(ev.votes):
+        verdicts = vote_verdicts(ev, index)
         counts = any(v in (COUNTED, REJECTION) for v in verdicts.values())
         reason = next(iter(verdicts.values()), None) if verdicts else _standalone_reason(ev, vote)
         member = ev.members.get(vote.key)
@@ -139,7 +131,11 @@ def quorum_error(ev: Evaluation) -> str:
 
 
 def vote_table_markdown(ev: Evaluation) -> str:
-    """Per governing policy: a heading line with progress, then every vote and its verdict."""
+    """Per governing policy: a heading line with progress, then every vote and its verdict.
+
+    Logins are written without `@`: the comment is re-rendered on every review and must not
+    notify every reviewer each time.
+    """
     if not ev.governed:
         note = " Unmatched changes are denied." if ev.denied else ""
         return f"_No approval policy governs this change._{note}\n"
@@ -151,11 +147,10 @@ def _policy_table(ev: Evaluation, result: PolicyResult) -> str:
     if not ev.votes:
         return "\n".join([*lines, "_No reviews yet._", ""])
     lines += ["| Reviewer | Vote | Counts | Why not |", "|---|---|---|---|"]
-    for vote in ev.votes:
-        verdict = vote_verdicts(ev, vote)[result.name]
+    for vote, verdict in zip(ev.votes, result.verdicts, strict=True):
         counts = verdict in (COUNTED, REJECTION)
         lines.append(
-            f"| @{vote.login} | {vote.decision} | {'yes' if counts else 'no'} | {'' if counts else verdict} |"
+            f"| {vote.login} | {vote.decision} | {'yes' if counts else 'no'} | {'' if counts else verdict} |"
         )
     return "\n".join([*lines, ""])
 
@@ -166,7 +161,28 @@ def _heading(ev: Evaluation, result: PolicyResult) -> str:
     elif result.quorum_met:
         word = "satisfied"
     elif result.bypassed_by:
-        word = f"satisfied by bypass: @{result.bypassed_by}, {result.bypass_reason}"
+        word = f"satisfied by bypass: {result.bypassed_by}, {result.bypass_reason}"
     else:
         word = "expired" if ev.expired else "pending"
     return f"**{result.name}**: {len(result.approvers)}/{result.quorum} approvals ({word})"
+
+
+def commit_status(evaluations: Sequence[Evaluation]) -> tuple[CommitState, str]:
+    """The `reconciler/approvals` commit status of a pull request's changes: state and description.
+
+    `failure` when any change is rejected (or denied) or expired, `success` when every change
+    is approved, `pending` otherwise. The description is the first change that holds the pull
+    request back, prefixed with how many changes are approved when there are several. A change
+    that is invalid is for the caller to fail before asking.
+    """
+    if not evaluations:
+        return "success", "no change requests in this pull request"
+    failing = [e for e in evaluations if e.state in ("rejected", "expired")]
+    waiting = [e for e in evaluations if e.state == "pending"]
+    state: CommitState = "failure" if failing else "pending" if waiting else "success"
+    first = (failing or waiting or list(evaluations))[0]
+    text = first.status_description()
+    if len(evaluations) > 1:
+        approved = sum(e.approved for e in evaluations)
+        text = f"{approved}/{len(evaluations)} changes approved · {text}"
+    return state, truncate(text, STATUS_DESCRIPTION_LIMIT)

@@ -21,6 +21,8 @@ from datetime import datetime
 from typing import Protocol
 
 from reconciler.documents import Members
+from reconciler.errors import ConfigError
+from reconciler.github import GitHubClient
 from reconciler.gitrepo import CommitInfo, GitRepository
 from reconciler.votes import Vote
 
@@ -111,3 +113,11 @@ class TrailerSource:
             merger=index.person(landing.committer_name, landing.committer_email),
             created_at=added.authored_at,
         )
+
+
+def github_source(repo: GitRepository, client: GitHubClient) -> ApprovalSource:
+    """The pull-request review source for `repo`, reading reviews through `client`."""
+    raise ConfigError(
+        "approvals.source: github is not supported by this build yet: set approvals.source: trailers "
+        "in reconciler.yaml, or pass --approvals trailers"
+    )

@@ -81,18 +81,18 @@ def policy(name: str, action: str, quorum: int = 1, **spec: Any) -> dict[str, An
     }
 
 
-def change(name: str, action: str, flag: str, environment: str = "production", **spec: Any) -> dict[str, Any]:
+def change(name: str, action: str, flag_key: str, environment: str = "production", **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "action_key": action,
         "resource_type": "feature_flag",
-        "resource_id": flag,
+        "resource_id": flag_key,
         "environment": environment,
     }
     body.update(spec)
     return {
         "apiVersion": "reconciler/v1",
         "kind": "ChangeRequest",
-        "metadata": {"name": name, "description": f"{action} {flag}"},
+        "metadata": {"name": name, "description": f"{action} {flag_key}"},
         "spec": body,
     }
 

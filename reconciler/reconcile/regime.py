@@ -9,6 +9,7 @@ and the project document in the position's details) so the next pass resumes fro
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -78,10 +79,10 @@ def load_regime(store: Store, position: Position) -> Regime | None:
             email=m.email,
             first_name=m.first_name,
             last_name=m.last_name,
-            level=m.level,  # type: ignore[arg-type]
+            level=m.level,
             roles=list(m.roles),
             role_at_organization=m.role_at_organization,
-            id=m.uuid,  # type: ignore[arg-type]
+            id=uuid.UUID(m.uuid),
         )
         for m in store.list_members()
     ]

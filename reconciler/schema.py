@@ -157,7 +157,7 @@ def _message(error: Any, parts: list[str | int], kind: str) -> str:
     if kind_of_error == "union_tag_not_found":
         return "missing `kind`: say which instruction this is"
     if kind_of_error == "union_tag_invalid":
-        return f"unknown instruction kind {error['ctx']['tag']}; expected one of {error['ctx']['expected_tags']}"
+        return f"unknown instruction kind {error['ctx']['tag']!r}: use one of {error['ctx']['expected_tags']}"
     message = str(error["msg"])
     value = error.get("input")
     if isinstance(value, str | int | float | bool) or value is None:

@@ -29,7 +29,9 @@ from reconciler.flags import FlagFilters
 from reconciler.loader import FileSource, Finding, PolicyRepository, load_repository, locate_findings
 
 
-def validate_source(source: FileSource, base: FileSource | None = None, jobs: int | None = None) -> list[Finding]:
+def validate_source(
+    source: FileSource, base: FileSource | None = None, jobs: int | None = None
+) -> list[Finding]:
     """Every schema and semantic finding of the repository in `source`, located and sorted.
 
     `base` is the same repository at the base branch: change requests that exist there must
@@ -74,9 +76,19 @@ def _check_project(project: Project | None, context: _Context) -> Iterator[Findi
     ids: set[int] = set()
     for i, env in enumerate(project.spec.environments):
         if env.key in keys:
-            yield _at("reconciler.yaml", f"/spec/environments/{i}/key", f"environment key {env.key!r} is used twice", "duplicate-name")
+            yield _at(
+                "reconciler.yaml",
+                f"/spec/environments/{i}/key",
+                f"environment key {env.key!r} is used twice",
+                "duplicate-name",
+            )
         if env.id in ids:
-            yield _at("reconciler.yaml", f"/spec/environments/{i}/id", f"environment id {env.id} is used twice", "duplicate-name")
+            yield _at(
+                "reconciler.yaml",
+                f"/spec/environments/{i}/id",
+                f"environment id {env.id} is used twice",
+                "duplicate-name",
+            )
         keys.add(env.key)
         ids.add(env.id)
 
@@ -88,19 +100,31 @@ def _check_members(members: Members | None) -> Iterator[Finding]:
     seen_roles: set[str] = set()
     for i, role in enumerate(members.spec.roles):
         if role.name in seen_roles:
-            yield _at("members.yaml", f"/spec/roles/{i}/name", f"role {role.name!r} is defined twice", "duplicate-name")
+            yield _at(
+                "members.yaml",
+                f"/spec/roles/{i}/name",
+                f"role {role.name!r} is defined twice",
+                "duplicate-name",
+            )
         seen_roles.add(role.name)
     logins: set[str] = set()
     for i, member in enumerate(members.spec.members):
         if member.login.lower() in logins:
-            yield _at("members.yaml", f"/spec/members/{i}/login", f"member {member.login!r} is listed twice", "duplicate-name")
+            yield _at(
+                "members.yaml",
+                f"/spec/members/{i}/login",
+                f"member {member.login!r} is listed twice",
+                "duplicate-name",
+            )
         logins.add(member.login.lower())
         for j, role_name in enumerate(member.roles):
             if role_name not in roles:
                 yield _unknown("members.yaml", f"/spec/members/{i}/roles/{j}", "role", role_name, roles)
 
 
-def _duplicate_names(kind: str, documents: dict[str, ApprovalPolicy] | dict[str, ChangeRequest]) -> Iterator[Finding]:
+def _duplicate_names(
+    kind: str, documents: dict[str, ApprovalPolicy] | dict[str, ChangeRequest]
+) -> Iterator[Finding]:
     first: dict[str, str] = {}
     for path, document in documents.items():
         name = document.metadata.name
@@ -113,8 +137,17 @@ def _duplicate_names(kind: str, documents: dict[str, ApprovalPolicy] | dict[str,
 
 def _check_policy(path: str, policy: ApprovalPolicy, context: _Context) -> Iterator[Finding]:
     spec = policy.spec
-    yield from _known(path, "/spec/match/environments", "environment", spec.match.environments or [], context.environments)
-    yield from _known(path, "/spec/approver_config/users", "member login", spec.approver_config.users, context.logins, fold=True)
+    yield from _known(
+        path, "/spec/match/environments", "environment", spec.match.environments or [], context.environments
+    )
+    yield from _known(
+        path,
+        "/spec/approver_config/users",
+        "member login",
+        spec.approver_config.users,
+        context.logins,
+        fold=True,
+    )
     yield from _known(path, "/spec/approver_config/roles", "role", spec.approver_config.roles, context.roles)
     yield from _known(path, "/spec/bypass_roles", "role", spec.bypass_roles, context.roles)
     try:
@@ -132,7 +165,11 @@ def _check_quorum(path: str, policy: ApprovalPolicy, context: _Context) -> Itera
     eligible |= {m.login.lower() for m in context.members if set(m.roles) & set(config.roles)}
     reachable = len(eligible) if policy.spec.allow_self_approve else max(0, len(eligible) - 1)
     if config.quorum > reachable:
-        why = "" if policy.spec.allow_self_approve else " (a requester among them cannot approve their own change)"
+        why = (
+            ""
+            if policy.spec.allow_self_approve
+            else " (a requester among them cannot approve their own change)"
+        )
         message = (
             f"quorum {config.quorum} can never be met: {len(eligible)} member(s) may approve{why}, so at most"
             f" {reachable} approval(s) are possible; add approvers or lower the quorum"
@@ -144,16 +181,33 @@ def _check_change(path: str, spec: ChangeRequestSpec, context: _Context) -> Iter
     mismatch = action_mismatch(spec)
     if mismatch:
         yield _at(path, "/spec/action_key", mismatch, "action-mismatch")
-    yield from _known(path, "/spec/environment", "environment", [spec.environment], context.environments, single=True)
+    yield from _known(
+        path, "/spec/environment", "environment", [spec.environment], context.environments, single=True
+    )
     if spec.source_environment is not None:
         yield from _known(
-            path, "/spec/source_environment", "environment", [spec.source_environment], context.environments, single=True
+            path,
+            "/spec/source_environment",
+            "environment",
+            [spec.source_environment],
+            context.environments,
+            single=True,
         )
         if spec.source_environment == spec.environment:
-            yield _at(path, "/spec/source_environment", "a flag cannot be copied into the environment it comes from", "copy-into-itself")
+            yield _at(
+                path,
+                "/spec/source_environment",
+                "a flag cannot be copied into the environment it comes from",
+                "copy-into-itself",
+            )
     if spec.flag is not None:
         if spec.flag.key is not None and spec.flag.key != spec.resource_id:
-            yield _at(path, "/spec/flag/key", f"flag key {spec.flag.key!r} differs from resource_id {spec.resource_id!r}", "bad-argument")
+            yield _at(
+                path,
+                "/spec/flag/key",
+                f"flag key {spec.flag.key!r} differs from resource_id {spec.resource_id!r}",
+                "bad-argument",
+            )
         yield from _check_filters(path, "/spec/flag/filters", spec.flag.filters)
     for i, instruction in enumerate(spec.instructions):
         where = f"/spec/instructions/{i}"
@@ -179,7 +233,12 @@ def _check_variants(path: str, where: str, variants: Iterable[Any]) -> Iterator[
     total = sum(v.rollout_percentage for v in variants)
     if not math.isclose(total, 100, abs_tol=1e-9):
         listed = ", ".join(f"{v.key} {v.rollout_percentage:g}" for v in variants)
-        yield _at(path, where, f"variant rollouts must sum to 100, these sum to {total:g} ({listed})", "bad-argument")
+        yield _at(
+            path,
+            where,
+            f"variant rollouts must sum to 100, these sum to {total:g} ({listed})",
+            "bad-argument",
+        )
     seen: set[str] = set()
     for i, variant in enumerate(variants):
         if variant.key in seen:

@@ -145,7 +145,9 @@ def load_repository(source: FileSource, jobs: int | None = None) -> PolicyReposi
     documents = [(path, kind) for path in source.paths() if (kind := kind_of_path(path))]
     for required in (PROJECT_FILE, MEMBERS_FILE):
         if not any(path == required for path, _ in documents):
-            repo.findings.append(Finding(required, f"{required} is missing: {_REQUIRED[required]}", rule="missing-file"))
+            repo.findings.append(
+                Finding(required, f"{required} is missing: {_REQUIRED[required]}", rule="missing-file")
+            )
     workers = _worker_count(jobs, len(documents))
     results = _parse_parallel(source, documents, workers) if workers > 1 else _parse_serial(source, documents)
     for path, kind, model, findings in results:

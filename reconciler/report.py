@@ -19,7 +19,9 @@ FORMATS = ("text", "json", "github")
 
 def display_path(root: str, path: str) -> str:
     """A finding's path as the user sees it: relative to where they ran the command."""
-    return posixpath.normpath(posixpath.join(root.replace("\\", "/"), path)) if root not in ("", ".") else path
+    return (
+        posixpath.normpath(posixpath.join(root.replace("\\", "/"), path)) if root not in ("", ".") else path
+    )
 
 
 def render(findings: Sequence[Finding], fmt: str, root: str = ".", files: int | None = None) -> str:

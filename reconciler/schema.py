@@ -151,7 +151,9 @@ def _message(error: Any, parts: list[str | int], kind: str) -> str:
     if kind_of_error == "missing":
         return f"missing required property `{name}`"
     if kind_of_error == "extra_forbidden":
-        return f"unknown property `{name}`: check its spelling (`reconciler schema {kind}` lists the properties)"
+        return (
+            f"unknown property `{name}`: check its spelling (`reconciler schema {kind}` lists the properties)"
+        )
     if parts == ["kind"] and kind_of_error == "literal_error":
         return f"this file must hold a {kind} document, not kind {error['input']!r}"
     if kind_of_error == "union_tag_not_found":

@@ -55,7 +55,10 @@ def test_text_format_lists_every_problem_with_file_line_column_and_pointer(broke
     code, out = run("validate", str(broken_repo))
     assert code == 1
     root = str(broken_repo)
-    assert f"{root}/changes/2026/sneaky.yaml:10:39: Input should be less than or equal to 100 (got 150) [schema] (at /spec/instructions/0/percentage)" in out
+    assert (
+        f"{root}/changes/2026/sneaky.yaml:10:39: Input should be less than or equal to 100 (got 150) [schema] (at /spec/instructions/0/percentage)"
+        in out
+    )
     assert f"{root}/policies/dup.yaml:2:1: duplicate key 'a'" in out
     assert out.rstrip().endswith("invalid: 2 problem(s) in 2 file(s)")
 
@@ -82,10 +85,14 @@ def test_json_format_is_machine_readable(broken_repo: Path) -> None:
     assert set(first) == {"file", "line", "column", "pointer", "rule", "message"}
 
 
-def test_github_format_prints_annotations_and_writes_the_full_step_summary(broken_repo: Path, tmp_path: Path) -> None:
+def test_github_format_prints_annotations_and_writes_the_full_step_summary(
+    broken_repo: Path, tmp_path: Path
+) -> None:
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n", encoding="utf-8")
-    code, out = run("validate", str(broken_repo), "--format", "github", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    code, out = run(
+        "validate", str(broken_repo), "--format", "github", env={"GITHUB_STEP_SUMMARY": str(summary)}
+    )
     assert code == 1
     annotations = [line for line in out.splitlines() if line.startswith("::error ")]
     assert len(annotations) == 2
@@ -105,7 +112,9 @@ def test_github_format_escapes_workflow_command_characters(tmp_path: Path) -> No
     (repo / "members.yaml").unlink()
     code, out = run("validate", str(repo), "--format", "github", env={"GITHUB_STEP_SUMMARY": ""})
     assert code == 1
-    assert out.startswith(f"::error file={str(repo).replace(',', '%2C')}/members.yaml,title=reconciler%3A missing-file::")
+    assert out.startswith(
+        f"::error file={str(repo).replace(',', '%2C')}/members.yaml,title=reconciler%3A missing-file::"
+    )
 
 
 def test_relative_path_is_shown_as_given(broken_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -154,7 +163,9 @@ def test_parallel_and_serial_loading_agree(tmp_path: Path) -> None:
     template = (FIXTURES / "base" / "changes" / "2026" / "ramp.yaml").read_text(encoding="utf-8")
     percentages = [(i * 7) % 130 for i in range(PARALLEL_THRESHOLD + 10)]
     for i, percentage in enumerate(percentages):
-        text = template.replace("name: ramp", f"name: ramp-{i}").replace("percentage: 25", f"percentage: {percentage}")
+        text = template.replace("name: ramp", f"name: ramp-{i}").replace(
+            "percentage: 25", f"percentage: {percentage}"
+        )
         (repo / "changes" / "2026" / f"ramp-{i:03}.yaml").write_text(text, encoding="utf-8")
     too_high = sum(p > 100 for p in percentages)
     serial = load_repository(DirectorySource(repo), jobs=1)

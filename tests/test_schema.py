@@ -15,7 +15,14 @@ import jsonschema
 import pytest
 import yaml
 
-from reconciler.schema import KINDS, SCHEMA_FILES, schema_for, schema_text, shipped_schema_dir, validate_document
+from reconciler.schema import (
+    KINDS,
+    SCHEMA_FILES,
+    schema_for,
+    schema_text,
+    shipped_schema_dir,
+    validate_document,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKED_IN = ROOT / "schemas"
@@ -134,10 +141,16 @@ def test_installed_wheel_ships_the_schemas_and_works_outside_a_checkout(tmp_path
     elsewhere.mkdir()
     code = "from reconciler.schema import shipped_schema_dir as d; print(d())"
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
-    where = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True, check=True)
+    where = subprocess.run(
+        [sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True, check=True
+    )
     assert Path(where.stdout.strip()) == site / "reconciler" / "schemas"
     printed = subprocess.run(
         [sys.executable, "-m", "reconciler", "schema", "ChangeRequest"],
-        cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert printed.stdout == (site / "reconciler" / "schemas" / SCHEMA_FILES["ChangeRequest"]).read_text()

@@ -16,13 +16,17 @@ from reconciler.report import FORMATS, append_step_summary, render
 
 @click.command()
 @click.argument("path", default=".", type=click.Path(exists=True, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format.")
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format."
+)
 @click.option(
     "--base",
     metavar="REF",
     help="Base branch or commit: change requests that exist there must not be edited.",
 )
-@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Processes used to parse (default: one per CPU).")
+@click.option(
+    "--jobs", "-j", type=click.IntRange(min=1), help="Processes used to parse (default: one per CPU)."
+)
 def validate(path: str, fmt: str, base: str | None, jobs: int | None) -> None:
     """Check every document in PATH against its schema and the repository's meaning.
 

@@ -92,6 +92,19 @@ class GitRepository:
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as err:
             raise GitError(f"{self.path} is not a git repository") from err
 
+    @classmethod
+    def containing(cls, path: str | os.PathLike[str]) -> tuple[GitRepository, str]:
+        """The work tree that `path` lies in, and `path` relative to its root (POSIX, "" at the root)."""
+        try:
+            repo = git.Repo(path, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as err:
+            raise GitError(f"{os.fspath(path)} is not inside a git work tree") from err
+        root = repo.working_tree_dir
+        if root is None:
+            raise GitError(f"{os.fspath(path)} is in a bare repository: give a work tree")
+        relative = os.path.relpath(os.path.realpath(path), os.path.realpath(root))
+        return cls(root), "" if relative == "." else relative.replace(os.sep, "/")
+
     def resolve(self, ref: str) -> str:
         """The full sha of the commit `ref` names (a branch, tag, sha or `HEAD~2`)."""
         try:

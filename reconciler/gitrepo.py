@@ -141,7 +141,7 @@ class GitRepository:
             return cls._open_url(text, branch=branch, subdir=subdir, cache_dir=cache_dir)
         repo = cls(text)._configured(branch, subdir, url=None, remote_tracking=fetch)
         if fetch:
-            repo.fetch()
+            repo._fetch_or_close()
         return repo
 
     @classmethod
@@ -156,7 +156,7 @@ class GitRepository:
                 _clone(url, target)
                 return cls(target)._configured(branch, subdir, url=url, remote_tracking=False)
             repo = cls(target)._configured(branch, subdir, url=url, remote_tracking=False)
-            repo.fetch()
+            repo._fetch_or_close()
             return repo
 
     def _configured(
@@ -167,6 +167,13 @@ class GitRepository:
         # Never wait for a password on a terminal: the reconciler runs unattended.
         self.repo.git.update_environment(**_GIT_ENV)
         return self
+
+    def _fetch_or_close(self) -> None:
+        try:
+            self.fetch()
+        except GitError:
+            self.close()
+            raise
 
     def fetch(self) -> None:
         """Fetch the remote's branches (and drop the ones it deleted). Raises GitError when unreachable."""
@@ -217,6 +224,16 @@ class GitRepository:
             raise GitError(f"cannot compare {a[:12]} and {d[:12]}: {_stderr(err)}") from err
         return True
 
+    def close(self) -> None:
+        """Stop the git processes kept running for reads (`git cat-file --batch`)."""
+        self.repo.close()
+
+    def __enter__(self) -> GitRepository:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def describe(self) -> str:
         """Where this repository comes from, for messages (credentials masked)."""
         return redact(self.url) if self.url else self.path
@@ -240,17 +257,18 @@ class GitRepository:
                     "was rewritten (force-push); resume from the new head explicitly"
                 )
             revs = [f"{base}..{tip}"]
-        args = ["--first-parent", "--reverse", "-M", "-m", "--name-status", "-z", f"--format={_LOG_FORMAT}"]
-        if self.subdir:
-            # --full-history --sparse keeps commits that did not touch the subdirectory.
-            args += ["--full-history", "--sparse", *revs, "--", self.subdir]
-        else:
-            args += [*revs, "--"]
+        # No pathspec even with a subdirectory: path limiting makes git diff every commit twice
+        # (once to simplify history, once for --name-status); filtering here is cheaper.
+        # Newest first, reversed here: `--reverse` makes git hold the whole walk before diffing.
+        args = ["--first-parent", "-M", "-m", "--name-status", "-z", f"--format={_LOG_FORMAT}"]
+        args += [*revs, "--"]
         try:
             out: bytes = self.repo.git.log(*args, stdout_as_string=False, strip_newline_in_stdout=False)
         except git.GitCommandError as err:
             raise GitError(f"cannot read the history of {self.describe()}: {_stderr(err)}") from err
-        return parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
+        commits = parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
+        commits.reverse()
+        return commits
 
     # --- files --------------------------------------------------------------------------------
 
@@ -367,24 +385,34 @@ def parse_log(out: str, subdir: str = "") -> list[CommitInfo]:
 
 
 def _parse_change(tokens: list[str], i: int, subdir: str, changes: list[FileChange]) -> int:
-    """Read one `STATUS\\0path[\\0path]` entry at `tokens[i]`; return the index after it."""
+    """Read one `STATUS\\0path[\\0path]` entry at `tokens[i]`; return the index after it.
+
+    Only paths inside `subdir` count: a rename across its boundary is an addition or a deletion.
+    """
     status = tokens[i].lstrip("\n")
     if not status:
         return i + 1
     code = status[0]
-    if code in "RC":
-        old, new = _relative(tokens[i + 1], subdir), _relative(tokens[i + 2], subdir)
-        if code == "R":
-            changes.append(FileChange("renamed", new, old))
-        else:
-            changes.append(FileChange("added", new))
-        return i + 3
-    changes.append(FileChange(_STATUS.get(code, "modified"), _relative(tokens[i + 1], subdir)))
-    return i + 2
+    if code not in "RC":
+        path = _inside(tokens[i + 1], subdir)
+        if path is not None:
+            changes.append(FileChange(_STATUS.get(code, "modified"), path))
+        return i + 2
+    old, new = _inside(tokens[i + 1], subdir), _inside(tokens[i + 2], subdir)
+    if code == "R" and old is not None and new is not None:
+        changes.append(FileChange("renamed", new, old))
+    elif code == "R" and old is not None:
+        changes.append(FileChange("deleted", old))
+    elif new is not None:
+        changes.append(FileChange("added", new))
+    return i + 3
 
 
-def _relative(path: str, subdir: str) -> str:
-    return path[len(subdir) + 1 :] if subdir and path.startswith(f"{subdir}/") else path
+def _inside(path: str, subdir: str) -> str | None:
+    """`path` relative to `subdir`, or None when it lies outside."""
+    if not subdir:
+        return path
+    return path[len(subdir) + 1 :] if path.startswith(f"{subdir}/") else None
 
 
 def _commit(header: list[str], changes: list[FileChange]) -> CommitInfo:

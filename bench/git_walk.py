@@ -5,7 +5,7 @@ files and editing one policy, optionally under a subdirectory, then times
 `GitRepository.first_parent_walk(None, head)` and the plain `git log` over the same history,
 best of several alternating runs, and prints both and their ratio.
 
-    PYTHONPATH=. python bench/git_walk.py [--commits 2000] [--subdir flags] [--runs 5]
+    python -m bench.git_walk [--commits 2000] [--subdir flags] [--runs 5]
 """
 
 from __future__ import annotations

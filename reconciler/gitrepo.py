@@ -71,6 +71,7 @@ class CommitInfo:
     message: str
     trailers: list[tuple[str, str]]  # (key, value) from the message's last paragraph, in order
     changes: list[FileChange]
+    merge: bool = False  # more than one parent: the files came from the merged branch
 
 
 class GitRepository:
@@ -224,16 +225,6 @@ class GitRepository:
             raise GitError(f"cannot compare {a[:12]} and {d[:12]}: {_stderr(err)}") from err
         return True
 
-    def close(self) -> None:
-        """Stop the git processes kept running for reads (`git cat-file --batch`)."""
-        self.repo.close()
-
-    def __enter__(self) -> GitRepository:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
     def describe(self) -> str:
         """Where this repository comes from, for messages (credentials masked)."""
         return redact(self.url) if self.url else self.path
@@ -269,6 +260,45 @@ class GitRepository:
         commits = parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
         commits.reverse()
         return commits
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        """The best common ancestor of `a` and `b`, or None when they share no history."""
+        try:
+            return str(self.repo.git.merge_base(self.resolve(a), self.resolve(b))) or None
+        except git.GitCommandError as err:
+            if err.status == 1:
+                return None
+            raise GitError(f"cannot find where {a[:12]} and {b[:12]} forked: {_stderr(err)}") from err
+
+    def adding_commit(self, landing: CommitInfo, path: str) -> CommitInfo:
+        """The commit that added `path` among those `landing` brought to the branch.
+
+        `landing` itself, unless it is a merge commit: then the oldest commit of the merged
+        branch that added the file (its author is the requester of a change request).
+        """
+        if not landing.merge or landing.parent is None:
+            return landing
+        full = f"{self.subdir}/{path}" if self.subdir else path
+        args = ["--reverse", "--diff-filter=A", "-z", f"--format={_LOG_FORMAT}"]
+        try:
+            out: bytes = self.repo.git.log(
+                *args, f"{landing.parent}..{landing.sha}", "--", full,
+                stdout_as_string=False, strip_newline_in_stdout=False,
+            )  # fmt: skip
+        except git.GitCommandError as err:
+            raise GitError(f"cannot find the commit that added {full}: {_stderr(err)}") from err
+        found = parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
+        return found[0] if found else landing
+
+    def close(self) -> None:
+        """Stop git's helper processes (the long-lived `cat-file`) and release file handles."""
+        self.repo.close()
+
+    def __enter__(self) -> GitRepository:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # --- files --------------------------------------------------------------------------------
 
@@ -429,6 +459,7 @@ def _commit(header: list[str], changes: list[FileChange]) -> CommitInfo:
         message=message,
         trailers=parse_trailer_lines(trailers),
         changes=changes,
+        merge=len(parents.split()) > 1,
     )
 
 

@@ -134,7 +134,8 @@ class GitRepository:
 
         A URL (`https://…`, `ssh://…`, `file://…`, `git@host:owner/name`) is cloned bare into
         `cache_dir` (default `$XDG_CACHE_HOME/reconciler`, else `~/.cache/reconciler`), keyed
-        by a hash of the URL, and fetched on every open. A local path is read as it is; with
+        by a hash of the URL, and fetched on every open (with `branch=None` it follows the
+        remote's default branch, even when that changes). A local path is read as it is; with
         `fetch=True` its `origin` is fetched first and the branch is read from origin's refs.
         """
         text = os.fspath(location)
@@ -185,11 +186,20 @@ class GitRepository:
             )
         try:
             self.repo.git.fetch("--prune", "--quiet", "origin")
+            if self.url and self.branch is None:
+                self._follow_default_branch()
         except git.GitCommandError as err:
             raise GitError(
                 f"cannot fetch {where}: {_stderr(err)}. Check the URL, the network and the credentials; "
                 "nothing was changed"
             ) from err
+
+    def _follow_default_branch(self) -> None:
+        """Point the cached clone's HEAD where the remote's points now (its default branch may change)."""
+        answer = str(self.repo.git.ls_remote("--symref", "origin", "HEAD"))
+        match = re.match(r"ref: (refs/heads/\S+)\tHEAD", answer)
+        if match:
+            self.repo.git.symbolic_ref("HEAD", match.group(1))
 
     # --- refs ---------------------------------------------------------------------------------
 

@@ -104,6 +104,9 @@ def test_the_default_branch_is_the_remotes_default(open_repo: OpenRepo, tmp_path
 
     assert open_repo(remote.as_uri(), cache_dir=tmp_path / "c").head() == trunk
     assert open_repo(remote.as_uri(), branch="other", cache_dir=tmp_path / "c").head() == other
+    # The remote's default branch changes: the cached clone follows on the next fetch.
+    work.git("--git-dir", str(remote), "symbolic-ref", "HEAD", "refs/heads/other")
+    assert open_repo(remote.as_uri(), cache_dir=tmp_path / "c").head() == other
 
 
 def test_a_local_repository_is_read_directly_and_fetched_only_when_asked(

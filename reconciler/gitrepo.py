@@ -148,13 +148,21 @@ class GitRepository:
         A URL (`https://…`, `ssh://…`, `file://…`, `git@host:owner/name`) is cloned bare into
         `cache_dir` (default `$XDG_CACHE_HOME/reconciler`, else `~/.cache/reconciler`), keyed
         by a hash of the URL, and fetched on every open (with `branch=None` it follows the
-        remote's default branch, even when that changes). A local path is read as it is; with
+        remote's default branch, even when that changes). A local path is read as it is (a
+        folder inside a work tree means that repository, with the folder as `subdir`); with
         `fetch=True` its `origin` is fetched first and the branch is read from origin's refs.
         """
         text = os.fspath(location)
         if is_url(text):
             return cls._open_url(text, branch=branch, subdir=subdir, cache_dir=cache_dir)
-        repo = cls(text)._configured(branch, subdir, url=None, remote_tracking=fetch)
+        try:
+            repo = cls(text)
+        except GitError:
+            # A folder inside a work tree (`--repo examples/policies`): the enclosing repository,
+            # with that folder as the policy repository's subdirectory.
+            repo, inner = cls.containing(text)
+            subdir = "/".join(part for part in (inner, subdir.strip("/")) if part)
+        repo = repo._configured(branch, subdir, url=None, remote_tracking=fetch)
         if fetch:
             repo._fetch_or_close()
         return repo

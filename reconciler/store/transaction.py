@@ -22,7 +22,9 @@ from reconciler.store import schema as t
 from reconciler.store.pending import PendingWrites, fetch_one
 from reconciler.store.reader import STATUS_ROW, STORE_COUNTER, Reader, flags_counter
 from reconciler.store.records import (
+    CHANGE_REQUEST_STATES,
     SYNC_STATUSES,
+    VALIDATION_STATUSES,
     AuditRecord,
     ChangeRequestRecord,
     EnvironmentRecord,
@@ -194,6 +196,7 @@ class Transaction(Reader):
 
     def upsert_change_request(self, record: ChangeRequestRecord) -> None:
         """Insert the change request, or replace the stored one with the same id."""
+        _check_change_request(record)
         self._touch()
         self._pending.upsert("change_requests", rows.change_request_row(record))
 
@@ -213,7 +216,12 @@ class Transaction(Reader):
         """Append one event to the chain and move the recorded head to it."""
         self._touch()
         last_id, last_hash = self._head()
-        data_json = audit.canonical_json(data)
+        try:
+            data_json = audit.canonical_json(data)
+        except (TypeError, ValueError) as err:
+            raise StoreError(
+                f"audit event {verb} on {object_type} {object_id}: data is not plain JSON ({err})"
+            ) from err
         digest = audit.event_hash(
             prev_hash=last_hash,
             id=last_id + 1,
@@ -265,4 +273,16 @@ def _check_next_version(environment_id: int, flag: Flag, current: tuple[int, int
         raise StoreError(
             f"{where} is at version {current_version}: the next version is "
             f"{current_version + 1}, not {flag.version}"
+        )
+
+
+def _check_change_request(record: ChangeRequestRecord) -> None:
+    if record.state not in CHANGE_REQUEST_STATES:
+        raise StoreError(
+            f"change request {record.name}: unknown state {record.state!r}; use one of {', '.join(CHANGE_REQUEST_STATES)}"
+        )
+    if record.validation_status not in VALIDATION_STATUSES:
+        raise StoreError(
+            f"change request {record.name}: unknown validation status {record.validation_status!r};"
+            f" use one of {', '.join(VALIDATION_STATUSES)}"
         )

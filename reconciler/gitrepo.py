@@ -282,6 +282,44 @@ class GitRepository:
         found = parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
         return found[0] if found else landing
 
+    def file_history(self, tip: str, exclude: str | None, path: str) -> list[CommitInfo]:
+        """The commits reachable from `tip` but not from `exclude` that changed `path`, oldest first.
+
+        Every parent counts, not only the first: a pull request's own commits, whatever branch
+        they were made on. Their authors and co-authors are the requesters of a change request.
+        """
+        full = f"{self.subdir}/{path}" if self.subdir else path
+        revs = [self.resolve(tip)] + ([f"^{self.resolve(exclude)}"] if exclude else [])
+        args = ["--reverse", "--no-merges", "-z", f"--format={_LOG_FORMAT}", *revs, "--", full]
+        try:
+            out: bytes = self.repo.git.log(*args, stdout_as_string=False, strip_newline_in_stdout=False)
+        except git.GitCommandError as err:
+            raise GitError(f"cannot read the history of {full}: {_stderr(err)}") from err
+        return parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
+
+    def has_commit(self, sha: str) -> bool:
+        """Whether the commit `sha` is in this clone."""
+        try:
+            self.repo.git.rev_parse("--verify", "--quiet", f"{sha}^{{commit}}")
+        except git.GitCommandError:
+            return False
+        return True
+
+    def fetch_pull_head(self, number: int) -> bool:
+        """Fetch GitHub's `refs/pull/N/head` from origin, so a pull request's commits can be read.
+
+        A squash or rebase merge leaves the reviewed commits off every branch. False when there
+        is no origin or the fetch fails; the caller decides what an unreadable commit means.
+        """
+        if "origin" not in [r.name for r in self.repo.remotes]:
+            return False
+        ref = f"refs/pull/{number}/head"
+        try:
+            self.repo.git.fetch("--quiet", "origin", f"+{ref}:{ref}")
+        except git.GitCommandError:
+            return False
+        return True
+
     def close(self) -> None:
         """Stop git's helper processes (the long-lived `cat-file`) and release file handles."""
         self.repo.close()

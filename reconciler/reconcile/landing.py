@@ -80,7 +80,9 @@ def _change_request(tx: Transaction, landing: Landing, commit: CommitInfo, chang
     if change.status == "deleted":
         return  # removing a file never undoes what it did; the record and the audit trail stay
     existing = tx.get_change_request(change_request_id(path))
-    if existing is not None and existing.state in TERMINAL:
+    # A record without a commit is an open pull request's live state (pullrequests.py): the
+    # merge decides afresh, whatever the review state was before it.
+    if existing is not None and existing.state in TERMINAL and existing.commit is not None:
         if change.status != "added" or existing.commit != commit.sha:
             _ignored_edit(tx, commit, path, existing)
         return

@@ -10,9 +10,15 @@ consistently. Used by the approvals tests and `bench/approvals.py`.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
+
+import httpx
 
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub import _user as github_user
@@ -85,6 +91,7 @@ class PullRequestScenario:
         for path in files:
             if not any(f["filename"] == path for f in self.gh.files.get(number, [])):
                 self.gh.add_file(number, path)
+        self.gh.pulls[number]["changed_files"] = len(self.gh.files.get(number, []))
         return sha
 
     def review(self, number: int, login: str, state: str, *, commit: str | None = None,
@@ -139,3 +146,41 @@ class PullRequestScenario:
                       env={"GIT_COMMITTER_NAME": GITHUB[0], "GIT_COMMITTER_EMAIL": GITHUB[1],
                            "GIT_COMMITTER_DATE": f"{self.repo.clock} +0000"})
         return self.repo.head()
+
+
+@contextmanager
+def serve(gh: FakeGitHub) -> Iterator[str]:
+    """Serve the fake GitHub over real HTTP on 127.0.0.1; yields the API root for GITHUB_API_URL.
+
+    For commands that build their own client from the environment, as GitHub Actions runs them.
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            request = httpx.Request(self.command, f"http://{self.headers['Host']}{self.path}",
+                                    headers=dict(self.headers.items()), content=self.rfile.read(length))
+            response = gh.handle(request)
+            body = response.read()
+            self.send_response(response.status_code)
+            for name, value in response.headers.items():
+                if name.lower() not in ("content-length", "transfer-encoding"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PATCH = _forward
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +45,11 @@ class PullSnapshot:
     reviews: tuple[Review, ...]
     commits: tuple[PullCommit, ...]
     missing: frozenset[str] = frozenset()
+    # the pull request's own commits with the files each changed, per starting point: one git
+    # run serves every file of the pull request
+    _history: dict[str | None, list[CommitInfo]] = field(default_factory=dict, compare=False, repr=False)
+    # blob ids of every file per commit: one git run per commit, whatever the number of files
+    _trees: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def read(cls, client: GitHubClient, repo: GitRepository, pull: PullRequest) -> PullSnapshot:
@@ -53,6 +58,18 @@ class PullSnapshot:
         commits = tuple(client.list_pull_commits(pull.number))
         wanted = {pull.head_sha, *(r.commit_id for r in reviews if r.commit_id)}
         return cls(pull, reviews, commits, _fetch_missing(repo, pull.number, wanted))
+
+    def commits_touching(self, repo: GitRepository, exclude: str | None, path: str) -> list[CommitInfo]:
+        """The pull request's commits (after `exclude`) that changed `path`, from local git."""
+        if exclude not in self._history:
+            self._history[exclude] = repo.file_history(self.pull.head_sha, exclude)
+        return [c for c in self._history[exclude] if any(path in (ch.path, ch.old_path) for ch in c.changes)]
+
+    def blob(self, repo: GitRepository, commit: str, path: str) -> str | None:
+        """The blob id of `path` at `commit` (None when the file is absent there)."""
+        if commit not in self._trees:
+            self._trees[commit] = repo.blob_ids(commit)
+        return self._trees[commit].get(path)
 
     @property
     def ref(self) -> PullRequestRef:
@@ -97,15 +114,10 @@ def pull_request_context(
     The request was created when the pull request was opened (`fallback_created` if GitHub
     did not say).
     """
-    current = repo.read_file(target, path)
-    blobs: dict[str, bytes | None] = {}
+    current = snapshot.blob(repo, target, path)
 
     def changed_since(commit_id: str) -> bool:
-        if commit_id in snapshot.missing:
-            return True
-        if commit_id not in blobs:
-            blobs[commit_id] = repo.read_file(commit_id, path)
-        return blobs[commit_id] != current
+        return commit_id in snapshot.missing or snapshot.blob(repo, commit_id, path) != current
 
     votes = votes_from_reviews(snapshot.review_objects(until), file_changed_since=changed_since)
     return ApprovalContext(
@@ -138,7 +150,7 @@ def _requesters(repo: GitRepository, snapshot: PullSnapshot, path: str, index: M
             people.append(_api_author(pull_commit, index))
             people += [index.login_for(a.email) or a.email for a in pull_commit.co_authors]
         return requesters(None, people)
-    for commit in repo.file_history(snapshot.pull.head_sha, exclude, path):
+    for commit in snapshot.commits_touching(repo, exclude, path):
         api = by_sha.get(commit.sha)
         people.append(_api_author(api, index) if api and api.author_login else index.person(commit.author_name, commit.author_email))
         people += [index.login_for(email) or email for email in co_author_emails(commit.message)]

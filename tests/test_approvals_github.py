@@ -282,3 +282,20 @@ def test_an_unreadable_reviewed_commit_makes_the_approval_stale_and_says_why(sc:
     cr = record(store)
     assert votes(cr) == [("bob", "approved", False, "stale: file changed after review")]
     assert cr.votes[0].reason.startswith("Ship it\n\n[treated as stale: the reviewed commit ffffffffffff cannot be read")
+
+
+def test_reviewed_commits_a_squash_left_off_every_branch_are_fetched_from_the_pull_request_ref(
+    sc: PullRequestScenario, tmp_path: Any
+) -> None:
+    with Store.open(f"sqlite:///{tmp_path / 'remote.db'}") as store:
+        sc.open(2, {RAMP: create_flag("create-checkout", "checkout")})
+        sc.review(2, "bob", "APPROVED")
+        sc.merge(2, "squash")
+        sc.repo.git("update-ref", "refs/pull/2/head", sc.pulls[2].head)  # GitHub keeps this ref
+        sc.repo.git("branch", "-D", sc.pulls[2].branch)  # the branch was deleted after the merge
+        config = ReconcileConfig(repo=f"file://{sc.repo.path}", branch="main", cache_dir=str(tmp_path / "cache"))
+        with sc.gh.client() as client:
+            reconcile_once(config, store, github=client, now=datetime.fromtimestamp(sc.repo.clock, tz=UTC))
+        cr = record(store, RAMP)
+        assert votes(cr) == [("bob", "approved", True, None)]
+        assert (cr.state, cr.created_by_login) == ("applied", "alice")

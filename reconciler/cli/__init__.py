@@ -30,6 +30,8 @@ def register(name: str, target: str) -> None:
 register("check-approvals", "check_approvals:check_approvals")
 register("schema", "schema_cmd:schema")
 register("validate", "validate:validate")
+register("token", "token:token")
+register("audit", "audit:audit")
 
 
 class LazyGroup(click.Group):

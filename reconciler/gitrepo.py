@@ -343,8 +343,9 @@ class GitRepository:
         for entry in out.split("\0"):
             meta, _tab, path = entry.partition("\t")
             parts = meta.split()
-            if len(parts) == 3 and parts[1] == "blob":
-                blobs[_relative(path, self.subdir)] = parts[2]
+            inside = _inside(path, self.subdir)
+            if len(parts) == 3 and parts[1] == "blob" and inside is not None:
+                blobs[inside] = parts[2]
         return blobs
 
     def has_commit(self, sha: str) -> bool:

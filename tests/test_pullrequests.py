@@ -110,7 +110,7 @@ def test_check_approvals_sets_the_status_and_keeps_one_comment_up_to_date(sc: Pu
     runner = CliRunner()
     with serve(sc.gh) as url:
         env = {"GITHUB_TOKEN": "fake-token", "GITHUB_API_URL": url, "GITHUB_REPOSITORY": REPOSITORY}
-        args = ["check-approvals", "--pr", "2", "--repo", str(sc.repo.path)]
+        args = ["check-approvals", "--pr", "2", "--repo", str(sc.repo.path), "--path", "."]  # as the workflow runs it
         first = runner.invoke(main, args, env=env)
         sc.review(2, "carol", "APPROVED")
         second = runner.invoke(main, args, env=env)

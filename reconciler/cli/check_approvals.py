@@ -33,6 +33,7 @@ def check_approvals(number: int, repo_path: str, subdir: str, store_url: str | N
     GITHUB_TOKEN is the token, GITHUB_API_URL the API root, GITHUB_REPOSITORY overrides the
     repository named in reconciler.yaml. Exits 1 when the status is failure.
     """
+    subdir = "" if subdir.strip("/") in ("", ".") else subdir
     with contextlib.ExitStack() as stack:
         repo = stack.enter_context(GitRepository.open(repo_path, subdir=subdir))
         client = stack.enter_context(GitHubClient.from_env(project_repository(repo)))

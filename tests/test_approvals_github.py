@@ -81,12 +81,17 @@ def test_an_approved_pull_request_applies_with_the_reviews_as_they_stood_at_merg
     assert store.get_flag(1, "checkout").flag.filters.groups[0].rollout_percentage == 50  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("method", ["merge", "squash", "rebase"])
+@pytest.mark.parametrize(
+    ("method", "backend"),
+    [("merge", "sqlite"), ("rebase", "sqlite"), ("squash", "sqlite"),
+     pytest.param("squash", "postgres", marks=pytest.mark.postgres)],
+)
 def test_quorum_not_met_at_merge_fails_the_change_and_says_why(
-    git_repo: GitRepo, store_url: str, method: MergeMethod
+    git_repo: GitRepo, tmp_path: Any, request: pytest.FixtureRequest, method: MergeMethod, backend: str
 ) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
     sc = PullRequestScenario.create(git_repo, quorum=2)
-    with Store.open(store_url) as store:
+    with Store.open(url) as store:
         with_flag(sc, store, method)
         sc.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
         sc.review(2, "bob", "APPROVED")
@@ -181,32 +186,31 @@ def test_a_later_edit_of_the_file_makes_an_approval_stale_an_edit_elsewhere_does
     assert cr.state == "applied"
 
 
-@pytest.mark.parametrize(
-    ("reviews", "expected", "state"),
-    [
-        ([("bob", "CHANGES_REQUESTED"), ("bob", "APPROVED")], [("bob", "approved", True, None)], "applied"),
-        ([("bob", "APPROVED"), ("bob", "DISMISSED")], [("bob", "dismissed", False, "dismissed")], "failed"),
-        ([("bob", "APPROVED"), ("bob", "COMMENTED")], [("bob", "approved", True, None)], "applied"),
-        ([("dave", "APPROVED")], [("dave", "approved", False, "not an eligible approver")], "failed"),
-        ([("ghost-user", "APPROVED")], [("ghost-user", "approved", False, "unknown login")], "failed"),
-        ([("bob", "APPROVED"), ("carol", "CHANGES_REQUESTED")],
-         [("bob", "approved", True, None), ("carol", "rejected", True, None)], "rejected"),
-    ],
-    ids=["changes-requested-then-approved", "dismissed", "commented-after-approved", "outside-the-policy",
-         "unknown-login", "standing-rejection"],
-)
-def test_review_semantics(
-    sc: PullRequestScenario, store: Store, reviews: list[tuple[str, str]], expected: list[Any], state: str
-) -> None:
+REVIEW_CASES: dict[str, tuple[list[tuple[str, str]], list[Any], str]] = {
+    "changes-requested-then-approved": (
+        [("bob", "CHANGES_REQUESTED"), ("bob", "APPROVED")], [("bob", "approved", True, None)], "applied"),
+    "dismissed": ([("bob", "APPROVED"), ("bob", "DISMISSED")], [("bob", "dismissed", False, "dismissed")], "failed"),
+    "commented-after-approved": (
+        [("bob", "APPROVED"), ("bob", "COMMENTED")], [("bob", "approved", True, None)], "applied"),
+    "outside-the-policy": ([("dave", "APPROVED")], [("dave", "approved", False, "not an eligible approver")], "failed"),
+    "unknown-login": ([("ghost-user", "APPROVED")], [("ghost-user", "approved", False, "unknown login")], "failed"),
+    "standing-rejection": ([("bob", "APPROVED"), ("carol", "CHANGES_REQUESTED")],
+                           [("bob", "approved", True, None), ("carol", "rejected", True, None)], "rejected"),
+}
+
+
+def test_review_semantics(sc: PullRequestScenario, store: Store) -> None:
+    """One pull request per case, all landed in one pass: how each review history counts."""
     with_flag(sc, store)
-    sc.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
-    for login, review_state in reviews:
-        sc.review(2, login, review_state)
-    sc.merge(2)
+    for number, (case, (reviews, _expected, _state)) in enumerate(REVIEW_CASES.items(), start=2):
+        sc.open(number, {f"changes/{case}.yaml": ramp(case, "checkout", 20 + number)})
+        for login, review_state in reviews:
+            sc.review(number, login, review_state)
+        sc.merge(number)
     reconcile(sc, store)
-    cr = record(store)
-    assert votes(cr) == expected
-    assert cr.state == state
+    outcomes = {case: (votes(record(store, f"changes/{case}.yaml")), record(store, f"changes/{case}.yaml").state)
+                for case in REVIEW_CASES}
+    assert outcomes == {case: (expected, state) for case, (_r, expected, state) in REVIEW_CASES.items()}
 
 
 def test_a_pull_request_that_weakens_the_policy_is_judged_by_the_base(sc: PullRequestScenario, store: Store) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -243,6 +243,7 @@ class SyncReport:
     written: int = 0
     closed: int = 0
     skipped: int = 0
+    problems: dict[int, str] = field(default_factory=dict)  # pull request → why it was not judged
 
 
 def sync_open_pull_requests(store: Store, repo: GitRepository, client: GitHubClient, *, now: datetime) -> SyncReport:
@@ -255,7 +256,13 @@ def sync_open_pull_requests(store: Store, repo: GitRepository, client: GitHubCli
     report = SyncReport()
     open_files: dict[int, set[str]] = {}
     for pull in client.list_open_pulls(base=repo.branch):
-        result = evaluate_pull(repo, client, pull, now=now, store=store)
+        try:
+            result = evaluate_pull(repo, client, pull, now=now, store=store)
+        except (GitError, ConfigError) as err:  # this pull request's problem: the others go on
+            log.warning("pull request #%d not judged: %s", pull.number, err)
+            report.problems[pull.number] = str(err)
+            open_files[pull.number] = {r.file for r in _live_records(store, pull.number)}  # left as they were
+            continue
         open_files[pull.number] = {c.path for c in result.changes if c.action is None}
         _write_live(store, result, now, report)
     for record in _live_records(store):

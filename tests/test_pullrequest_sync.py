@@ -147,3 +147,14 @@ def test_records_already_landed_are_never_touched(sc: PullRequestScenario, store
     report = sync(sc, store)
     assert (report.written, report.skipped) == (0, 1)
     assert record(store, "changes/create-checkout.yaml") == applied
+
+
+def test_a_pull_request_that_cannot_be_judged_does_not_hold_up_the_others(sc: PullRequestScenario, store: Store) -> None:
+    land_flag(sc, store)
+    sc.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
+    sc.open(3, {"changes/other.yaml": ramp("other", "checkout", 20)})
+    sc.gh.pulls[2]["base"]["sha"] = "e" * 40  # a base this clone has never seen
+    report = sync(sc, store)
+    assert list(report.problems) == [2] and "eeeeeeeeeeee" in report.problems[2]
+    assert record(store, "changes/other.yaml").state == "pending"
+    assert store.get_change_request(change_request_id(RAMP)) is None

@@ -179,7 +179,9 @@ def _change_request(tx: Transaction, landing: Landing, commit: CommitInfo, chang
     if change.status == "deleted":
         return  # removing a file never undoes what it did; the record and the audit trail stay
     known = landing.cache.requests.get(change_request_id(path))
-    if known is not None and known[0] in TERMINAL:
+    # A record without a commit is an open pull request's live state (pullrequests.py): the
+    # merge decides afresh, whatever the review state was before it.
+    if known is not None and known[0] in TERMINAL and known[1] is not None:
         if change.status != "added" or known[1] != commit.sha:
             _ignored_edit(tx, commit, path, change_request_id(path), known[0])
         return

@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from reconciler.approvals import ApprovalSource, TrailerSource, github_source
+from reconciler.approvals import ApprovalSource, TrailerSource
+from reconciler.approvals_github import GitHubSource
 from reconciler.errors import GitError, ReconcilerError
 from reconciler.github import GitHubClient
 from reconciler.gitrepo import CommitInfo, GitRepository
@@ -193,7 +194,7 @@ def _approval_source(config: ReconcileConfig, regime: Regime | None, repo: GitRe
     kind = config.approvals or (regime.project.spec.approvals.source if regime else "trailers")
     if kind == "trailers":
         return TrailerSource(repo)
-    return github_source(repo, github or GitHubClient.from_env(_repository(regime)))
+    return GitHubSource(repo, github or GitHubClient.from_env(_repository(regime)))
 
 
 def _repository(regime: Regime | None) -> str | None:

@@ -44,6 +44,9 @@ class ReconcileConfig:
     accept_rewrite: bool = False
     approvals: Literal["github", "trailers"] | None = None  # overrides reconciler.yaml
     cache_dir: str | None = None
+    # Reconcile up to this commit instead of the branch head: `plan` and `verify` replay the
+    # history up to a given commit into a scratch store with the same judgement.
+    until: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def reconcile_once(
 def _fetch(config: ReconcileConfig, store: Store, now: datetime) -> tuple[GitRepository, str]:
     try:
         repo = GitRepository.open(config.repo, branch=config.branch, subdir=config.path, cache_dir=config.cache_dir)
-        head = repo.head()
+        head = repo.resolve(config.until) if config.until else repo.head()
     except GitError as err:
         err.temporary = True  # type: ignore[attr-defined]
         _update(store, last_error=str(err), last_error_at=now)

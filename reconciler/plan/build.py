@@ -36,13 +36,16 @@ EDITED = (
     "landed (the reconciler ignores the edit); file the next change as a new file"
 )
 REMOVED = (
-    "removed: removing a change-request file never undoes what it did; file a new change request "
-    "to revert it"
+    "removed: removing a change-request file never undoes what it did; file a new change request to revert it"
 )
 
 
 def build_plan(
-    path_or_repo: str | os.PathLike[str], *, base: str | None, store: Store | None, now: datetime | None = None
+    path_or_repo: str | os.PathLike[str],
+    *,
+    base: str | None,
+    store: Store | None,
+    now: datetime | None = None,
 ) -> Plan:
     """The plan for the policy repository at `path_or_repo` against `base` (see `workspace`)."""
     now = now or datetime.now(UTC)
@@ -78,7 +81,10 @@ class _Planner:
         key = cr.spec.resource_id
         if env_id is not None:
             current = self.overlay.get((env_id, key), current)
-        if cr.spec.source_environment and (src := self.regime.environment(cr.spec.source_environment)) is not None:
+        if (
+            cr.spec.source_environment
+            and (src := self.regime.environment(cr.spec.source_environment)) is not None
+        ):
             source = self.overlay.get((src, key), source)
         return env_id, current, source
 
@@ -139,11 +145,20 @@ def _plan_change(planner: _Planner, path: str, data: bytes, problems: list[Probl
     model, _plain, findings = parse_document(path, "ChangeRequest", data)
     if not isinstance(model, ChangeRequest):
         summary = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:5])
-        return ChangePlan(path, path.rsplit("/", 1)[-1].rsplit(".", 1)[0], "invalid", reason=f"invalid change request: {summary}")
+        return ChangePlan(
+            path,
+            path.rsplit("/", 1)[-1].rsplit(".", 1)[0],
+            "invalid",
+            reason=f"invalid change request: {summary}",
+        )
     known = planner.reader.get_change_request(change_request_id(path))
     if known is not None and known.state in DECIDED:
         if known.spec != model.spec.model_dump(mode="json"):
-            problems.append(Problem(path, f"was already {known.state} as the store records it; " + EDITED.split(": ", 1)[1]))
+            problems.append(
+                Problem(
+                    path, f"was already {known.state} as the store records it; " + EDITED.split(": ", 1)[1]
+                )
+            )
         return None  # already decided: merging does nothing with it
     return _judged(planner, path, model)
 
@@ -180,7 +195,9 @@ def _context(planner: _Planner, path: str) -> ApprovalContext:
     """No votes yet locally; the requester is the author of the commit that added the file, if any."""
     name, email, at = planner.workspace.requester(path)
     who = MemberIndex(planner.regime.members).person(name, email) if (name or email) else None
-    return ApprovalContext(votes=(), requesters=frozenset({who} if who else ()), merger=None, created_at=at or planner.now)
+    return ApprovalContext(
+        votes=(), requesters=frozenset({who} if who else ()), merger=None, created_at=at or planner.now
+    )
 
 
 def _status(evaluation: Evaluation, later: bool) -> ChangeStatus:

@@ -29,7 +29,8 @@ class PolicyNeed:
     quorum: int
     approvals: int
     needed: int
-    eligible: tuple[str, ...]  # member logins who may approve (requesters left out unless self-approval is allowed)
+    # member logins who may approve (the requesters left out unless self-approval is allowed)
+    eligible: tuple[str, ...]
     allow_self_approve: bool
     bypass_levels: tuple[int, ...] = ()
     bypass_roles: tuple[str, ...] = ()

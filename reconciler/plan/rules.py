@@ -50,14 +50,18 @@ def regime_of(source: FileSource) -> Regime | None:
     return Regime(project, members, {p: d for p, d in documents.items() if isinstance(d, ApprovalPolicy)})
 
 
-def policy_needs(evaluation: Evaluation, regime: Regime, requesters: Collection[str]) -> tuple[PolicyNeed, ...]:
+def policy_needs(
+    evaluation: Evaluation, regime: Regime, requesters: Collection[str]
+) -> tuple[PolicyNeed, ...]:
     """Per governing policy: the quorum, the approvals so far, and who may still approve."""
     files = {policy.metadata.name: path for path, policy in regime.policies.items()}
     own = {r.lower() for r in requesters}
     needs = []
     for result in evaluation.results:
         spec = result.policy.spec
-        eligible = {k for k in eligible_approvers(result.policy, evaluation.members) if k in evaluation.members}
+        eligible = {
+            k for k in eligible_approvers(result.policy, evaluation.members) if k in evaluation.members
+        }
         if not spec.allow_self_approve:
             eligible -= own
         needs.append(
@@ -72,7 +76,9 @@ def policy_needs(evaluation: Evaluation, regime: Regime, requesters: Collection[
     return tuple(needs)
 
 
-def rule_changes(workspace: Workspace, regime: Regime, *, bootstrap: bool, now: datetime) -> tuple[RuleChange, ...]:
+def rule_changes(
+    workspace: Workspace, regime: Regime, *, bootstrap: bool, now: datetime
+) -> tuple[RuleChange, ...]:
     """The rule files that differ from the base, judged by the meta-action policies in force."""
     changed = _changed_rule_files(workspace)
     if not changed:
@@ -111,14 +117,21 @@ def _rule_change(action: str, changed: dict[str, RuleStatus], problems: dict[str
     return RuleChange(tuple(changed), tuple(changed.values()), action, problem=problem)
 
 
-def _judged(action: str, changed: dict[str, RuleStatus], problems: dict[str, str], regime: Regime, now: datetime) -> RuleChange:
+def _judged(
+    action: str, changed: dict[str, RuleStatus], problems: dict[str, str], regime: Regime, now: datetime
+) -> RuleChange:
     evaluation = evaluate(
         Subject.meta_change(action, list(changed)), regime.policy_list, regime.members, (),
         requesters=(), created_at=now, now=now, unmatched_changes=regime.project.spec.unmatched_changes,
     )  # fmt: skip
     plain = _rule_change(action, changed, problems)
     return RuleChange(
-        plain.files, plain.statuses, action, evaluation.governed, policy_needs(evaluation, regime, ()), plain.problem
+        plain.files,
+        plain.statuses,
+        action,
+        evaluation.governed,
+        policy_needs(evaluation, regime, ()),
+        plain.problem,
     )
 
 
@@ -161,7 +174,9 @@ def _recorded_reasons(details: dict[str, Any]) -> dict[str, str]:
     for note in details.get("rules_not_in_force", []) or []:
         if isinstance(note, dict):
             for path in note.get("files", []):
-                reasons[str(path)] = f"not approved at {str(note.get('commit', ''))[:12]}: {note.get('reason', '')}"
+                reasons[str(path)] = (
+                    f"not approved at {str(note.get('commit', ''))[:12]}: {note.get('reason', '')}"
+                )
     return reasons
 
 

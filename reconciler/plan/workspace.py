@@ -35,6 +35,7 @@ class Workspace:
     base_files: FileSource | None = None
     head: str | None = None
     _base_paths: set[str] = field(default_factory=set)
+    _adders: dict[str, CommitInfo] | None = None
 
     @property
     def git_root(self) -> str:
@@ -53,15 +54,26 @@ class Workspace:
 
     def requester(self, path: str) -> tuple[str | None, str | None, datetime | None]:
         """Author name, email and time of the commit since the base that added `path`, if committed."""
-        if self.git is None or self.head is None or self.head == self.base:
-            return None, None, None
-        if self.git.read_file(self.head, path) is None:
-            return None, None, None  # not committed yet
-        landing = _prospective_merge(self.head, self.base)
-        added = self.git.adding_commit(landing, path)
-        if added is landing:
+        if self._adders is None:
+            self._adders = self._adding_commits()
+        added = self._adders.get(path)
+        if added is None:
             return None, None, None
         return added.author_name, added.author_email, added.authored_at
+
+    def _adding_commits(self) -> dict[str, CommitInfo]:
+        """For each file added since the base, the first commit that added it (one `git log`)."""
+        if self.git is None or self.head is None or self.head == self.base:
+            return {}
+        since = self.base
+        if since is not None and not self.git.is_ancestor(since, self.head):
+            since = self.git.merge_base(since, self.head)
+        adders: dict[str, CommitInfo] = {}
+        for commit in self.git.first_parent_walk(since, self.head):
+            for change in commit.changes:
+                if change.status in ("added", "renamed"):
+                    adders.setdefault(change.path, commit)
+        return adders
 
     def close(self) -> None:
         if self.git is not None:
@@ -130,12 +142,3 @@ def _load_base(workspace: Workspace) -> None:
         return  # the directory did not exist at the base: everything in it is new
     workspace.base_files = source
     workspace._base_paths = set(source.paths())
-
-
-def _prospective_merge(head: str, base: str | None) -> CommitInfo:
-    """HEAD as if merged onto the base: the landing whose merged commits added the files."""
-    epoch = datetime.fromtimestamp(0).astimezone()
-    return CommitInfo(
-        sha=head, parent=base, author_name="", author_email="", committer_name="", committer_email="",
-        authored_at=epoch, committed_at=epoch, message="", trailers=[], changes=[], merge=True,
-    )  # fmt: skip

@@ -154,7 +154,9 @@ def test_missing_flag_and_unknown_environment_are_refused_with_the_reason(repo: 
 
     ghost, moon = plan.changes
     assert ghost.status == "refused" and ghost.reason is not None and "ghost" in ghost.reason
-    assert moon.status == "refused" and moon.reason is not None and "unknown environment 'moon'" in moon.reason
+    assert (
+        moon.status == "refused" and moon.reason is not None and "unknown environment 'moon'" in moon.reason
+    )
 
 
 def test_a_policy_change_is_judged_by_the_base(repo: GitRepo) -> None:
@@ -222,7 +224,9 @@ def test_editing_renaming_or_removing_a_landed_change_request_is_reported(repo: 
 
     repo.remove("changes/001-renamed.yaml")
     removed = plan_of(repo, base=None, store=None)
-    assert [(p.file, "never undoes" in p.message) for p in removed.problems] == [("changes/001-create.yaml", True)]
+    assert [(p.file, "never undoes" in p.message) for p in removed.problems] == [
+        ("changes/001-create.yaml", True)
+    ]
 
 
 def test_an_invalid_change_request_is_planned_as_invalid(repo: GitRepo) -> None:
@@ -238,7 +242,11 @@ def test_a_plain_directory_has_an_empty_base_and_bootstraps_its_rules(tmp_path: 
     source = GitRepo.init(tmp_path / "scratch")
     pr.bootstrap(source)
     plain = tmp_path / "plain"
-    for path in ["reconciler.yaml", "members.yaml", *[f"policies/{p.name}" for p in (source.path / "policies").iterdir()]]:
+    for path in [
+        "reconciler.yaml",
+        "members.yaml",
+        *[f"policies/{p.name}" for p in (source.path / "policies").iterdir()],
+    ]:
         (plain / path).parent.mkdir(parents=True, exist_ok=True)
         (plain / path).write_bytes((source.path / path).read_bytes())
     GitRepo(plain).write("changes/001-create.yaml", pr.create_flag("create-checkout", "checkout", rollout=5))
@@ -257,7 +265,9 @@ def test_a_plain_directory_has_an_empty_base_and_bootstraps_its_rules(tmp_path: 
 
 def test_the_markdown_comment_stays_under_githubs_limit(repo: GitRepo) -> None:
     for i in range(150):
-        repo.write(f"changes/{i:04d}-create.yaml", pr.create_flag(f"create-{i}", f"flag-number-{i}", rollout=i % 100))
+        repo.write(
+            f"changes/{i:04d}-create.yaml", pr.create_flag(f"create-{i}", f"flag-number-{i}", rollout=i % 100)
+        )
     repo.commit("Many flags", author=pr.ALICE)
 
     plan = plan_of(repo, base=None, store=None)

@@ -73,6 +73,16 @@ def reconcile_once(
     started = time.monotonic()
     now = now or datetime.now(UTC)
     repo, head = _fetch(config, store, now)
+    try:
+        return _pass(config, store, repo, head, github, now, started)
+    finally:
+        repo.close()  # stop git's helper processes: a service runs many passes
+
+
+def _pass(
+    config: ReconcileConfig, store: Store, repo: GitRepository, head: str,
+    github: GitHubClient | None, now: datetime, started: float,
+) -> PassResult:  # fmt: skip
     position = store.position()
     since = _resume_point(config, store, repo, position, head, now)
     regime = load_regime(store, position)
@@ -94,10 +104,13 @@ def reconcile_once(
 
 
 def _fetch(config: ReconcileConfig, store: Store, now: datetime) -> tuple[GitRepository, str]:
+    repo: GitRepository | None = None
     try:
         repo = GitRepository.open(config.repo, branch=config.branch, subdir=config.path, cache_dir=config.cache_dir)
         head = repo.resolve(config.until) if config.until else repo.head()
     except GitError as err:
+        if repo is not None:
+            repo.close()
         err.temporary = True  # type: ignore[attr-defined]
         _update(store, last_error=str(err), last_error_at=now)
         raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -294,3 +294,42 @@ def test_plan_reads_a_subdirectory_of_a_monorepo(tmp_path: Path) -> None:
     assert [c.file for c in plan.changes] == ["changes/001-create.yaml"]
     assert plan.changes[0].policies[0].name == "production-creates"
     assert plan.rules == ()
+
+
+def test_ungoverned_and_scheduled_changes(repo: GitRepo) -> None:
+    later = (now_of(repo) + timedelta(days=2)).isoformat()
+    repo.write("changes/002-beta.yaml", pr.create_flag("create-beta", "beta", environment="staging"))
+    repo.write(
+        "changes/003-ramp.yaml",
+        pr.ramp("ramp-beta-later", "beta", 30, environment="staging", execute_at=later),
+    )
+
+    first, second = plan_of(repo, base=None, store=None).changes
+
+    assert (first.status, first.governed, first.policies) == ("ready", False, ())
+    assert first.after is not None and first.after["id"] == 2  # provisional: the next id the store would give
+    assert second.status == "scheduled" and second.execute_at is not None
+    assert second.before == first.after
+    assert "scheduled for " in render_text(plan_of(repo, base=None, store=None))
+
+
+def test_a_plain_directory_planned_against_a_store_skips_what_the_store_decided(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    plain = tmp_path / "export"
+    for path in repo.git("ls-files").splitlines():
+        (plain / path).parent.mkdir(parents=True, exist_ok=True)
+        (plain / path).write_bytes((repo.path / path).read_bytes())
+    GitRepo(plain).write("changes/002-ramp.yaml", pr.ramp("ramp-checkout", "checkout", 25))
+    store_path = tmp_path / "live.db"
+    with Store.open(store_path) as store:
+        reconcile_once(ReconcileConfig(str(repo.path)), store, now=now_of(repo))
+
+    code, output = run(str(plain), "--store", str(store_path), "--format", "json")
+
+    assert code == 1
+    data = json.loads(output)
+    assert [c["file"] for c in data["changes"]] == ["changes/002-ramp.yaml"]
+    assert data["changes"][0]["before"]["filters"]["groups"][0]["rollout_percentage"] == 10
+    assert data["state_from"].startswith("the store sqlite:")
+    assert data["rules"] == []  # the same rules as the store holds in force: nothing to change

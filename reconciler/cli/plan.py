@@ -32,7 +32,8 @@ def plan(ctx: click.Context, path: str, base: str | None, store: str | None, fmt
 
     For each change request new since the base: the flag before and after, the policies that
     govern it (the base's, never the working tree's) and the approvals it still needs. A plain
-    directory (no git) has an empty base: everything in it is new.
+    directory (no git) has an empty base: everything in it is new, except what --store already
+    holds. Exit 0: nothing to change; 1: changes (refusals and problems included); 2: error.
     """
     from reconciler.plan import build_plan
     from reconciler.plan.render import render_markdown, render_text

@@ -80,7 +80,8 @@ def rule_changes(
     workspace: Workspace, regime: Regime, *, bootstrap: bool, now: datetime
 ) -> tuple[RuleChange, ...]:
     """The rule files that differ from the base, judged by the meta-action policies in force."""
-    changed = _changed_rule_files(workspace)
+    against_regime = workspace.base_files is None and not bootstrap
+    changed = _changed_from_regime(workspace, regime) if against_regime else _changed_rule_files(workspace)
     if not changed:
         return ()
     present = [p for p in changed if changed[p] != "deleted"]
@@ -110,6 +111,19 @@ def _changed_rule_files(workspace: Workspace) -> dict[str, RuleStatus]:
         elif workspace.files.read(path) != workspace.base_read(path):
             changed[path] = "modified"
     return changed
+
+
+def _changed_from_regime(workspace: Workspace, regime: Regime) -> dict[str, RuleStatus]:
+    """Without a base, the rule files that differ from the rules in force (a store's)."""
+    paths = sorted(p for p in workspace.files.paths() if is_rule_file(p))
+    documents, problems = read_rules(workspace.files, paths)
+    changed: dict[str, RuleStatus] = {}
+    for path in paths:
+        if path in problems or not _in_force(path, documents.get(path), regime):
+            held = path in (PROJECT_FILE, MEMBERS_FILE) or path in regime.policies
+            changed[path] = "modified" if held else "added"
+    changed.update({p: "deleted" for p in sorted(regime.policies) if p not in paths})
+    return dict(sorted(changed.items()))
 
 
 def _rule_change(action: str, changed: dict[str, RuleStatus], problems: dict[str, str]) -> RuleChange:

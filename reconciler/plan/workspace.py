@@ -5,7 +5,8 @@ checkout holds. The base is a commit of the git repository PATH lives in (PATH m
 subdirectory of it, as `--path` allows for the reconciler): `--base REF` when given, else the
 merge-base of HEAD with the branch it tracks (its upstream, else `origin/HEAD`, `origin/main`,
 `origin/master`, `main`, `master`, the first that exists). A plain directory has an empty base:
-everything in it is new.
+everything in it is new, except, when planned against a store, what that store already holds
+(change requests it decided, rules in force).
 """
 
 from __future__ import annotations

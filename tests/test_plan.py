@@ -321,6 +321,7 @@ def test_a_plain_directory_planned_against_a_store_skips_what_the_store_decided(
         (plain / path).parent.mkdir(parents=True, exist_ok=True)
         (plain / path).write_bytes((repo.path / path).read_bytes())
     GitRepo(plain).write("changes/002-ramp.yaml", pr.ramp("ramp-checkout", "checkout", 25))
+    GitRepo(plain).write("changes/001-create.yaml", pr.create_flag("create-checkout", "checkout", rollout=90))
     store_path = tmp_path / "live.db"
     with Store.open(store_path) as store:
         reconcile_once(ReconcileConfig(str(repo.path)), store, now=now_of(repo))
@@ -333,3 +334,8 @@ def test_a_plain_directory_planned_against_a_store_skips_what_the_store_decided(
     assert data["changes"][0]["before"]["filters"]["groups"][0]["rollout_percentage"] == 10
     assert data["state_from"].startswith("the store sqlite:")
     assert data["rules"] == []  # the same rules as the store holds in force: nothing to change
+    [problem] = data["problems"]
+    assert problem["file"] == "changes/001-create.yaml"
+    assert problem["message"].startswith(
+        "was already applied as the store records it: a change-request file is immutable"
+    )

@@ -31,10 +31,11 @@ from reconciler.store import Reader, Store
 from reconciler.store.transaction import FLAG_ID_COUNTER
 
 DECIDED = ("applied", "failed", "rejected", "expired", "approved")
-EDITED = (
-    "edits a change request that exists at the base: a change-request file is immutable once it "
-    "landed (the reconciler ignores the edit); file the next change as a new file"
+IMMUTABLE = (
+    "a change-request file is immutable once it landed (the reconciler ignores the edit); file the "
+    "next change as a new file"
 )
+EDITED = f"edits a change request that exists at the base: {IMMUTABLE}"
 REMOVED = (
     "removed: removing a change-request file never undoes what it did; file a new change request to revert it"
 )
@@ -154,11 +155,7 @@ def _plan_change(planner: _Planner, path: str, data: bytes, problems: list[Probl
     known = planner.reader.get_change_request(change_request_id(path))
     if known is not None and known.state in DECIDED:
         if known.spec != model.spec.model_dump(mode="json"):
-            problems.append(
-                Problem(
-                    path, f"was already {known.state} as the store records it; " + EDITED.split(": ", 1)[1]
-                )
-            )
+            problems.append(Problem(path, f"was already {known.state} as the store records it: {IMMUTABLE}"))
         return None  # already decided: merging does nothing with it
     return _judged(planner, path, model)
 

@@ -256,7 +256,8 @@ def test_a_plain_directory_has_an_empty_base_and_bootstraps_its_rules(tmp_path: 
     assert plan.base is None and "empty base" in plan.base_label
     [change] = plan.changes
     assert change.before is None and change.after is not None and change.after["key"] == "checkout"
-    assert change.policies[0].name == "production-creates"
+    # the rules land with the change: no base, so no policy governs it, as when reconciled
+    assert (change.status, change.governed, change.policies) == ("ready", False, ())
     [rule] = plan.rules
     assert rule.action == "bootstrap" and "reconciler.yaml" in rule.files
     code, _output = run(str(plain), "--base", "main")

@@ -193,5 +193,5 @@ def test_verify_needs_the_repository_the_store_follows(
     missing_code, missing = verify_cli(GitRepo(tmp_path / "nowhere"), sqlite_url)
     other_code, unrelated = verify_cli(other, sqlite_url)
 
-    assert missing_code == 2 and "not a git repository" in missing
+    assert missing_code == 2 and "nowhere is not" in missing
     assert other_code == 2 and "names no commit" in unrelated

@@ -103,9 +103,12 @@ def _plan(workspace: Workspace, store: Store, state_from: str, now: datetime) ->
     base_rules = regime_of(workspace.base_files) if workspace.base_files is not None else None
     bootstrap = in_force is None and base_rules is None
     regime = require_regime(in_force, base_rules, regime_of(workspace.files) if bootstrap else None)
+    # With no base, the rules land together with the changes: as in the reconcile pass, no policy
+    # governs those changes (policies are read from the base, and there is none).
+    judge_by = replace(regime, policies={}) if bootstrap else regime
     files, problems = _new_change_files(workspace)
     with store.reading() as reader:
-        planner = _Planner(workspace, reader, regime, now)
+        planner = _Planner(workspace, reader, judge_by, now)
         changes = []
         for path, data in files:
             planned = _plan_change(planner, path, data, problems)
@@ -179,7 +182,7 @@ def _judged(planner: _Planner, path: str, cr: ChangeRequest) -> ChangePlan:
     outcome, evaluation = decision.outcome, decision.evaluation
     if env_id is not None:
         planner.overlay[(env_id, spec.resource_id)] = outcome.flag
-    status = _status(evaluation, later)
+    status = _status(decision, evaluation, later)
     return replace(
         common, status=status, intent=outcome.intent.description, after=outcome.intent.after,
         changes=tuple(outcome.intent.changes), governed=evaluation.governed,
@@ -197,12 +200,12 @@ def _context(planner: _Planner, path: str) -> ApprovalContext:
     )
 
 
-def _status(evaluation: Evaluation, later: bool) -> ChangeStatus:
+def _status(decision: Decision, evaluation: Evaluation, later: bool) -> ChangeStatus:
+    if decision.state == "expired" or evaluation.state == "expired":
+        return "expired"
     if evaluation.approved:
         return "scheduled" if later else "ready"
-    if evaluation.state == "rejected":
-        return "rejected"
-    return "expired" if evaluation.state == "expired" else "pending"
+    return "rejected" if evaluation.state == "rejected" else "pending"
 
 
 def _reason(status: ChangeStatus, decision: Decision) -> str | None:

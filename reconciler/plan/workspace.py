@@ -85,27 +85,18 @@ def open_workspace(path: str | os.PathLike[str], base: str | None) -> Workspace:
     """The working tree at `path` and its base (see the module docstring for the default)."""
     root = Path(path).resolve()
     workspace = Workspace(root, DirectorySource(root))
-    found = _git_root(root)
-    if found is None:
+    try:
+        workspace.git = GitRepository.open(root)  # a folder inside a work tree: that repository and subdir
+    except GitError:
         if base is not None:
-            raise ConfigError(f"--base {base} needs a git repository, and {root} is not inside one")
+            raise ConfigError(f"--base {base} needs a git repository, and {root} is not inside one") from None
         return workspace
-    git_root, subdir = found
-    workspace.git = GitRepository.open(git_root, subdir=subdir)
-    workspace.subdir = subdir
+    workspace.subdir = workspace.git.subdir
     workspace.head = _head(workspace.git)
     workspace.base, workspace.base_label = _base(workspace.git, base, workspace.head)
     if workspace.base is not None:
         _load_base(workspace)
     return workspace
-
-
-def _git_root(start: Path) -> tuple[Path, str] | None:
-    for candidate in (start, *start.parents):
-        if (candidate / ".git").exists():
-            relative = start.relative_to(candidate).as_posix()
-            return candidate, "" if relative == "." else relative
-    return None
 
 
 def _head(repo: GitRepository) -> str | None:

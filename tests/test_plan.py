@@ -340,3 +340,16 @@ def test_a_plain_directory_planned_against_a_store_skips_what_the_store_decided(
     assert problem["message"].startswith(
         "was already applied as the store records it: a change-request file is immutable"
     )
+
+
+def test_a_replay_that_cannot_judge_history_offline_points_to_store(tmp_path: Path) -> None:
+    github = GitRepo.init(tmp_path / "github-approvals")
+    pr.bootstrap(github, source="github")
+    pr.land(github, {"changes/001-create.yaml": pr.create_flag("create-checkout", "checkout")})
+    github.git("checkout", "-q", "-b", "feature")
+    github.write("changes/002-ramp.yaml", pr.ramp("ramp-checkout", "checkout", 20))
+
+    code, output = run(str(github.path))
+
+    assert code == 2
+    assert "pass --store URL" in output

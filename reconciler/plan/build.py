@@ -12,11 +12,13 @@ is written anywhere: the plan is data.
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from reconciler.approvals import ApprovalContext, MemberIndex
 from reconciler.documents import ChangeRequest
+from reconciler.errors import ConfigError
 from reconciler.flags import Flag
 from reconciler.loader import kind_of_path, parse_document
 from reconciler.plan.model import ChangePlan, ChangeStatus, Plan, Problem
@@ -55,7 +57,14 @@ def build_plan(
         if store is not None:
             return _plan(workspace, store, f"the store {store.url}", now)
         config = ReconcileConfig(repo=workspace.git_root, path=workspace.subdir)
-        with replayed_store(config, until=workspace.base, now=now) as replay:
+        with ExitStack() as stack:
+            try:
+                replay = stack.enter_context(replayed_store(config, until=workspace.base, now=now))
+            except ConfigError as err:
+                raise ConfigError(
+                    f"{err}. (plan replays the history up to the base to know the flags before it; "
+                    "pass --store URL to read them from a store instead)"
+                ) from err
             label = (
                 f"a replay of the history up to {workspace.base[:12]}"
                 if workspace.base

@@ -32,6 +32,8 @@ register("schema", "schema_cmd:schema")
 register("validate", "validate:validate")
 register("token", "token:token")
 register("audit", "audit:audit")
+register("plan", "plan:plan")
+register("verify", "verify:verify")
 
 
 class LazyGroup(click.Group):

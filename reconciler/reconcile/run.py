@@ -56,6 +56,9 @@ class ReconcileConfig:
     accept_rewrite: bool = False
     approvals: Literal["github", "trailers"] | None = None  # overrides reconciler.yaml
     cache_dir: str | None = None
+    # Reconcile up to this commit instead of the branch head: `plan` and `verify` replay the
+    # history up to a given commit into a scratch store with the same judgement.
+    until: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,10 +109,10 @@ def reconcile_once(
 
 
 def _fetch(config: ReconcileConfig, store: Store, now: datetime) -> tuple[GitRepository, str]:
-    repo = None
+    repo: GitRepository | None = None
     try:
         repo = GitRepository.open(config.repo, branch=config.branch, subdir=config.path, cache_dir=config.cache_dir)
-        head = repo.head()
+        head = repo.resolve(config.until) if config.until else repo.head()
     except GitError as err:
         if repo is not None:
             repo.close()

@@ -85,6 +85,12 @@ def validate_document(data: Any, kind: str) -> tuple[BaseModel | None, list[Sche
         return None, [SchemaIssue("", f"a {kind} document must be a mapping, not {_json_type(data)}")]
     model = DOCUMENT_MODELS[kind]
     try:
+        # Fast path: strict Python-mode validation accepts a subset of what strict JSON mode
+        # accepts (it refuses strings for datetimes and uuids), so its successes are final.
+        return model.model_validate(data, strict=True), []
+    except ValidationError:
+        pass  # decide with the authoritative JSON-mode validator below
+    try:
         text = json.dumps(data, ensure_ascii=False, allow_nan=False)
     except ValueError:
         return None, [SchemaIssue(pointer, "not a finite number") for pointer in _non_finite(data, ())]

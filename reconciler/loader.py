@@ -148,7 +148,9 @@ def load_repository(source: FileSource, jobs: int | None = None) -> PolicyReposi
     (None: one per CPU). Findings carry pointers; `locate_findings` adds lines and columns.
     """
     repo = PolicyRepository(source)
-    documents = [(path, kind) for path in source.paths() if (kind := kind_of_path(path))]
+    paths = list(source.paths())
+    documents = [(path, kind) for path in paths if (kind := kind_of_path(path))]
+    repo.findings.extend(_misplaced(paths))
     for required in (PROJECT_FILE, MEMBERS_FILE):
         if not any(path == required for path, _ in documents):
             repo.findings.append(
@@ -178,6 +180,14 @@ def _no_cyclic_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _misplaced(paths: Iterable[str]) -> Iterator[Finding]:
+    """YAML files under policies/ that are not read: only files directly in it are policies."""
+    for path in paths:
+        if path.startswith("policies/") and path.count("/") > 1 and path.endswith(_YAML_SUFFIXES):
+            message = "policies are read only from files directly in policies/: this file is ignored, move it up"
+            yield Finding(path, message, rule="ignored-file")
 
 
 _REQUIRED = {

@@ -161,7 +161,7 @@ def _message(error: Any, parts: list[str | int], kind: str) -> str:
             f"unknown property `{name}`: check its spelling (`reconciler schema {kind}` lists the properties)"
         )
     if parts == ["kind"] and kind_of_error == "literal_error":
-        return f"this file must hold a {kind} document, not kind {error['input']!r}"
+        return f"files in this place hold {kind} documents, not kind {error['input']!r}"
     if kind_of_error == "union_tag_not_found":
         return "missing `kind`: say which instruction this is"
     if kind_of_error == "union_tag_invalid":

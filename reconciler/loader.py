@@ -75,8 +75,15 @@ class DirectorySource:
 
     def read(self, path: str) -> bytes:
         try:
-            with open(self._prefix + path, "rb") as handle:  # noqa: PTH123 (hot path: no Path objects)
-                return handle.read(MAX_FILE_BYTES + 1)
+            # Plain descriptors: no Path or buffered file objects on the hot path.
+            fd = os.open(self._prefix + path, os.O_RDONLY)
+            try:
+                data = os.read(fd, MAX_FILE_BYTES + 1)
+                while len(data) <= MAX_FILE_BYTES and (more := os.read(fd, MAX_FILE_BYTES + 1 - len(data))):
+                    data += more  # a short read (pipes, some network file systems)
+                return data
+            finally:
+                os.close(fd)
         except OSError as err:
             raise DocumentError(path, f"cannot read the file: {err.strerror or err}") from err
 

@@ -165,7 +165,9 @@ def load_repository(source: FileSource, jobs: int | None = None) -> PolicyReposi
             )
     workers = _worker_count(jobs, len(documents))
     with _no_cyclic_gc():
-        results = _parse_parallel(source, documents, workers) if workers > 1 else _parse_serial(source, documents)
+        results = (
+            _parse_parallel(source, documents, workers) if workers > 1 else _parse_serial(source, documents)
+        )
         for path, kind, model, findings in results:
             repo.findings.extend(findings)
             if model is not None:
@@ -193,7 +195,9 @@ def _misplaced(paths: Iterable[str]) -> Iterator[Finding]:
     """YAML files under policies/ that are not read: only files directly in it are policies."""
     for path in paths:
         if path.startswith("policies/") and path.count("/") > 1 and path.endswith(_YAML_SUFFIXES):
-            message = "policies are read only from files directly in policies/: this file is ignored, move it up"
+            message = (
+                "policies are read only from files directly in policies/: this file is ignored, move it up"
+            )
             yield Finding(path, message, rule="ignored-file")
 
 
@@ -268,7 +272,9 @@ def _start_worker(source: FileSource | None) -> None:
     _WORKER["source"] = source
 
 
-def _read_batch(source: FileSource, batch: list[tuple[str, str]]) -> list[tuple[str, str, bytes | str | None]]:
+def _read_batch(
+    source: FileSource, batch: list[tuple[str, str]]
+) -> list[tuple[str, str, bytes | str | None]]:
     read: list[tuple[str, str, bytes | str | None]] = []
     for path, kind in batch:
         try:
@@ -278,7 +284,9 @@ def _read_batch(source: FileSource, batch: list[tuple[str, str]]) -> list[tuple[
     return read
 
 
-def _parse_batch(batch: list[tuple[str, str, bytes | str | None]]) -> list[tuple[str, str, Any, list[Finding]]]:
+def _parse_batch(
+    batch: list[tuple[str, str, bytes | str | None]],
+) -> list[tuple[str, str, Any, list[Finding]]]:
     source = _WORKER["source"]
     if source is not None and batch and batch[0][2] is None:
         batch = _read_batch(source, [(path, kind) for path, kind, _ in batch])

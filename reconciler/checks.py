@@ -29,9 +29,7 @@ from reconciler.flags import FlagFilters
 from reconciler.loader import FileSource, Finding, PolicyRepository, load_repository, locate_findings
 
 
-def validate_source(
-    source: FileSource, base: FileSource | None = None, jobs: int | None = None
-) -> list[Finding]:
+def validate_source(source: FileSource, base: FileSource | None = None, jobs: int = 1) -> list[Finding]:
     """Every schema and semantic finding of the repository in `source`, located and sorted.
 
     `base` is the same repository at the base branch: change requests that exist there must

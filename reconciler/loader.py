@@ -148,11 +148,11 @@ def parse_document(path: str, kind: str, data: bytes) -> tuple[BaseModel | None,
     return model, plain, [Finding(path, issue.message, issue.pointer) for issue in issues]
 
 
-def load_repository(source: FileSource, jobs: int | None = None) -> PolicyRepository:
+def load_repository(source: FileSource, jobs: int = 1) -> PolicyRepository:
     """Every document of `source`, collecting findings instead of stopping at the first.
 
-    `jobs` > 1 parses in that many processes when there are enough files to pay for them
-    (None: one per CPU). Findings carry pointers; `locate_findings` adds lines and columns.
+    `jobs` > 1 parses in that many forked processes when there are enough files to pay for
+    them; keep the default of 1 in a process that runs threads (forking one can deadlock). Findings carry pointers; `locate_findings` adds lines and columns.
     """
     repo = PolicyRepository(source)
     paths = list(source.paths())
@@ -232,10 +232,8 @@ def _parse_serial(source: FileSource, documents: list[tuple[str, str]]) -> Itera
         yield path, kind, model, findings
 
 
-def _worker_count(jobs: int | None, files: int) -> int:
-    if files < PARALLEL_THRESHOLD:
-        return 1
-    return max(1, jobs if jobs is not None else (os.cpu_count() or 1))
+def _worker_count(jobs: int, files: int) -> int:
+    return 1 if files < PARALLEL_THRESHOLD else max(1, jobs)
 
 
 def _parse_parallel(source: FileSource, documents: list[tuple[str, str]], workers: int) -> Iterator[_Result]:

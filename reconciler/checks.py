@@ -43,7 +43,7 @@ def validate_source(source: FileSource, base: FileSource | None = None, jobs: in
 def check_repository(repo: PolicyRepository, base: FileSource | None = None) -> list[Finding]:
     """The semantic findings of a loaded repository (schema findings are in `repo.findings`)."""
     context = _Context(repo)
-    findings = list(_check_project(repo.project, context))
+    findings = list(_check_project(repo.project))
     findings += _check_members(repo.members)
     findings += _duplicate_names("ApprovalPolicy", repo.policies)
     findings += _duplicate_names("ChangeRequest", repo.changes)
@@ -67,7 +67,7 @@ class _Context:
         self.members = members.spec.members if members else []
 
 
-def _check_project(project: Project | None, context: _Context) -> Iterator[Finding]:
+def _check_project(project: Project | None) -> Iterator[Finding]:
     if project is None:
         return
     keys: set[str] = set()

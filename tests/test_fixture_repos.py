@@ -21,7 +21,7 @@ from reconciler.loader import DirectorySource, Finding, load_repository
 
 REPOS = Path(__file__).resolve().parent / "fixtures" / "repos"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "policies"
-POSITIVE = [REPOS / "base", EXAMPLES, *sorted(p for p in (REPOS / "positive").iterdir() if p.is_dir())]
+POSITIVE = [REPOS / "base", EXAMPLES, *sorted(p for p in (REPOS / "positive").glob("*") if p.is_dir())]
 NEGATIVE = sorted(p for p in (REPOS / "negative").iterdir() if p.is_dir())
 
 

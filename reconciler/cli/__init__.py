@@ -27,8 +27,11 @@ def register(name: str, target: str) -> None:
     COMMANDS[name] = target
 
 
+register("check-approvals", "check_approvals:check_approvals")
 register("schema", "schema_cmd:schema")
 register("validate", "validate:validate")
+register("token", "token:token")
+register("audit", "audit:audit")
 
 
 class LazyGroup(click.Group):

@@ -186,3 +186,14 @@ def test_schema_command_prints_the_schema(kind: str) -> None:
 
 def test_schema_command_rejects_unknown_kinds() -> None:
     assert run("schema", "Policy")[0] == 2
+
+
+def test_unreadable_file_is_a_finding_not_a_crash(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "base", repo)
+    (repo / "changes" / "2026" / "dangling.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    code, out = run("validate", str(repo), "--format", "json")
+    assert code == 1
+    (finding,) = json.loads(out)["findings"]
+    assert finding["rule"] == "io" and finding["file"].endswith("changes/2026/dangling.yaml")
+    assert "cannot read the file" in finding["message"]

@@ -286,6 +286,8 @@ def parse_documents(
     # Never a plain fork: the service calls this from a thread beside the API's, and forking a
     # threaded process can deadlock the child. A fork server forks from a clean process.
     context = multiprocessing.get_context("forkserver" if sys.platform == "linux" else "spawn")
+    if sys.platform == "linux":
+        context.set_forkserver_preload(["reconciler.loader"])  # workers start with it imported
     parsed: list[tuple[BaseModel | None, list[Finding]]] = []
     with context.Pool(workers, initializer=_start_worker, initargs=(None,)) as pool:
         for results in pool.imap(_parse_batch, batches):

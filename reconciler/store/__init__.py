@@ -1,0 +1,74 @@
+"""The flag store: flags and their history, policies, members, change requests, the audit
+chain, API tokens and the reconciler's position, on SQLite or PostgreSQL.
+
+Only this package talks to the database; everything else uses the typed API re-exported here.
+"""
+
+from __future__ import annotations
+
+from reconciler.store.connect import DEFAULT_STORE, STORE_ENV, resolve_store_url, to_sqlalchemy_url
+from reconciler.store.core import Store
+from reconciler.store.lock import LeaderLock
+from reconciler.store.reader import Reader
+from reconciler.store.records import (
+    CHANGE_REQUEST_STATES,
+    SCOPES,
+    SYNC_STATUSES,
+    AuditProblem,
+    AuditRecord,
+    AuditVerification,
+    ChangeRequestFilter,
+    ChangeRequestRecord,
+    ChangeRequestState,
+    EnvironmentRecord,
+    FlagRecord,
+    FlagVersionRecord,
+    MemberRecord,
+    PolicyRecord,
+    Position,
+    RoleRecord,
+    SyncStatus,
+    TokenRecord,
+    ValidationStatus,
+    VoteRecord,
+    change_request_uuid,
+    policy_uuid,
+    role_uuid,
+    stable_uuid,
+)
+from reconciler.store.transaction import Transaction
+
+__all__ = [
+    "CHANGE_REQUEST_STATES",
+    "DEFAULT_STORE",
+    "SCOPES",
+    "STORE_ENV",
+    "SYNC_STATUSES",
+    "AuditProblem",
+    "AuditRecord",
+    "AuditVerification",
+    "ChangeRequestFilter",
+    "ChangeRequestRecord",
+    "ChangeRequestState",
+    "EnvironmentRecord",
+    "FlagRecord",
+    "FlagVersionRecord",
+    "LeaderLock",
+    "MemberRecord",
+    "PolicyRecord",
+    "Position",
+    "Reader",
+    "RoleRecord",
+    "Store",
+    "SyncStatus",
+    "TokenRecord",
+    "Transaction",
+    "ValidationStatus",
+    "VoteRecord",
+    "change_request_uuid",
+    "policy_uuid",
+    "resolve_store_url",
+    "role_uuid",
+    "stable_uuid",
+    "to_sqlalchemy_url",
+]

@@ -1,0 +1,126 @@
+"""Turning a `--store` value into a configured SQLAlchemy engine, and migrating it.
+
+`resolve_store_url` applies the precedence option > `RECONCILER_STORE` > default;
+`make_engine` maps `postgresql://` to psycopg 3 and plain paths to SQLite, and sets SQLite up
+for several processes (WAL, foreign keys, busy timeout, and BEGIN IMMEDIATE for writers so a
+writer never fails half-way on a lock upgrade). `migrate` runs the Alembic migrations shipped
+in `migrations/` under a lock, so two processes opening one old database do not both upgrade.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from reconciler.errors import StoreError
+
+STORE_ENV = "RECONCILER_STORE"
+DEFAULT_STORE = "sqlite:///reconciler.db"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_MS = 30_000
+WRITE_OPTION = "reconciler_write"
+# Advisory lock keys (PostgreSQL): one for writers and migrations, one for the leader.
+WRITER_LOCK_KEY = 0x5245_434F_0001
+LEADER_LOCK_KEY = 0x5245_434F_0002
+
+
+def resolve_store_url(option: str | None, env: Mapping[str, str]) -> str:
+    """The store to use: the `--store` option, else `RECONCILER_STORE`, else the default file."""
+    return option or env.get(STORE_ENV) or DEFAULT_STORE
+
+
+def to_sqlalchemy_url(target: str | Path) -> sa.URL:
+    """A SQLAlchemy URL for a `--store` value: a URL, `postgresql://…`, or a file path."""
+    text = str(target).strip()
+    if not text:
+        raise StoreError("the store location is empty: pass --store with a URL or a file path")
+    if "://" not in text:
+        return sa.URL.create("sqlite", database=str(Path(text).expanduser().resolve()))
+    try:
+        url = sa.make_url(text)
+    except sa.exc.ArgumentError as err:
+        raise StoreError(f"{text!r} is not a database URL or file path: {err}") from err
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StoreError(
+            f"unsupported store {url.render_as_string(hide_password=True)}: use sqlite:///FILE or postgresql://…"
+        )
+    return url
+
+
+def make_engine(url: sa.URL) -> sa.Engine:
+    """An engine for `url`, with the SQLite connection settings the store relies on."""
+    if url.get_backend_name() == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            raise StoreError("an in-memory SQLite store would vanish with the process: give a file path")
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Take transaction control from the sqlite3 module so BEGIN is ours to choose.
+        dbapi_connection.isolation_level = None
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA foreign_keys=ON",
+            f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+            "PRAGMA synchronous=NORMAL",
+        ):
+            dbapi_connection.execute(pragma)
+
+    @sa.event.listens_for(engine, "begin")
+    def on_begin(conn: sa.Connection) -> None:
+        # Writers take the write lock up front: a deferred transaction that reads and then
+        # writes can fail with SQLITE_BUSY half-way, which the busy timeout cannot cure.
+        immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def lock_writers(conn: sa.Connection) -> None:
+    """Serialise writers on PostgreSQL for the rest of this transaction (SQLite: BEGIN IMMEDIATE)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK_KEY})
+
+
+def _alembic_config(conn: sa.Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration revision shipped with this code."""
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The revision a database is at, or None when it has never been migrated."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    """Upgrade the database to `revision` in one transaction, under the writer lock."""
+    target = head_revision() if revision == "head" else revision
+    if current_revision(engine) == target:
+        return
+    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+        lock_writers(conn)
+        command.upgrade(_alembic_config(conn), revision)

@@ -1,0 +1,299 @@
+"""`Store`: the one door to the database for the whole product.
+
+Open it with `Store.open(url_or_path)` (migrations run on open), write through
+`with store.transaction() as tx:`, and read through the methods here (each a short read
+transaction) or `with store.reading() as r:` for several reads from one snapshot. Called by
+the reconcile loop, the API, the service and the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from reconciler.errors import StoreError
+from reconciler.store import audit, connect, tokens
+from reconciler.store import schema as t
+from reconciler.store.lock import FileLeaderLock, LeaderLock, PostgresLeaderLock
+from reconciler.store.reader import Reader
+from reconciler.store.records import (
+    AuditRecord,
+    AuditVerification,
+    ChangeRequestFilter,
+    ChangeRequestRecord,
+    EnvironmentRecord,
+    FlagRecord,
+    FlagVersionRecord,
+    MemberRecord,
+    PolicyRecord,
+    Position,
+    RoleRecord,
+    TokenRecord,
+)
+from reconciler.store.transaction import Transaction
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """The flag store on SQLite or PostgreSQL."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    @classmethod
+    def open(cls, target: str | Path, *, migrate: bool = True) -> Store:
+        """Open the store at a SQLAlchemy URL, `postgresql://…` URL or SQLite file path.
+
+        Upgrades the schema in place unless `migrate` is False. Raises StoreError when the
+        database cannot be reached or migrated.
+        """
+        url = connect.to_sqlalchemy_url(target)
+        engine = connect.make_engine(url)
+        try:
+            if migrate:
+                connect.migrate(engine)
+        except sa.exc.DBAPIError as err:
+            engine.dispose()
+            raise StoreError(
+                f"cannot open the store {url.render_as_string(hide_password=True)}: {err.orig}; "
+                "check that the database exists, is reachable and that you may write to it"
+            ) from err
+        return cls(engine)
+
+    @property
+    def url(self) -> str:
+        """The store's URL, password hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def backend(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- transactions -------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One write transaction: everything in the block commits together or not at all.
+
+        Writers are serialised (SQLite BEGIN IMMEDIATE, PostgreSQL transaction advisory
+        lock), so two processes can never interleave their passes.
+        """
+        options = {connect.WRITE_OPTION: True}
+        with self._errors(), self.engine.connect().execution_options(**options) as conn, conn.begin():
+            connect.lock_writers(conn)
+            yield Transaction(conn)
+
+    @contextmanager
+    def reading(self) -> Iterator[Reader]:
+        """Several reads from one consistent snapshot."""
+        with self._errors(), self.engine.connect() as conn, conn.begin():
+            yield Reader(conn)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.OperationalError as err:
+            raise StoreError(f"the store {self.url} failed: {err.orig}") from err
+
+    # --- reads --------------------------------------------------------------------------
+
+    def store_version(self) -> int:
+        with self.reading() as r:
+            return r.store_version()
+
+    def flags_version(self, environment_id: int) -> int:
+        with self.reading() as r:
+            return r.flags_version(environment_id)
+
+    def list_environments(self) -> list[EnvironmentRecord]:
+        with self.reading() as r:
+            return r.list_environments()
+
+    def get_environment(self, environment_id: int) -> EnvironmentRecord | None:
+        with self.reading() as r:
+            return r.get_environment(environment_id)
+
+    def environment_by_key(self, key: str) -> EnvironmentRecord | None:
+        with self.reading() as r:
+            return r.environment_by_key(key)
+
+    def environment_by_token(self, api_token: str) -> EnvironmentRecord | None:
+        with self.reading() as r:
+            return r.environment_by_token(api_token)
+
+    def get_flag(self, environment_id: int, key: str) -> FlagRecord | None:
+        with self.reading() as r:
+            return r.get_flag(environment_id, key)
+
+    def get_flag_by_id(self, environment_id: int, flag_id: int) -> FlagRecord | None:
+        with self.reading() as r:
+            return r.get_flag_by_id(environment_id, flag_id)
+
+    def list_flags(self, environment_id: int, *, include_deleted: bool = True) -> list[FlagRecord]:
+        with self.reading() as r:
+            return r.list_flags(environment_id, include_deleted=include_deleted)
+
+    def flag_history(self, environment_id: int, key: str) -> list[FlagVersionRecord]:
+        with self.reading() as r:
+            return r.flag_history(environment_id, key)
+
+    def list_policies(self) -> list[PolicyRecord]:
+        with self.reading() as r:
+            return r.list_policies()
+
+    def get_policy(self, policy_id: str) -> PolicyRecord | None:
+        with self.reading() as r:
+            return r.get_policy(policy_id)
+
+    def list_roles(self) -> list[RoleRecord]:
+        with self.reading() as r:
+            return r.list_roles()
+
+    def list_members(self, *, include_removed: bool = False) -> list[MemberRecord]:
+        with self.reading() as r:
+            return r.list_members(include_removed=include_removed)
+
+    def get_member(self, ident: str | int) -> MemberRecord | None:
+        with self.reading() as r:
+            return r.get_member(ident)
+
+    def get_change_request(self, change_request_id: str) -> ChangeRequestRecord | None:
+        with self.reading() as r:
+            return r.get_change_request(change_request_id)
+
+    def list_change_requests(
+        self, filters: ChangeRequestFilter | None = None
+    ) -> tuple[int, list[ChangeRequestRecord]]:
+        with self.reading() as r:
+            return r.list_change_requests(filters)
+
+    def list_audit(
+        self,
+        limit: int = 100,
+        offset: int = 0,
+        *,
+        object_type: str | None = None,
+        object_id: str | None = None,
+        verb: str | None = None,
+    ) -> tuple[int, list[AuditRecord]]:
+        with self.reading() as r:
+            return r.list_audit(limit, offset, object_type=object_type, object_id=object_id, verb=verb)
+
+    def position(self) -> Position:
+        with self.reading() as r:
+            return r.position()
+
+    def verify_audit(self) -> AuditVerification:
+        """Walk the whole audit chain; `intact` is False when a row was edited, deleted or inserted."""
+        with self.reading() as r:
+            return audit.verify_chain(r.conn)
+
+    # --- API tokens ---------------------------------------------------------------------
+
+    def create_token(
+        self,
+        member_login: str,
+        scopes: tuple[str, ...],
+        *,
+        environment_ids: tuple[int, ...] | None = None,
+        label: str = "",
+        at: datetime | None = None,
+    ) -> tuple[str, TokenRecord]:
+        """A new token for the member: (the secret, shown once and never stored; its record)."""
+        tokens.check_scopes(scopes)
+        secret = tokens.new_secret()
+        row = {
+            "prefix": tokens.display_prefix(secret),
+            "token_hash": tokens.token_hash(secret),
+            "member_login": member_login,
+            "scopes": list(scopes),
+            "environment_ids": None if environment_ids is None else list(environment_ids),
+            "label": label,
+            "created_at": at or _now(),
+        }
+        with self.transaction() as tx:
+            token_id = tx.conn.execute(
+                sa.insert(t.api_tokens).values(**row).returning(t.api_tokens.c.id)
+            ).scalar_one()
+        record = self.token(str(token_id))
+        assert record is not None
+        return secret, record
+
+    def list_tokens(self) -> list[TokenRecord]:
+        with self.reading() as r:
+            return r.list_tokens()
+
+    def token(self, ident: str) -> TokenRecord | None:
+        """The token with this id or display prefix (None if none, StoreError if ambiguous)."""
+        matches = [tok for tok in self.list_tokens() if ident in (str(tok.id), tok.prefix)]
+        if len(matches) > 1:
+            raise StoreError(f"{ident!r} names {len(matches)} tokens: use the numeric id from `token list`")
+        return matches[0] if matches else None
+
+    def revoke_token(self, ident: str, *, at: datetime | None = None) -> TokenRecord:
+        """Revoke the token with this id or prefix; it stops authenticating at once."""
+        record = self.token(ident)
+        if record is None:
+            raise StoreError(f"no token {ident!r}: `reconciler token list` shows ids and prefixes")
+        if record.revoked_at is None:
+            with self.transaction() as tx:
+                query = sa.update(t.api_tokens).where(t.api_tokens.c.id == record.id)
+                tx.conn.execute(query.values(revoked_at=at or _now()))
+        revoked = self.token(str(record.id))
+        assert revoked is not None
+        return revoked
+
+    def authenticate(self, token: str) -> TokenRecord | None:
+        """The live token record for a presented secret, or None (unknown or revoked)."""
+        with self.reading() as r:
+            record = r.token_by_hash(tokens.token_hash(token))
+        return record if record is not None and record.revoked_at is None else None
+
+    # --- webhook deliveries, leadership -------------------------------------------------
+
+    def record_delivery(
+        self, delivery_id: str, *, event: str | None = None, at: datetime | None = None
+    ) -> bool:
+        """Remember a webhook delivery id; False when it was seen before (a redelivery)."""
+        dialect = postgresql if self.backend == "postgresql" else sqlite
+        stmt = dialect.insert(t.webhook_deliveries).values(
+            id=delivery_id, event=event, received_at=at or _now()
+        )
+        with self._errors(), self.engine.begin() as conn:
+            result = conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+        return result.rowcount == 1
+
+    def prune_deliveries(self, before: datetime) -> int:
+        """Forget deliveries received before `before`; returns how many."""
+        table = t.webhook_deliveries
+        with self._errors(), self.engine.begin() as conn:
+            return conn.execute(sa.delete(table).where(table.c.received_at < before)).rowcount
+
+    def leader_lock(self) -> LeaderLock:
+        """The leadership lock of this store (enter it, then check `held`)."""
+        if self.backend == "postgresql":
+            return PostgresLeaderLock(self.engine)
+        assert self.engine.url.database is not None
+        return FileLeaderLock(Path(self.engine.url.database))

@@ -1,0 +1,223 @@
+"""Read queries on one connection: what the API, the CLI and the reconcile loop ask the store.
+
+`Reader` wraps a connection inside a transaction, so a group of reads sees one consistent
+snapshot (`Store.reading()`); the write transaction extends it, so a pass can read what it is
+about to change under the same lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from reconciler.store import rows
+from reconciler.store import schema as t
+from reconciler.store.records import (
+    AuditRecord,
+    ChangeRequestFilter,
+    ChangeRequestRecord,
+    EnvironmentRecord,
+    FlagRecord,
+    FlagVersionRecord,
+    MemberRecord,
+    PolicyRecord,
+    Position,
+    RoleRecord,
+    TokenRecord,
+)
+
+STATUS_ROW = 1
+STORE_COUNTER = "store"
+
+
+def flags_counter(environment_id: int) -> str:
+    return f"flags:{environment_id}"
+
+
+class Reader:
+    """Read methods over one open connection (and its transaction)."""
+
+    def __init__(self, conn: sa.Connection):
+        self.conn = conn
+
+    # --- counters -----------------------------------------------------------------------
+
+    def counter(self, name: str) -> int:
+        value = self.conn.scalar(sa.select(t.counters.c.value).where(t.counters.c.name == name))
+        return int(value or 0)
+
+    def store_version(self) -> int:
+        """Changes with every committed write transaction."""
+        return self.counter(STORE_COUNTER)
+
+    def flags_version(self, environment_id: int) -> int:
+        """Changes whenever any flag of the environment changes (an ETag for flag lists)."""
+        return self.counter(flags_counter(environment_id))
+
+    # --- environments -------------------------------------------------------------------
+
+    def list_environments(self) -> list[EnvironmentRecord]:
+        result = self.conn.execute(sa.select(t.environments).order_by(t.environments.c.id))
+        return [rows.environment_record(r) for r in result]
+
+    def get_environment(self, environment_id: int) -> EnvironmentRecord | None:
+        return self._one_environment(t.environments.c.id == environment_id)
+
+    def environment_by_key(self, key: str) -> EnvironmentRecord | None:
+        return self._one_environment(t.environments.c.key == key)
+
+    def environment_by_token(self, api_token: str) -> EnvironmentRecord | None:
+        return self._one_environment(t.environments.c.api_token == api_token)
+
+    def _one_environment(self, where: sa.ColumnElement[bool]) -> EnvironmentRecord | None:
+        row = self.conn.execute(sa.select(t.environments).where(where)).first()
+        return None if row is None else rows.environment_record(row)
+
+    # --- flags --------------------------------------------------------------------------
+
+    def get_flag(self, environment_id: int, key: str) -> FlagRecord | None:
+        """The flag `key` of the environment, soft-deleted or not; None if it never existed."""
+        where = (t.flags.c.environment_id == environment_id) & (t.flags.c.key == key)
+        row = self.conn.execute(sa.select(t.flags).where(where)).first()
+        return None if row is None else rows.flag_record(row)
+
+    def get_flag_by_id(self, environment_id: int, flag_id: int) -> FlagRecord | None:
+        where = (t.flags.c.environment_id == environment_id) & (t.flags.c.id == flag_id)
+        row = self.conn.execute(sa.select(t.flags).where(where)).first()
+        return None if row is None else rows.flag_record(row)
+
+    def list_flags(self, environment_id: int, *, include_deleted: bool = True) -> list[FlagRecord]:
+        """The environment's flags in id order."""
+        query = sa.select(t.flags).where(t.flags.c.environment_id == environment_id)
+        if not include_deleted:
+            query = query.where(t.flags.c.deleted.is_(False))
+        return [rows.flag_record(r) for r in self.conn.execute(query.order_by(t.flags.c.id))]
+
+    def flag_history(self, environment_id: int, key: str) -> list[FlagVersionRecord]:
+        """Every version of the flag, oldest first."""
+        v = t.flag_versions
+        query = (
+            sa.select(v)
+            .where((v.c.environment_id == environment_id) & (v.c.key == key))
+            .order_by(v.c.version)
+        )
+        return [rows.flag_version_record(r) for r in self.conn.execute(query)]
+
+    # --- policies, members --------------------------------------------------------------
+
+    def list_policies(self) -> list[PolicyRecord]:
+        result = self.conn.execute(sa.select(t.policies).order_by(t.policies.c.name))
+        return [rows.policy_record(r) for r in result]
+
+    def get_policy(self, policy_id: str) -> PolicyRecord | None:
+        row = self.conn.execute(sa.select(t.policies).where(t.policies.c.id == policy_id)).first()
+        return None if row is None else rows.policy_record(row)
+
+    def list_roles(self) -> list[RoleRecord]:
+        result = self.conn.execute(sa.select(t.roles).order_by(t.roles.c.name))
+        return [RoleRecord(id=r.id, name=r.name) for r in result]
+
+    def list_members(self, *, include_removed: bool = False) -> list[MemberRecord]:
+        """Members as of the applied head (with `include_removed`, also those since removed)."""
+        query = sa.select(t.members).order_by(t.members.c.id)
+        if not include_removed:
+            query = query.where(t.members.c.removed_at.is_(None))
+        return [rows.member_record(r) for r in self.conn.execute(query)]
+
+    def get_member(self, ident: str | int) -> MemberRecord | None:
+        """A member, current or removed, by integer id, uuid or login (case-insensitive)."""
+        m = t.members.c
+        if isinstance(ident, int):
+            where: sa.ColumnElement[bool] = m.id == ident
+        else:
+            where = (m.uuid == ident) | (sa.func.lower(m.login) == ident.lower())
+        row = self.conn.execute(sa.select(t.members).where(where).order_by(m.removed_at.is_not(None))).first()
+        return None if row is None else rows.member_record(row)
+
+    # --- change requests ----------------------------------------------------------------
+
+    def get_change_request(self, change_request_id: str) -> ChangeRequestRecord | None:
+        query = sa.select(t.change_requests).where(t.change_requests.c.id == change_request_id)
+        row = self.conn.execute(query).first()
+        return None if row is None else rows.change_request_record(row)
+
+    def list_change_requests(
+        self, filters: ChangeRequestFilter | None = None
+    ) -> tuple[int, list[ChangeRequestRecord]]:
+        """(count of all matches, one page of them newest first)."""
+        filters = filters or ChangeRequestFilter()
+        where = _change_request_where(filters)
+        cr = t.change_requests
+        count = self.conn.scalar(sa.select(sa.func.count()).select_from(cr).where(*where)) or 0
+        query = (
+            sa.select(cr)
+            .where(*where)
+            .order_by(cr.c.created_at.desc(), cr.c.id.desc())
+            .offset(filters.offset)
+        )
+        if filters.limit is not None:
+            query = query.limit(filters.limit)
+        return int(count), [rows.change_request_record(r) for r in self.conn.execute(query)]
+
+    # --- audit, tokens, position --------------------------------------------------------
+
+    def list_audit(
+        self,
+        limit: int = 100,
+        offset: int = 0,
+        *,
+        object_type: str | None = None,
+        object_id: str | None = None,
+        verb: str | None = None,
+    ) -> tuple[int, list[AuditRecord]]:
+        """(count, one page of audit events newest first), optionally for one object or verb."""
+        a = t.audit_events.c
+        where = [
+            cond
+            for cond, value in (
+                (a.object_type == object_type, object_type),
+                (a.object_id == object_id, object_id),
+                (a.verb == verb, verb),
+            )
+            if value is not None
+        ]
+        count = self.conn.scalar(sa.select(sa.func.count()).select_from(t.audit_events).where(*where)) or 0
+        query = sa.select(t.audit_events).where(*where).order_by(a.id.desc()).limit(limit).offset(offset)
+        return int(count), [rows.audit_record(r) for r in self.conn.execute(query)]
+
+    def list_tokens(self) -> list[TokenRecord]:
+        result = self.conn.execute(sa.select(t.api_tokens).order_by(t.api_tokens.c.id))
+        return [rows.token_record(r) for r in result]
+
+    def token_by_hash(self, token_hash: str) -> TokenRecord | None:
+        query = sa.select(t.api_tokens).where(t.api_tokens.c.token_hash == token_hash)
+        row = self.conn.execute(query).first()
+        return None if row is None else rows.token_record(row)
+
+    def position(self) -> Position:
+        query = sa.select(t.reconciler_status).where(t.reconciler_status.c.id == STATUS_ROW)
+        return rows.position_record(self.conn.execute(query).first())
+
+
+def _change_request_where(f: ChangeRequestFilter) -> list[sa.ColumnElement[bool]]:
+    c = t.change_requests.c
+    equal: dict[str, tuple[sa.ColumnElement[Any], Any]] = {
+        "action_key": (c.action_key, f.action_key),
+        "resource_id": (c.resource_id, f.resource_id),
+        "resource_type": (c.resource_type, f.resource_type),
+        "environment_id": (c.environment_id, f.environment_id),
+        "environment_key": (c.environment_key, f.environment_key),
+        "file": (c.file, f.file),
+        "pull_request_number": (c.pull_request_number, f.pull_request_number),
+    }
+    where = [column == value for column, value in equal.values() if value is not None]
+    if f.states is not None:
+        where.append(c.state.in_(f.states))
+    if f.requester is not None:
+        where.append((c.created_by_login == f.requester) | (c.created_by_uuid == f.requester))
+    if f.execute_due is not None:
+        where.append(c.execute_at <= f.execute_due)
+    if f.expires_due is not None:
+        where.append(c.expires_at <= f.expires_due)
+    return where

@@ -1,0 +1,240 @@
+"""The write side of the store: everything one reconcile step changes, in one transaction.
+
+`Store.transaction()` hands out a `Transaction`; its writes commit together or not at all.
+Ids that must be identical between an interrupted and an uninterrupted run (flag ids, member
+ids, audit event ids) come from counters inside the transaction, never from sequences, which
+PostgreSQL does not roll back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from reconciler.documents import MembersSpec
+from reconciler.errors import StoreError
+from reconciler.flags import Flag
+from reconciler.store import audit, rows
+from reconciler.store import schema as t
+from reconciler.store.reader import STATUS_ROW, STORE_COUNTER, Reader, flags_counter
+from reconciler.store.records import (
+    SYNC_STATUSES,
+    AuditRecord,
+    ChangeRequestRecord,
+    EnvironmentRecord,
+    FlagRecord,
+    PolicyRecord,
+    Position,
+    role_uuid,
+)
+
+FLAG_ID_COUNTER = "flag_id"
+MEMBER_ID_COUNTER = "member_id"
+
+
+class Transaction(Reader):
+    """Write methods (and every read method) inside one database transaction."""
+
+    def __init__(self, conn: sa.Connection):
+        super().__init__(conn)
+        self._touched = False
+        self._audit_head: tuple[int, str] | None = None
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _upsert(self, table: sa.Table, row: dict[str, Any], keys: Sequence[str]) -> None:
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(table).values(**row)
+        update = {k: stmt.excluded[k] for k in row if k not in keys}
+        self.conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update))
+
+    def _touch(self) -> None:
+        if not self._touched:
+            self._touched = True
+            self.bump(STORE_COUNTER)
+
+    def bump(self, name: str, by: int = 1) -> int:
+        """Add `by` to the counter `name` and return its new value."""
+        value = self.counter(name) + by
+        self._upsert(t.counters, {"name": name, "value": value}, ["name"])
+        return value
+
+    # --- environments and flags ---------------------------------------------------------
+
+    def replace_environments(self, environments: Sequence[EnvironmentRecord]) -> None:
+        """Make these the environments (as declared in `reconciler.yaml` at the applied head)."""
+        self._touch()
+        self.conn.execute(sa.delete(t.environments))
+        if environments:
+            self.conn.execute(sa.insert(t.environments), [vars(e) for e in environments])
+
+    def next_flag_id(self) -> int:
+        """A new flag id, unique across environments and never reused."""
+        self._touch()
+        return self.bump(FLAG_ID_COUNTER)
+
+    def put_flag_version(
+        self,
+        environment_id: int,
+        flag: Flag,
+        *,
+        at: datetime,
+        change_request_id: str | None = None,
+        commit: str | None = None,
+    ) -> FlagRecord:
+        """Record `flag` as the flag's next version: version 1 for a new key, else current + 1.
+
+        Refuses (StoreError) a version or id that does not follow the stored one: that is a
+        lost update, never something to overwrite.
+        """
+        self._touch()
+        current = self.get_flag(environment_id, flag.key)
+        _check_next_version(environment_id, flag, current)
+        data = flag.model_dump(mode="json")
+        row = {"version": flag.version, "deleted": flag.deleted, "data": data, "updated_at": at}
+        row |= {"commit": commit, "change_request_id": change_request_id}
+        if current is None:
+            ident = {"id": flag.id, "environment_id": environment_id, "key": flag.key, "created_at": at}
+            self.conn.execute(sa.insert(t.flags).values(**ident, **row))
+        else:
+            self.conn.execute(sa.update(t.flags).where(t.flags.c.id == flag.id).values(**row))
+        self.conn.execute(
+            sa.insert(t.flag_versions).values(
+                flag_id=flag.id,
+                version=flag.version,
+                environment_id=environment_id,
+                key=flag.key,
+                data=data,
+                change_request_id=change_request_id,
+                commit=commit,
+                created_at=at,
+            )
+        )
+        self.bump(flags_counter(environment_id))
+        created = at if current is None else current.created_at
+        return FlagRecord(environment_id, flag, created, at, commit, change_request_id)
+
+    # --- policies and members -----------------------------------------------------------
+
+    def replace_policies(self, policies: Sequence[PolicyRecord]) -> None:
+        """Make these the policies in force (a policy change took effect)."""
+        self._touch()
+        self.conn.execute(sa.delete(t.policies))
+        if policies:
+            self.conn.execute(sa.insert(t.policies), [rows.policy_row(p) for p in policies])
+
+    def replace_members(self, spec: MembersSpec, *, file: str, commit: str | None, at: datetime) -> None:
+        """Make `spec` the members and roles in force; members keep their integer id by uuid."""
+        self._touch()
+        self.conn.execute(sa.delete(t.roles))
+        roles = [{"id": str(r.id) if r.id else role_uuid(r.name), "name": r.name} for r in spec.roles]
+        if roles:
+            self.conn.execute(sa.insert(t.roles), roles)
+        known = {r.uuid: r for r in self.list_members(include_removed=True)}
+        seen: set[str] = set()
+        for member in spec.members:
+            uuid = str(member.stable_id)
+            seen.add(uuid)
+            values = {
+                "login": member.login,
+                "email": member.email,
+                "first_name": member.first_name,
+                "last_name": member.last_name,
+                "level": member.level,
+                "roles": list(member.roles),
+                "role_at_organization": member.role_at_organization,
+                "file": file,
+                "commit": commit,
+                "updated_at": at,
+                "removed_at": None,
+            }
+            if uuid in known:
+                self.conn.execute(sa.update(t.members).where(t.members.c.uuid == uuid).values(**values))
+            else:
+                member_id = self.bump(MEMBER_ID_COUNTER)
+                self.conn.execute(
+                    sa.insert(t.members).values(id=member_id, uuid=uuid, joined_at=at, **values)
+                )
+        gone = [u for u, r in known.items() if u not in seen and r.removed_at is None]
+        if gone:
+            self.conn.execute(sa.update(t.members).where(t.members.c.uuid.in_(gone)).values(removed_at=at))
+
+    # --- change requests ----------------------------------------------------------------
+
+    def upsert_change_request(self, record: ChangeRequestRecord) -> None:
+        """Insert the change request, or replace the stored one with the same id."""
+        self._touch()
+        self._upsert(t.change_requests, rows.change_request_row(record), ["id"])
+
+    # --- audit trail --------------------------------------------------------------------
+
+    def append_audit(
+        self,
+        verb: str,
+        *,
+        object_type: str,
+        object_id: str,
+        at: datetime,
+        actor: str | None = None,
+        data: Any = None,
+        commit: str | None = None,
+    ) -> AuditRecord:
+        """Append one event to the chain and move the recorded head to it."""
+        self._touch()
+        last_id, last_hash = self._head()
+        data_json = audit.canonical_json(data)
+        digest = audit.event_hash(
+            prev_hash=last_hash,
+            id=last_id + 1,
+            verb=verb,
+            actor=actor,
+            object_type=object_type,
+            object_id=object_id,
+            data_json=data_json,
+            commit=commit,
+            created_at=at,
+        )
+        record = AuditRecord(
+            last_id + 1, verb, actor, object_type, object_id, data, commit, at, last_hash, digest
+        )
+        self.conn.execute(sa.insert(t.audit_events).values(**{**vars(record), "data": data_json}))
+        self._upsert(t.audit_head, {"id": audit.HEAD_ROW, "last_id": record.id, "last_hash": digest}, ["id"])
+        self._audit_head = (record.id, digest)
+        return record
+
+    def _head(self) -> tuple[int, str]:
+        if self._audit_head is None:
+            query = sa.select(t.audit_head).where(t.audit_head.c.id == audit.HEAD_ROW)
+            row = self.conn.execute(query).first()
+            self._audit_head = (0, audit.GENESIS_HASH) if row is None else (row.last_id, row.last_hash)
+        return self._audit_head
+
+    # --- position -----------------------------------------------------------------------
+
+    def set_position(self, position: Position) -> None:
+        """Record where the reconciler stands (read `position()`, `dataclasses.replace`, set)."""
+        if position.sync_status not in SYNC_STATUSES:
+            raise StoreError(
+                f"unknown sync status {position.sync_status!r}: use one of {', '.join(SYNC_STATUSES)}"
+            )
+        self._touch()
+        self._upsert(t.reconciler_status, {"id": STATUS_ROW, **rows.position_row(position)}, ["id"])
+
+
+def _check_next_version(environment_id: int, flag: Flag, current: FlagRecord | None) -> None:
+    where = f"flag {flag.key!r} in environment {environment_id}"
+    if current is None:
+        if flag.version != 1:
+            raise StoreError(f"{where} does not exist yet: its first version must be 1, not {flag.version}")
+        return
+    if flag.id != current.flag.id:
+        raise StoreError(f"{where} has id {current.flag.id}; a new version cannot change it to {flag.id}")
+    if flag.version != current.flag.version + 1:
+        raise StoreError(
+            f"{where} is at version {current.flag.version}: the next version is "
+            f"{current.flag.version + 1}, not {flag.version}"
+        )

@@ -1,0 +1,118 @@
+"""PostHog SDK local evaluation: `/flags/definitions` and `/api/feature_flag/local_evaluation`.
+
+SDKs poll these every few seconds with `If-None-Match`, so the body is built once per flag
+store version of the environment (`store.flags_version`) and kept with its ETag; a poll that
+finds nothing new costs one authenticated snapshot and two small reads, and answers 304.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Security
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials
+
+from reconciler.api import models
+from reconciler.api.auth import FLAGS, bearer
+from reconciler.api.context import ApiContext
+from reconciler.api.errors import ApiError, error_responses
+from reconciler.api.paging import SAFE_TEXT
+from reconciler.store import EnvironmentRecord, FlagRecord, Reader
+
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+ProjectToken = Annotated[
+    str, Query(min_length=1, max_length=200, pattern=SAFE_TEXT, description="The environment's `api_token`.")
+]
+
+
+def local_flag(record: FlagRecord) -> dict[str, Any]:
+    """One flag as PostHog's local-evaluation payload lists it."""
+    flag = record.flag
+    return {
+        "id": flag.id,
+        "team_id": record.environment_id,
+        "name": flag.name,
+        "key": flag.key,
+        "filters": flag.filters.model_dump(mode="json"),
+        "deleted": flag.deleted,
+        "active": flag.active,
+        "ensure_experience_continuity": flag.ensure_experience_continuity,
+        "version": flag.version,
+    }
+
+
+@dataclass(frozen=True)
+class Definitions:
+    version: int
+    etag: str
+    body: bytes
+
+
+class DefinitionsCache:
+    """The rendered definitions of each environment, valid while its flags version holds."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[int, Definitions] = {}
+        self.builds = 0  # how many bodies were rendered: one per environment and version
+
+    def get(self, reader: Reader, environment: EnvironmentRecord) -> Definitions:
+        version = reader.flags_version(environment.id)
+        entry = self._entries.get(environment.id)
+        if entry is not None and entry.version == version:
+            return entry
+        flags = reader.list_flags(environment.id, include_deleted=False)
+        body = {"flags": [local_flag(f) for f in flags], "group_type_mapping": {}, "cohorts": {}}
+        content = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+        # A hash of the body, not the version number: replicas agree on it, and a rebuilt
+        # store with the same flags keeps clients' caches valid.
+        entry = Definitions(version, f'"{hashlib.sha256(content).hexdigest()[:32]}"', content)
+        with self._lock:
+            self.builds += 1
+            current = self._entries.get(environment.id)
+            if current is None or current.version <= version:
+                self._entries[environment.id] = entry
+        return entry
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison of `If-None-Match` against our ETag."""
+    if not header:
+        return False
+    candidates = [c.strip() for c in header.split(",")]
+    return any(c == "*" or c.removeprefix("W/") == etag for c in candidates)
+
+
+def router(ctx: ApiContext, cache: DefinitionsCache) -> APIRouter:
+    api = APIRouter(tags=["local evaluation"])
+    responses = error_responses(401, 403, 404, 422)
+    responses[304] = {"description": "not modified: the ETag sent in If-None-Match is current"}
+
+    def definitions(request: Request, token: str, credentials: HTTPAuthorizationCredentials | None) -> Response:
+        with ctx.gate.open(credentials, FLAGS) as access:
+            environment = access.reader.environment_by_token(token)
+            if environment is None or not access.caller.may_read(environment.id):
+                raise ApiError(404, "no environment has this project token (or this API token may not read it)",
+                               attr="token")
+            entry = cache.get(access.reader, environment)
+        headers = {"ETag": entry.etag, "Cache-Control": "no-cache"}
+        if etag_matches(request.headers.get("if-none-match"), entry.etag):
+            return Response(status_code=304, headers=headers)
+        return Response(entry.body, media_type="application/json", headers=headers)
+
+    @api.get("/flags/definitions", response_model=models.LocalEvaluation, responses=responses)
+    def flag_definitions(request: Request, token: ProjectToken, credentials: Credentials) -> Response:
+        """Flag definitions of the environment whose `api_token` is `token`, for SDK local evaluation."""
+        return definitions(request, token, credentials)
+
+    @api.get("/api/feature_flag/local_evaluation", response_model=models.LocalEvaluation, responses=responses)
+    def local_evaluation(request: Request, token: ProjectToken, credentials: Credentials) -> Response:
+        """The older path of the same definitions, still polled by older SDKs."""
+        return definitions(request, token, credentials)
+
+    return api

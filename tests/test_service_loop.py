@@ -247,15 +247,15 @@ def test_status_says_what_is_wrong_and_when_the_next_attempt_is() -> None:
     loop, clock = make_loop(Passes(Unreachable("could not read from remote 'origin'")))
     loop.step()
     status = loop.status()
-    assert status["ready"] is False
-    assert "could not read from remote" in status["problem"]
+    assert status["failing"] is True
+    assert "could not read from remote" in status["last_error"]
     assert status["last_error_kind"] == "temporary"
     assert status["last_error_at"] == clock.wall().isoformat()
     assert status["passes"] == 1
     assert status["next_attempt_at"] == (clock.wall() + timedelta(seconds=5)).isoformat()
     clock.advance(5)
     loop.step()  # the retry succeeds
-    assert loop.status()["ready"] is True
+    assert loop.status()["failing"] is False
     assert loop.status()["last_result"] == {"head": "abc", "applied": 0, "failed": 0, "status": "Synced"}
 
 
@@ -348,7 +348,7 @@ def test_a_failing_refresh_does_not_disturb_the_schedule() -> None:
 
     loop, clock = make_loop(Passes(), refresh=refresh)
     assert turns(loop, clock, 2) == [60, 60]
-    assert loop.status()["ready"] is True
+    assert loop.status()["failing"] is False
 
 
 # --- leadership -------------------------------------------------------------------------

@@ -29,6 +29,9 @@ def register(name: str, target: str) -> None:
 
 register("schema", "schema_cmd:schema")
 register("validate", "validate:validate")
+register("reconcile", "reconcile_cmd:reconcile")
+register("run", "run:run")
+register("serve", "serve:serve_cmd")
 
 
 class LazyGroup(click.Group):

@@ -18,6 +18,7 @@ from reconciler.service.loop import (
     jittered,
 )
 from reconciler.service.process import ServeError, serve
+from reconciler.service.wiring import reconcile_loop
 
 __all__ = [
     "LOG_FORMATS",
@@ -30,5 +31,6 @@ __all__ = [
     "classify",
     "configure_logging",
     "jittered",
+    "reconcile_loop",
     "serve",
 ]

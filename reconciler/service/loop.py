@@ -185,16 +185,15 @@ class ReconcileLoop:
         log.info("webhook %s: %s", name, result, extra={"event": name, "result": result})
 
     def status(self) -> dict[str, Any]:
-        """The loop's state for /readyz and /api/reconciler/status (JSON-ready)."""
+        """The loop's state for /readyz and /api/reconciler/status (JSON-ready).
+
+        `failing` (the last pass failed) makes /readyz answer 503 with `last_error`.
+        """
         with self._guard:
             s = self._state
-            problem = None
-            if s.consecutive_failures:
-                problem = f"the last {s.consecutive_failures} reconcile pass(es) failed: {s.last_error}"
             return {
                 "role": s.role,
-                "ready": problem is None,
-                "problem": problem,
+                "failing": s.consecutive_failures > 0,
                 "interval_seconds": self.settings.interval,
                 "passes": s.passes,
                 "last_pass_at": _iso(s.last_pass_at),

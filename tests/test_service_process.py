@@ -20,7 +20,7 @@ from tests import policyrepo as pr
 from tests.gitutil import GitRepo
 from tests.serviceproc import Service
 
-SECRET = "webhook secret for tests"  # noqa: S105
+SECRET = "webhook secret for tests"
 
 # Each test starts real processes; their imports alone take seconds on a busy machine.
 pytestmark = pytest.mark.slow

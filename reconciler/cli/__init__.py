@@ -32,6 +32,8 @@ register("validate", "validate:validate")
 register("reconcile", "reconcile_cmd:reconcile")
 register("run", "run:run")
 register("serve", "serve:serve_cmd")
+register("token", "token:token")
+register("audit", "audit:audit")
 
 
 class LazyGroup(click.Group):

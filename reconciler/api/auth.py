@@ -55,13 +55,21 @@ class Caller:
         return None if self.token is None else self.token.environment_ids
 
 
-@dataclass(frozen=True)
+@dataclass
 class Access:
     """One authorised read: the snapshot, the caller, and the environment of the path if any."""
 
     reader: Reader
     caller: Caller
     environment: EnvironmentRecord | None
+    _version: int | None = None
+
+    @property
+    def version(self) -> int:
+        """The store version of this snapshot (read once)."""
+        if self._version is None:
+            self._version = self.reader.store_version()
+        return self._version
 
     @property
     def env(self) -> EnvironmentRecord:

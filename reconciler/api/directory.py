@@ -86,8 +86,8 @@ class DirectoryCache:
         self._lock = threading.Lock()
         self._current: Directory | None = None
 
-    def get(self, reader: Reader) -> Directory:
-        version = reader.store_version()
+    def get(self, reader: Reader, version: int) -> Directory:
+        """The directory as of `version` (the reader's `store_version()`)."""
         current = self._current
         if current is not None and current.version == version:
             return current

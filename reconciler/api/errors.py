@@ -1,6 +1,6 @@
 """The one error envelope of the HTTP API, and the handlers that put every error into it.
 
-Every error the API answers (401, 403, 404, 405, 413, 422, 500) has the body
+Every error the API answers (400, 401, 403, 404, 405, 413, 422, 500, 503) has the body
 `{"type", "code", "detail", "attr"}` (PostHog's error shape): handlers raise `ApiError`, and
 `install_error_handlers` maps Starlette's HTTP errors, FastAPI's validation errors and any
 unexpected exception into it. `tests/test_api_errors.py` asserts the shape over every route.
@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from reconciler.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,10 @@ def install_error_handlers(app: FastAPI) -> None:
         detail, attr = _validation_detail(exc)
         return error_response(422, detail, attr=attr)
 
+    async def store_error(request: Request, exc: Exception) -> JSONResponse:
+        log.error("store failed answering %s %s: %s", request.method, request.url.path, exc)
+        return error_response(503, f"the flag store is unavailable: {exc}", headers={"Retry-After": "5"})
+
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error answering %s %s", request.method, request.url.path)
         return error_response(500, "internal error: the server logged the details")
@@ -105,4 +111,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StoreError, store_error)
     app.add_exception_handler(Exception, unexpected)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Security
+from fastapi import APIRouter, Path, Request, Security
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
@@ -19,7 +19,7 @@ from reconciler.api.compat import instructions, millis
 from reconciler.api.context import ApiContext
 from reconciler.api.directory import Directory
 from reconciler.api.errors import ApiError, error_responses
-from reconciler.api.paging import SAFE_TEXT, json_response
+from reconciler.api.paging import SAFE_TEXT
 from reconciler.api.posthog import pull_request_object
 from reconciler.api.routes_posthog import is_uuid
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, VoteRecord, stable_uuid
@@ -133,25 +133,32 @@ def router(ctx: ApiContext) -> APIRouter:
         return PATH.format(projectKey=project, flagKey=flag, envKey=env)
 
     @api.get(PATH, response_model=ApprovalRequests, responses=responses)
-    def list_approval_requests(projectKey: Key, flagKey: Key, envKey: Key, credentials: Credentials) -> Response:
+    def list_approval_requests(request: Request, projectKey: Key, flagKey: Key, envKey: Key,
+                               credentials: Credentials) -> Response:
         """Every change request of this flag in this environment, newest first."""
         with ctx.gate.open(credentials, APPROVALS, environment_key=envKey) as access:
-            filters = ChangeRequestFilter(resource_id=flagKey, environment_id=access.env.id, limit=None)
-            _count, rows = access.reader.list_change_requests(filters)
-            directory = ctx.directory.get(access.reader)
-        base = _path(projectKey, flagKey, envKey)
-        items = [approval_request(cr, directory, f"{base}/{cr.id}") for cr in rows]
-        return json_response({"items": items, "_links": {"self": {"href": base, "type": "application/json"}}})
+
+            def render() -> dict[str, Any]:
+                filters = ChangeRequestFilter(resource_id=flagKey, environment_id=access.env.id, limit=None)
+                _count, rows = access.reader.list_change_requests(filters)
+                directory, base = ctx.members(access), _path(projectKey, flagKey, envKey)
+                items = [approval_request(cr, directory, f"{base}/{cr.id}") for cr in rows]
+                return {"items": items, "_links": {"self": {"href": base, "type": "application/json"}}}
+
+            return ctx.respond(access, request, render)
 
     @api.get(PATH + "/{id}", response_model=ApprovalRequest, responses=responses)
-    def get_approval_request(projectKey: Key, flagKey: Key, envKey: Key, id: str,
+    def get_approval_request(*, request: Request, projectKey: Key, flagKey: Key, envKey: Key, id: str,
                              credentials: Credentials) -> Response:
         """One change request of this flag in this environment."""
         with ctx.gate.open(credentials, APPROVALS, environment_key=envKey) as access:
-            cr = access.reader.get_change_request(id) if is_uuid(id) else None
-            if cr is None or cr.environment_id != access.env.id or cr.resource_id != flagKey:
-                raise ApiError(404, f"no approval request {id} for flag {flagKey!r} in environment {envKey!r}")
-            directory = ctx.directory.get(access.reader)
-        return json_response(approval_request(cr, directory, _path(projectKey, flagKey, envKey) + f"/{cr.id}"))
+
+            def render() -> dict[str, Any]:
+                cr = access.reader.get_change_request(id) if is_uuid(id) else None
+                if cr is None or cr.environment_id != access.env.id or cr.resource_id != flagKey:
+                    raise ApiError(404, f"no approval request {id} for flag {flagKey!r} in environment {envKey!r}")
+                return approval_request(cr, ctx.members(access), _path(projectKey, flagKey, envKey) + f"/{cr.id}")
+
+            return ctx.respond(access, request, render)
 
     return api

@@ -25,10 +25,13 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many results
 TextFilter = Annotated[str | None, Query(max_length=400, pattern=SAFE_TEXT)]
 
 
+def dumps(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
 def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """Serialise once, compactly; the response models document the shape in /openapi.json."""
-    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
-    return Response(content, status_code=status, media_type="application/json", headers=headers)
+    return Response(dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 def absolute_url(request: Request, settings: ApiSettings, **params: int) -> str:

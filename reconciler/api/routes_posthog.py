@@ -8,17 +8,17 @@ with `posthog.py`.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Security
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from reconciler.api import models, posthog
-from reconciler.api.auth import ACTIVITY, APPROVALS, FLAGS, MEMBERS, bearer
+from reconciler.api.auth import ACTIVITY, APPROVALS, FLAGS, MEMBERS, Access, bearer
 from reconciler.api.context import ApiContext
 from reconciler.api.errors import ApiError, error_responses
-from reconciler.api.paging import INT32, Offset, ProjectId, TextFilter, json_response, links, page
+from reconciler.api.paging import INT32, Offset, ProjectId, TextFilter, links, page
 from reconciler.store import (
     CHANGE_REQUEST_STATES,
     AuditRecord,
@@ -50,11 +50,11 @@ def parse_states(state: str | None) -> tuple[str, ...] | None:
     return states
 
 
-def _requester(reader: Reader, ctx: ApiContext, requester: str | None) -> str | None:
+def _requester(access: Access, ctx: ApiContext, requester: str | None) -> str | None:
     """PostHog filters by user id; logins and uuids work too. An unknown id matches nobody."""
     if requester is None or not (requester.isascii() and requester.isdigit()):
         return requester
-    member = ctx.directory.get(reader).member(int(requester)) if int(requester) <= INT32 else None
+    member = ctx.members(access).member(int(requester)) if int(requester) <= INT32 else None
     return member.login if member else f"#unknown-member-{requester}"
 
 
@@ -102,21 +102,25 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
                                limit: Limit = 100, offset: Offset = 0) -> Response:
         """Approval policies in force that can govern this environment, newest first."""
         with gate.open(credentials, APPROVALS, project_id=project_id) as access:
-            directory = ctx.directory.get(access.reader)
-            policies = [p for p in access.reader.list_policies() if posthog.policy_applies_to(p, access.env.key)]
-        policies.sort(key=lambda p: (p.created_at, p.id), reverse=True)
-        results = [posthog.policy_object(p, directory) for p in policies[offset:offset + limit]]
-        return json_response(page(request, ctx.settings, count=len(policies), offset=offset, limit=limit, results=results))
+
+            def render() -> dict[str, Any]:
+                policies = [p for p in access.reader.list_policies() if posthog.policy_applies_to(p, access.env.key)]
+                policies.sort(key=lambda p: (p.created_at, p.id), reverse=True)
+                directory = ctx.members(access)
+                results = [posthog.policy_object(p, directory) for p in policies[offset:offset + limit]]
+                return page(request, ctx.settings, count=len(policies), offset=offset, limit=limit, results=results)
+
+            return ctx.respond(access, request, render)
 
     @api.get("/{project_id}/approval_policies/{policy_id}/", response_model=models.ApprovalPolicy,
              responses=READ_ERRORS, tags=["approvals"])
-    def get_approval_policy(project_id: ProjectId, policy_id: str, credentials: Credentials) -> Response:
+    def get_approval_policy(request: Request, project_id: ProjectId, policy_id: str, credentials: Credentials) -> Response:
         """One approval policy by id."""
         with gate.open(credentials, APPROVALS, project_id=project_id) as access:
             policy = access.reader.get_policy(policy_id) if is_uuid(policy_id) else None
             if policy is None or not posthog.policy_applies_to(policy, access.env.key):
                 raise ApiError(404, f"no approval policy {policy_id} in environment {project_id}")
-            return json_response(posthog.policy_object(policy, ctx.directory.get(access.reader)))
+            return ctx.respond(access, request, lambda: posthog.policy_object(policy, ctx.members(access)))
 
     @api.get("/{project_id}/change_requests/", response_model=models.Page[models.ChangeRequest],
              responses=READ_ERRORS, tags=["approvals"])
@@ -130,28 +134,33 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
         """Change requests of this environment, newest first, with PostHog's filters."""
         states = parse_states(state)
         with gate.open(credentials, APPROVALS, project_id=project_id) as access:
-            reader = access.reader
-            filters = ChangeRequestFilter(
-                action_key=action_key, requester=_requester(reader, ctx, requester), resource_id=resource_id,
-                resource_type=resource_type, states=states, environment_id=project_id, limit=limit, offset=offset,
-            )
-            count, rows = reader.list_change_requests(filters)
-            directory = ctx.directory.get(reader)
-        login = access.caller.login
-        results = [posthog.change_request_object(cr, directory, login) for cr in rows]
-        return json_response(page(request, ctx.settings, count=count, offset=offset, limit=limit, results=results))
+
+            def render() -> dict[str, Any]:
+                filters = ChangeRequestFilter(
+                    action_key=action_key, requester=_requester(access, ctx, requester), resource_id=resource_id,
+                    resource_type=resource_type, states=states, environment_id=project_id, limit=limit, offset=offset,
+                )
+                count, rows = access.reader.list_change_requests(filters)
+                directory, login = ctx.members(access), access.caller.login
+                results = [posthog.change_request_object(cr, directory, login) for cr in rows]
+                return page(request, ctx.settings, count=count, offset=offset, limit=limit, results=results)
+
+            return ctx.respond(access, request, render)
 
     @api.get("/{project_id}/change_requests/{change_request_id}/", response_model=models.ChangeRequest,
              responses=READ_ERRORS, tags=["approvals"])
-    def get_change_request(project_id: ProjectId, change_request_id: str, credentials: Credentials) -> Response:
+    def get_change_request(request: Request, project_id: ProjectId, change_request_id: str,
+                           credentials: Credentials) -> Response:
         """One change request by id."""
         with gate.open(credentials, APPROVALS, project_id=project_id) as access:
-            cr = access.reader.get_change_request(change_request_id) if is_uuid(change_request_id) else None
-            if cr is None or cr.environment_id != project_id:
-                raise ApiError(404, f"no change request {change_request_id} in environment {project_id}")
-            directory = ctx.directory.get(access.reader)
-        return json_response(posthog.change_request_object(cr, directory, access.caller.login))
 
+            def render() -> dict[str, Any]:
+                cr = access.reader.get_change_request(change_request_id) if is_uuid(change_request_id) else None
+                if cr is None or cr.environment_id != project_id:
+                    raise ApiError(404, f"no change request {change_request_id} in environment {project_id}")
+                return posthog.change_request_object(cr, ctx.members(access), access.caller.login)
+
+            return ctx.respond(access, request, render)
 
 
 def _other_routes(api: APIRouter, ctx: ApiContext) -> None:
@@ -163,36 +172,42 @@ def _other_routes(api: APIRouter, ctx: ApiContext) -> None:
                            limit: Limit = 100, offset: Offset = 0) -> Response:
         """The environment's flags (soft-deleted ones included, marked `deleted`), newest first."""
         with gate.open(credentials, FLAGS, project_id=project_id) as access:
-            flags = access.reader.list_flags(project_id)
-        flags.sort(key=lambda f: (f.created_at, f.flag.id), reverse=True)
-        results = [posthog.flag_object(f) for f in flags[offset:offset + limit]]
-        return json_response(page(request, ctx.settings, count=len(flags), offset=offset, limit=limit, results=results))
+
+            def render() -> dict[str, Any]:
+                flags = access.reader.list_flags(project_id)
+                flags.sort(key=lambda f: (f.created_at, f.flag.id), reverse=True)
+                results = [posthog.flag_object(f) for f in flags[offset:offset + limit]]
+                return page(request, ctx.settings, count=len(flags), offset=offset, limit=limit, results=results)
+
+            return ctx.respond(access, request, render)
 
     @api.get("/{project_id}/feature_flags/{flag_id}/", response_model=models.FeatureFlag,
              responses=READ_ERRORS, tags=["flags"])
-    def get_feature_flag(project_id: ProjectId, flag_id: str, credentials: Credentials) -> Response:
+    def get_feature_flag(request: Request, project_id: ProjectId, flag_id: str, credentials: Credentials) -> Response:
         """One flag by its numeric id."""
         with gate.open(credentials, FLAGS, project_id=project_id) as access:
             known = flag_id.isascii() and flag_id.isdigit() and int(flag_id) <= INT32
             record = access.reader.get_flag_by_id(project_id, int(flag_id)) if known else None
-        if record is None:
-            raise ApiError(404, f"no feature flag {flag_id} in environment {project_id}")
-        return json_response(posthog.flag_object(record))
+            if record is None:
+                raise ApiError(404, f"no feature flag {flag_id} in environment {project_id}")
+            return ctx.respond(access, request, lambda: posthog.flag_object(record))
 
     @api.get("/{project_id}/explicit_members/", response_model=list[models.ExplicitMember],
              responses=READ_ERRORS, tags=["members"])
-    def list_explicit_members(project_id: ProjectId, credentials: Credentials) -> Response:
+    def list_explicit_members(request: Request, project_id: ProjectId, credentials: Credentials) -> Response:
         """Every current member of members.yaml (PostHog answers this list unpaginated)."""
         with gate.open(credentials, MEMBERS, project_id=project_id) as access:
-            members = ctx.directory.get(access.reader).current
-        return json_response([posthog.member_object(m) for m in members])
+            return ctx.respond(access, request, lambda: [posthog.member_object(m) for m in ctx.members(access).current])
 
     @api.get("/{project_id}/events/", response_model=models.EventPage, responses=READ_ERRORS, tags=["audit"])
     def list_events(request: Request, project_id: ProjectId, credentials: Credentials,
                     limit: Limit = 100, offset: Offset = 0) -> Response:
         """The audit trail as events, newest first: this environment's and project-wide ones."""
         with gate.open(credentials, ACTIVITY, project_id=project_id) as access:
-            events, more = events_page(access.reader, access.env, offset, limit)
-        following, preceding = links(request, ctx.settings, offset=offset, limit=limit, more=more)
-        body = {"next": following, "previous": preceding, "results": [posthog.event_object(e) for e in events]}
-        return json_response(body)
+
+            def render() -> dict[str, Any]:
+                events, more = events_page(access.reader, access.env, offset, limit)
+                following, preceding = links(request, ctx.settings, offset=offset, limit=limit, more=more)
+                return {"next": following, "previous": preceding, "results": [posthog.event_object(e) for e in events]}
+
+            return ctx.respond(access, request, render)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Security
+from fastapi import APIRouter, Query, Request, Security
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
@@ -21,7 +21,7 @@ from reconciler.api.compat import enabled_after, instructions, last_review, roll
 from reconciler.api.context import ApiContext
 from reconciler.api.directory import Directory, iso
 from reconciler.api.errors import ApiError, error_responses
-from reconciler.api.paging import Offset, json_response
+from reconciler.api.paging import Offset
 from reconciler.api.routes_posthog import is_uuid
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Reader, stable_uuid
 
@@ -121,25 +121,31 @@ def router(ctx: ApiContext) -> APIRouter:
     org_id = stable_uuid("organization", ctx.settings.repository or "reconciler")
 
     @api.get("/v1/approvals", response_model=V1Approvals, responses=responses)
-    def list_approvals(credentials: Credentials, status: V1Status | None = None,
+    def list_approvals(request: Request, credentials: Credentials, status: V1Status | None = None,
                        limit: Annotated[int, Query(ge=1, le=1_000_000)] = DEFAULT_LIMIT, offset: Offset = 0) -> Response:
         """Change requests as approval requests, newest first; `limit` is capped at 100."""
         limit = min(limit, MAX_LIMIT)
         with ctx.gate.open(credentials, APPROVALS) as access:
-            states = None if status is None else STATES[status]
-            total, rows = list_across(access.reader, access.caller.environment_ids, states, limit, offset)
-            directory = ctx.directory.get(access.reader)
-        data = [approval(cr, directory, org_id) for cr in rows]
-        return json_response({"data": data, "total": total, "limit": limit, "offset": offset})
+
+            def render() -> dict[str, Any]:
+                states = None if status is None else STATES[status]
+                total, rows = list_across(access.reader, access.caller.environment_ids, states, limit, offset)
+                data = [approval(cr, ctx.members(access), org_id) for cr in rows]
+                return {"data": data, "total": total, "limit": limit, "offset": offset}
+
+            return ctx.respond(access, request, render)
 
     @api.get("/v1/approvals/{approval_id}", response_model=V1Approval, responses=responses)
-    def get_approval(approval_id: str, credentials: Credentials) -> Response:
+    def get_approval(request: Request, approval_id: str, credentials: Credentials) -> Response:
         """One change request as an approval request."""
         with ctx.gate.open(credentials, APPROVALS) as access:
-            cr = access.reader.get_change_request(approval_id) if is_uuid(approval_id) else None
-            if cr is None or not access.caller.may_read(cr.environment_id):
-                raise ApiError(404, f"no approval request {approval_id}")
-            directory = ctx.directory.get(access.reader)
-        return json_response(approval(cr, directory, org_id))
+
+            def render() -> dict[str, Any]:
+                cr = access.reader.get_change_request(approval_id) if is_uuid(approval_id) else None
+                if cr is None or not access.caller.may_read(cr.environment_id):
+                    raise ApiError(404, f"no approval request {approval_id}")
+                return approval(cr, ctx.members(access), org_id)
+
+            return ctx.respond(access, request, render)
 
     return api

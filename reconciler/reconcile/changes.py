@@ -85,6 +85,10 @@ def decide(
         now=at,
         unmatched_changes=regime.project.spec.unmatched_changes,
     )
+    if evaluation.expires_at is not None and evaluation.expires_at < at:
+        # Not applied within expires_after of its creation: too late, however many approvals.
+        late = f"expired at {evaluation.expires_at.isoformat()}, before it was merged at {at.isoformat()}"
+        return Decision("expired", env_id, outcome, evaluation, late)
     return Decision(_state(evaluation, scheduled_for_later), env_id, outcome, evaluation, _error(evaluation))
 
 
@@ -129,8 +133,6 @@ def _error(evaluation: Evaluation) -> str | None:
         return None
     if evaluation.denied:
         return "no approval policy governs this change and reconciler.yaml sets unmatched_changes: deny"
-    if evaluation.state == "expired":
-        return f"expired at {evaluation.expires_at.isoformat() if evaluation.expires_at else '?'} before it was merged"
     return evaluation.quorum_error() or "not approved"
 
 

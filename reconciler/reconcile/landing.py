@@ -156,6 +156,8 @@ def _is_rule_file(path: str) -> bool:
 
 def _bootstrap(tx: Transaction, landing: Landing, commit: CommitInfo) -> Regime | None:
     """The first commit with a valid reconciler.yaml and members.yaml puts its rules in force as they are."""
+    if landing.repo.read_file(commit.sha, PROJECT_FILE) is None:
+        return None  # not a policy repository (yet) at this commit
     documents, problems = _read_rules(landing.repo, commit, _all_rule_paths(landing.repo, commit))
     project, members = documents.get(PROJECT_FILE), documents.get(MEMBERS_FILE)
     if not isinstance(project, Project) or not isinstance(members, Members):

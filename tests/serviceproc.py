@@ -37,6 +37,14 @@ class Service:
 
     @classmethod
     def start(cls, tmp_path: Path, name: str, *args: str, env: dict[str, str] | None = None) -> Service:
+        """Start the command and wait until it answers /healthz."""
+        service = cls.launch(tmp_path, name, *args, env=env)
+        service.wait_ready()
+        return service
+
+    @classmethod
+    def launch(cls, tmp_path: Path, name: str, *args: str, env: dict[str, str] | None = None) -> Service:
+        """Start the command without waiting (start several, then `wait_ready` each)."""
         port = free_port()
         log_path = tmp_path / f"{name}.log"
         full_env = {
@@ -54,9 +62,10 @@ class Service:
                 stderr=subprocess.STDOUT,
                 text=True,
             )
-        service = cls(process, port, log_path, full_env)
-        service.wait_until(lambda: service.get("/healthz").status_code == 200, START_TIMEOUT)
-        return service
+        return cls(process, port, log_path, full_env)
+
+    def wait_ready(self) -> None:
+        self.wait_until(lambda: self.get("/healthz").status_code == 200, START_TIMEOUT)
 
     @property
     def url(self) -> str:

@@ -144,7 +144,10 @@ def test_two_run_processes_on_postgresql_apply_every_change_exactly_once(
     pr.bootstrap(git_repo)
     pr.land(git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=0)})
     args = run_args(str(git_repo.path), postgres_url, "--interval", "0.3")
-    replicas = [start(services, tmp_path, name, *args) for name in ("a", "b")]
+    replicas = [Service.launch(tmp_path, name, *args) for name in ("a", "b")]
+    services.extend(replicas)
+    for replica in replicas:
+        replica.wait_ready()
 
     def applied_head(service: Service) -> bool:
         return bool(service.status()["last_applied_commit"] == git_repo.head())

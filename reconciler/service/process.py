@@ -53,9 +53,16 @@ def serve(app: Any, *, host: str, port: int, loop: ReconcileLoop | None = None) 
             signal.signal(sig, handler)
 
 
+def _run_server(server: uvicorn.Server) -> None:
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits when it cannot bind; run_until turns that into ServeError
+        log.error("the API server stopped during startup")
+
+
 def run_until(stop: threading.Event, server: uvicorn.Server, loop: ReconcileLoop | None) -> None:
     """Run `server` and `loop` in threads until `stop` is set, then shut both down in order."""
-    api = threading.Thread(target=server.run, name="api", daemon=True)
+    api = threading.Thread(target=_run_server, args=(server,), name="api", daemon=True)
     api.start()
     worker = None
     if loop is not None:

@@ -36,3 +36,30 @@ def test_a_port_in_use_stops_the_loop_releases_the_lock_and_says_so(tmp_path: Pa
         other = store.leader_lock()
         assert other.acquire(0.0)  # the loop let go of leadership on the way out
         other.release()
+
+
+def test_stopping_waits_for_the_pass_in_progress_then_stops_the_api(tmp_path: Path) -> None:
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_pass() -> Result:
+        started.set()
+        release.wait(5)
+        finished.set()
+        return Result(applied=1)
+
+    with Store.open(tmp_path / "store.db") as store:
+        loop = ReconcileLoop(slow_pass, store.leader_lock(), LoopSettings(interval=60))
+        server = build_server(create_app(store, status_provider=loop.status), "127.0.0.1", 0)
+        stop = threading.Event()
+        runner = threading.Thread(target=run_until, args=(stop, server, loop))
+        runner.start()
+        assert started.wait(10)
+        stop.set()  # what SIGTERM does
+        runner.join(0.3)
+        assert runner.is_alive()  # still finishing the pass
+        release.set()
+        runner.join(10)
+        assert not runner.is_alive()
+        assert finished.is_set()
+        assert loop.status()["last_result"]["applied"] == 1
+        assert server.should_exit

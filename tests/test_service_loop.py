@@ -102,7 +102,7 @@ def make_loop(
     *,
     lock: Lock | None = None,
     clock: Clock | None = None,
-    refresh: Callable[[], object] | None = None,
+    refresh: Callable[[int | None], object] | None = None,
     seed: int = 7,
     **settings: object,
 ) -> tuple[ReconcileLoop, Clock]:
@@ -317,19 +317,32 @@ def test_webhook_wakes_a_sleeping_loop_at_once() -> None:
     assert not worker.is_alive()
 
 
-def test_pull_request_events_refresh_open_pull_requests_without_a_pass() -> None:
-    passes, refreshes = Passes(), []
-    loop, _ = make_loop(passes, refresh=lambda: refreshes.append(1), tracked_branch="master")
+def test_pull_request_events_refresh_that_pull_request_without_a_pass() -> None:
+    passes, refreshed = Passes(), list[int | None]()
+    loop, _ = make_loop(passes, refresh=refreshed.append, tracked_branch="master")
     loop.step()
-    assert len(refreshes) == 1  # every poll refreshes too
+    assert refreshed == [None]  # every poll refreshes all open pull requests
     for kind, fixture in [
         ("pull_request", "pull_request.opened.json"),
         ("pull_request_review", "pull_request_review.dismissed.json"),
     ]:
         loop.on_webhook(event(kind, fixture))
         loop.step()
-    assert len(refreshes) == 3
+    numbers = [
+        event("pull_request", "pull_request.opened.json").number,  # type: ignore[union-attr]
+        event("pull_request_review", "pull_request_review.dismissed.json").number,  # type: ignore[union-attr]
+    ]
+    assert refreshed == [None, *numbers]
     assert passes.calls == 1
+
+
+def test_a_poll_due_with_pull_request_events_waiting_refreshes_everything_once() -> None:
+    refreshed: list[int | None] = []
+    loop, clock = make_loop(Passes(), refresh=refreshed.append)
+    turns(loop, clock, 1)
+    loop.on_webhook(event("pull_request", "pull_request.synchronize.json"))
+    loop.step()
+    assert refreshed == [None, None]
 
 
 def test_pull_request_events_without_a_refresh_hook_are_ignored() -> None:
@@ -343,7 +356,7 @@ def test_pull_request_events_without_a_refresh_hook_are_ignored() -> None:
 
 
 def test_a_failing_refresh_does_not_disturb_the_schedule() -> None:
-    def refresh() -> None:
+    def refresh(number: int | None) -> None:
         raise Unreachable("GitHub is down")
 
     loop, clock = make_loop(Passes(), refresh=refresh)

@@ -47,6 +47,10 @@ class PassOutcome(Protocol):
     def status(self) -> str: ...
 
 
+# Brings live pending requests up to date: one pull request by number, or all open ones (None).
+RefreshPullRequests = Callable[[int | None], object]
+
+
 class Lock(Protocol):
     """The leader lock (store.LeaderLock has this shape)."""
 
@@ -125,7 +129,7 @@ class ReconcileLoop:
         lock: Lock,
         settings: LoopSettings | None = None,
         *,
-        refresh_pull_requests: Callable[[], object] | None = None,
+        refresh_pull_requests: RefreshPullRequests | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
@@ -141,7 +145,7 @@ class ReconcileLoop:
         self._next_pass = float("-inf")  # due at once
         self._backoff_failures = 0
         self._pass_requested = False
-        self._refresh_requested = False
+        self._refresh_requested: set[int] = set()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._guard = threading.Lock()
@@ -172,10 +176,10 @@ class ReconcileLoop:
             self._pass_requested = True
         self._wake.set()
 
-    def request_refresh(self) -> None:
-        """Refresh open pull requests now, without moving the poll schedule."""
+    def request_refresh(self, number: int) -> None:
+        """Refresh pull request `number` now, without moving the poll schedule."""
         with self._guard:
-            self._refresh_requested = True
+            self._refresh_requested.add(number)
         self._wake.set()
 
     def on_webhook(self, event: WebhookEvent) -> None:
@@ -221,12 +225,13 @@ class ReconcileLoop:
             return self.settings.interval * (1.0 - self.settings.jitter * self._rng.random())
         with self._guard:
             pass_requested, self._pass_requested = self._pass_requested, False
-            refresh_requested, self._refresh_requested = self._refresh_requested, False
+            numbers: list[int | None] = [*sorted(self._refresh_requested)]
+            self._refresh_requested = set()
         if pass_requested or self._clock() >= self._next_pass:
             self._next_pass = self._clock() + self._reconcile()
-            refresh_requested = True  # the poll also refreshes open pull requests
-        if refresh_requested:
-            self._refresh_open_pull_requests()
+            numbers = [None]  # the poll refreshes every open pull request (the webhooks' fallback)
+        for number in numbers:
+            self._refresh_pull_requests(number)
         return max(0.0, self._next_pass - self._clock())
 
     def _ensure_leader(self) -> bool:
@@ -315,11 +320,11 @@ class ReconcileLoop:
         self._state.last_pass_at = started_at
         self._state.last_pass_duration_seconds = round(duration, 6)
 
-    def _refresh_open_pull_requests(self) -> None:
+    def _refresh_pull_requests(self, number: int | None) -> None:
         if self._refresh is None:
             return
         try:
-            self._refresh()
+            self._refresh(number)
         except Exception as err:  # a GitHub outage delays live pending requests, nothing more
             metrics.REFRESH_FAILURES.inc()
             log.warning("refreshing open pull requests failed: %s", err, extra={"error": str(err)})
@@ -342,7 +347,7 @@ class ReconcileLoop:
             name = "pull_request" if isinstance(event, PullRequestEvent) else "pull_request_review"
             if self._refresh is None or (branch is not None and event.base_ref != branch):
                 return name, "ignored"
-            self.request_refresh()
+            self.request_refresh(event.number)
             return name, "refresh_requested"
         if isinstance(event, PingEvent):
             return "ping", "ok"

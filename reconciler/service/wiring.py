@@ -6,11 +6,10 @@ their own pass function instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 
 from reconciler.reconcile import ReconcileConfig, reconcile_once
-from reconciler.service.loop import LoopSettings, ReconcileLoop
+from reconciler.service.loop import LoopSettings, ReconcileLoop, RefreshPullRequests
 from reconciler.store import Store
 
 
@@ -19,7 +18,7 @@ def reconcile_loop(
     store: Store,
     *,
     interval: float = 60.0,
-    refresh_pull_requests: Callable[[], object] | None = None,
+    refresh_pull_requests: RefreshPullRequests | None = None,
 ) -> ReconcileLoop:
     """A loop that runs `reconcile_once(config, store)` while this process leads `store`.
 

@@ -92,6 +92,19 @@ class GitRepository:
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as err:
             raise GitError(f"{self.path} is not a git repository") from err
 
+    @classmethod
+    def containing(cls, path: str | os.PathLike[str]) -> tuple[GitRepository, str]:
+        """The work tree that `path` lies in, and `path` relative to its root (POSIX, "" at the root)."""
+        try:
+            repo = git.Repo(path, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as err:
+            raise GitError(f"{os.fspath(path)} is not inside a git work tree") from err
+        root = repo.working_tree_dir
+        if root is None:
+            raise GitError(f"{os.fspath(path)} is in a bare repository: give a work tree")
+        relative = os.path.relpath(os.path.realpath(path), os.path.realpath(root))
+        return cls(root), "" if relative == "." else relative.replace(os.sep, "/")
+
     def resolve(self, ref: str) -> str:
         """The full sha of the commit `ref` names (a branch, tag, sha or `HEAD~2`)."""
         try:
@@ -134,15 +147,24 @@ class GitRepository:
 
         A URL (`https://…`, `ssh://…`, `file://…`, `git@host:owner/name`) is cloned bare into
         `cache_dir` (default `$XDG_CACHE_HOME/reconciler`, else `~/.cache/reconciler`), keyed
-        by a hash of the URL, and fetched on every open. A local path is read as it is; with
+        by a hash of the URL, and fetched on every open (with `branch=None` it follows the
+        remote's default branch, even when that changes). A local path is read as it is (a
+        folder inside a work tree means that repository, with the folder as `subdir`); with
         `fetch=True` its `origin` is fetched first and the branch is read from origin's refs.
         """
         text = os.fspath(location)
         if is_url(text):
             return cls._open_url(text, branch=branch, subdir=subdir, cache_dir=cache_dir)
-        repo = cls(text)._configured(branch, subdir, url=None, remote_tracking=fetch)
+        try:
+            repo = cls(text)
+        except GitError:
+            # A folder inside a work tree (`--repo examples/policies`): the enclosing repository,
+            # with that folder as the policy repository's subdirectory.
+            repo, inner = cls.containing(text)
+            subdir = "/".join(part for part in (inner, subdir.strip("/")) if part)
+        repo = repo._configured(branch, subdir, url=None, remote_tracking=fetch)
         if fetch:
-            repo.fetch()
+            repo._fetch_or_close()
         return repo
 
     @classmethod
@@ -157,7 +179,7 @@ class GitRepository:
                 _clone(url, target)
                 return cls(target)._configured(branch, subdir, url=url, remote_tracking=False)
             repo = cls(target)._configured(branch, subdir, url=url, remote_tracking=False)
-            repo.fetch()
+            repo._fetch_or_close()
             return repo
 
     def _configured(
@@ -169,6 +191,13 @@ class GitRepository:
         self.repo.git.update_environment(**_GIT_ENV)
         return self
 
+    def _fetch_or_close(self) -> None:
+        try:
+            self.fetch()
+        except GitError:
+            self.close()
+            raise
+
     def fetch(self) -> None:
         """Fetch the remote's branches (and drop the ones it deleted). Raises GitError when unreachable."""
         where = redact(self.url) if self.url else f"the remote 'origin' of {self.path}"
@@ -178,11 +207,20 @@ class GitRepository:
             )
         try:
             self.repo.git.fetch("--prune", "--quiet", "origin")
+            if self.url and self.branch is None:
+                self._follow_default_branch()
         except git.GitCommandError as err:
             raise GitError(
                 f"cannot fetch {where}: {_stderr(err)}. Check the URL, the network and the credentials; "
                 "nothing was changed"
             ) from err
+
+    def _follow_default_branch(self) -> None:
+        """Point the cached clone's HEAD where the remote's points now (its default branch may change)."""
+        answer = str(self.repo.git.ls_remote("--symref", "origin", "HEAD"))
+        match = re.match(r"ref: (refs/heads/\S+)\tHEAD", answer)
+        if match:
+            self.repo.git.symbolic_ref("HEAD", match.group(1))
 
     # --- refs ---------------------------------------------------------------------------------
 
@@ -241,17 +279,18 @@ class GitRepository:
                     "was rewritten (force-push); resume from the new head explicitly"
                 )
             revs = [f"{base}..{tip}"]
-        args = ["--first-parent", "--reverse", "-M", "-m", "--name-status", "-z", f"--format={_LOG_FORMAT}"]
-        if self.subdir:
-            # --full-history --sparse keeps commits that did not touch the subdirectory.
-            args += ["--full-history", "--sparse", *revs, "--", self.subdir]
-        else:
-            args += [*revs, "--"]
+        # No pathspec even with a subdirectory: path limiting makes git diff every commit twice
+        # (once to simplify history, once for --name-status); filtering here is cheaper.
+        # Newest first, reversed here: `--reverse` makes git hold the whole walk before diffing.
+        args = ["--first-parent", "-M", "-m", "--name-status", "-z", f"--format={_LOG_FORMAT}"]
+        args += [*revs, "--"]
         try:
             out: bytes = self.repo.git.log(*args, stdout_as_string=False, strip_newline_in_stdout=False)
         except git.GitCommandError as err:
             raise GitError(f"cannot read the history of {self.describe()}: {_stderr(err)}") from err
-        return parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
+        commits = parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
+        commits.reverse()
+        return commits
 
     def merge_base(self, a: str, b: str) -> str | None:
         """The best common ancestor of `a` and `b`, or None when they share no history."""
@@ -407,24 +446,34 @@ def parse_log(out: str, subdir: str = "") -> list[CommitInfo]:
 
 
 def _parse_change(tokens: list[str], i: int, subdir: str, changes: list[FileChange]) -> int:
-    """Read one `STATUS\\0path[\\0path]` entry at `tokens[i]`; return the index after it."""
+    """Read one `STATUS\\0path[\\0path]` entry at `tokens[i]`; return the index after it.
+
+    Only paths inside `subdir` count: a rename across its boundary is an addition or a deletion.
+    """
     status = tokens[i].lstrip("\n")
     if not status:
         return i + 1
     code = status[0]
-    if code in "RC":
-        old, new = _relative(tokens[i + 1], subdir), _relative(tokens[i + 2], subdir)
-        if code == "R":
-            changes.append(FileChange("renamed", new, old))
-        else:
-            changes.append(FileChange("added", new))
-        return i + 3
-    changes.append(FileChange(_STATUS.get(code, "modified"), _relative(tokens[i + 1], subdir)))
-    return i + 2
+    if code not in "RC":
+        path = _inside(tokens[i + 1], subdir)
+        if path is not None:
+            changes.append(FileChange(_STATUS.get(code, "modified"), path))
+        return i + 2
+    old, new = _inside(tokens[i + 1], subdir), _inside(tokens[i + 2], subdir)
+    if code == "R" and old is not None and new is not None:
+        changes.append(FileChange("renamed", new, old))
+    elif code == "R" and old is not None:
+        changes.append(FileChange("deleted", old))
+    elif new is not None:
+        changes.append(FileChange("added", new))
+    return i + 3
 
 
-def _relative(path: str, subdir: str) -> str:
-    return path[len(subdir) + 1 :] if subdir and path.startswith(f"{subdir}/") else path
+def _inside(path: str, subdir: str) -> str | None:
+    """`path` relative to `subdir`, or None when it lies outside."""
+    if not subdir:
+        return path
+    return path[len(subdir) + 1 :] if path.startswith(f"{subdir}/") else None
 
 
 def _commit(header: list[str], changes: list[FileChange]) -> CommitInfo:

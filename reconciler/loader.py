@@ -48,8 +48,12 @@ class FileSource(Protocol):
 class DirectorySource:
     """The files below a directory on disk (hidden directories such as `.git` skipped)."""
 
+    # Forked parse workers may read the files themselves: nothing but a path is shared.
+    readable_in_workers = True
+
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
+        self._prefix = os.fspath(root).rstrip(os.sep) + os.sep
         if not self.root.is_dir():
             raise DocumentError(str(root), "not a directory: give the root of a policy repository")
 
@@ -69,7 +73,7 @@ class DirectorySource:
 
     def read(self, path: str) -> bytes:
         try:
-            with (self.root / path).open("rb") as handle:
+            with open(self._prefix + path, "rb") as handle:  # noqa: PTH123 (hot path: no Path objects)
                 return handle.read(MAX_FILE_BYTES + 1)
         except OSError as err:
             raise DocumentError(path, f"cannot read the file: {err.strerror or err}") from err
@@ -145,7 +149,9 @@ def load_repository(source: FileSource, jobs: int | None = None) -> PolicyReposi
     documents = [(path, kind) for path in source.paths() if (kind := kind_of_path(path))]
     for required in (PROJECT_FILE, MEMBERS_FILE):
         if not any(path == required for path, _ in documents):
-            repo.findings.append(Finding(required, f"{required} is missing: {_REQUIRED[required]}", rule="missing-file"))
+            repo.findings.append(
+                Finding(required, f"{required} is missing: {_REQUIRED[required]}", rule="missing-file")
+            )
     workers = _worker_count(jobs, len(documents))
     results = _parse_parallel(source, documents, workers) if workers > 1 else _parse_serial(source, documents)
     for path, kind, model, findings in results:
@@ -193,23 +199,40 @@ def _worker_count(jobs: int | None, files: int) -> int:
 
 
 def _parse_parallel(source: FileSource, documents: list[tuple[str, str]], workers: int) -> Iterator[_Result]:
-    """Parse in worker processes; the parent reads the bytes (any source works, git included).
+    """Parse in worker processes, in batches, collecting results in order.
 
-    Workers send back plain data rather than models, because unpickling a model costs more
-    than building it again from data that is already known to be valid.
+    Forked workers read a directory themselves; for other sources (a git object database
+    is not safe to share across a fork) the parent reads and sends the bytes. Workers send
+    back plain data rather than models, because unpickling a model costs more than building
+    it again from data already known to be valid.
     """
     chunk = max(16, len(documents) // (workers * 8))
     batches = [documents[i : i + chunk] for i in range(0, len(documents), chunk)]
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    with context.Pool(workers) as pool:
-        for results in pool.imap(_parse_batch, (_read_batch(source, batch) for batch in batches)):
+    forking = sys.platform == "linux"
+    context = multiprocessing.get_context("fork" if forking else "spawn")
+    worker_reads = forking and getattr(source, "readable_in_workers", False)
+    jobs: Iterable[list[tuple[str, str, bytes | str | None]]] = (
+        [(path, kind, None) for path, kind in batch] if worker_reads else _read_batch(source, batch)
+        for batch in batches
+    )
+    initargs = (source if worker_reads else None,)
+    with context.Pool(workers, initializer=_start_worker, initargs=initargs) as pool:
+        for results in pool.imap(_parse_batch, jobs):
             for path, kind, plain, findings in results:
                 model = DOCUMENT_MODELS[kind].model_validate(plain) if plain is not None else None
                 yield path, kind, model, findings
 
 
-def _read_batch(source: FileSource, batch: list[tuple[str, str]]) -> list[tuple[str, str, bytes | str]]:
-    read: list[tuple[str, str, bytes | str]] = []
+# In a forked worker: the source it reads from itself, if any (handed over at fork time).
+_WORKER: dict[str, FileSource | None] = {"source": None}
+
+
+def _start_worker(source: FileSource | None) -> None:
+    _WORKER["source"] = source
+
+
+def _read_batch(source: FileSource, batch: list[tuple[str, str]]) -> list[tuple[str, str, bytes | str | None]]:
+    read: list[tuple[str, str, bytes | str | None]] = []
     for path, kind in batch:
         try:
             read.append((path, kind, source.read(path)))
@@ -218,11 +241,14 @@ def _read_batch(source: FileSource, batch: list[tuple[str, str]]) -> list[tuple[
     return read
 
 
-def _parse_batch(batch: list[tuple[str, str, bytes | str]]) -> list[tuple[str, str, Any, list[Finding]]]:
+def _parse_batch(batch: list[tuple[str, str, bytes | str | None]]) -> list[tuple[str, str, Any, list[Finding]]]:
+    source = _WORKER["source"]
+    if source is not None and batch and batch[0][2] is None:
+        batch = _read_batch(source, [(path, kind) for path, kind, _ in batch])
     out: list[tuple[str, str, Any, list[Finding]]] = []
     for path, kind, data in batch:
-        if isinstance(data, str):
-            out.append((path, kind, None, [Finding(path, data, rule="io")]))
+        if not isinstance(data, bytes):
+            out.append((path, kind, None, [Finding(path, str(data), rule="io")]))
             continue
         model, plain, findings = parse_document(path, kind, data)
         out.append((path, kind, plain if model is not None else None, findings))

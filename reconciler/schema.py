@@ -151,13 +151,15 @@ def _message(error: Any, parts: list[str | int], kind: str) -> str:
     if kind_of_error == "missing":
         return f"missing required property `{name}`"
     if kind_of_error == "extra_forbidden":
-        return f"unknown property `{name}`: check its spelling (`reconciler schema {kind}` lists the properties)"
+        return (
+            f"unknown property `{name}`: check its spelling (`reconciler schema {kind}` lists the properties)"
+        )
     if parts == ["kind"] and kind_of_error == "literal_error":
         return f"this file must hold a {kind} document, not kind {error['input']!r}"
     if kind_of_error == "union_tag_not_found":
         return "missing `kind`: say which instruction this is"
     if kind_of_error == "union_tag_invalid":
-        return f"unknown instruction kind {error['ctx']['tag']}; expected one of {error['ctx']['expected_tags']}"
+        return f"unknown instruction kind {error['ctx']['tag']!r}: use one of {error['ctx']['expected_tags']}"
     message = str(error["msg"])
     value = error.get("input")
     if isinstance(value, str | int | float | bool) or value is None:

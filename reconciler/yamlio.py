@@ -63,7 +63,9 @@ def load_yaml(data: bytes, path: str) -> Any:
     text = decode(data, path)
     node = compose(text, path)
     if node is None:
-        raise DocumentError(path, "the file is empty: a document needs apiVersion, kind, metadata and spec", 1, 1)
+        raise DocumentError(
+            path, "the file is empty: a document needs apiVersion, kind, metadata and spec", 1, 1
+        )
     return _Constructor(path).construct(node, 0)
 
 
@@ -124,7 +126,9 @@ def _yaml_error(err: yaml.YAMLError, path: str, text: str) -> DocumentError:
     if isinstance(err, yaml.reader.ReaderError):
         line = text.count("\n", 0, err.position) + 1
         column = err.position - (text.rfind("\n", 0, err.position) + 1) + 1
-        return DocumentError(path, f"not valid YAML: {err.reason} (character {err.character!r})", line, column)
+        return DocumentError(
+            path, f"not valid YAML: {err.reason} (character {err.character!r})", line, column
+        )
     context = getattr(err, "context", None)
     message = f"not valid YAML: {context + ', ' if context else ''}{problem}"
     if mark is None:
@@ -153,7 +157,9 @@ class _Constructor:
         if self.expanding:
             self.alias_nodes += 1
             if self.alias_nodes > MAX_ALIAS_NODES:
-                raise self.fail(node, f"aliases expand to more than {MAX_ALIAS_NODES} nodes: write the values out")
+                raise self.fail(
+                    node, f"aliases expand to more than {MAX_ALIAS_NODES} nodes: write the values out"
+                )
         try:
             if node.__class__ is ScalarNode:
                 return self.scalar(node)
@@ -218,7 +224,9 @@ _EXPLICIT: dict[str, type | tuple[type, ...]] = {
 
 
 def _tag_message(tag: str) -> str:
-    return f"the tag {tag!r} is not allowed: only plain YAML (strings, numbers, booleans, null, lists, mappings)"
+    return (
+        f"the tag {tag!r} is not allowed: only plain YAML (strings, numbers, booleans, null, lists, mappings)"
+    )
 
 
 def plain_scalar(value: str) -> Any:

@@ -8,11 +8,10 @@ requests, and the same audit trail, hash for hash.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,14 +26,14 @@ from tests.gitutil import GitRepo
 
 KILLS = 20
 FLAGS = 30
-COMMITS = 100
-PASS_SCRIPT = """
-import sys
-from reconciler.reconcile import ReconcileConfig, reconcile_once
-from reconciler.store import Store
-store = Store.open(sys.argv[2])
-reconcile_once(ReconcileConfig(repo=sys.argv[1]), store)
-"""
+COMMITS = 120
+
+
+def one_pass(repo: str, url: str) -> None:
+    """A whole pass in a forked process: its own store connection, as a separate reconciler would."""
+    store = Store.open(url)
+    reconcile_once(ReconcileConfig(repo=repo), store)
+    store.close()
 
 
 def build_history(repo: GitRepo) -> int:
@@ -75,23 +74,32 @@ def snapshot(store: Store) -> dict[str, Any]:
     return {
         "flags": flags,
         "requests": sorted((vars(r) for r in requests), key=lambda r: r["id"]),
-        "audit": sorted(((e.id, e.verb, e.object_id, e.hash) for e in events)),
+        "audit": sorted((e.id, e.verb, e.object_id, e.hash) for e in events),
         "head": store.position().last_applied_commit,
     }
 
 
-def killed_pass(repo: GitRepo, url: str, delay: float) -> bool:
-    """Start a pass in its own process and SIGKILL it after `delay` s; True when it was killed."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, "-c", PASS_SCRIPT, str(repo.path), url], env=env)
-    deadline = time.monotonic() + delay
-    while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    if proc.poll() is not None:
-        assert proc.returncode == 0, "an uninterrupted pass failed"
+def killed_pass(repo: GitRepo, url: str, observer: Store, rng: random.Random) -> bool:
+    """Start a pass in its own process and SIGKILL it at a random moment once it is under way.
+
+    "Under way" means it has committed at least one landing commit since it started, so every
+    kill interrupts real work; a random extra delay then puts the kill anywhere, inside a
+    transaction or between two. Returns False when the pass finished before it could be killed.
+    """
+    start = observer.position().last_applied_commit
+    # Forked, so the pass starts at once with everything imported; SIGKILL runs no cleanup.
+    proc = multiprocessing.get_context("fork").Process(target=one_pass, args=(str(repo.path), url))
+    proc.start()
+    while proc.is_alive() and observer.position().last_applied_commit == start:
+        time.sleep(0.002)
+    time.sleep(rng.uniform(0, 0.05))
+    if not proc.is_alive():
+        proc.join()
+        assert proc.exitcode == 0, "an uninterrupted pass failed"
         return False
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join()
+    assert proc.exitcode == -signal.SIGKILL
     return True
 
 
@@ -106,24 +114,16 @@ def test_killed_passes_end_identical_to_an_uninterrupted_one(
     expected = snapshot(reference)
     reference.close()
 
-    victim = Store.open(store_url)
-    victim.close()  # migrated; the killed processes open it themselves
+    observer = Store.open(store_url)  # migrated here; each killed process opens it itself
     rng = random.Random(11)
     kills = 0
-    tries = 0
     while kills < KILLS:
-        tries += 1
-        assert tries < KILLS * 4, "passes kept finishing before they could be killed"
-        if killed_pass(repo, store_url, rng.uniform(0.8, 4.0)):
-            kills += 1
-        else:
-            break  # it finished: history fully applied; the remaining kills would hit nothing
-    survivor = Store.open(store_url)
-    reconcile_once(ReconcileConfig(repo=str(repo.path)), survivor)
-    actual = snapshot(survivor)
-    survivor.close()
+        assert killed_pass(repo, store_url, observer, rng), f"the history ran out after {kills} kills"
+        kills += 1
+    reconcile_once(ReconcileConfig(repo=str(repo.path)), observer)
+    actual = snapshot(observer)
+    observer.close()
 
-    assert kills >= 1
     assert actual["head"] == expected["head"]
     assert actual["flags"] == expected["flags"]
     assert actual["audit"] == expected["audit"]

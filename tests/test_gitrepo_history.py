@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,7 @@ from reconciler.gitrepo import (
 from tests.gitutil import GitRepo
 
 BOB = ("Bob Builder", "bob@example.com")
+OpenRepo = Callable[..., GitRepository]
 CAROL = ("Carol Merger", "carol@example.com")
 
 
@@ -48,17 +51,34 @@ def merge(repo: GitRepo, branch: str, message: str) -> str:
     return repo.head()
 
 
+@pytest.fixture
+def open_repo() -> Iterator[OpenRepo]:
+    """`GitRepository.open`, closing every repository it opened when the test ends."""
+    opened: list[GitRepository] = []
+
+    def open_(*args: Any, **kwargs: Any) -> GitRepository:
+        repo = GitRepository.open(*args, **kwargs)
+        opened.append(repo)
+        return repo
+
+    yield open_
+    for repo in opened:
+        repo.close()
+
+
 # --- opening ------------------------------------------------------------------------------------
 
 
-def test_a_url_is_cloned_into_the_cache_and_fetched_on_every_open(git_repo: GitRepo, tmp_path: Path) -> None:
+def test_a_url_is_cloned_into_the_cache_and_fetched_on_every_open(
+    open_repo: OpenRepo, git_repo: GitRepo, tmp_path: Path
+) -> None:
     git_repo.write("changes/a.yaml", "a: 1\n")
     first = git_repo.commit("First change")
     remote = bare_remote(tmp_path, git_repo)
     url = remote.as_uri()
     cache = tmp_path / "cache"
 
-    repo = GitRepository.open(url, cache_dir=cache)
+    repo = open_repo(url, cache_dir=cache)
     assert repo.head() == first
     assert Path(repo.path) == clone_path(url, cache)
     assert repo.url == url
@@ -66,13 +86,13 @@ def test_a_url_is_cloned_into_the_cache_and_fetched_on_every_open(git_repo: GitR
     git_repo.write("changes/b.yaml", "b: 2\n")
     second = git_repo.commit("Second change")
     git_repo.git("push", "-q", "origin", "main")
-    again = GitRepository.open(url, cache_dir=cache)
+    again = open_repo(url, cache_dir=cache)
     assert again.path == repo.path  # the same cached clone, fetched
     assert again.head() == second
     assert again.read_file(second, "changes/b.yaml") == b"b: 2\n"
 
 
-def test_the_default_branch_is_the_remotes_default(tmp_path: Path) -> None:
+def test_the_default_branch_is_the_remotes_default(open_repo: OpenRepo, tmp_path: Path) -> None:
     work = GitRepo.init(tmp_path / "work", branch="trunk")
     work.write("x.yaml", "x: 1\n")
     trunk = work.commit("On trunk")
@@ -82,12 +102,15 @@ def test_the_default_branch_is_the_remotes_default(tmp_path: Path) -> None:
     remote = bare_remote(tmp_path, work, branch="trunk")
     work.git("push", "-q", "origin", "other")
 
-    assert GitRepository.open(remote.as_uri(), cache_dir=tmp_path / "c").head() == trunk
-    assert GitRepository.open(remote.as_uri(), branch="other", cache_dir=tmp_path / "c").head() == other
+    assert open_repo(remote.as_uri(), cache_dir=tmp_path / "c").head() == trunk
+    assert open_repo(remote.as_uri(), branch="other", cache_dir=tmp_path / "c").head() == other
+    # The remote's default branch changes: the cached clone follows on the next fetch.
+    work.git("--git-dir", str(remote), "symbolic-ref", "HEAD", "refs/heads/other")
+    assert open_repo(remote.as_uri(), cache_dir=tmp_path / "c").head() == other
 
 
 def test_a_local_repository_is_read_directly_and_fetched_only_when_asked(
-    tmp_path: Path, git_repo: GitRepo
+    open_repo: OpenRepo, tmp_path: Path, git_repo: GitRepo
 ) -> None:
     git_repo.write("a.yaml", "a: 1\n")
     pushed = git_repo.commit("Pushed")
@@ -98,57 +121,63 @@ def test_a_local_repository_is_read_directly_and_fetched_only_when_asked(
     newer = git_repo.commit("Pushed later")
     git_repo.git("push", "-q", "origin", "main")
 
-    assert GitRepository.open(clone.path).head() == pushed  # no network unless asked
-    fetched = GitRepository.open(clone.path, fetch=True)
+    assert open_repo(clone.path).head() == pushed  # no network unless asked
+    fetched = open_repo(clone.path, fetch=True)
     assert fetched.tracked_ref == "refs/remotes/origin/HEAD"
     assert fetched.head() == newer
-    assert GitRepository.open(clone.path, branch="main", fetch=True).head() == newer
-    assert GitRepository.open(git_repo.path).head() == newer
+    assert open_repo(clone.path, branch="main", fetch=True).head() == newer
+    assert open_repo(git_repo.path).head() == newer
 
 
-def test_a_path_that_is_not_a_repository_says_so(tmp_path: Path) -> None:
+def test_a_path_that_is_not_a_repository_says_so(open_repo: OpenRepo, tmp_path: Path) -> None:
     with pytest.raises(GitError, match="is not a git repository"):
-        GitRepository.open(tmp_path)
+        open_repo(tmp_path)
     with pytest.raises(GitError, match="is not a git repository"):
-        GitRepository.open(tmp_path / "missing")
+        open_repo(tmp_path / "missing")
 
 
-def test_an_unreachable_remote_fails_clearly_and_leaves_no_partial_clone(tmp_path: Path) -> None:
+def test_an_unreachable_remote_fails_clearly_and_leaves_no_partial_clone(
+    open_repo: OpenRepo, tmp_path: Path
+) -> None:
     url = (tmp_path / "nowhere.git").as_uri()
     with pytest.raises(GitError, match=r"cannot clone .*nowhere\.git.*Check the URL"):
-        GitRepository.open(url, cache_dir=tmp_path / "cache")
+        open_repo(url, cache_dir=tmp_path / "cache")
     assert list((tmp_path / "cache" / "repos").iterdir()) == [
         clone_path(url, tmp_path / "cache").with_suffix(".git.lock")
     ]
 
 
-def test_a_remote_that_disappears_after_cloning_fails_the_fetch(git_repo: GitRepo, tmp_path: Path) -> None:
+def test_a_remote_that_disappears_after_cloning_fails_the_fetch(
+    open_repo: OpenRepo, git_repo: GitRepo, tmp_path: Path
+) -> None:
     git_repo.commit("Root")
     remote = bare_remote(tmp_path, git_repo)
-    GitRepository.open(remote.as_uri(), cache_dir=tmp_path / "c")
+    open_repo(remote.as_uri(), cache_dir=tmp_path / "c")
     remote.rename(tmp_path / "moved.git")
     with pytest.raises(GitError, match=r"cannot fetch .*nothing was changed"):
-        GitRepository.open(remote.as_uri(), cache_dir=tmp_path / "c")
+        open_repo(remote.as_uri(), cache_dir=tmp_path / "c")
 
 
-def test_an_unknown_branch_or_ref_is_named(git_repo: GitRepo) -> None:
+def test_an_unknown_branch_or_ref_is_named(open_repo: OpenRepo, git_repo: GitRepo) -> None:
     git_repo.commit("Root")
     with pytest.raises(GitError, match=r"release does not exist .*local branches: main.*--branch"):
-        GitRepository.open(git_repo.path, branch="release").head()
+        open_repo(git_repo.path, branch="release").head()
     with pytest.raises(GitError, match="'v9' names no commit"):
-        GitRepository.open(git_repo.path).resolve("v9")
+        open_repo(git_repo.path).resolve("v9")
 
 
-def test_fetching_a_repository_without_origin_is_refused(git_repo: GitRepo) -> None:
+def test_fetching_a_repository_without_origin_is_refused(open_repo: OpenRepo, git_repo: GitRepo) -> None:
     git_repo.commit("Root")
     with pytest.raises(GitError, match="no remote 'origin'"):
-        GitRepository.open(git_repo.path, fetch=True)
+        open_repo(git_repo.path, fetch=True)
 
 
 # --- the walk -----------------------------------------------------------------------------------
 
 
-def test_the_walk_lists_commits_oldest_first_with_metadata_and_changes(git_repo: GitRepo) -> None:
+def test_the_walk_lists_commits_oldest_first_with_metadata_and_changes(
+    open_repo: OpenRepo, git_repo: GitRepo
+) -> None:
     git_repo.write("policies/p.yaml", "p: 1\n")
     git_repo.write("changes/old.yaml", "o: 1\n")
     root = git_repo.commit("Bootstrap", when=1_700_000_000)
@@ -161,7 +190,7 @@ def test_the_walk_lists_commits_oldest_first_with_metadata_and_changes(git_repo:
     git_repo.remove("changes/new.yaml")
     third = git_repo.commit("Drop a change")
 
-    repo = GitRepository.open(git_repo.path)
+    repo = open_repo(git_repo.path)
     commits = repo.first_parent_walk(None, repo.head())
     assert [c.sha for c in commits] == [root, second, third]
     assert commits[0].parent is None
@@ -184,15 +213,17 @@ def test_the_walk_lists_commits_oldest_first_with_metadata_and_changes(git_repo:
     assert commits[2].changes == [FileChange("deleted", "changes/new.yaml")]
 
 
-def test_the_walk_starts_after_since_and_is_empty_at_the_head(git_repo: GitRepo) -> None:
+def test_the_walk_starts_after_since_and_is_empty_at_the_head(open_repo: OpenRepo, git_repo: GitRepo) -> None:
     shas = [git_repo.commit(f"Commit {n}") for n in range(4)]
-    repo = GitRepository.open(git_repo.path)
+    repo = open_repo(git_repo.path)
     assert [c.sha for c in repo.first_parent_walk(shas[1], shas[3])] == shas[2:]
     assert repo.first_parent_walk(shas[3], shas[3]) == []
     assert [c.sha for c in repo.first_parent_walk(None, shas[2])] == shas[:3]
 
 
-def test_merges_are_walked_by_first_parent_with_changes_against_it(git_repo: GitRepo) -> None:
+def test_merges_are_walked_by_first_parent_with_changes_against_it(
+    open_repo: OpenRepo, git_repo: GitRepo
+) -> None:
     git_repo.write("changes/base.yaml", "b: 1\n")
     base = git_repo.commit("Base")
     git_repo.git("checkout", "-q", "-b", "feature")
@@ -205,7 +236,7 @@ def test_merges_are_walked_by_first_parent_with_changes_against_it(git_repo: Git
     on_main = git_repo.commit("On main meanwhile")
     merged = merge(git_repo, "feature", "Merge pull request #7 from feature\n\nApproved-by: erin")
 
-    repo = GitRepository.open(git_repo.path)
+    repo = open_repo(git_repo.path)
     commits = repo.first_parent_walk(None, merged)
     assert [c.sha for c in commits] == [base, on_main, merged]
     assert side1 not in {c.sha for c in commits} and side2 not in {c.sha for c in commits}
@@ -218,18 +249,18 @@ def test_merges_are_walked_by_first_parent_with_changes_against_it(git_repo: Git
 
 
 def test_a_force_push_breaks_ancestry_and_the_walk_refuses_to_guess(
-    git_repo: GitRepo, tmp_path: Path
+    open_repo: OpenRepo, git_repo: GitRepo, tmp_path: Path
 ) -> None:
     git_repo.commit("Root")
     applied = git_repo.commit("Applied once")
     remote = bare_remote(tmp_path, git_repo)
-    repo = GitRepository.open(remote.as_uri(), cache_dir=tmp_path / "c")
+    repo = open_repo(remote.as_uri(), cache_dir=tmp_path / "c")
     assert repo.is_ancestor(applied, repo.head())
 
     git_repo.git("reset", "-q", "--hard", "HEAD~1")
     rewritten = git_repo.commit("Rewritten")
     git_repo.git("push", "-q", "--force", "origin", "main")
-    repo = GitRepository.open(remote.as_uri(), cache_dir=tmp_path / "c")
+    repo = open_repo(remote.as_uri(), cache_dir=tmp_path / "c")
     assert repo.head() == rewritten
     assert not repo.is_ancestor(applied, rewritten)
     assert repo.is_ancestor(rewritten, rewritten)
@@ -240,7 +271,9 @@ def test_a_force_push_breaks_ancestry_and_the_walk_refuses_to_guess(
 # --- a policy repository inside a monorepo --------------------------------------------------------
 
 
-def test_a_subdirectory_is_the_repository_root_and_everything_else_is_ignored(git_repo: GitRepo) -> None:
+def test_a_subdirectory_is_the_repository_root_and_everything_else_is_ignored(
+    open_repo: OpenRepo, git_repo: GitRepo
+) -> None:
     git_repo.write("services/api/main.py", "print()\n")
     git_repo.write("flags/reconciler.yaml", "project: 1\n")
     root = git_repo.commit("Monorepo")
@@ -254,7 +287,7 @@ def test_a_subdirectory_is_the_repository_root_and_everything_else_is_ignored(gi
     git_repo.git("mv", "flags/changes/moved-in.yaml", "docs/moved-out.yaml")
     out = git_repo.commit("Move out")
 
-    repo = GitRepository.open(git_repo.path, subdir="/flags/")
+    repo = open_repo(git_repo.path, subdir="/flags/")
     commits = repo.first_parent_walk(None, repo.head())
     assert [c.sha for c in commits] == [root, outside, moved, out]
     assert commits[0].changes == [FileChange("added", "reconciler.yaml")]
@@ -267,17 +300,20 @@ def test_a_subdirectory_is_the_repository_root_and_everything_else_is_ignored(gi
     assert repo.read_file(root, "reconciler.yaml") == b"project: 1\n"
     assert repo.read_file(moved, "reconciler.yaml") is None
     assert repo.read_file(root, "services/api/main.py") is None
+    source = repo.source(moved)
+    assert list(source.paths()) == ["changes/moved-in.yaml", "project.yaml"]
+    assert source.read("project.yaml") == b"project: 1\n"
 
 
 # --- files --------------------------------------------------------------------------------------
 
 
-def test_files_are_read_as_they_were_at_each_commit(git_repo: GitRepo) -> None:
+def test_files_are_read_as_they_were_at_each_commit(open_repo: OpenRepo, git_repo: GitRepo) -> None:
     git_repo.write("changes/a.yaml", "version: 1\n")
     first = git_repo.commit("One")
     git_repo.write("changes/a.yaml", "version: 2\n")
     second = git_repo.commit("Two")
-    repo = GitRepository.open(git_repo.path)
+    repo = open_repo(git_repo.path)
     assert repo.read_file(first, "changes/a.yaml") == b"version: 1\n"
     assert repo.read_file(second, "changes/a.yaml") == b"version: 2\n"
     assert repo.read_file(first, "changes/missing.yaml") is None
@@ -287,19 +323,21 @@ def test_files_are_read_as_they_were_at_each_commit(git_repo: GitRepo) -> None:
 # --- trailers and helpers -----------------------------------------------------------------------
 
 
-def test_trailers_come_from_the_last_paragraph_only_and_are_unfolded(git_repo: GitRepo) -> None:
+def test_trailers_come_from_the_last_paragraph_only_and_are_unfolded(
+    open_repo: OpenRepo, git_repo: GitRepo
+) -> None:
     message = (
         "Ramp checkout\n\nApproved-by: mallory\nis prose here, not a trailer block.\n\n"
         "Approved-by: bob\nReviewed-by: Carol\n  Merger\nApproved-by: dave"
     )
     sha = git_repo.commit(message)
-    (info,) = GitRepository.open(git_repo.path).first_parent_walk(None, sha)
+    (info,) = open_repo(git_repo.path).first_parent_walk(None, sha)
     assert info.trailers == [("Approved-by", "bob"), ("Reviewed-by", "Carol Merger"), ("Approved-by", "dave")]
 
 
-def test_a_message_without_a_trailer_block_has_no_trailers(git_repo: GitRepo) -> None:
+def test_a_message_without_a_trailer_block_has_no_trailers(open_repo: OpenRepo, git_repo: GitRepo) -> None:
     sha = git_repo.commit("Fix: the title looks like a trailer\n\nBut this is prose.")
-    (info,) = GitRepository.open(git_repo.path).first_parent_walk(None, sha)
+    (info,) = open_repo(git_repo.path).first_parent_walk(None, sha)
     assert info.trailers == []
 
 

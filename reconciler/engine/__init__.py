@@ -20,6 +20,10 @@ Decisions worth knowing:
   aggregation group type with the groups, because group properties refer to it.
 - `addTags`/`removeTags` treat tags as a set: adding a present tag or removing an absent one
   changes nothing, unlike `removeGroup` on a missing index, whose meaning would shift.
+- Variants summing to 100, forced variants and payloads having a variant are checked on the
+  result of all instructions, so one change may pass through a state that would not stand
+  alone (remove a variant's payload, then the variant). `instructions.py` holds one handler
+  per instruction kind, `intent.py` the intent and `field_values`.
 - Every applied change increments `version`, even one that leaves every field as it was.
 """
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from reconciler.approvals import ApprovalContext, ApprovalSource
+from reconciler.approvals import ApprovalContext, ApprovalSource, TrailerSource
 from reconciler.documents import ApprovalPolicy, ChangeRequest, Members, Project
 from reconciler.gitrepo import CommitInfo, FileChange, GitRepository
 from reconciler.loader import MEMBERS_FILE, PROJECT_FILE, Finding, kind_of_path, parse_document
@@ -58,14 +58,20 @@ class Landing:
 def process_commit(tx: Transaction, landing: Landing, commit: CommitInfo, regime: Regime | None) -> tuple[Regime | None, CommitReport]:
     """Apply `commit` inside `tx`; return the regime in force after it and what it did."""
     report = CommitReport()
+    judge_by = regime
     if regime is None:
         regime = _bootstrap(tx, landing, commit)
         if regime is None:
             return None, report
         report.regime_changed = True
+        # The bootstrap commit has no base, so no policy governs what lands with it (DESIGN §2:
+        # policies are read from the base). Its author sets the repository up and could as well
+        # have pushed the rules first; `unmatched_changes: deny` still refuses such changes.
+        judge_by = replace(regime, policies={})
+        landing = replace(landing, source=TrailerSource(landing.repo))
     for change in commit.changes:
         if kind_of_path(change.path) == "ChangeRequest" or (change.old_path and kind_of_path(change.old_path) == "ChangeRequest"):
-            _change_request(tx, landing, commit, change, regime, report)
+            _change_request(tx, landing, commit, change, judge_by or regime, report)
     rule_files = [c for c in commit.changes if _is_rule_file(c.path) or (c.old_path and _is_rule_file(c.old_path))]
     if rule_files and not report.regime_changed:
         regime = _rule_changes(tx, landing, commit, rule_files, regime, report)

@@ -102,7 +102,9 @@ class Store:
         options = {connect.WRITE_OPTION: True}
         with self._errors(), self.engine.connect().execution_options(**options) as conn, conn.begin():
             connect.lock_writers(conn)
-            yield Transaction(conn)
+            tx = Transaction(conn)
+            yield tx
+            tx.flush()
 
     @contextmanager
     def reading(self) -> Iterator[Reader]:

@@ -25,6 +25,7 @@ CHANGE_REQUEST_STATES: tuple[ChangeRequestState, ...] = (
     "failed",
 )
 ValidationStatus = Literal["valid", "invalid", "stale"]
+VALIDATION_STATUSES: tuple[ValidationStatus, ...] = ("valid", "invalid", "stale")
 SyncStatus = Literal["Synced", "OutOfSync", "Diverged", "Unknown"]
 SYNC_STATUSES: tuple[SyncStatus, ...] = ("Synced", "OutOfSync", "Diverged", "Unknown")
 VoteDecision = Literal["approved", "rejected", "dismissed"]

@@ -1,7 +1,7 @@
 """PostHog's routes: `/api/environments/{project_id}/…` and `/api/projects/{project_id}/…`.
 
-`router(ctx)` builds the read routes once; `create_app` mounts it under both prefixes, as
-PostHog does. Every handler opens one authorised snapshot (`Gate.open`) and renders records
+`router(ctx, prefix)` builds the read routes; `create_app` adds them under both prefixes,
+as PostHog serves them. Every handler opens one authorised snapshot (`Gate.open`) and renders records
 with `posthog.py`.
 """
 
@@ -86,8 +86,10 @@ def events_page(reader: Reader, env: EnvironmentRecord, offset: int, limit: int)
     return found[:limit], len(found) > limit
 
 
-def router(ctx: ApiContext) -> APIRouter:
-    api = APIRouter()
+def router(ctx: ApiContext, prefix: str) -> APIRouter:
+    """The routes under `prefix`; built once per prefix so each route knows its full path
+    (the metrics label requests by it)."""
+    api = APIRouter(prefix=prefix)
     _approval_routes(api, ctx)
     _other_routes(api, ctx)
     return api

@@ -32,6 +32,9 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (PostHog's de
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 EVENT_BATCH = 500
 READ_ERRORS = error_responses(401, 403, 404, 422)
+# Documented, not enforced by FastAPI: `parse_states` answers a bad state with a clearer message.
+_STATE = "(?:" + "|".join(CHANGE_REQUEST_STATES) + ")"
+STATE_LIST = rf"^ *{_STATE} *(?:, *{_STATE} *)*$"
 
 
 def is_uuid(text: str) -> bool:
@@ -130,7 +133,8 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
         *, request: Request, project_id: ProjectId, credentials: Credentials,
         action_key: TextFilter = None, requester: TextFilter = None, resource_id: TextFilter = None,
         resource_type: TextFilter = None,
-        state: Annotated[str | None, Query(max_length=400, description="Comma list of states.")] = None,
+        state: Annotated[str | None, Query(max_length=400, description="Comma list of states.",
+                                           json_schema_extra={"pattern": STATE_LIST})] = None,
         limit: Limit = 100, offset: Offset = 0,
     ) -> Response:
         """Change requests of this environment, newest first, with PostHog's filters."""

@@ -29,6 +29,8 @@ def register(name: str, target: str) -> None:
 
 register("schema", "schema_cmd:schema")
 register("validate", "validate:validate")
+register("token", "token:token")
+register("audit", "audit:audit")
 
 
 class LazyGroup(click.Group):

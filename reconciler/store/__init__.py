@@ -6,7 +6,16 @@ Only this package talks to the database; everything else uses the typed API re-e
 
 from __future__ import annotations
 
-from reconciler.store.connect import DEFAULT_STORE, STORE_ENV, resolve_store_url, to_sqlalchemy_url
+import os
+from collections.abc import Mapping
+
+from reconciler.store.connect import (
+    DEFAULT_STORE,
+    STORE_ENV,
+    STORE_HELP,
+    resolve_store_url,
+    to_sqlalchemy_url,
+)
 from reconciler.store.core import Store
 from reconciler.store.lock import LeaderLock
 from reconciler.store.reader import Reader
@@ -38,11 +47,18 @@ from reconciler.store.records import (
 )
 from reconciler.store.transaction import Transaction
 
+
+def open_store(option: str | None, env: Mapping[str, str] | None = None) -> Store:
+    """Open the store a command names: its `--store` value, else RECONCILER_STORE, else the default."""
+    return Store.open(resolve_store_url(option, os.environ if env is None else env))
+
+
 __all__ = [
     "CHANGE_REQUEST_STATES",
     "DEFAULT_STORE",
     "SCOPES",
     "STORE_ENV",
+    "STORE_HELP",
     "SYNC_STATUSES",
     "AuditProblem",
     "AuditRecord",
@@ -66,6 +82,7 @@ __all__ = [
     "ValidationStatus",
     "VoteRecord",
     "change_request_uuid",
+    "open_store",
     "policy_uuid",
     "resolve_store_url",
     "role_uuid",

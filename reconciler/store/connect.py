@@ -9,6 +9,7 @@ in `migrations/` under a lock, so two processes opening one old database do not 
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ from reconciler.errors import StoreError
 
 STORE_ENV = "RECONCILER_STORE"
 DEFAULT_STORE = "sqlite:///reconciler.db"
+STORE_HELP = f"Store: a SQLAlchemy URL or SQLite file path [env {STORE_ENV}; default {DEFAULT_STORE}]."
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "reconciler_write"
@@ -96,13 +98,15 @@ def lock_writers(conn: sa.Connection) -> None:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK_KEY})
 
 
-def _alembic_config(conn: sa.Connection) -> Config:
+def alembic_config(conn: sa.Connection) -> Config:
+    """Alembic's configuration for running the shipped migrations on `conn`."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = conn
     return config
 
 
+@functools.cache
 def head_revision() -> str:
     """The newest migration revision shipped with this code."""
     head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
@@ -123,4 +127,4 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
         return
     with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
         lock_writers(conn)
-        command.upgrade(_alembic_config(conn), revision)
+        command.upgrade(alembic_config(conn), revision)

@@ -17,7 +17,7 @@ from types import TracebackType
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from reconciler.errors import StoreError
+from reconciler.errors import ConfigError, StoreError
 from reconciler.store import audit, connect, tokens
 from reconciler.store import schema as t
 from reconciler.store.lock import FileLeaderLock, LeaderLock, PostgresLeaderLock
@@ -102,7 +102,9 @@ class Store:
         options = {connect.WRITE_OPTION: True}
         with self._errors(), self.engine.connect().execution_options(**options) as conn, conn.begin():
             connect.lock_writers(conn)
-            yield Transaction(conn)
+            tx = Transaction(conn)
+            yield tx
+            tx.flush()
 
     @contextmanager
     def reading(self) -> Iterator[Reader]:
@@ -221,8 +223,13 @@ class Store:
         label: str = "",
         at: datetime | None = None,
     ) -> tuple[str, TokenRecord]:
-        """A new token for the member: (the secret, shown once and never stored; its record)."""
+        """A new token for the member: (the secret, shown once and never stored; its record).
+
+        Once the store knows the members (after the first pass), the login must be one of
+        them; it is stored as members.yaml spells it.
+        """
         tokens.check_scopes(scopes)
+        member_login = self._member_login(member_login)
         secret = tokens.new_secret()
         row = {
             "prefix": tokens.display_prefix(secret),
@@ -240,6 +247,16 @@ class Store:
         record = self.token(str(token_id))
         assert record is not None
         return secret, record
+
+    def _member_login(self, login: str) -> str:
+        members = self.list_members()
+        if not members:
+            return login
+        for member in members:
+            if member.login.lower() == login.lower():
+                return member.login
+        known = ", ".join(sorted(m.login for m in members))
+        raise ConfigError(f"no member {login!r} in members.yaml as applied: pick one of {known}")
 
     def list_tokens(self) -> list[TokenRecord]:
         with self.reading() as r:
@@ -281,9 +298,9 @@ class Store:
         stmt = dialect.insert(t.webhook_deliveries).values(
             id=delivery_id, event=event, received_at=at or _now()
         )
+        stmt = stmt.on_conflict_do_nothing(index_elements=["id"]).returning(t.webhook_deliveries.c.id)
         with self._errors(), self.engine.begin() as conn:
-            result = conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
-        return result.rowcount == 1
+            return conn.execute(stmt).scalar_one_or_none() is not None
 
     def prune_deliveries(self, before: datetime) -> int:
         """Forget deliveries received before `before`; returns how many."""

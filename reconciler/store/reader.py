@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from reconciler.store import rows
+from reconciler.store import rows, statements
 from reconciler.store import schema as t
 from reconciler.store.records import (
     AuditRecord,
@@ -39,12 +39,17 @@ class Reader:
     """Read methods over one open connection (and its transaction)."""
 
     def __init__(self, conn: sa.Connection):
-        self.conn = conn
+        self._conn = conn
+
+    @property
+    def conn(self) -> sa.Connection:
+        """The connection, inside its transaction."""
+        return self._conn
 
     # --- counters -----------------------------------------------------------------------
 
     def counter(self, name: str) -> int:
-        value = self.conn.scalar(sa.select(t.counters.c.value).where(t.counters.c.name == name))
+        value = self.conn.scalar(statements.COUNTER, {"name": name})
         return int(value or 0)
 
     def store_version(self) -> int:
@@ -78,8 +83,8 @@ class Reader:
 
     def get_flag(self, environment_id: int, key: str) -> FlagRecord | None:
         """The flag `key` of the environment, soft-deleted or not; None if it never existed."""
-        where = (t.flags.c.environment_id == environment_id) & (t.flags.c.key == key)
-        row = self.conn.execute(sa.select(t.flags).where(where)).first()
+        params = {"environment_id": environment_id, "key": key}
+        row = self.conn.execute(statements.FLAG_BY_KEY, params).first()
         return None if row is None else rows.flag_record(row)
 
     def get_flag_by_id(self, environment_id: int, flag_id: int) -> FlagRecord | None:
@@ -138,8 +143,7 @@ class Reader:
     # --- change requests ----------------------------------------------------------------
 
     def get_change_request(self, change_request_id: str) -> ChangeRequestRecord | None:
-        query = sa.select(t.change_requests).where(t.change_requests.c.id == change_request_id)
-        row = self.conn.execute(query).first()
+        row = self.conn.execute(statements.CHANGE_REQUEST_BY_ID, {"id": change_request_id}).first()
         return None if row is None else rows.change_request_record(row)
 
     def list_change_requests(

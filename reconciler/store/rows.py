@@ -66,6 +66,9 @@ def member_record(row: sa.Row[Any]) -> MemberRecord:
     return MemberRecord(**values)
 
 
+_VOTE_FIELDS = fields(VoteRecord)
+
+
 def _time_json(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat()
 
@@ -75,7 +78,7 @@ def _time_from_json(value: str | None) -> datetime | None:
 
 
 def vote_json(vote: VoteRecord) -> dict[str, Any]:
-    plain = asdict(vote)
+    plain = {f.name: getattr(vote, f.name) for f in _VOTE_FIELDS}  # flat: no asdict deep copy
     plain["at"] = _time_json(vote.at)
     return plain
 

@@ -13,20 +13,19 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from reconciler.documents import MembersSpec
 from reconciler.errors import StoreError
 from reconciler.flags import Flag
-from reconciler.store import audit, rows
+from reconciler.store import audit, rows, statements
 from reconciler.store import schema as t
+from reconciler.store.pending import PendingWrites, fetch_one
 from reconciler.store.reader import STATUS_ROW, STORE_COUNTER, Reader, flags_counter
 from reconciler.store.records import (
     SYNC_STATUSES,
     AuditRecord,
     ChangeRequestRecord,
     EnvironmentRecord,
-    FlagRecord,
     PolicyRecord,
     Position,
     role_uuid,
@@ -42,25 +41,52 @@ class Transaction(Reader):
     def __init__(self, conn: sa.Connection):
         super().__init__(conn)
         self._touched = False
+        self._pending = PendingWrites()
+        self._counters: dict[str, int] | None = None
+        self._counters_dirty: set[str] = set()
+        self._flags: dict[tuple[int, str], tuple[int, int]] = {}
         self._audit_head: tuple[int, str] | None = None
+        self._audit_dirty = False
 
-    # --- plumbing -----------------------------------------------------------------------
+    @property
+    def conn(self) -> sa.Connection:
+        """The connection, with every held-back write sent first so reads see them."""
+        if self._pending:
+            self._pending.write(self._conn)
+        return self._conn
 
-    def _upsert(self, table: sa.Table, row: dict[str, Any], keys: Sequence[str]) -> None:
-        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(table).values(**row)
-        update = {k: stmt.excluded[k] for k in row if k not in keys}
-        self.conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update))
+    def flush(self) -> None:
+        """Send everything held back (rows, counters, audit head); `Store.transaction` calls it
+        before commit. Writers are serialised, so nobody moves a counter in between."""
+        for name in sorted(self._counters_dirty):
+            assert self._counters is not None
+            self._pending.upsert("counters", {"name": name, "value": self._counters[name]})
+        self._counters_dirty.clear()
+        if self._audit_dirty and self._audit_head is not None:
+            last_id, last_hash = self._audit_head
+            self._pending.upsert(
+                "audit_head", {"id": audit.HEAD_ROW, "last_id": last_id, "last_hash": last_hash}
+            )
+            self._audit_dirty = False
+        self._pending.write(self._conn)
 
     def _touch(self) -> None:
         if not self._touched:
             self._touched = True
             self.bump(STORE_COUNTER)
 
+    def counter(self, name: str) -> int:
+        if self._counters is None:  # all of them at once: a pass reads three or four per commit
+            result = self._conn.execute(sa.select(t.counters.c.name, t.counters.c.value))
+            self._counters = {row.name: int(row.value) for row in result}
+        return self._counters.get(name, 0)
+
     def bump(self, name: str, by: int = 1) -> int:
         """Add `by` to the counter `name` and return its new value."""
         value = self.counter(name) + by
-        self._upsert(t.counters, {"name": name, "value": value}, ["name"])
+        assert self._counters is not None
+        self._counters[name] = value
+        self._counters_dirty.add(name)
         return value
 
     # --- environments and flags ---------------------------------------------------------
@@ -85,38 +111,39 @@ class Transaction(Reader):
         at: datetime,
         change_request_id: str | None = None,
         commit: str | None = None,
-    ) -> FlagRecord:
+    ) -> None:
         """Record `flag` as the flag's next version: version 1 for a new key, else current + 1.
 
         Refuses (StoreError) a version or id that does not follow the stored one: that is a
         lost update, never something to overwrite.
         """
         self._touch()
-        current = self.get_flag(environment_id, flag.key)
-        _check_next_version(environment_id, flag, current)
+        state = self._flag_state(environment_id, flag.key)
+        _check_next_version(environment_id, flag, state)
         data = flag.model_dump(mode="json")
-        row = {"version": flag.version, "deleted": flag.deleted, "data": data, "updated_at": at}
-        row |= {"commit": commit, "change_request_id": change_request_id}
-        if current is None:
-            ident = {"id": flag.id, "environment_id": environment_id, "key": flag.key, "created_at": at}
-            self.conn.execute(sa.insert(t.flags).values(**ident, **row))
-        else:
-            self.conn.execute(sa.update(t.flags).where(t.flags.c.id == flag.id).values(**row))
-        self.conn.execute(
-            sa.insert(t.flag_versions).values(
-                flag_id=flag.id,
-                version=flag.version,
-                environment_id=environment_id,
-                key=flag.key,
-                data=data,
-                change_request_id=change_request_id,
-                commit=commit,
-                created_at=at,
-            )
+        where = {"environment_id": environment_id, "key": flag.key, "commit": commit}
+        where |= {"change_request_id": change_request_id}
+        self._pending.upsert(
+            "flags",
+            {**where, "id": flag.id, "version": flag.version, "deleted": flag.deleted, "data": data}
+            | {"created_at": at, "updated_at": at},
         )
+        self._pending.insert(
+            "flag_versions",
+            {**where, "flag_id": flag.id, "version": flag.version, "data": data, "created_at": at},
+        )
+        self._flags[(environment_id, flag.key)] = (flag.id, flag.version)
         self.bump(flags_counter(environment_id))
-        created = at if current is None else current.created_at
-        return FlagRecord(environment_id, flag, created, at, commit, change_request_id)
+
+    def _flag_state(self, environment_id: int, key: str) -> tuple[int, int] | None:
+        """(id, version) of the flag, from this transaction's writes or the database."""
+        if (environment_id, key) not in self._flags:
+            params = {"environment_id": environment_id, "key": key}
+            row = fetch_one(self._conn, statements.FLAG_STATE, params)
+            if row is None:
+                return None
+            self._flags[(environment_id, key)] = (int(row[0]), int(row[1]))
+        return self._flags[(environment_id, key)]
 
     # --- policies and members -----------------------------------------------------------
 
@@ -168,7 +195,7 @@ class Transaction(Reader):
     def upsert_change_request(self, record: ChangeRequestRecord) -> None:
         """Insert the change request, or replace the stored one with the same id."""
         self._touch()
-        self._upsert(t.change_requests, rows.change_request_row(record), ["id"])
+        self._pending.upsert("change_requests", rows.change_request_row(record))
 
     # --- audit trail --------------------------------------------------------------------
 
@@ -201,15 +228,15 @@ class Transaction(Reader):
         record = AuditRecord(
             last_id + 1, verb, actor, object_type, object_id, data, commit, at, last_hash, digest
         )
-        self.conn.execute(sa.insert(t.audit_events).values(**{**vars(record), "data": data_json}))
-        self._upsert(t.audit_head, {"id": audit.HEAD_ROW, "last_id": record.id, "last_hash": digest}, ["id"])
+        self._pending.insert("audit_events", {**vars(record), "data": data_json})
         self._audit_head = (record.id, digest)
+        self._audit_dirty = True
         return record
 
     def _head(self) -> tuple[int, str]:
         if self._audit_head is None:
             query = sa.select(t.audit_head).where(t.audit_head.c.id == audit.HEAD_ROW)
-            row = self.conn.execute(query).first()
+            row = self._conn.execute(query).first()
             self._audit_head = (0, audit.GENESIS_HASH) if row is None else (row.last_id, row.last_hash)
         return self._audit_head
 
@@ -222,19 +249,20 @@ class Transaction(Reader):
                 f"unknown sync status {position.sync_status!r}: use one of {', '.join(SYNC_STATUSES)}"
             )
         self._touch()
-        self._upsert(t.reconciler_status, {"id": STATUS_ROW, **rows.position_row(position)}, ["id"])
+        self._pending.upsert("reconciler_status", {"id": STATUS_ROW, **rows.position_row(position)})
 
 
-def _check_next_version(environment_id: int, flag: Flag, current: FlagRecord | None) -> None:
+def _check_next_version(environment_id: int, flag: Flag, current: tuple[int, int] | None) -> None:
     where = f"flag {flag.key!r} in environment {environment_id}"
     if current is None:
         if flag.version != 1:
             raise StoreError(f"{where} does not exist yet: its first version must be 1, not {flag.version}")
         return
-    if flag.id != current.flag.id:
-        raise StoreError(f"{where} has id {current.flag.id}; a new version cannot change it to {flag.id}")
-    if flag.version != current.flag.version + 1:
+    current_id, current_version = current
+    if flag.id != current_id:
+        raise StoreError(f"{where} has id {current_id}; a new version cannot change it to {flag.id}")
+    if flag.version != current_version + 1:
         raise StoreError(
-            f"{where} is at version {current.flag.version}: the next version is "
-            f"{current.flag.version + 1}, not {flag.version}"
+            f"{where} is at version {current_version}: the next version is "
+            f"{current_version + 1}, not {flag.version}"
         )

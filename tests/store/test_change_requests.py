@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from reconciler.store import ChangeRequestFilter, Store, VoteRecord, change_request_uuid
-from tests.storedata import at, change_request
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store.open(store_url)
-    yield s
-    s.close()
+from tests.store.data import at, change_request
 
 
 def test_every_field_round_trips(store: Store) -> None:

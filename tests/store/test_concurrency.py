@@ -1,0 +1,83 @@
+"""Several processes on one store: writers never interleave, and exactly one process leads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from reconciler.store import Store
+from tests.store.data import at
+
+
+@pytest.fixture
+def stores(clean_store_url: str) -> Iterator[tuple[Store, Store]]:
+    first, second = Store.open(clean_store_url), Store.open(clean_store_url)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_only_one_store_object_gets_the_leader_lock(stores: tuple[Store, Store]) -> None:
+    first, second = stores
+    with first.leader_lock() as leader, second.leader_lock() as follower:
+        assert leader.held
+        assert leader.still_held()
+        assert not follower.held
+        assert not follower.acquire(timeout=0.2)
+    with second.leader_lock() as next_leader:  # released on exit: the other may take over
+        assert next_leader.held
+
+
+def test_leadership_passes_on_when_the_leader_process_dies(clean_store_url: str) -> None:
+    script = (
+        "import sys, time\n"
+        "from reconciler.store import Store\n"
+        "lock = Store.open(sys.argv[1]).leader_lock()\n"
+        "assert lock.acquire(timeout=5)\n"
+        "print('leading', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script, clean_store_url], stdout=subprocess.PIPE, text=True
+    ) as leader:
+        try:
+            assert leader.stdout is not None
+            assert leader.stdout.readline().strip() == "leading"
+            with Store.open(clean_store_url) as store:
+                lock = store.leader_lock()
+                assert not lock.acquire()
+                leader.kill()
+                leader.wait()
+                assert lock.acquire(timeout=10)
+                lock.release()
+        finally:
+            leader.kill()
+
+
+def test_a_second_writer_waits_for_the_first_to_commit(stores: tuple[Store, Store]) -> None:
+    first, second = stores
+    entered = threading.Event()
+    finished = threading.Event()
+
+    def second_writer() -> None:
+        with second.transaction() as tx:
+            entered.set()
+            tx.append_audit("policy.updated", object_type="approval_policy", object_id="b", at=at(2))
+        finished.set()
+
+    with first.transaction() as tx:
+        tx.append_audit("policy.updated", object_type="approval_policy", object_id="a", at=at(1))
+        other = threading.Thread(target=second_writer)
+        other.start()
+        time.sleep(0.3)
+        assert not entered.is_set(), "the second writer got in while the first was still writing"
+    other.join(timeout=30)
+    assert finished.is_set()
+    count, events = first.list_audit()
+    assert (count, [e.object_id for e in events]) == (2, ["b", "a"])
+    assert first.verify_audit().intact

@@ -6,22 +6,26 @@ It answers the REST calls `reconciler.github.GitHubClient` makes through an
 (user.login, state, commit_id, ...). Lists are paginated exactly as GitHub does it
 (`per_page` up to 100, `page`, `Link` headers), writes are kept (statuses, comments), faults
 can be queued (429, 5xx, 401, rate-limited 403, network errors) and every request is logged
-so tests can count round trips per endpoint.
+so tests can count round trips per endpoint. `delivery` builds signed webhook deliveries
+from the example payloads in `webhooks/`.
 
-Example::
+Example (run as a doctest by tests/test_fakegithub.py)::
 
-    from tests.fakegithub import FakeGitHub
-
-    gh = FakeGitHub("acme/flags")
-    gh.add_pull(7, user="alice", head_sha="a" * 40)
-    gh.add_file(7, "changes/ramp.yaml")
-    gh.add_commit(7, "a" * 40, login="alice", email="alice@example.com")
-    gh.add_review(7, "bob", "APPROVED", commit_id="a" * 40)
-    gh.link_commit("m" * 40, 7)                 # merge commit -> pull request 7
-    gh.fail(502, times=2)                       # next two requests answer 502
-    client = gh.client()                        # GitHubClient on this fake, fake clock
-    assert [r.user_login for r in client.list_reviews(7)] == ["bob"]
-    assert gh.count("pulls.list-reviews") == 1 and gh.clock.sleeps  # backed off twice
+    >>> from tests.fakegithub import FakeGitHub
+    >>> gh = FakeGitHub("acme/flags")
+    >>> _ = gh.add_pull(7, user="alice", head_sha="a" * 40)
+    >>> _ = gh.add_file(7, "changes/ramp.yaml")
+    >>> _ = gh.add_commit(7, "a" * 40, login="alice", email="alice@example.com")
+    >>> _ = gh.add_review(7, "bob", "APPROVED", commit_id="a" * 40)
+    >>> gh.link_commit("m" * 40, 7)              # merge commit -> pull request 7
+    >>> gh.fail(502, times=2)                    # the next two requests answer 502
+    >>> client = gh.client()                     # a GitHubClient on this fake and its clock
+    >>> [review.user_login for review in client.list_reviews(7)]
+    ['bob']
+    >>> gh.count("pulls.list-reviews"), gh.clock.sleeps   # two 502s, then the answer
+    (3, [0.5, 1.0])
+    >>> [pull.number for pull in client.pulls_for_commit("m" * 40)]
+    [7]
 
 Commits: the REST description has no example of a pull request's commit list, so
 `add_commit` builds one in GitHub's documented shape around the fixture's user object.
@@ -44,8 +48,10 @@ from urllib.parse import urlencode
 import httpx
 
 from reconciler.github import GitHubClient
+from reconciler.webhooks import sign
 
 REST = Path(__file__).resolve().parent / "fixtures" / "shared" / "github" / "rest"
+WEBHOOKS = REST.parent / "webhooks"
 DOCS = "https://docs.github.com/rest"
 NOW = 1_700_000_000.0
 
@@ -58,6 +64,18 @@ def _fixture_text(name: str) -> str:
 def fixture(name: str) -> Any:
     """A fresh copy of one real payload from `rest/`, safe to modify."""
     return json.loads(_fixture_text(name))
+
+
+def delivery(event: str, payload: dict[str, Any] | str, secret: bytes, *,
+             delivery_id: str = "72d3162e-cc78-11e3-81ab-4c9367dc0958") -> tuple[bytes, dict[str, str]]:
+    """A webhook delivery as GitHub POSTs it: raw body and headers, signed with `secret`.
+
+    `payload` is a dict or the name of an example delivery in `webhooks/` (e.g. "ping.json").
+    """
+    body = (WEBHOOKS / payload).read_bytes() if isinstance(payload, str) else json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", "X-GitHub-Event": event,
+               "X-GitHub-Delivery": delivery_id, "X-Hub-Signature-256": sign(secret, body)}
+    return body, headers
 
 
 def _user(login: str) -> dict[str, Any]:
@@ -116,6 +134,10 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("POST", re.compile(r"issues/(?P<n>\d+)/comments"), "issues.create-comment"),
     ("PATCH", re.compile(r"issues/comments/(?P<id>\d+)"), "issues.update-comment"),
 ]
+
+# list endpoints answered from one of the scenario's per-pull-request tables
+PULL_LISTS = {"pulls.list-files": "files", "pulls.list-commits": "commits",
+              "pulls.list-reviews": "reviews", "issues.list-comments": "comments"}
 
 
 class FakeGitHub:
@@ -311,6 +333,8 @@ class FakeGitHub:
 
     def _answer(self, endpoint: str, match: re.Match[str], request: httpx.Request,
                 params: dict[str, str], body: Any) -> httpx.Response:
+        if endpoint in PULL_LISTS:
+            return self._pull_list(getattr(self, PULL_LISTS[endpoint]), match, request, params)
         handler: Callable[[re.Match[str], httpx.Request, dict[str, str], Any], httpx.Response]
         handler = getattr(self, "_" + endpoint.split(".")[1].replace("-", "_"))
         return handler(match, request, params, body)
@@ -354,22 +378,6 @@ class FakeGitHub:
         if number is None:
             return self._error(404, "Not Found")
         return self._page(request, params, table.get(number, []))
-
-    def _list_files(self, match: re.Match[str], request: httpx.Request, params: dict[str, str],
-                    body: Any) -> httpx.Response:
-        return self._pull_list(self.files, match, request, params)
-
-    def _list_commits(self, match: re.Match[str], request: httpx.Request, params: dict[str, str],
-                      body: Any) -> httpx.Response:
-        return self._pull_list(self.commits, match, request, params)
-
-    def _list_reviews(self, match: re.Match[str], request: httpx.Request, params: dict[str, str],
-                      body: Any) -> httpx.Response:
-        return self._pull_list(self.reviews, match, request, params)
-
-    def _list_comments(self, match: re.Match[str], request: httpx.Request, params: dict[str, str],
-                       body: Any) -> httpx.Response:
-        return self._pull_list(self.comments, match, request, params)
 
     def _create_commit_status(self, match: re.Match[str], request: httpx.Request,
                               params: dict[str, str], body: Any) -> httpx.Response:

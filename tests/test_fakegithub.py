@@ -6,10 +6,14 @@ payload shapes (GitHub's own examples, only the scenario's fields changed), its 
 
 from __future__ import annotations
 
+import doctest
+import json
+
 import httpx
 import pytest
 
-from tests.fakegithub import FakeGitHub, fixture
+from reconciler.webhooks import verify_signature
+from tests.fakegithub import WEBHOOKS, FakeGitHub, delivery, fixture
 
 API = "https://api.github.com/repos/acme/flags"
 
@@ -100,3 +104,19 @@ def test_comments_are_created_listed_and_edited(gh: FakeGitHub) -> None:
         assert [c["body"] for c in listed] == ["edited"]
         too_long = client.post(f"{API}/issues/7/comments", json={"body": "x" * 65_537})
         assert too_long.status_code == 422
+
+
+def test_deliveries_are_signed_like_github_s() -> None:
+    body, headers = delivery("ping", "ping.json", b"s3cret")
+    assert body == (WEBHOOKS / "ping.json").read_bytes()
+    assert verify_signature(b"s3cret", body, headers["X-Hub-Signature-256"])
+    assert headers["X-GitHub-Event"] == "ping" and headers["X-GitHub-Delivery"]
+    body, headers = delivery("push", {"ref": "refs/heads/main"}, b"s3cret", delivery_id="d-2")
+    assert json.loads(body) == {"ref": "refs/heads/main"} and headers["X-GitHub-Delivery"] == "d-2"
+
+
+def test_the_usage_example_in_the_docstring_works() -> None:
+    import tests.fakegithub
+
+    result = doctest.testmod(tests.fakegithub)
+    assert result.attempted >= 10 and result.failed == 0

@@ -1,0 +1,49 @@
+"""`reconciler validate [PATH]`: schema and meaning of every file of a policy repository."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from reconciler.checks import validate_source
+from reconciler.errors import EXIT_FINDINGS, EXIT_OK
+from reconciler.loader import DirectorySource, FileSource
+from reconciler.report import FORMATS, append_step_summary, render
+
+
+@click.command()
+@click.argument("path", default=".", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format."
+)
+@click.option(
+    "--base",
+    metavar="REF",
+    help="Base branch or commit: change requests that exist there must not be edited.",
+)
+@click.option(
+    "--jobs", "-j", type=click.IntRange(min=1), help="Processes used to parse (default: one per CPU)."
+)
+def validate(path: str, fmt: str, base: str | None, jobs: int | None) -> None:
+    """Check every document in PATH against its schema and the repository's meaning.
+
+    Exit 0 when clean, 1 when problems were found, 2 on a usage or I/O error.
+    """
+    source = DirectorySource(path)
+    findings = validate_source(source, base=_base_source(path, base), jobs=jobs)
+    click.echo(render(findings, fmt, root=path), nl=False)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if fmt == "github" and summary:
+        append_step_summary(summary, findings, root=path)
+    sys.exit(EXIT_FINDINGS if findings else EXIT_OK)
+
+
+def _base_source(path: str, base: str | None) -> FileSource | None:
+    if base is None:
+        return None
+    from reconciler.gitrepo import GitRepository  # GitPython is slow to import: only for --base
+
+    repository, subdir = GitRepository.containing(path)
+    return repository.source_at(base, subdir=subdir)

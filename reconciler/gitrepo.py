@@ -1,0 +1,496 @@
+"""Git access with GitPython: resolving refs and reading the files of a commit.
+
+The only module that talks to git. `GitRepository.source_at` exposes a commit's tree through
+the same `FileSource` interface as a directory, so `loader.load_repository` reads a commit the
+way it reads a checkout (the validator's `--base REF`, the reconciler's commits).
+
+`GitRepository.open` opens the policy repository the reconciler follows: a local path, or a
+URL cloned into a cache directory and fetched on every open. `head()` is the tracked branch's
+head; `first_parent_walk` lists the first-parent commits since the last applied one, each with
+its metadata, trailers and the files it changed against its first parent; `read_file` reads a
+file at any commit. An optional subdirectory (`--path`, as Argo CD's and Flux's `path`) holds
+the policy repository inside a larger one: files outside it are ignored and paths are
+relative to it. The changed files of a whole walk come from one `git log --first-parent
+--name-status -z` run, so a walk over thousands of commits costs about what that command costs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import git
+from filelock import FileLock
+from git.exc import BadName, BadObject
+
+from reconciler.errors import DocumentError, GitError
+from reconciler.yamlio import MAX_FILE_BYTES
+
+ChangeStatus = Literal["added", "modified", "deleted", "renamed"]
+_STATUS: dict[str, ChangeStatus] = {"A": "added", "M": "modified", "D": "deleted", "T": "modified"}
+_COMMIT_MARK = "\x1ecommit "
+# sha, parents, author name/email, committer name/email, author/committer time, trailers, message
+_LOG_FORMAT = "%x1ecommit %H%x00%P%x00%an%x00%ae%x00%cn%x00%ce%x00%at%x00%ct%x00%(trailers:only,unfold)%x00%B"
+_HEADER_FIELDS = 10
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:")  # git@github.com:owner/name.git
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """A file a commit changed against its first parent, relative to the repository's subdirectory.
+
+    `old_path` is set for renames (both ends inside the subdirectory); a file moved into or out
+    of the subdirectory is `added` or `deleted`.
+    """
+
+    status: ChangeStatus
+    path: str
+    old_path: str | None = None
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """One commit of the tracked branch, with the files it changed against its first parent."""
+
+    sha: str
+    parent: str | None  # first parent; None for a root commit
+    author_name: str
+    author_email: str
+    committer_name: str
+    committer_email: str
+    authored_at: datetime
+    committed_at: datetime
+    message: str
+    trailers: list[tuple[str, str]]  # (key, value) from the message's last paragraph, in order
+    changes: list[FileChange]
+    merge: bool = False  # more than one parent: the files came from the merged branch
+
+
+class GitRepository:
+    """A git repository on disk (a work tree or a bare repository)."""
+
+    # How `open` configured it: the tracked branch (None: the remote's default, or HEAD of a
+    # local repository), the subdirectory holding the policy repository ("" for the root), the
+    # URL a cached clone mirrors, and whether a local clone is read through origin's refs.
+    branch: str | None = None
+    subdir: str = ""
+    url: str | None = None
+    remote_tracking: bool = False
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = os.fspath(path)
+        try:
+            self.repo = git.Repo(self.path, search_parent_directories=False)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as err:
+            raise GitError(f"{self.path} is not a git repository") from err
+
+    @classmethod
+    def containing(cls, path: str | os.PathLike[str]) -> tuple[GitRepository, str]:
+        """The work tree that `path` lies in, and `path` relative to its root (POSIX, "" at the root)."""
+        try:
+            repo = git.Repo(path, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as err:
+            raise GitError(f"{os.fspath(path)} is not inside a git work tree") from err
+        root = repo.working_tree_dir
+        if root is None:
+            raise GitError(f"{os.fspath(path)} is in a bare repository: give a work tree")
+        relative = os.path.relpath(os.path.realpath(path), os.path.realpath(root))
+        return cls(root), "" if relative == "." else relative.replace(os.sep, "/")
+
+    def resolve(self, ref: str) -> str:
+        """The full sha of the commit `ref` names (a branch, tag, sha or `HEAD~2`)."""
+        try:
+            commit = self.repo.commit(ref)
+        except (BadName, BadObject, ValueError, git.GitCommandError) as err:
+            raise GitError(f"{ref!r} names no commit in {self.path}: fetch it or check the spelling") from err
+        return str(commit.hexsha)
+
+    def source_at(self, commit: str, subdir: str = "") -> GitTreeSource:
+        """The files of `commit`'s tree (below `subdir` when given), as a `FileSource`."""
+        sha = self.resolve(commit)
+        tree = self.repo.commit(sha).tree
+        subdir = subdir.strip("/")
+        if subdir:
+            try:
+                tree = tree / subdir
+            except KeyError as err:
+                raise GitError(f"{subdir!r} does not exist at commit {sha[:12]}") from err
+            if tree.type != "tree":
+                raise GitError(f"{subdir!r} is not a directory at commit {sha[:12]}")
+        return GitTreeSource(self.repo, tree, f"{sha[:12]}:{subdir}" if subdir else sha[:12])
+
+    def source(self, commit: str) -> GitTreeSource:
+        """The policy repository's files at `commit`: `source_at` below the configured subdirectory."""
+        return self.source_at(commit, self.subdir)
+
+    # --- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        location: str | os.PathLike[str],
+        *,
+        branch: str | None = None,
+        subdir: str = "",
+        cache_dir: str | os.PathLike[str] | None = None,
+        fetch: bool = False,
+    ) -> GitRepository:
+        """Open a local repository, or clone/fetch a URL into the cache directory.
+
+        A URL (`https://…`, `ssh://…`, `file://…`, `git@host:owner/name`) is cloned bare into
+        `cache_dir` (default `$XDG_CACHE_HOME/reconciler`, else `~/.cache/reconciler`), keyed
+        by a hash of the URL, and fetched on every open (with `branch=None` it follows the
+        remote's default branch, even when that changes). A local path is read as it is; with
+        `fetch=True` its `origin` is fetched first and the branch is read from origin's refs.
+        """
+        text = os.fspath(location)
+        if is_url(text):
+            return cls._open_url(text, branch=branch, subdir=subdir, cache_dir=cache_dir)
+        repo = cls(text)._configured(branch, subdir, url=None, remote_tracking=fetch)
+        if fetch:
+            repo._fetch_or_close()
+        return repo
+
+    @classmethod
+    def _open_url(
+        cls, url: str, *, branch: str | None, subdir: str, cache_dir: str | os.PathLike[str] | None
+    ) -> GitRepository:
+        target = clone_path(url, cache_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # One process at a time per clone: two reconcilers sharing a cache must not race a fetch.
+        with FileLock(f"{target}.lock"):
+            if not target.exists():
+                _clone(url, target)
+                return cls(target)._configured(branch, subdir, url=url, remote_tracking=False)
+            repo = cls(target)._configured(branch, subdir, url=url, remote_tracking=False)
+            repo._fetch_or_close()
+            return repo
+
+    def _configured(
+        self, branch: str | None, subdir: str, *, url: str | None, remote_tracking: bool
+    ) -> GitRepository:
+        self.branch, self.subdir, self.url = branch, subdir.strip("/"), url
+        self.remote_tracking = remote_tracking
+        # Never wait for a password on a terminal: the reconciler runs unattended.
+        self.repo.git.update_environment(**_GIT_ENV)
+        return self
+
+    def _fetch_or_close(self) -> None:
+        try:
+            self.fetch()
+        except GitError:
+            self.close()
+            raise
+
+    def fetch(self) -> None:
+        """Fetch the remote's branches (and drop the ones it deleted). Raises GitError when unreachable."""
+        where = redact(self.url) if self.url else f"the remote 'origin' of {self.path}"
+        if "origin" not in [r.name for r in self.repo.remotes]:
+            raise GitError(
+                f"{self.path} has no remote 'origin' to fetch from: add one or do not ask to fetch"
+            )
+        try:
+            self.repo.git.fetch("--prune", "--quiet", "origin")
+            if self.url and self.branch is None:
+                self._follow_default_branch()
+        except git.GitCommandError as err:
+            raise GitError(
+                f"cannot fetch {where}: {_stderr(err)}. Check the URL, the network and the credentials; "
+                "nothing was changed"
+            ) from err
+
+    def _follow_default_branch(self) -> None:
+        """Point the cached clone's HEAD where the remote's points now (its default branch may change)."""
+        answer = str(self.repo.git.ls_remote("--symref", "origin", "HEAD"))
+        match = re.match(r"ref: (refs/heads/\S+)\tHEAD", answer)
+        if match:
+            self.repo.git.symbolic_ref("HEAD", match.group(1))
+
+    # --- refs ---------------------------------------------------------------------------------
+
+    @property
+    def tracked_ref(self) -> str:
+        """The ref the tracked branch is read from (`refs/heads/main`, `refs/remotes/origin/main`, `HEAD`)."""
+        if self.remote_tracking:
+            return f"refs/remotes/origin/{self.branch}" if self.branch else "refs/remotes/origin/HEAD"
+        return f"refs/heads/{self.branch}" if self.branch else "HEAD"
+
+    def head(self) -> str:
+        """The sha of the tracked branch's head. Raises GitError when the branch does not exist."""
+        try:
+            return str(self.repo.commit(self.tracked_ref).hexsha)
+        except (BadName, BadObject, ValueError, git.GitCommandError) as err:
+            branches = ", ".join(sorted(h.name for h in self.repo.heads)) or "none"
+            name = self.branch or "the default branch"
+            raise GitError(
+                f"{name} does not exist in {self.describe()} (local branches: {branches}): check --branch"
+            ) from err
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether `ancestor` is reachable from `descendant` (a commit is its own ancestor).
+
+        False after a force-push that dropped `ancestor` from the branch.
+        """
+        a, d = self.resolve(ancestor), self.resolve(descendant)
+        try:
+            self.repo.git.merge_base("--is-ancestor", a, d)
+        except git.GitCommandError as err:
+            if err.status == 1:
+                return False
+            raise GitError(f"cannot compare {a[:12]} and {d[:12]}: {_stderr(err)}") from err
+        return True
+
+    def describe(self) -> str:
+        """Where this repository comes from, for messages (credentials masked)."""
+        return redact(self.url) if self.url else self.path
+
+    # --- history ------------------------------------------------------------------------------
+
+    def first_parent_walk(self, since: str | None, head: str) -> list[CommitInfo]:
+        """The first-parent commits after `since` up to `head`, oldest first (all of them when `since` is None).
+
+        Each commit carries the files it changed against its first parent, inside the
+        subdirectory; commits that changed nothing there are still listed, with no changes.
+        Raises GitError when `since` is not an ancestor of `head` (the branch was rewritten).
+        """
+        tip = self.resolve(head)
+        revs = [tip]
+        if since is not None:
+            base = self.resolve(since)
+            if not self.is_ancestor(base, tip):
+                raise GitError(
+                    f"{base[:12]} is not an ancestor of {tip[:12]} in {self.describe()}: the branch history "
+                    "was rewritten (force-push); resume from the new head explicitly"
+                )
+            revs = [f"{base}..{tip}"]
+        # No pathspec even with a subdirectory: path limiting makes git diff every commit twice
+        # (once to simplify history, once for --name-status); filtering here is cheaper.
+        # Newest first, reversed here: `--reverse` makes git hold the whole walk before diffing.
+        args = ["--first-parent", "-M", "-m", "--name-status", "-z", f"--format={_LOG_FORMAT}"]
+        args += [*revs, "--"]
+        try:
+            out: bytes = self.repo.git.log(*args, stdout_as_string=False, strip_newline_in_stdout=False)
+        except git.GitCommandError as err:
+            raise GitError(f"cannot read the history of {self.describe()}: {_stderr(err)}") from err
+        commits = parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
+        commits.reverse()
+        return commits
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        """The best common ancestor of `a` and `b`, or None when they share no history."""
+        try:
+            return str(self.repo.git.merge_base(self.resolve(a), self.resolve(b))) or None
+        except git.GitCommandError as err:
+            if err.status == 1:
+                return None
+            raise GitError(f"cannot find where {a[:12]} and {b[:12]} forked: {_stderr(err)}") from err
+
+    def adding_commit(self, landing: CommitInfo, path: str) -> CommitInfo:
+        """The commit that added `path` among those `landing` brought to the branch.
+
+        `landing` itself, unless it is a merge commit: then the oldest commit of the merged
+        branch that added the file (its author is the requester of a change request).
+        """
+        if not landing.merge or landing.parent is None:
+            return landing
+        full = f"{self.subdir}/{path}" if self.subdir else path
+        args = ["--reverse", "--diff-filter=A", "-z", f"--format={_LOG_FORMAT}"]
+        try:
+            out: bytes = self.repo.git.log(
+                *args, f"{landing.parent}..{landing.sha}", "--", full,
+                stdout_as_string=False, strip_newline_in_stdout=False,
+            )  # fmt: skip
+        except git.GitCommandError as err:
+            raise GitError(f"cannot find the commit that added {full}: {_stderr(err)}") from err
+        found = parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
+        return found[0] if found else landing
+
+    def close(self) -> None:
+        """Stop git's helper processes (the long-lived `cat-file`) and release file handles."""
+        self.repo.close()
+
+    def __enter__(self) -> GitRepository:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- files --------------------------------------------------------------------------------
+
+    def read_file(self, commit: str, path: str) -> bytes | None:
+        """The bytes of `path` (relative to the subdirectory) at `commit`, or None when it has no such file."""
+        full = f"{self.subdir}/{path}" if self.subdir else path
+        try:
+            # One long-lived `git cat-file --batch` serves every read: no process per file.
+            _sha, kind, _size, data = self.repo.git.get_object_data(f"{commit}:{full}")
+        except ValueError as err:
+            if "could not be resolved" in str(err):
+                return None  # cat-file answered "missing": no such path (or commit) there
+            raise GitError(f"cannot read {full} at {commit} in {self.describe()}: {err}") from err
+        return bytes(data) if kind in ("blob", b"blob") else None
+
+
+class GitTreeSource:
+    """The regular files of one git tree, read through the object database."""
+
+    def __init__(self, repo: git.Repo, tree: git.Tree, label: str):
+        self._repo = repo
+        self._label = label
+        self._blobs: dict[str, git.Blob] = {}
+        root = str(tree.path) + "/" if tree.path else ""
+        for item in tree.traverse():
+            # Regular files only: symlinks (mode 120000) and submodules are not documents.
+            if isinstance(item, git.Blob) and item.mode & 0o170000 == 0o100000:
+                self._blobs[str(item.path)[len(root) :]] = item
+
+    @property
+    def label(self) -> str:
+        return self._label
+
+    def paths(self) -> Iterable[str]:
+        return sorted(self._blobs)
+
+    def read(self, path: str) -> bytes:
+        blob = self._blobs.get(path)
+        if blob is None:
+            raise DocumentError(path, f"no such file at {self._label}")
+        stream = self._repo.odb.stream(blob.binsha)
+        data: bytes = stream.read(MAX_FILE_BYTES + 1)
+        return data
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def is_url(location: str) -> bool:
+    """Whether `location` names a remote (scheme URL or scp-like `user@host:path`) rather than a local path."""
+    return "://" in location or bool(_SCP_LIKE.match(location))
+
+
+def default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/reconciler`, else `~/.cache/reconciler`."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "reconciler"
+
+
+def clone_path(url: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the cached clone of `url` lives: one directory per URL, named by its hash."""
+    digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:24]
+    return Path(cache_dir or default_cache_dir()) / "repos" / f"{digest}.git"
+
+
+def redact(url: str) -> str:
+    """`url` with any password or token in it masked, for messages and logs."""
+    return re.sub(r"://[^/@]*@", "://***@", url)
+
+
+def _clone(url: str, target: Path) -> None:
+    """Clone `url` bare into `target`, atomically: a failed clone leaves no half-made directory."""
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        repo = git.Repo.clone_from(url, partial, multi_options=["--bare", "--quiet"], env=_GIT_ENV)
+        # A bare clone has no fetch refspec; track every branch so later fetches follow force-pushes.
+        repo.git.config("remote.origin.fetch", "+refs/heads/*:refs/heads/*")
+        repo.close()
+    except git.GitCommandError as err:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise GitError(
+            f"cannot clone {redact(url)}: {_stderr(err)}. Check the URL, the network and the credentials"
+        ) from err
+    partial.rename(target)
+
+
+def _stderr(err: git.GitCommandError) -> str:
+    text = err.stderr.decode() if isinstance(err.stderr, bytes) else str(err.stderr or "")
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    message = " ".join(lines).removeprefix("stderr: ").strip("'\" ")
+    return message or f"git exited with status {err.status}"
+
+
+# --- parsing `git log -z --name-status` ------------------------------------------------------
+
+
+def parse_log(out: str, subdir: str = "") -> list[CommitInfo]:
+    """Commits from the output of `git log` with `_LOG_FORMAT`, `--name-status` and `-z`."""
+    tokens = out.split("\0")
+    commits: list[CommitInfo] = []
+    i = 0
+    while i < len(tokens):
+        if not tokens[i].startswith(_COMMIT_MARK):
+            i += 1  # the empty token after the last entry
+            continue
+        header = tokens[i : i + _HEADER_FIELDS]
+        i += _HEADER_FIELDS
+        changes: list[FileChange] = []
+        while i < len(tokens) and not tokens[i].startswith(_COMMIT_MARK):
+            i = _parse_change(tokens, i, subdir, changes)
+        commits.append(_commit(header, changes))
+    return commits
+
+
+def _parse_change(tokens: list[str], i: int, subdir: str, changes: list[FileChange]) -> int:
+    """Read one `STATUS\\0path[\\0path]` entry at `tokens[i]`; return the index after it.
+
+    Only paths inside `subdir` count: a rename across its boundary is an addition or a deletion.
+    """
+    status = tokens[i].lstrip("\n")
+    if not status:
+        return i + 1
+    code = status[0]
+    if code not in "RC":
+        path = _inside(tokens[i + 1], subdir)
+        if path is not None:
+            changes.append(FileChange(_STATUS.get(code, "modified"), path))
+        return i + 2
+    old, new = _inside(tokens[i + 1], subdir), _inside(tokens[i + 2], subdir)
+    if code == "R" and old is not None and new is not None:
+        changes.append(FileChange("renamed", new, old))
+    elif code == "R" and old is not None:
+        changes.append(FileChange("deleted", old))
+    elif new is not None:
+        changes.append(FileChange("added", new))
+    return i + 3
+
+
+def _inside(path: str, subdir: str) -> str | None:
+    """`path` relative to `subdir`, or None when it lies outside."""
+    if not subdir:
+        return path
+    return path[len(subdir) + 1 :] if path.startswith(f"{subdir}/") else None
+
+
+def _commit(header: list[str], changes: list[FileChange]) -> CommitInfo:
+    sha, parents, a_name, a_email, c_name, c_email, a_time, c_time, trailers, message = header
+    return CommitInfo(
+        sha=sha.removeprefix(_COMMIT_MARK),
+        parent=parents.split()[0] if parents else None,
+        author_name=a_name,
+        author_email=a_email,
+        committer_name=c_name,
+        committer_email=c_email,
+        authored_at=datetime.fromtimestamp(int(a_time), tz=UTC),
+        committed_at=datetime.fromtimestamp(int(c_time), tz=UTC),
+        message=message,
+        trailers=parse_trailer_lines(trailers),
+        changes=changes,
+        merge=len(parents.split()) > 1,
+    )
+
+
+def parse_trailer_lines(text: str) -> list[tuple[str, str]]:
+    """`Key: value` lines, as git prints a message's trailers (`%(trailers:only,unfold)`), as pairs."""
+    pairs: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            pairs.append((key.strip(), value.strip()))
+    return pairs

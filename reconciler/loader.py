@@ -1,0 +1,280 @@
+"""Reading a policy repository: files from a directory or a git commit through one interface.
+
+`load_repository(source)` turns the files of a `FileSource` into a `PolicyRepository`: the
+project, the members, the policies and the change requests keyed by path, plus every finding
+met on the way (collect, don't stop). The CLI's `validate`, the planner and the reconciler
+all read through here; `gitrepo.GitRepository.source_at` supplies commit trees.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from reconciler.documents import DOCUMENT_MODELS, ApprovalPolicy, ChangeRequest, Members, Project
+from reconciler.errors import DocumentError
+from reconciler.schema import validate_document
+from reconciler.yamlio import MAX_FILE_BYTES, load_yaml, locate
+
+
+@runtime_checkable
+class FileSource(Protocol):
+    """A tree of files addressed by relative POSIX paths (`changes/2024/ramp.yaml`)."""
+
+    @property
+    def label(self) -> str:
+        """Where the files come from, for messages (a directory, or `sha:subdir`)."""
+        ...
+
+    def paths(self) -> Iterable[str]:
+        """Every regular file below the root, as sorted relative POSIX paths."""
+        ...
+
+    def read(self, path: str) -> bytes:
+        """The bytes of one file: whole, or cut one byte past `MAX_FILE_BYTES` when larger.
+
+        Raises `DocumentError` when the file cannot be read.
+        """
+        ...
+
+
+class DirectorySource:
+    """The files below a directory on disk (hidden directories such as `.git` skipped)."""
+
+    # Forked parse workers may read the files themselves: nothing but a path is shared.
+    readable_in_workers = True
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root)
+        self._prefix = os.fspath(root).rstrip(os.sep) + os.sep
+        if not self.root.is_dir():
+            raise DocumentError(str(root), "not a directory: give the root of a policy repository")
+
+    @property
+    def label(self) -> str:
+        return str(self.root)
+
+    def paths(self) -> Iterable[str]:
+        root = str(self.root)
+        found: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            rel = os.path.relpath(dirpath, root)
+            prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+            found.extend(prefix + name for name in filenames if not name.startswith("."))
+        return sorted(found)
+
+    def read(self, path: str) -> bytes:
+        try:
+            with open(self._prefix + path, "rb") as handle:  # noqa: PTH123 (hot path: no Path objects)
+                return handle.read(MAX_FILE_BYTES + 1)
+        except OSError as err:
+            raise DocumentError(path, f"cannot read the file: {err.strerror or err}") from err
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem in one file: where (path relative to the repository root, line, column,
+    JSON pointer) and what (a message saying what to do, and a short rule name)."""
+
+    path: str
+    message: str
+    pointer: str = ""
+    line: int | None = None
+    column: int | None = None
+    rule: str = "schema"
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.line or 0, self.column or 0, self.message)
+
+
+@dataclass
+class PolicyRepository:
+    """The documents of a policy repository that loaded cleanly, and what went wrong with the rest."""
+
+    source: FileSource
+    project: Project | None = None
+    members: Members | None = None
+    policies: dict[str, ApprovalPolicy] = field(default_factory=dict)
+    changes: dict[str, ChangeRequest] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+
+PROJECT_FILE = "reconciler.yaml"
+MEMBERS_FILE = "members.yaml"
+_YAML_SUFFIXES = (".yaml", ".yml")
+# Below this many files a pool of processes costs more than it saves.
+PARALLEL_THRESHOLD = 64
+
+
+def kind_of_path(path: str) -> str | None:
+    """The document kind a file holds by where it is, or None when it is not a document."""
+    if path == PROJECT_FILE:
+        return "Project"
+    if path == MEMBERS_FILE:
+        return "Members"
+    if not path.endswith(_YAML_SUFFIXES):
+        return None
+    if path.startswith("policies/") and path.count("/") == 1:
+        return "ApprovalPolicy"
+    if path.startswith("changes/"):
+        return "ChangeRequest"
+    return None
+
+
+def parse_document(path: str, kind: str, data: bytes) -> tuple[BaseModel | None, Any, list[Finding]]:
+    """One file's bytes as a document of `kind`: (model or None, plain data, findings)."""
+    try:
+        plain = load_yaml(data, path)
+    except DocumentError as err:
+        return None, None, [Finding(path, err.message, "", err.line, err.column, "yaml")]
+    model, issues = validate_document(plain, kind)
+    return model, plain, [Finding(path, issue.message, issue.pointer) for issue in issues]
+
+
+def load_repository(source: FileSource, jobs: int | None = None) -> PolicyRepository:
+    """Every document of `source`, collecting findings instead of stopping at the first.
+
+    `jobs` > 1 parses in that many processes when there are enough files to pay for them
+    (None: one per CPU). Findings carry pointers; `locate_findings` adds lines and columns.
+    """
+    repo = PolicyRepository(source)
+    documents = [(path, kind) for path in source.paths() if (kind := kind_of_path(path))]
+    for required in (PROJECT_FILE, MEMBERS_FILE):
+        if not any(path == required for path, _ in documents):
+            repo.findings.append(
+                Finding(required, f"{required} is missing: {_REQUIRED[required]}", rule="missing-file")
+            )
+    workers = _worker_count(jobs, len(documents))
+    results = _parse_parallel(source, documents, workers) if workers > 1 else _parse_serial(source, documents)
+    for path, kind, model, findings in results:
+        repo.findings.extend(findings)
+        if model is not None:
+            _place(repo, path, kind, model)
+    return repo
+
+
+_REQUIRED = {
+    PROJECT_FILE: "it declares the environments (see `reconciler schema Project`)",
+    MEMBERS_FILE: "it lists the people and roles policies refer to (see `reconciler schema Members`)",
+}
+
+
+def _place(repo: PolicyRepository, path: str, kind: str, model: BaseModel) -> None:
+    if isinstance(model, Project):
+        repo.project = model
+    elif isinstance(model, Members):
+        repo.members = model
+    elif isinstance(model, ApprovalPolicy):
+        repo.policies[path] = model
+    elif isinstance(model, ChangeRequest):
+        repo.changes[path] = model
+
+
+_Result = tuple[str, str, BaseModel | None, list[Finding]]
+
+
+def _parse_serial(source: FileSource, documents: list[tuple[str, str]]) -> Iterator[_Result]:
+    for path, kind in documents:
+        try:
+            data = source.read(path)
+        except DocumentError as err:
+            yield path, kind, None, [Finding(path, err.message, rule="io")]
+            continue
+        model, _, findings = parse_document(path, kind, data)
+        yield path, kind, model, findings
+
+
+def _worker_count(jobs: int | None, files: int) -> int:
+    if files < PARALLEL_THRESHOLD:
+        return 1
+    return max(1, jobs if jobs is not None else (os.cpu_count() or 1))
+
+
+def _parse_parallel(source: FileSource, documents: list[tuple[str, str]], workers: int) -> Iterator[_Result]:
+    """Parse in worker processes, in batches, collecting results in order.
+
+    Forked workers read a directory themselves; for other sources (a git object database
+    is not safe to share across a fork) the parent reads and sends the bytes. Workers send
+    back plain data rather than models, because unpickling a model costs more than building
+    it again from data already known to be valid.
+    """
+    chunk = max(16, len(documents) // (workers * 8))
+    batches = [documents[i : i + chunk] for i in range(0, len(documents), chunk)]
+    forking = sys.platform == "linux"
+    context = multiprocessing.get_context("fork" if forking else "spawn")
+    worker_reads = forking and getattr(source, "readable_in_workers", False)
+    jobs: Iterable[list[tuple[str, str, bytes | str | None]]] = (
+        [(path, kind, None) for path, kind in batch] if worker_reads else _read_batch(source, batch)
+        for batch in batches
+    )
+    initargs = (source if worker_reads else None,)
+    with context.Pool(workers, initializer=_start_worker, initargs=initargs) as pool:
+        for results in pool.imap(_parse_batch, jobs):
+            for path, kind, plain, findings in results:
+                model = DOCUMENT_MODELS[kind].model_validate(plain) if plain is not None else None
+                yield path, kind, model, findings
+
+
+# In a forked worker: the source it reads from itself, if any (handed over at fork time).
+_WORKER: dict[str, FileSource | None] = {"source": None}
+
+
+def _start_worker(source: FileSource | None) -> None:
+    _WORKER["source"] = source
+
+
+def _read_batch(source: FileSource, batch: list[tuple[str, str]]) -> list[tuple[str, str, bytes | str | None]]:
+    read: list[tuple[str, str, bytes | str | None]] = []
+    for path, kind in batch:
+        try:
+            read.append((path, kind, source.read(path)))
+        except DocumentError as err:
+            read.append((path, kind, err.message))  # a str: the read failed, here is why
+    return read
+
+
+def _parse_batch(batch: list[tuple[str, str, bytes | str | None]]) -> list[tuple[str, str, Any, list[Finding]]]:
+    source = _WORKER["source"]
+    if source is not None and batch and batch[0][2] is None:
+        batch = _read_batch(source, [(path, kind) for path, kind, _ in batch])
+    out: list[tuple[str, str, Any, list[Finding]]] = []
+    for path, kind, data in batch:
+        if not isinstance(data, bytes):
+            out.append((path, kind, None, [Finding(path, str(data), rule="io")]))
+            continue
+        model, plain, findings = parse_document(path, kind, data)
+        out.append((path, kind, plain if model is not None else None, findings))
+    return out
+
+
+def locate_findings(findings: Iterable[Finding], source: FileSource) -> list[Finding]:
+    """The findings with line and column filled in from their pointers, sorted by place.
+
+    Each file with findings is read and composed once more: positions are only ever computed
+    for files that have something to report.
+    """
+    by_path: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_path.setdefault(finding.path, []).append(finding)
+    located: list[Finding] = []
+    for path, group in by_path.items():
+        data = _read_quietly(source, path) if any(f.line is None for f in group) else None
+        for finding in group:
+            position = locate(data, finding.pointer) if data is not None and finding.line is None else None
+            located.append(replace(finding, line=position[0], column=position[1]) if position else finding)
+    return sorted(located, key=Finding.sort_key)
+
+
+def _read_quietly(source: FileSource, path: str) -> bytes | None:
+    try:
+        return source.read(path)
+    except DocumentError:
+        return None

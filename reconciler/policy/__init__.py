@@ -1,0 +1,60 @@
+"""Approval evaluation: which policies govern a change, and whether its votes satisfy them.
+
+One pure function, `evaluate`, judges a change everywhere: `check-approvals` (the commit status
+and the plan comment of a pull request), `plan`, and the reconcile pass at merge time (apply,
+or fail with `Evaluation.quorum_error()`). Its `Evaluation` is also what the API shows as
+`policy_snapshot`, `approvals` and `state`, so every count is explained in one place.
+
+Contract: callers pass the policies and members **of the base** (the tracked branch before
+the merge), never the pull request's own, so a pull request cannot weaken the rules that judge
+it. No I/O here: votes come from `reconciler.votes`, field values from the change engine.
+
+`model` holds the values, `selection` decides which policies govern, `judge` counts the votes,
+`render` turns the verdict into API fields, the commit status and Markdown.
+"""
+
+from __future__ import annotations
+
+from reconciler.policy.judge import bypass_reason, eligible_approvers, evaluate, judge_policy, reason_ignored
+from reconciler.policy.model import (
+    DISMISSED,
+    NOT_ELIGIBLE,
+    SELF_APPROVAL,
+    STALE,
+    UNKNOWN_LOGIN,
+    Evaluation,
+    IgnoredVote,
+    PolicyResult,
+    State,
+    Subject,
+    UnmatchedChanges,
+)
+from reconciler.policy.render import CommitState, commit_status, policy_snapshot, truncate
+from reconciler.policy.selection import governing_policies, matches, rule_holds, selects
+
+__all__ = [
+    "DISMISSED",
+    "NOT_ELIGIBLE",
+    "SELF_APPROVAL",
+    "STALE",
+    "UNKNOWN_LOGIN",
+    "CommitState",
+    "Evaluation",
+    "IgnoredVote",
+    "PolicyResult",
+    "State",
+    "Subject",
+    "UnmatchedChanges",
+    "bypass_reason",
+    "commit_status",
+    "eligible_approvers",
+    "evaluate",
+    "governing_policies",
+    "judge_policy",
+    "matches",
+    "policy_snapshot",
+    "reason_ignored",
+    "rule_holds",
+    "selects",
+    "truncate",
+]

@@ -1,0 +1,266 @@
+"""One landing commit of the tracked branch, processed in one transaction.
+
+Change requests are judged by the rules in force before the commit (its first parent's), then
+the commit's own rule changes (policies, members, reconciler.yaml) are judged by the
+meta-action policies and take effect only when approved. Everything the commit causes, and
+the reconciler's new position, is written in the caller's single transaction: a pass killed
+half-way leaves no trace of the commit, and the next pass processes it again from scratch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from reconciler.approvals import ApprovalContext, ApprovalSource
+from reconciler.documents import ApprovalPolicy, ChangeRequest, Members, Project
+from reconciler.gitrepo import CommitInfo, FileChange, GitRepository
+from reconciler.loader import MEMBERS_FILE, PROJECT_FILE, Finding, kind_of_path, parse_document
+from reconciler.policy import Subject, evaluate
+from reconciler.reconcile.changes import (
+    Decision,
+    build_record,
+    change_request_id,
+    current_flags,
+    decide,
+    record_decision,
+)
+from reconciler.reconcile.regime import Regime
+from reconciler.store.records import ChangeRequestRecord, PolicyRecord
+from reconciler.store.transaction import Transaction
+
+log = logging.getLogger(__name__)
+TERMINAL = ("applied", "failed", "rejected", "expired")
+
+
+@dataclass
+class CommitReport:
+    """What one commit did, for the pass summary and the logs."""
+
+    applied: int = 0
+    failed: int = 0
+    scheduled: int = 0
+    regime_changed: bool = False
+    rules_not_in_force: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Landing:
+    """Everything processing a commit needs besides the transaction."""
+
+    repo: GitRepository
+    source: ApprovalSource
+    now: datetime  # wall clock: decides whether a scheduled change is due
+
+
+def process_commit(tx: Transaction, landing: Landing, commit: CommitInfo, regime: Regime | None) -> tuple[Regime | None, CommitReport]:
+    """Apply `commit` inside `tx`; return the regime in force after it and what it did."""
+    report = CommitReport()
+    if regime is None:
+        regime = _bootstrap(tx, landing, commit)
+        if regime is None:
+            return None, report
+        report.regime_changed = True
+    for change in commit.changes:
+        if kind_of_path(change.path) == "ChangeRequest" or (change.old_path and kind_of_path(change.old_path) == "ChangeRequest"):
+            _change_request(tx, landing, commit, change, regime, report)
+    rule_files = [c for c in commit.changes if _is_rule_file(c.path) or (c.old_path and _is_rule_file(c.old_path))]
+    if rule_files and not report.regime_changed:
+        regime = _rule_changes(tx, landing, commit, rule_files, regime, report)
+    return regime, report
+
+
+# --- change requests --------------------------------------------------------------------------
+
+
+def _change_request(tx: Transaction, landing: Landing, commit: CommitInfo, change: FileChange, regime: Regime, report: CommitReport) -> None:
+    path = change.path
+    if change.status == "deleted":
+        return  # removing a file never undoes what it did; the record and the audit trail stay
+    existing = tx.get_change_request(change_request_id(path))
+    if existing is not None and existing.state in TERMINAL:
+        if change.status != "added" or existing.commit != commit.sha:
+            _ignored_edit(tx, commit, path, existing)
+        return
+    if change.old_path and (old := tx.get_change_request(change_request_id(change.old_path))) and old.state in TERMINAL:
+        _ignored_edit(tx, commit, change.old_path, old)
+        return
+    data = landing.repo.read_file(commit.sha, path)
+    if data is None:
+        return
+    model, _plain, findings = parse_document(path, "ChangeRequest", data)
+    context = landing.source.context(commit, path, regime.members)
+    if not isinstance(model, ChangeRequest):
+        _invalid(tx, commit, path, findings, context)
+        report.failed += 1
+        return
+    flags = current_flags(tx, regime, model)
+    needs_id = flags[1] is None and model.spec.action_key in ("feature_flag.create", "feature_flag.copy")
+    due_later = model.spec.execute_at is not None and model.spec.execute_at > landing.now
+    decision = decide(
+        model, regime, context, flags, at=commit.committed_at,
+        new_id=tx.next_flag_id() if needs_id and not due_later else None,
+        scheduled_for_later=due_later,
+    )  # fmt: skip
+    record = build_record(model, path, decision, context, regime, at=commit.committed_at, commit=commit.sha)
+    record_decision(tx, record, decision, actor=context.merger)
+    _count(report, decision)
+
+
+def _count(report: CommitReport, decision: Decision) -> None:
+    if decision.applies:
+        report.applied += 1
+    elif decision.state == "approved":
+        report.scheduled += 1
+    else:
+        report.failed += 1
+
+
+def _ignored_edit(tx: Transaction, commit: CommitInfo, path: str, existing: ChangeRequestRecord) -> None:
+    """An edit of a change request that was already decided: immutable, so it does nothing."""
+    tx.append_audit(
+        "change_request.edit_ignored", object_type="change_request", object_id=existing.id,
+        at=commit.committed_at, actor=None, commit=commit.sha,
+        data={"file": path, "state": existing.state,
+              "reason": f"{path} was already {existing.state}: a change-request file is immutable once decided; "
+                        "file the next change as a new file"},
+    )  # fmt: skip
+
+
+def _invalid(tx: Transaction, commit: CommitInfo, path: str, findings: list[Finding], context: ApprovalContext) -> None:
+    errors = [{"pointer": f.pointer, "message": f.message, "line": f.line, "column": f.column} for f in findings]
+    summary = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:5])
+    record = ChangeRequestRecord(
+        id=change_request_id(path), name=path.rsplit("/", 1)[-1].rsplit(".", 1)[0][:63] or "invalid",
+        file=path, environment_key="", environment_id=None, action_key="", resource_id="", spec={},
+        state="failed", created_at=context.created_at, updated_at=commit.committed_at,
+        validation_status="invalid", validation_errors=errors, validated_at=commit.committed_at,
+        apply_error=f"invalid change request: {summary}", commit=commit.sha,
+        created_by_login=next(iter(sorted(context.requesters)), None),
+    )  # fmt: skip
+    tx.upsert_change_request(record)
+    tx.append_audit(
+        "change_request.failed", object_type="change_request", object_id=record.id, at=commit.committed_at,
+        actor=context.merger, commit=commit.sha, data={"file": path, "reason": record.apply_error},
+    )  # fmt: skip
+
+
+# --- rules: bootstrap and meta changes --------------------------------------------------------
+
+
+def _is_rule_file(path: str) -> bool:
+    return kind_of_path(path) in ("Project", "Members", "ApprovalPolicy")
+
+
+def _bootstrap(tx: Transaction, landing: Landing, commit: CommitInfo) -> Regime | None:
+    """The first commit with a valid reconciler.yaml and members.yaml puts its rules in force as they are."""
+    if landing.repo.read_file(commit.sha, PROJECT_FILE) is None:
+        return None  # not a policy repository (yet) at this commit
+    documents, problems = _read_rules(landing.repo, commit, _all_rule_paths(landing.repo, commit))
+    project, members = documents.get(PROJECT_FILE), documents.get(MEMBERS_FILE)
+    if not isinstance(project, Project) or not isinstance(members, Members):
+        if problems:
+            log.warning("commit %s cannot bootstrap the rules: %s", commit.sha[:12], "; ".join(problems))
+        return None
+    policies = {p: d for p, d in documents.items() if isinstance(d, ApprovalPolicy)}
+    regime = Regime(project, members, policies)
+    _write_regime(tx, commit, regime, [PROJECT_FILE, MEMBERS_FILE, *policies])
+    tx.append_audit(
+        "rules.bootstrapped", object_type="project", object_id=project.metadata.name, at=commit.committed_at,
+        actor=None, commit=commit.sha,
+        data={"policies": sorted(policies), "members": len(members.spec.members), "invalid": problems},
+    )  # fmt: skip
+    return regime
+
+
+def _all_rule_paths(repo: GitRepository, commit: CommitInfo) -> list[str]:
+    source = repo.source_at(commit.sha, repo.subdir)
+    return [p for p in source.paths() if _is_rule_file(p)]
+
+
+def _read_rules(repo: GitRepository, commit: CommitInfo, paths: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """The rule documents at `commit` (None for a deleted one) and the problems of invalid ones."""
+    documents: dict[str, Any] = {}
+    problems: list[str] = []
+    for path in paths:
+        data = repo.read_file(commit.sha, path)
+        if data is None:
+            documents[path] = None
+            continue
+        kind = kind_of_path(path)
+        model, _plain, findings = parse_document(path, kind or "", data)
+        if model is None:
+            problems.extend(f"{path}{f.pointer and ' ' + f.pointer}: {f.message}" for f in findings)
+        else:
+            documents[path] = model
+    return documents, problems
+
+
+def _rule_changes(tx: Transaction, landing: Landing, commit: CommitInfo, changes: list[FileChange], regime: Regime, report: CommitReport) -> Regime:
+    """Judge the commit's rule changes by the meta-action policies in force; apply the approved ones."""
+    paths = sorted({c.path for c in changes} | {c.old_path for c in changes if c.old_path})
+    documents, problems = _read_rules(landing.repo, commit, paths)
+    groups = {
+        "members.change": [p for p in paths if p == MEMBERS_FILE],
+        "approval_policy.change": [p for p in paths if p != MEMBERS_FILE],
+    }
+    accepted: dict[str, Any] = {}
+    for action, files in groups.items():
+        if not files:
+            continue
+        reason = _judge_rules(landing, commit, action, files, regime, problems)
+        if reason is None:
+            accepted.update({p: documents.get(p) for p in files})
+        else:
+            report.rules_not_in_force.append({"files": files, "commit": commit.sha, "reason": reason})
+            tx.append_audit(
+                "rules.change_rejected", object_type="rules", object_id=action, at=commit.committed_at,
+                actor=None, commit=commit.sha, data={"files": files, "reason": reason},
+            )  # fmt: skip
+    if not accepted:
+        return regime
+    new_regime = regime.with_files(accepted)
+    _write_regime(tx, commit, new_regime, list(accepted))
+    tx.append_audit(
+        "rules.updated", object_type="rules", object_id=commit.sha, at=commit.committed_at, actor=None,
+        commit=commit.sha, data={"files": sorted(accepted)},
+    )  # fmt: skip
+    report.regime_changed = True
+    return new_regime
+
+
+def _judge_rules(landing: Landing, commit: CommitInfo, action: str, files: list[str], regime: Regime, problems: list[str]) -> str | None:
+    """None when the rule change may take effect, else why it may not."""
+    own = [p for p in problems if any(p.startswith(f) for f in files)]
+    if own:
+        return "invalid: " + "; ".join(own)
+    context = landing.source.context(commit, files[0], regime.members)
+    evaluation = evaluate(
+        Subject.meta_change(action, files), regime.policy_list, regime.members, context.votes,
+        requesters=context.requesters, merger=context.merger, created_at=context.created_at,
+        now=commit.committed_at, unmatched_changes=regime.project.spec.unmatched_changes,
+    )  # fmt: skip
+    if evaluation.approved:
+        return None
+    return evaluation.quorum_error() or f"{action} not approved ({evaluation.state})"
+
+
+def _write_regime(tx: Transaction, commit: CommitInfo, regime: Regime, changed: list[str]) -> None:
+    at = commit.committed_at
+    if PROJECT_FILE in changed:
+        tx.replace_environments(regime.environment_records())
+    if MEMBERS_FILE in changed:
+        tx.replace_members(regime.members.spec, file=MEMBERS_FILE, commit=commit.sha, at=at)
+    if any(p not in (PROJECT_FILE, MEMBERS_FILE) for p in changed):
+        known = {p.file: p for p in tx.list_policies()}
+        tx.replace_policies([_policy_record(path, doc, commit, at, known.get(path)) for path, doc in sorted(regime.policies.items())])
+
+
+def _policy_record(path: str, doc: ApprovalPolicy, commit: CommitInfo, at: datetime, old: PolicyRecord | None) -> PolicyRecord:
+    unchanged = old is not None and old.spec == doc.spec.model_dump(mode="json") and old.name == doc.metadata.name
+    if unchanged and old is not None:
+        return old
+    record = PolicyRecord.from_document(doc, file=path, commit=commit.sha, created_at=old.created_at if old else at, updated_at=at)
+    return replace(record, created_by=old.created_by if old else None)

@@ -1,0 +1,163 @@
+"""One reconcile pass: fetch, walk the new commits of the tracked branch in order, apply.
+
+Called by `reconciler reconcile` (one pass, then exit) and by the service loop. Each landing
+commit is processed in its own transaction together with the reconciler's new position, so a
+pass killed at any point resumes exactly where the store says it stopped: nothing applied
+twice, nothing skipped. After the walk, scheduled changes that came due are applied, each in
+its own transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Literal
+
+from reconciler.approvals import ApprovalSource, TrailerSource, github_source
+from reconciler.errors import GitError, ReconcilerError
+from reconciler.github import GitHubClient
+from reconciler.gitrepo import CommitInfo, GitRepository
+from reconciler.reconcile.landing import CommitReport, Landing, process_commit
+from reconciler.reconcile.regime import PROJECT_KEY, Regime, load_regime
+from reconciler.reconcile.scheduled import apply_due
+from reconciler.store import Store
+from reconciler.store.records import Position
+
+log = logging.getLogger(__name__)
+
+
+class DivergedError(ReconcilerError):
+    """The tracked branch no longer descends from the last applied commit."""
+
+    temporary = False
+
+
+@dataclass(frozen=True)
+class ReconcileConfig:
+    """Where to reconcile from: the repository, its tracked branch and the policy subdirectory."""
+
+    repo: str
+    branch: str | None = None
+    path: str = ""
+    accept_rewrite: bool = False
+    approvals: Literal["github", "trailers"] | None = None  # overrides reconciler.yaml
+    cache_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What a pass did."""
+
+    head: str | None
+    applied: int
+    failed: int
+    status: str
+    scheduled: int = 0
+    commits: int = 0
+    seconds: float = 0.0
+
+
+def reconcile_once(
+    config: ReconcileConfig,
+    store: Store,
+    *,
+    github: GitHubClient | None = None,
+    now: datetime | None = None,
+) -> PassResult:
+    """Run one pass. Records fetch and apply status in the store; raises on failure."""
+    started = time.monotonic()
+    now = now or datetime.now(UTC)
+    repo, head = _fetch(config, store, now)
+    position = store.position()
+    since = _resume_point(config, store, repo, position, head, now)
+    regime = load_regime(store, position)
+    landing = Landing(repo, _approval_source(config, regime, repo, github), now)
+    totals = CommitReport()
+    commits = repo.first_parent_walk(since, head) if since != head else []
+    for commit in commits:
+        bootstrapped = regime is None
+        regime = _land(store, landing, commit, regime, totals)
+        if bootstrapped and regime is not None:  # the project now says where approvals come from
+            landing = replace(landing, source=_approval_source(config, regime, repo, github))
+    if regime is not None:
+        totals.applied += apply_due(store, regime, now)
+    _finish(store, head, now)
+    result = PassResult(head, totals.applied, totals.failed, "Synced", totals.scheduled, len(commits), time.monotonic() - started)
+    log.info("reconciled %s: %d commits, %d applied, %d failed, %d scheduled",
+             head[:12], result.commits, result.applied, result.failed, result.scheduled)  # fmt: skip
+    return result
+
+
+def _fetch(config: ReconcileConfig, store: Store, now: datetime) -> tuple[GitRepository, str]:
+    try:
+        repo = GitRepository.open(config.repo, branch=config.branch, subdir=config.path, cache_dir=config.cache_dir)
+        head = repo.head()
+    except GitError as err:
+        err.temporary = True  # type: ignore[attr-defined]
+        _update(store, last_error=str(err), last_error_at=now)
+        raise
+    _update(store, last_fetched_commit=head, last_fetched_at=now)
+    return repo, head
+
+
+def _resume_point(config: ReconcileConfig, store: Store, repo: GitRepository, position: Position, head: str, now: datetime) -> str | None:
+    """The commit to walk from: the last applied one, or the fork point after an accepted rewrite."""
+    last = position.last_applied_commit
+    if last is None or last == head or repo.is_ancestor(last, head):
+        return last
+    if not config.accept_rewrite:
+        message = (
+            f"history rewritten: the tracked branch head {head[:12]} does not descend from the last applied "
+            f"commit {last[:12]}; nothing was applied. Check the force-push, then rerun with --accept-rewrite "
+            "to resume from the new head (changes already applied are not applied again)"
+        )
+        _update(store, sync_status="Diverged", diverged_commit=head, last_error=message, last_error_at=now)
+        raise DivergedError(message)
+    base = repo.merge_base(last, head)
+    log.warning("accepting rewritten history: resuming from %s", base[:12] if base else "the first commit")
+    return base
+
+
+def _land(store: Store, landing: Landing, commit: CommitInfo, regime: Regime | None, totals: CommitReport) -> Regime | None:
+    with store.transaction() as tx:
+        new_regime, report = process_commit(tx, landing, commit, regime)
+        position = tx.position()
+        details = dict(position.details)
+        if new_regime is not None and report.regime_changed:
+            details[PROJECT_KEY] = new_regime.project.model_dump(mode="json")
+        if report.rules_not_in_force:
+            details["rules_not_in_force"] = [*details.get("rules_not_in_force", []), *report.rules_not_in_force][-50:]
+        tx.set_position(
+            replace(
+                position, last_applied_commit=commit.sha, last_applied_at=landing.now, details=details,
+                sync_status="OutOfSync", diverged_commit=None,
+            )
+        )  # fmt: skip
+    totals.applied += report.applied
+    totals.failed += report.failed
+    totals.scheduled += report.scheduled
+    return new_regime
+
+
+def _approval_source(config: ReconcileConfig, regime: Regime | None, repo: GitRepository, github: GitHubClient | None) -> ApprovalSource:
+    kind = config.approvals or (regime.project.spec.approvals.source if regime else "trailers")
+    if kind == "trailers":
+        return TrailerSource(repo)
+    return github_source(repo, github or GitHubClient.from_env(_repository(regime)))
+
+
+def _repository(regime: Regime | None) -> str | None:
+    settings = regime.project.spec.github if regime else None
+    return settings.repository if settings else None
+
+
+def _finish(store: Store, head: str, now: datetime) -> None:
+    _update(store, sync_status="Synced", last_error=None, last_error_at=None, diverged_commit=None, last_fetched_commit=head)
+
+
+def _update(store: Store, **fields: object) -> None:
+    with store.transaction() as tx:
+        position = tx.position()
+        tx.set_position(replace(position, **fields))  # type: ignore[arg-type]

@@ -1,0 +1,67 @@
+"""Scheduled changes: approved at merge, applied on the first pass after `execute_at`.
+
+Each due change is applied in its own transaction that also moves its state from `approved`
+to `applied` (or `failed`), so a pass killed here applies it on the next pass, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from reconciler.documents import ChangeRequestSpec
+from reconciler.engine import apply_change
+from reconciler.errors import ChangeError
+from reconciler.reconcile.regime import Regime
+from reconciler.store import Store
+from reconciler.store.records import ChangeRequestFilter, ChangeRequestRecord
+from reconciler.store.transaction import Transaction
+
+
+def apply_due(store: Store, regime: Regime, now: datetime) -> int:
+    """Apply every approved change whose `execute_at` is at or before `now`; return how many applied."""
+    _count, due = store.list_change_requests(ChangeRequestFilter(states=("approved",), execute_due=now, limit=None))
+    applied = 0
+    for record in sorted(due, key=lambda r: (r.execute_at or now, r.created_at, r.file)):
+        with store.transaction() as tx:
+            current = tx.get_change_request(record.id)
+            if current is None or current.state != "approved":
+                continue  # another pass got there first
+            applied += _apply_one(tx, regime, current, now)
+    return applied
+
+
+def _apply_one(tx: Transaction, regime: Regime, record: ChangeRequestRecord, now: datetime) -> int:
+    spec = ChangeRequestSpec.model_validate(record.spec)
+    env_id = regime.environment(spec.environment)
+    current = tx.get_flag(env_id, spec.resource_id) if env_id is not None else None
+    source_env = regime.environment(spec.source_environment) if spec.source_environment else None
+    source = tx.get_flag(source_env, spec.resource_id) if source_env is not None else None
+    try:
+        if env_id is None:
+            raise ChangeError(f"environment {spec.environment!r} no longer exists in reconciler.yaml")
+        needs_id = current is None and spec.action_key in ("feature_flag.create", "feature_flag.copy")
+        outcome = apply_change(
+            spec, current.flag if current else None, source=source.flag if source else None,
+            new_id=tx.next_flag_id() if needs_id else None,
+        )  # fmt: skip
+    except ChangeError as err:
+        failed = replace(record, state="failed", apply_error=str(err), updated_at=now,
+                         validation_status="stale" if err.stale else record.validation_status)  # fmt: skip
+        tx.upsert_change_request(failed)
+        _audit(tx, failed, "change_request.failed", now, {"reason": str(err)})
+        return 0
+    tx.put_flag_version(env_id, outcome.flag, at=now, change_request_id=record.id, commit=record.commit)
+    done = replace(
+        record, state="applied", applied_at=now, updated_at=now, intent_display=outcome.intent.as_display(),
+        result_data={"resource_id": outcome.flag.id, "resource_version": outcome.flag.version},
+    )  # fmt: skip
+    tx.upsert_change_request(done)
+    _audit(tx, done, "change_request.applied", now, {"version": outcome.flag.version, "scheduled": True})
+    return 1
+
+
+def _audit(tx: Transaction, record: ChangeRequestRecord, verb: str, now: datetime, extra: dict[str, object]) -> None:
+    data = {"file": record.file, "environment": record.environment_key, "flag": record.resource_id, **extra}
+    tx.append_audit(verb, object_type="change_request", object_id=record.id, at=now,
+                    actor=record.applied_by_login, data=data, commit=record.commit)  # fmt: skip

@@ -58,9 +58,8 @@ def create_app(
     app.state.definitions = definitions
     app.state.metrics = metrics
 
-    project_routes = routes_posthog.router(ctx)
     for prefix in PROJECT_PREFIXES:
-        app.include_router(project_routes, prefix=prefix)
+        app.include_router(routes_posthog.router(ctx, prefix))
     app.include_router(localeval.router(ctx, definitions))
     app.include_router(launchdarkly.router(ctx))
     app.include_router(v1.router(ctx))

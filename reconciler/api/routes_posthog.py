@@ -1,7 +1,7 @@
 """PostHog's routes: `/api/environments/{project_id}/…` and `/api/projects/{project_id}/…`.
 
-`router(ctx)` builds the read routes once; `create_app` mounts it under both prefixes, as
-PostHog does. Every handler opens one authorised snapshot (`Gate.open`) and renders records
+`router(ctx, prefix)` builds the read routes; `create_app` adds them under both prefixes,
+as PostHog serves them. Every handler opens one authorised snapshot (`Gate.open`) and renders records
 with `posthog.py`.
 """
 
@@ -32,6 +32,9 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (PostHog's de
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 EVENT_BATCH = 500
 READ_ERRORS = error_responses(401, 403, 404, 422)
+# Documented, not enforced by FastAPI: `parse_states` answers a bad state with a clearer message.
+_STATE = "(?:" + "|".join(CHANGE_REQUEST_STATES) + ")"
+STATE_LIST = rf"^ *{_STATE} *(?:, *{_STATE} *)*$"
 
 
 def is_uuid(text: str) -> bool:
@@ -86,8 +89,10 @@ def events_page(reader: Reader, env: EnvironmentRecord, offset: int, limit: int)
     return found[:limit], len(found) > limit
 
 
-def router(ctx: ApiContext) -> APIRouter:
-    api = APIRouter()
+def router(ctx: ApiContext, prefix: str) -> APIRouter:
+    """The routes under `prefix`; built once per prefix so each route knows its full path
+    (the metrics label requests by it)."""
+    api = APIRouter(prefix=prefix)
     _approval_routes(api, ctx)
     _other_routes(api, ctx)
     return api
@@ -128,7 +133,8 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
         *, request: Request, project_id: ProjectId, credentials: Credentials,
         action_key: TextFilter = None, requester: TextFilter = None, resource_id: TextFilter = None,
         resource_type: TextFilter = None,
-        state: Annotated[str | None, Query(max_length=400, description="Comma list of states.")] = None,
+        state: Annotated[str | None, Query(max_length=400, description="Comma list of states.",
+                                           json_schema_extra={"pattern": STATE_LIST})] = None,
         limit: Limit = 100, offset: Offset = 0,
     ) -> Response:
         """Change requests of this environment, newest first, with PostHog's filters."""

@@ -63,9 +63,13 @@ def v1_status(cr: ChangeRequestRecord) -> str:
     return next(name for name, states in STATES.items() if cr.state in states)
 
 
-def payload(cr: ChangeRequestRecord) -> dict[str, Any]:
+def payload(cr: ChangeRequestRecord, active_now: bool | None) -> dict[str, Any]:
+    """The flag state the change asks for; `enabled` is the flag's current state when the
+    change does not switch it."""
     body: dict[str, Any] = {}
     enabled, rollout = enabled_after(cr), rollout_after(cr)
+    if enabled is None:
+        enabled = active_now
     if enabled is not None:
         body["enabled"] = enabled
     if rollout is not None:
@@ -74,7 +78,14 @@ def payload(cr: ChangeRequestRecord) -> dict[str, Any]:
     return body
 
 
-def approval(cr: ChangeRequestRecord, directory: Directory, org_id: str) -> dict[str, Any]:
+def active_flags(reader: Reader, rows: list[ChangeRequestRecord]) -> dict[tuple[int, str], bool]:
+    """Whether each flag the rows change is on now, by (environment id, key)."""
+    keys = {(cr.environment_id, cr.resource_id) for cr in rows if cr.environment_id is not None}
+    found = {key: reader.get_flag(*key) for key in keys}
+    return {key: record.flag.active for key, record in found.items() if record is not None}
+
+
+def approval(cr: ChangeRequestRecord, directory: Directory, org_id: str, active: dict[tuple[int, str], bool]) -> dict[str, Any]:
     requester = directory.member(cr.created_by_uuid) or directory.member(cr.created_by_login)
     review = last_review(cr)
     reviewer = None if review is None else directory.member(review.member_uuid) or directory.member(review.login)
@@ -85,7 +96,7 @@ def approval(cr: ChangeRequestRecord, directory: Directory, org_id: str) -> dict
         "flag_id": cr.resource_id,
         "env_id": None if cr.environment_id is None else str(cr.environment_id),
         "change_type": cr.action_key.removeprefix("feature_flag."),
-        "payload": payload(cr),
+        "payload": payload(cr, active.get((cr.environment_id, cr.resource_id)) if cr.environment_id is not None else None),
         "status": v1_status(cr),
         "reviewer_id": reviewer.uuid if reviewer else None if review is None else review.member_uuid,
         "review_note": None if review is None else review.reason,
@@ -130,7 +141,8 @@ def router(ctx: ApiContext) -> APIRouter:
             def render() -> dict[str, Any]:
                 states = None if status is None else STATES[status]
                 total, rows = list_across(access.reader, access.caller.environment_ids, states, limit, offset)
-                data = [approval(cr, ctx.members(access), org_id) for cr in rows]
+                active = active_flags(access.reader, rows)
+                data = [approval(cr, ctx.members(access), org_id, active) for cr in rows]
                 return {"data": data, "total": total, "limit": limit, "offset": offset}
 
             return ctx.respond(access, request, render)
@@ -144,7 +156,7 @@ def router(ctx: ApiContext) -> APIRouter:
                 cr = access.reader.get_change_request(approval_id) if is_uuid(approval_id) else None
                 if cr is None or not access.caller.may_read(cr.environment_id):
                     raise ApiError(404, f"no approval request {approval_id}")
-                return approval(cr, ctx.members(access), org_id)
+                return approval(cr, ctx.members(access), org_id, active_flags(access.reader, [cr]))
 
             return ctx.respond(access, request, render)
 

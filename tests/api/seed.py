@@ -98,7 +98,7 @@ APPLIED = change_request(
     votes=(VoteRecord(login="grace", decision="approved", at=at(12), counted=True, reason="ship it",
                       commit_id="b" * 40),
            VoteRecord(login="ada", decision="approved", at=at(12.5), counted=False, ignored_reason="self-approval")),
-    applied_by_login="grace", applied_at=at(13), result_data={"resource_id": 1, "resource_version": 2},
+    applied_by_login="grace", applied_at=at(13), execute_at=at(13), result_data={"resource_id": 1, "resource_version": 2},
     commit="c" * 40, pull_request_number=12, pull_request_url="https://github.com/acme/flags/pull/12",
 )
 PENDING = change_request(

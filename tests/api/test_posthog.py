@@ -141,7 +141,9 @@ def test_approval_policies_in_posthogs_shape(client: Client) -> None:
 def test_feature_flags(client: Client) -> None:
     page = client.get("/api/environments/1/feature_flags/").json()
     assert page["count"] == 3
-    assert [f["key"] for f in page["results"]] == ["retired", "search", "checkout"]  # newest first
+    assert sorted(f["key"] for f in page["results"]) == ["checkout", "retired", "search"]
+    created = [f["created_at"] for f in page["results"]]
+    assert created == sorted(created, reverse=True)  # newest first
     checkout = client.get("/api/environments/1/feature_flags/1/").json()
     assert checkout["version"] == 2 and checkout["rollout_percentage"] == 50 and checkout["is_simple_flag"]
     assert checkout["filters"]["groups"][0]["rollout_percentage"] == 50 and checkout["commit"] == "c" * 40

@@ -63,3 +63,16 @@ def test_stopping_waits_for_the_pass_in_progress_then_stops_the_api(tmp_path: Pa
         assert finished.is_set()
         assert loop.status()["last_result"]["applied"] == 1
         assert server.should_exit
+
+
+def test_a_loop_that_dies_of_a_bug_ends_the_process_instead_of_serving_stale_data(tmp_path: Path) -> None:
+    class BuggyLoop(ReconcileLoop):
+        def step(self) -> float:
+            raise RuntimeError("a bug in the loop itself")
+
+    with Store.open(tmp_path / "store.db") as store:
+        loop = BuggyLoop(Result, store.leader_lock(), LoopSettings(interval=60))
+        server = build_server(create_app(store, status_provider=loop.status), "127.0.0.1", 0)
+        with pytest.raises(ServeError, match="reconcile loop stopped unexpectedly"):
+            run_until(threading.Event(), server, loop)
+        assert server.should_exit

@@ -60,22 +60,37 @@ def _run_server(server: uvicorn.Server) -> None:
         log.error("the API server stopped during startup")
 
 
+def _run_loop(loop: ReconcileLoop) -> None:
+    try:
+        loop.run()
+    except Exception:  # a bug in the loop itself (passes cannot get here); run_until exits non-zero
+        log.exception("the reconcile loop stopped unexpectedly")
+
+
 def run_until(stop: threading.Event, server: uvicorn.Server, loop: ReconcileLoop | None) -> None:
-    """Run `server` and `loop` in threads until `stop` is set, then shut both down in order."""
+    """Run `server` and `loop` in threads until `stop` is set, then shut both down in order.
+
+    If either thread ends on its own (the port is taken, a bug ends the loop), both are shut
+    down and ServeError says which, so an orchestrator restarts the process rather than
+    keeping an API whose data no longer moves.
+    """
     api = threading.Thread(target=_run_server, args=(server,), name="api", daemon=True)
     api.start()
     worker = None
     if loop is not None:
-        worker = threading.Thread(target=loop.run, name="reconcile-loop", daemon=True)
+        worker = threading.Thread(target=_run_loop, args=(loop,), name="reconcile-loop", daemon=True)
         worker.start()
     while not stop.wait(TICK_SECONDS):
-        if not api.is_alive():
+        if not api.is_alive() or (worker is not None and not worker.is_alive()):
             break
+    loop_died = worker is not None and not worker.is_alive() and not stop.is_set()
     if loop is not None and worker is not None:
         loop.stop()
         worker.join()  # finishes the pass in progress and releases the leader lock
     server.should_exit = True
     api.join(SHUTDOWN_GRACE_SECONDS)
+    if loop_died:
+        raise ServeError("the reconcile loop stopped unexpectedly (a bug; see the log above): restart the process")
     if not stop.is_set():
         where = f"{server.config.host}:{server.config.port}"
         raise ServeError(f"the API could not serve on {where} (is the port in use?); see the log above")

@@ -44,7 +44,8 @@ def test_every_route_answers_errors_in_the_one_envelope(app: FastAPI, tokens: To
     seen: set[int] = set()
     try:
         for method, path in every_operation(app):
-            for token in (None, "rcn_unknown", tokens.flags, tokens.full):
+            # Writes are refused before anyone is asked who they are.
+            for token in (None, "rcn_unknown", tokens.flags, tokens.full) if method == "GET" else (None,):
                 response = client.request(method, path, token=token)
                 if response.status_code >= 400:
                     seen.add(response.status_code)

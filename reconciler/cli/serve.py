@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import cast
 
 import click
 
 from reconciler.api import create_app
 from reconciler.api.settings import ApiSettings
-from reconciler.service import LOG_FORMATS, configure_logging, serve
+from reconciler.cli.options import store_option
+from reconciler.service import LOG_FORMATS, LogFormat, configure_logging, serve
 from reconciler.store import Store, resolve_store_url
 
 log = logging.getLogger("reconciler.service")
 
-store_option = click.option(
-    "--store", "store_option", help="Flag store URL or SQLite path (default: $RECONCILER_STORE, else reconciler.db)."
-)
 host_option = click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 port_option = click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 anonymous_option = click.option(
@@ -43,6 +42,6 @@ def api_settings(allow_anonymous: bool) -> ApiSettings:
 @log_format_option
 def serve_cmd(store_option: str | None, host: str, port: int, allow_anonymous: bool, log_format: str) -> None:
     """Serve the read API over the flag store until SIGTERM."""
-    configure_logging(log_format)  # type: ignore[arg-type]
+    configure_logging(cast(LogFormat, log_format))  # click.Choice checked it
     with Store.open(resolve_store_url(store_option, os.environ)) as store:
         serve(create_app(store, settings=api_settings(allow_anonymous)), host=host, port=port)

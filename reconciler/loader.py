@@ -223,6 +223,30 @@ def _parse_parallel(source: FileSource, documents: list[tuple[str, str]], worker
                 yield path, kind, model, findings
 
 
+def parse_documents(
+    items: list[tuple[str, str, bytes]], jobs: int | None = None
+) -> list[tuple[BaseModel | None, list[Finding]]]:
+    """Parse many `(path, kind, bytes)` at once, in order: on every core when there are enough.
+
+    For callers that already hold the bytes (the reconcile pass reads a whole walk's files in
+    one git exchange); the same path may appear more than once (a file at several commits).
+    """
+    workers = _worker_count(jobs, len(items))
+    if workers <= 1:
+        return [(model, findings) for model, _plain, findings in (parse_document(*item) for item in items)]
+    chunk = max(16, len(items) // (workers * 8))
+    batches: list[list[tuple[str, str, bytes | str | None]]] = [
+        list(items[i : i + chunk]) for i in range(0, len(items), chunk)
+    ]
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    parsed: list[tuple[BaseModel | None, list[Finding]]] = []
+    with context.Pool(workers, initializer=_start_worker, initargs=(None,)) as pool:
+        for results in pool.imap(_parse_batch, batches):
+            for _path, kind, plain, findings in results:
+                parsed.append((DOCUMENT_MODELS[kind].model_validate(plain) if plain is not None else None, findings))
+    return parsed
+
+
 # In a forked worker: the source it reads from itself, if any (handed over at fork time).
 _WORKER: dict[str, FileSource | None] = {"source": None}
 

@@ -27,6 +27,7 @@ def register(name: str, target: str) -> None:
     COMMANDS[name] = target
 
 
+register("check-approvals", "check_approvals:check_approvals")
 register("schema", "schema_cmd:schema")
 register("validate", "validate:validate")
 register("reconcile", "reconcile_cmd:reconcile")

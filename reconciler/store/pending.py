@@ -45,8 +45,10 @@ class RawStatement:
     positional: bool
 
     def params(self, row: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        # None is SQL NULL for every column here (nullable JSON columns are none_as_null).
         values = [
-            row[n] if p is None else p(row[n]) for n, p in zip(self.names, self.processors, strict=True)
+            v if p is None or v is None else p(v)
+            for v, p in zip([row[n] for n in self.names], self.processors, strict=True)
         ]
         return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
 

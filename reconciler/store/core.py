@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from reconciler.errors import ConfigError, StoreError
 from reconciler.store import audit, connect, tokens
 from reconciler.store import schema as t
+from reconciler.store.flagindex import FlagIndex
 from reconciler.store.lock import FileLeaderLock, LeaderLock, PostgresLeaderLock
 from reconciler.store.reader import Reader
 from reconciler.store.records import (
@@ -48,6 +49,7 @@ class Store:
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
+        self._flag_index = FlagIndex()
 
     @classmethod
     def open(cls, target: str | Path, *, migrate: bool = True) -> Store:
@@ -100,11 +102,13 @@ class Store:
         lock), so two processes can never interleave their passes.
         """
         options = {connect.WRITE_OPTION: True}
-        with self._errors(), self.engine.connect().execution_options(**options) as conn, conn.begin():
-            connect.lock_writers(conn)
-            tx = Transaction(conn)
-            yield tx
-            tx.flush()
+        with self._errors(), self.engine.connect().execution_options(**options) as conn:
+            with conn.begin():
+                connect.lock_writers(conn)
+                tx = Transaction(conn, self._flag_index)
+                yield tx
+                tx.flush()
+            tx.publish()
 
     @contextmanager
     def reading(self) -> Iterator[Reader]:

@@ -68,25 +68,6 @@ def raw_statement(dialect: Dialect, table_name: str, upsert: bool) -> RawStateme
     return RawStatement(compiled.string, names, processors, dialect.positional)
 
 
-@functools.cache
-def raw_query(dialect: Dialect, query: sa.Select[Any]) -> tuple[str, tuple[str, ...] | None]:
-    """A parameterised SELECT compiled for `dialect`: its SQL and, if positional, its parameter order."""
-    compiled = query.compile(dialect=dialect)
-    return compiled.string, tuple(compiled.positiontup or ()) if dialect.positional else None
-
-
-def fetch_one(conn: sa.Connection, query: sa.Select[Any], params: dict[str, Any]) -> tuple[Any, ...] | None:
-    """One row of a SELECT whose columns need no conversion (ints, strings), on the raw cursor."""
-    sql, order = raw_query(conn.dialect, query)
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, params if order is None else tuple(params[n] for n in order))
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
-    return None if row is None else tuple(row)
-
-
 class PendingWrites:
     """Inserts and upserts waiting to be written."""
 

@@ -36,9 +36,7 @@ def upsert(dialect_name: str, table_name: str, keep: tuple[str, ...] = ()) -> sa
 
 
 COUNTER = sa.select(t.counters.c.value).where(t.counters.c.name == sa.bindparam("name"))
-FLAG_STATE = sa.select(t.flags.c.id, t.flags.c.version).where(
-    (t.flags.c.environment_id == sa.bindparam("environment_id")) & (t.flags.c.key == sa.bindparam("key"))
-)
+FLAG_STATES = sa.select(t.flags.c.key, t.flags.c.id, t.flags.c.version)
 FLAG_BY_KEY = sa.select(t.flags).where(
     (t.flags.c.environment_id == sa.bindparam("environment_id")) & (t.flags.c.key == sa.bindparam("key"))
 )

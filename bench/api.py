@@ -10,7 +10,7 @@ generator when wrk is missing) at 32 connections:
 - detail:  `change_requests/{id}/` over 1,000 different ids;
 - defs304: `/flags/definitions?token=…` with the current ETag, answered 304.
 
-Usage: python -m bench.api [--duration 5] [--changes 100000] [--flags 2000] [--backend sqlite|postgres|all]
+Usage: python -m bench.api [--duration 3] [--rounds 3] [--changes 100000] [--flags 2000] [--backend sqlite|postgres|all]
 Targets (bench/README.md): list >= 25 %, detail >= 50 %, definitions-304 >= 70 % of the
 static throughput, p99 < 50 ms.
 """
@@ -24,6 +24,7 @@ import random
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +40,14 @@ import httpx
 
 from reconciler.documents import MembersSpec
 from reconciler.flags import Flag, FlagFilters, FlagGroup
-from reconciler.store import SCOPES, ChangeRequestRecord, EnvironmentRecord, Store, VoteRecord, change_request_uuid
+from reconciler.store import (
+    SCOPES,
+    ChangeRequestRecord,
+    EnvironmentRecord,
+    Store,
+    VoteRecord,
+    change_request_uuid,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -203,12 +211,11 @@ def run_python(name: str, base: str, paths: list[str], headers: dict[str, str], 
 # --- one backend ----------------------------------------------------------------------
 
 
-def measure(url: str, args: argparse.Namespace, workdir: Path) -> list[Result]:
+def measure(url: str, args: argparse.Namespace, workdir: Path) -> list[list[Result]]:
     store = Store.open(url)
     started = time.perf_counter()
     token = load(store, args.changes, args.flags)
     print(f"  loaded {args.changes} change requests and {args.flags} flags in {time.perf_counter() - started:.0f} s")
-    _count, sample = store.list_change_requests(None)
     ids = [cr.id for cr in store.list_change_requests(_every(1000))[1]]
     store.close()
     auth = {"Authorization": f"Bearer {token}"}
@@ -220,16 +227,18 @@ def measure(url: str, args: argparse.Namespace, workdir: Path) -> list[Result]:
             ("detail", [f"/api/environments/1/change_requests/{i}/" for i in ids], auth),
             ("defs304", ["/flags/definitions?token=phc_bench"], {**auth, "If-None-Match": etag}),
         ]
-        runner = run_wrk if shutil.which("wrk") and not args.python else None
-        results = []
-        for name, paths, headers in plan:
+        for _name, paths, headers in plan:
             for path in set(paths):  # warm: the first answer of each URL is rendered, later ones reused
                 httpx.get(base + path, headers=headers)
-            if runner is not None:
-                results.append(runner(name, base, paths, headers, args.duration, workdir))
-            else:
-                results.append(run_python(name, base, paths, headers, args.duration))
-    return results
+        use_wrk = shutil.which("wrk") is not None and not args.python
+        rounds: list[list[Result]] = []
+        for _ in range(args.rounds):  # interleaved, so a busy moment hits every endpoint alike
+            rounds.append([
+                run_wrk(name, base, paths, headers, args.duration, workdir) if use_wrk
+                else run_python(name, base, paths, headers, args.duration)
+                for name, paths, headers in plan
+            ])
+    return rounds
 
 
 def _every(n: int) -> object:
@@ -254,19 +263,25 @@ def postgres_database(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def report(backend: str, results: list[Result]) -> None:
-    static = results[0].rps
-    print(f"\n{backend}: {'endpoint':8} {'req/s':>8} {'ratio':>6} {'target':>6} {'p50 ms':>7} {'p99 ms':>7} errors")
-    for r in results:
-        target = TARGETS.get(r.name)
-        verdict = "" if target is None else ("ok" if r.rps / static >= target and r.p99_ms < 50 else "MISSED")
-        print(f"{'':{len(backend) + 2}}{r.name:8} {r.rps:8.0f} {r.rps / static:6.0%} "
-              f"{'' if target is None else f'{target:.0%}':>6} {r.p50_ms:7.1f} {r.p99_ms:7.1f} {r.errors:6} {verdict}")
+def report(backend: str, rounds: list[list[Result]]) -> None:
+    """Per endpoint: median req/s, median of the per-round ratios to static, median p50/p99."""
+    print(f"\n{backend} ({len(rounds)} rounds): endpoint  req/s  ratio target  p50 ms  p99 ms errors")
+    for index, name in enumerate(r.name for r in rounds[0]):
+        runs = [round_[index] for round_ in rounds]
+        ratio = statistics.median(r.rps / round_[0].rps for r, round_ in zip(runs, rounds, strict=True))
+        rps = statistics.median(r.rps for r in runs)
+        p50, p99 = statistics.median(r.p50_ms for r in runs), statistics.median(r.p99_ms for r in runs)
+        target = TARGETS.get(name)
+        verdict = "" if target is None else ("ratio ok" if ratio >= target else "ratio MISSED")
+        verdict += "" if target is None else (", p99 ok" if p99 < 50 else ", p99 MISSED")
+        print(f"    {name:8} {rps:8.0f} {ratio:6.0%} {'' if target is None else f'{target:.0%}':>6} "
+              f"{p50:7.1f} {p99:7.1f} {sum(r.errors for r in runs):6} {verdict}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per endpoint")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per endpoint and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the four endpoints")
     parser.add_argument("--changes", type=int, default=100_000)
     parser.add_argument("--flags", type=int, default=2_000)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")

@@ -77,12 +77,40 @@ class Access:
         return self.environment
 
 
+@dataclass(frozen=True)
+class Environments:
+    """The environments as of one store version, by id and by public project token."""
+
+    version: int
+    by_id: dict[int, EnvironmentRecord]
+    by_key: dict[str, EnvironmentRecord]
+    by_token: dict[str, EnvironmentRecord]
+
+    @classmethod
+    def read(cls, reader: Reader, version: int) -> Environments:
+        envs = reader.list_environments()
+        return cls(version, {e.id: e for e in envs}, {e.key: e for e in envs}, {e.api_token: e for e in envs})
+
+
 class Gate:
-    """Opens authorised read snapshots of the store for request handlers."""
+    """Opens authorised read snapshots of the store for request handlers.
+
+    Environments change only with the store version, so they are kept per version: a request
+    costs the token lookup and one counter read before its own query.
+    """
 
     def __init__(self, store: Store, settings: ApiSettings):
         self.store = store
         self.settings = settings
+        self._environments: Environments | None = None
+
+    def environments(self, reader: Reader, version: int) -> Environments:
+        current = self._environments
+        if current is None or current.version != version:
+            current = Environments.read(reader, version)
+            if self._environments is None or self._environments.version < version:
+                self._environments = current
+        return current
 
     @contextmanager
     def open(
@@ -92,18 +120,26 @@ class Gate:
         *,
         project_id: int | None = None,
         environment_key: str | None = None,
+        api_token: str | None = None,
     ) -> Iterator[Access]:
-        """A read snapshot for a caller holding `scope`, on the environment named, if any."""
+        """A read snapshot for a caller holding `scope`, on the environment named, if any
+        (by id, key or public project token)."""
         with self.store.reading() as reader:
             caller = self.caller(reader, credentials, scope)
+            version = reader.store_version()
             environment = None
-            if project_id is not None:
-                environment = reader.get_environment(project_id)
-                _require_readable(caller, environment, f"environment {project_id}")
-            elif environment_key is not None:
-                environment = reader.environment_by_key(environment_key)
-                _require_readable(caller, environment, f"environment {environment_key!r}")
-            yield Access(reader, caller, environment)
+            if project_id is not None or environment_key is not None or api_token is not None:
+                envs = self.environments(reader, version)
+                if project_id is not None:
+                    environment = envs.by_id.get(project_id)
+                    _require_readable(caller, environment, f"environment {project_id}")
+                elif environment_key is not None:
+                    environment = envs.by_key.get(environment_key)
+                    _require_readable(caller, environment, f"environment {environment_key!r}")
+                else:
+                    environment = envs.by_token.get(api_token or "")
+                    _require_readable(caller, environment, "environment with this project token", attr="token")
+            yield Access(reader, caller, environment, version)
 
     def caller(self, reader: Reader, credentials: HTTPAuthorizationCredentials | None, scope: str | None) -> Caller:
         """Authenticate in `reader`'s snapshot and check `scope` (None: any live token will do)."""
@@ -128,6 +164,6 @@ class Gate:
         return Caller(record)
 
 
-def _require_readable(caller: Caller, environment: EnvironmentRecord | None, what: str) -> None:
+def _require_readable(caller: Caller, environment: EnvironmentRecord | None, what: str, attr: str | None = None) -> None:
     if environment is None or not caller.may_read(environment.id):
-        raise ApiError(404, f"no {what} (or this token may not read it)")
+        raise ApiError(404, f"no {what} (or this token may not read it)", attr=attr)

@@ -1,8 +1,8 @@
 """PostHog SDK local evaluation: `/flags/definitions` and `/api/feature_flag/local_evaluation`.
 
-SDKs poll these every few seconds with `If-None-Match`, so the body is built once per flag
-store version of the environment (`store.flags_version`) and kept with its ETag; a poll that
-finds nothing new costs one authenticated snapshot and two small reads, and answers 304.
+SDKs poll these every few seconds with `If-None-Match`, so the body is built once per flags
+version of the environment (`flags_version`) and kept with its ETag; a poll that finds
+nothing new costs the token lookup and one counter read, and answers 304.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from reconciler.api import models
 from reconciler.api.auth import FLAGS, bearer
 from reconciler.api.context import ApiContext
-from reconciler.api.errors import ApiError, error_responses
+from reconciler.api.errors import error_responses
 from reconciler.api.paging import SAFE_TEXT
 from reconciler.store import EnvironmentRecord, FlagRecord, Reader
 
@@ -48,7 +48,8 @@ def local_flag(record: FlagRecord) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Definitions:
-    version: int
+    store_version: int
+    flags_version: int
     etag: str
     body: bytes
 
@@ -61,23 +62,32 @@ class DefinitionsCache:
         self._entries: dict[int, Definitions] = {}
         self.builds = 0  # how many bodies were rendered: one per environment and version
 
-    def get(self, reader: Reader, environment: EnvironmentRecord) -> Definitions:
-        version = reader.flags_version(environment.id)
+    def get(self, reader: Reader, environment: EnvironmentRecord, store_version: int) -> Definitions:
+        """The definitions as of `store_version`: while the store has not changed, no query at
+        all; after a write elsewhere, one counter read; only a flag change rebuilds the body."""
         entry = self._entries.get(environment.id)
-        if entry is not None and entry.version == version:
+        if entry is not None and entry.store_version == store_version:
             return entry
+        flags_version = reader.flags_version(environment.id)
+        if entry is not None and entry.flags_version == flags_version:
+            entry = Definitions(store_version, flags_version, entry.etag, entry.body)
+        else:
+            entry = self._build(reader, environment, store_version, flags_version)
+        with self._lock:
+            current = self._entries.get(environment.id)
+            if current is None or current.store_version <= store_version:
+                self._entries[environment.id] = entry
+        return entry
+
+    def _build(self, reader: Reader, environment: EnvironmentRecord, store_version: int, flags_version: int) -> Definitions:
         flags = reader.list_flags(environment.id, include_deleted=False)
         body = {"flags": [local_flag(f) for f in flags], "group_type_mapping": {}, "cohorts": {}}
         content = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
-        # A hash of the body, not the version number: replicas agree on it, and a rebuilt
-        # store with the same flags keeps clients' caches valid.
-        entry = Definitions(version, f'"{hashlib.sha256(content).hexdigest()[:32]}"', content)
         with self._lock:
             self.builds += 1
-            current = self._entries.get(environment.id)
-            if current is None or current.version <= version:
-                self._entries[environment.id] = entry
-        return entry
+        # A hash of the body, not a version number: replicas agree on it, and a rebuilt
+        # store with the same flags keeps clients' caches valid.
+        return Definitions(store_version, flags_version, f'"{hashlib.sha256(content).hexdigest()[:32]}"', content)
 
 
 def etag_matches(header: str | None, etag: str) -> bool:
@@ -94,12 +104,8 @@ def router(ctx: ApiContext, cache: DefinitionsCache) -> APIRouter:
     responses[304] = {"description": "not modified: the ETag sent in If-None-Match is current"}
 
     def definitions(request: Request, token: str, credentials: HTTPAuthorizationCredentials | None) -> Response:
-        with ctx.gate.open(credentials, FLAGS) as access:
-            environment = access.reader.environment_by_token(token)
-            if environment is None or not access.caller.may_read(environment.id):
-                raise ApiError(404, "no environment has this project token (or this API token may not read it)",
-                               attr="token")
-            entry = cache.get(access.reader, environment)
+        with ctx.gate.open(credentials, FLAGS, api_token=token) as access:
+            entry = cache.get(access.reader, access.env, access.version)
         headers = {"ETag": entry.etag, "Cache-Control": "no-cache"}
         if etag_matches(request.headers.get("if-none-match"), entry.etag):
             return Response(status_code=304, headers=headers)

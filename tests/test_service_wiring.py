@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
-from reconciler.reconcile import ReconcileConfig
-from reconciler.service import reconcile_loop
-from reconciler.service.wiring import record_failure
+from reconciler.github import GitHubClient
+from reconciler.reconcile import ReconcileConfig, reconcile_once
+from reconciler.reconcile.changes import change_request_id
+from reconciler.service import LoopSettings, ReconcileLoop, reconcile_loop
+from reconciler.service.wiring import pull_request_refresher, record_failure
 from reconciler.store import Store
+from reconciler.webhooks import PullRequestEvent, PullRequestReviewEvent
 from tests import policyrepo as pr
+from tests.ghscenario import PullRequestScenario
 from tests.gitutil import GitRepo
+
+RAMP = "changes/ramp-checkout.yaml"
 
 
 def test_the_loop_applies_what_landed_and_reports_it(store_url: str, git_repo: GitRepo) -> None:
@@ -67,3 +74,55 @@ def test_a_failure_the_pass_recorded_itself_is_left_as_it_said(tmp_path: Path) -
             tx.set_position(said)
         record_failure(store, RuntimeError("cannot fetch origin (wrapped)"), started)
         assert store.position().last_error == "cannot fetch origin"
+
+
+# --- live pending requests: the refresher the loop calls on polls and pull request webhooks ----
+
+
+def _scenario_now(sc: PullRequestScenario) -> datetime:
+    return datetime.fromtimestamp(sc.repo.clock + 60, tz=UTC)
+
+
+def test_pull_request_webhooks_refresh_the_live_request_through_the_loop(tmp_path: Path, git_repo: GitRepo) -> None:
+    sc = PullRequestScenario.create(git_repo, quorum=2)
+    sc.open(1, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
+    sc.review(1, "bob", "APPROVED")
+    sc.merge(1)
+    config = ReconcileConfig(str(sc.repo.path), branch="main")
+    with Store.open(tmp_path / "store.db") as store, sc.gh.client() as client:
+        refresh = pull_request_refresher(config, store, github=lambda _repo: sc.gh.client(), now=lambda: _scenario_now(sc))
+        run_pass = partial(reconcile_once, config, store, github=client, now=_scenario_now(sc))
+        loop = ReconcileLoop(run_pass, store.leader_lock(), LoopSettings(tracked_branch="main"),
+                             refresh_pull_requests=refresh)
+        loop.step()  # the first poll: applies pull request 1 and refreshes the (no) open ones
+        sc.open(2, {RAMP: pr.ramp("ramp-checkout", "checkout", 50)})
+        sc.review(2, "bob", "APPROVED")
+        loop.on_webhook(PullRequestEvent("opened", 2, "open", False, sc.pulls[2].head, "main", None, None))
+        loop.step()
+        live = store.get_change_request(change_request_id(RAMP))
+        assert live is not None
+        assert (live.state, live.pull_request_number) == ("pending", 2)
+        sc.review(2, "carol", "APPROVED")
+        loop.on_webhook(PullRequestReviewEvent("submitted", 2, 9, "APPROVED", "carol", None, sc.pulls[2].head, "main", None))
+        loop.step()
+        approved = store.get_change_request(change_request_id(RAMP))
+        assert approved is not None
+        assert approved.state == "approved"
+        loop.stop()
+        loop.run()
+
+
+def test_with_trailer_approvals_there_is_nothing_to_refresh_and_github_is_never_asked(
+    tmp_path: Path, git_repo: GitRepo
+) -> None:
+    pr.bootstrap(git_repo)  # approvals.source: trailers
+    config = ReconcileConfig(str(git_repo.path))
+
+    def no_github(_repository: str | None) -> GitHubClient:
+        raise AssertionError("GitHub must not be called with trailer approvals")
+
+    with Store.open(tmp_path / "store.db") as store:
+        reconcile_once(config, store)
+        refresh = pull_request_refresher(config, store, github=no_github)
+        assert refresh(None) is None
+        assert refresh(7) is None

@@ -25,13 +25,17 @@ from reconciler.api.settings import ApiSettings
 from reconciler.store import Store
 
 CACHE_ENTRIES = 4096
+CACHE_BYTES = 64 * 1024 * 1024
 
 
 class ResponseCache:
-    """A bounded LRU of rendered bodies; keys carry the store version, so stale ones just age out."""
+    """An LRU of rendered bodies bounded in entries and bytes; keys carry the store version,
+    so stale ones just age out."""
 
-    def __init__(self, size: int = CACHE_ENTRIES):
+    def __init__(self, size: int = CACHE_ENTRIES, max_bytes: int = CACHE_BYTES):
         self.size = size
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
 
@@ -43,10 +47,14 @@ class ResponseCache:
             return body
 
     def put(self, key: tuple[Any, ...], body: bytes) -> None:
+        if len(body) > self.max_bytes // 16:
+            return  # one huge page must not flush everything else
         with self._lock:
+            old = self._entries.pop(key, None)
+            self.bytes += len(body) - (len(old) if old is not None else 0)
             self._entries[key] = body
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            while len(self._entries) > self.size or self.bytes > self.max_bytes:
+                self.bytes -= len(self._entries.popitem(last=False)[1])
 
 
 @dataclass

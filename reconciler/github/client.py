@@ -130,6 +130,14 @@ class GitHubClient:
                                        permission=READ_COMMIT_PULLS)
         return [PullRequest.from_api(item) for item in items]
 
+    def list_open_pulls(self, base: str | None = None) -> list[PullRequest]:
+        """The open pull requests, oldest first (into branch `base` when given)."""
+        params: dict[str, Any] = {"state": "open", "sort": "created", "direction": "asc"}
+        if base:
+            params["base"] = base
+        items = self._session.paginate(f"{self._repo_path}/pulls", permission=READ_PULLS, params=params)
+        return [PullRequest.from_api(item) for item in items]
+
     def get_pull(self, number: int) -> PullRequest:
         return PullRequest.from_api(self._session.request_json(
             "GET", f"{self._repo_path}/pulls/{number}", permission=READ_PULLS))

@@ -7,6 +7,7 @@ JSON-compatible data exactly as the API will show it. Every time is timezone-awa
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,7 @@ SCOPES = ("approvals:read", "feature_flag:read", "activity_log:read", "organizat
 JSON = Any  # JSON-compatible plain data: dict, list, str, int, float, bool or None
 
 
+@functools.lru_cache(maxsize=65536)
 def stable_uuid(kind: str, key: str) -> str:
     """A uuid derived from what identifies an object, so replays produce the same id."""
     return str(uuid.uuid5(MEMBER_NAMESPACE, f"{kind}:{key}"))

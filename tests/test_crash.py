@@ -26,18 +26,18 @@ from tests.gitutil import GitRepo
 
 KILLS = 20
 FLAGS = 30
-COMMITS = 120
+COMMITS = 200
 
 
 def one_pass(repo: str, url: str) -> None:
     """A whole pass in a forked process: its own store connection, as a separate reconciler would.
 
-    Small transactions (about five changes each) give the kills many boundaries to fall
+    Small transactions (one commit each) give the kills many boundaries to fall
     between and inside; the reference pass uses the default size, so the comparison also
     shows that how commits are grouped into transactions changes nothing.
     """
     store = Store.open(url)
-    reconcile_once(ReconcileConfig(repo=repo, batch_changes=5), store)
+    reconcile_once(ReconcileConfig(repo=repo, batch_changes=1), store)
     store.close()
 
 
@@ -97,7 +97,7 @@ def killed_pass(repo: GitRepo, url: str, observer: Store, rng: random.Random) ->
     proc.start()
     while proc.is_alive() and observer.position().last_applied_commit == start:
         time.sleep(0.002)
-    time.sleep(rng.uniform(0, 0.05))
+    time.sleep(rng.uniform(0, 0.01))
     if not proc.is_alive():
         proc.join()
         assert proc.exitcode == 0, "an uninterrupted pass failed"

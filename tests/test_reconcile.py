@@ -406,3 +406,20 @@ def test_a_folder_inside_a_work_tree_is_the_policy_repository(git_repo: GitRepo,
     reconcile_once(ReconcileConfig(repo=str(run_in)), store)
 
     assert record(store, "changes/create.yaml").state == "applied"
+
+
+def test_moving_an_applied_file_does_nothing_but_refiling_a_failed_one_retries(git_repo: GitRepo, store: Store) -> None:
+    pr.bootstrap(git_repo)
+    pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
+    pr.land(git_repo, {"changes/ramp.yaml": pr.ramp("ramp", "checkout", 40)}, approvers=("alice",))  # self-approved: fails
+    (git_repo.path / "changes" / "2026").mkdir()
+    git_repo.git("mv", "changes/create.yaml", "changes/2026/create.yaml")
+    git_repo.git("mv", "changes/ramp.yaml", "changes/2026/ramp.yaml")
+    git_repo.commit("File the changes by year, retry the ramp", committer=pr.CAROL, trailers=[("Approved-by", "bob")])
+
+    run(git_repo, store)
+
+    assert record(store, "changes/ramp.yaml").state == "failed"
+    assert record(store, "changes/2026/ramp.yaml").state == "applied"
+    flag = store.get_flag(PRODUCTION, "checkout")
+    assert flag is not None and (flag.flag.version, rollout(store, "checkout")) == (2, 40)  # create not re-applied

@@ -185,8 +185,10 @@ def _change_request(tx: Transaction, landing: Landing, commit: CommitInfo, chang
         if change.status != "added" or known[1] != commit.sha:
             _ignored_edit(tx, commit, path, change_request_id(path), known[0])
         return
+    # Moving an applied file must not apply it again; re-filing one that failed, was rejected
+    # or expired under a new name is how a change is retried, so that is a new change.
     renamed = landing.cache.requests.get(change_request_id(change.old_path)) if change.old_path else None
-    if change.old_path and renamed is not None and renamed[0] in TERMINAL:
+    if change.old_path and renamed is not None and renamed[0] == "applied":
         _ignored_edit(tx, commit, change.old_path, change_request_id(change.old_path), renamed[0])
         return
     parsed = landing.change_request(commit.sha, path)

@@ -99,7 +99,7 @@ class GitRepository:
         try:
             repo = git.Repo(path, search_parent_directories=True)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as err:
-            raise GitError(f"{os.fspath(path)} is not inside a git work tree") from err
+            raise GitError(f"{os.fspath(path)} is not a git repository, nor inside one: give the path of a clone, or its URL") from err
         root = repo.working_tree_dir
         if root is None:
             raise GitError(f"{os.fspath(path)} is in a bare repository: give a work tree")

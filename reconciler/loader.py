@@ -264,6 +264,10 @@ def _parse_parallel(source: FileSource, documents: list[tuple[str, str]], worker
                 yield path, kind, model, findings
 
 
+# Below this many files starting worker processes (which import the package) costs more than it saves.
+POOL_WORTH_STARTING = 1000
+
+
 def parse_documents(
     items: list[tuple[str, str, bytes]], jobs: int | None = None
 ) -> list[tuple[BaseModel | None, list[Finding]]]:
@@ -272,14 +276,18 @@ def parse_documents(
     For callers that already hold the bytes (the reconcile pass reads a whole walk's files in
     one git exchange); the same path may appear more than once (a file at several commits).
     """
-    workers = _worker_count(jobs, len(items))
+    workers = _worker_count(jobs, len(items)) if len(items) >= POOL_WORTH_STARTING else 1
     if workers <= 1:
         return [(model, findings) for model, _plain, findings in (parse_document(*item) for item in items)]
     chunk = max(16, len(items) // (workers * 8))
     batches: list[list[tuple[str, str, bytes | str | None]]] = [
         list(items[i : i + chunk]) for i in range(0, len(items), chunk)
     ]
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    # Never a plain fork: the service calls this from a thread beside the API's, and forking a
+    # threaded process can deadlock the child. A fork server forks from a clean process.
+    context = multiprocessing.get_context("forkserver" if sys.platform == "linux" else "spawn")
+    if sys.platform == "linux":
+        context.set_forkserver_preload(["reconciler.loader"])  # workers start with it imported
     parsed: list[tuple[BaseModel | None, list[Finding]]] = []
     with context.Pool(workers, initializer=_start_worker, initargs=(None,)) as pool:
         for results in pool.imap(_parse_batch, batches):

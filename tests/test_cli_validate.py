@@ -132,7 +132,7 @@ def test_usage_errors_exit_two(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "base", tmp_path / "plain")
     code, out = run("validate", str(tmp_path / "plain"), "--base", "main")
     assert code == 2  # --base needs a git work tree
-    assert "not inside a git work tree" in out
+    assert "is not a git repository, nor inside one" in out
 
 
 def test_edited_change_request_on_base_is_refused_and_new_files_are_not(git_repo: GitRepo) -> None:

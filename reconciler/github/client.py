@@ -77,6 +77,10 @@ class GitHubClient:
 
     `transport` lets tests and benchmarks serve GitHub in-process (`tests/fakegithub.py`);
     `sleep` and `clock` let them wait for retries and rate limits without real time passing.
+    Each request is resent up to `max_retries` times after a 5xx or network error (backing
+    off exponentially up to `backoff_cap` seconds, spread by `jitter`) and waits out up to
+    `max_retries` rate limits, each at most `max_rate_limit_wait` seconds; beyond that it
+    raises `GitHubUnavailable` or `GitHubRateLimited`, both `temporary`.
     """
 
     def __init__(self, repository: str, *, token: str | None, base_url: str = DEFAULT_API_URL,

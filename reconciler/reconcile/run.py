@@ -10,6 +10,7 @@ its own transaction.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -18,7 +19,7 @@ from typing import Literal
 
 from reconciler.approvals import ApprovalSource, TrailerSource
 from reconciler.approvals_github import GitHubSource
-from reconciler.errors import GitError, ReconcilerError
+from reconciler.errors import ConfigError, GitError, ReconcilerError
 from reconciler.github import GitHubClient
 from reconciler.gitrepo import CommitInfo, GitRepository
 from reconciler.reconcile.landing import (
@@ -35,7 +36,6 @@ from reconciler.store import Store
 from reconciler.store.records import Position
 
 log = logging.getLogger(__name__)
-BATCH_CHANGES = 250  # change requests per transaction, about
 BATCH_COMMITS = 100
 PRELOAD_AFTER_COMMITS = 50
 
@@ -55,7 +55,11 @@ class ReconcileConfig:
     path: str = ""
     accept_rewrite: bool = False
     approvals: Literal["github", "trailers"] | None = None  # overrides reconciler.yaml
+    batch_changes: int = 250  # about this many changes per transaction (fewer commits per fsync)
     cache_dir: str | None = None
+    # Reconcile up to this commit instead of the branch head: `plan` and `verify` replay the
+    # history up to a given commit into a scratch store with the same judgement.
+    until: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ def reconcile_once(
                 cache.preload(reader)
         landing = Landing(repo, _approval_source(config, regime, repo, github), now, parsed, cache)
         totals = CommitReport()
-        for batch in batches(commits):
+        for batch in batches(commits, config.batch_changes):
             landing, regime, position = _land(store, config, github, landing, batch, regime, position, totals)
         if regime is not None:
             totals.applied += apply_due(store, regime, now)
@@ -106,10 +110,10 @@ def reconcile_once(
 
 
 def _fetch(config: ReconcileConfig, store: Store, now: datetime) -> tuple[GitRepository, str]:
-    repo = None
+    repo: GitRepository | None = None
     try:
         repo = GitRepository.open(config.repo, branch=config.branch, subdir=config.path, cache_dir=config.cache_dir)
-        head = repo.head()
+        head = repo.resolve(config.until) if config.until else repo.head()
     except GitError as err:
         if repo is not None:
             repo.close()
@@ -138,8 +142,8 @@ def _resume_point(config: ReconcileConfig, store: Store, repo: GitRepository, po
     return base
 
 
-def batches(commits: list[CommitInfo]) -> Iterator[list[CommitInfo]]:
-    """Consecutive commits grouped so that one transaction holds about BATCH_CHANGES changes.
+def batches(commits: list[CommitInfo], size: int = 250) -> Iterator[list[CommitInfo]]:
+    """Consecutive commits grouped so that one transaction holds about `size` changes.
 
     Fewer, larger transactions make the bootstrap of a long history fast; exactly-once does
     not depend on the size, since each transaction also records the position after its last
@@ -150,7 +154,7 @@ def batches(commits: list[CommitInfo]) -> Iterator[list[CommitInfo]]:
     for commit in commits:
         batch.append(commit)
         changes += len(commit.changes)
-        if changes >= BATCH_CHANGES or len(batch) >= BATCH_COMMITS:
+        if changes >= size or len(batch) >= BATCH_COMMITS:
             yield batch
             batch, changes = [], 0
     if batch:
@@ -194,6 +198,12 @@ def _approval_source(config: ReconcileConfig, regime: Regime | None, repo: GitRe
     kind = config.approvals or (regime.project.spec.approvals.source if regime else "trailers")
     if kind == "trailers":
         return TrailerSource(repo)
+    if github is None and not os.environ.get("GITHUB_TOKEN"):
+        # Unauthenticated calls would see no private repository and hit GitHub's rate limit at once.
+        raise ConfigError(
+            "reconciler.yaml sets approvals.source: github, but GITHUB_TOKEN is not set: export a token "
+            "that can read pull requests (see docs/github-setup.md), or pass --approvals trailers"
+        )
     return GitHubSource(repo, github or GitHubClient.from_env(_repository(regime)))
 
 

@@ -164,7 +164,7 @@ class Reader:
         cr = t.change_requests
         count = self.conn.scalar(sa.select(sa.func.count()).select_from(cr).where(*where)) or 0
         query = (
-            sa.select(cr)
+            sa.select(*statements.CHANGE_REQUEST_COLUMNS)
             .where(*where)
             .order_by(cr.c.created_at.desc(), cr.c.id.desc())
             .offset(filters.offset)

@@ -1,0 +1,69 @@
+"""`create_app`: the read-only HTTP API over a flag store, as one FastAPI application.
+
+Called by `reconciler run` (with the service loop's `on_webhook` and `status_provider`) and
+`reconciler serve` (API alone), and by the tests and `bench/api.py` directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from reconciler import __version__
+from reconciler.api import launchdarkly, localeval, ops, readonly, routes_posthog, v1, webhook
+from reconciler.api.context import ApiContext
+from reconciler.api.errors import install_error_handlers
+from reconciler.api.settings import ApiSettings
+from reconciler.store import Store
+from reconciler.webhooks import WebhookEvent
+
+PROJECT_PREFIXES = ("/api/environments", "/api/projects")
+
+DESCRIPTION = """\
+Read-only API of the flag-change reconciler: approval policies, change requests, flags,
+members and the audit trail, in PostHog's shapes (plus LaunchDarkly's approval requests and
+the /v1 approvals view), and flag definitions for PostHog SDK local evaluation.
+
+Every write method answers 405: changes are proposed by pull request against the policy
+repository, approved by review and applied by the reconciler when merged. `can_approve` and
+`can_cancel` are therefore always false. Authenticate with `Authorization: Bearer <token>`
+(`reconciler token create`).
+"""
+
+
+def create_app(
+    store: Store,
+    *,
+    settings: ApiSettings | None = None,
+    on_webhook: Callable[[WebhookEvent], None] | None = None,
+    status_provider: Callable[[], dict[str, Any]] | None = None,
+) -> FastAPI:
+    """The API over `store`.
+
+    `on_webhook` receives each verified, new, non-ping GitHub delivery as a typed event; it is
+    called from a worker thread before the response is sent and must only enqueue work.
+    `status_provider` reports the reconcile loop's own state for `/readyz` and
+    `/api/reconciler/status` (see `reconciler.api.ops`).
+    """
+    settings = settings or ApiSettings()
+    ctx = ApiContext.create(store, settings)
+    app = FastAPI(title="reconciler", version=__version__, description=DESCRIPTION)
+    install_error_handlers(app)
+    metrics = ops.Metrics()
+    app.add_middleware(ops.LatencyMiddleware, metrics=metrics)
+    definitions = localeval.DefinitionsCache()
+    app.state.context = ctx
+    app.state.definitions = definitions
+    app.state.metrics = metrics
+
+    for prefix in PROJECT_PREFIXES:
+        app.include_router(routes_posthog.router(ctx, prefix))
+    app.include_router(localeval.router(ctx, definitions))
+    app.include_router(launchdarkly.router(ctx))
+    app.include_router(v1.router(ctx))
+    app.include_router(ops.router(ctx, metrics, status_provider))
+    app.include_router(webhook.router(ctx, on_webhook))
+    readonly.install(app, PROJECT_PREFIXES, settings.write_hint)
+    return app

@@ -1,0 +1,169 @@
+"""Who is calling and what they may read: bearer tokens, scopes and environment restriction.
+
+Every data handler opens one read snapshot with `Gate.open(...)`, which authenticates the
+bearer token in that snapshot, checks the scope, and resolves the environment of the path:
+missing or unknown token → 401, missing scope → 403, an environment that does not exist or
+that the token may not read → 404 (the same answer, so a token learns nothing about
+environments it cannot read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from reconciler.api.errors import ApiError
+from reconciler.api.settings import ApiSettings
+from reconciler.store import EnvironmentRecord, Reader, Store, TokenRecord
+from reconciler.store.tokens import token_hash
+
+APPROVALS = "approvals:read"
+FLAGS = "feature_flag:read"
+ACTIVITY = "activity_log:read"
+MEMBERS = "organization_member:read"
+
+# Documents the scheme in /openapi.json; auto_error=False so a missing header reaches our
+# own 401 in the one envelope.
+bearer = HTTPBearer(auto_error=False, description="An API token from `reconciler token create`.")
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated caller: a token, or nobody when anonymous access is on."""
+
+    token: TokenRecord | None
+
+    @property
+    def login(self) -> str | None:
+        """The member the token belongs to (what `is_requester` and `user_decision` answer for)."""
+        return self.token.member_login if self.token else None
+
+    def may_read(self, environment_id: int | None) -> bool:
+        """Whether the caller may see data of this environment (None: of no known environment)."""
+        if self.token is None or self.token.environment_ids is None:
+            return True
+        return environment_id is not None and self.token.may_read_environment(environment_id)
+
+    @property
+    def environment_ids(self) -> tuple[int, ...] | None:
+        """The environments the caller is restricted to, or None for all."""
+        return None if self.token is None else self.token.environment_ids
+
+
+@dataclass
+class Access:
+    """One authorised read: the snapshot, the caller, and the environment of the path if any."""
+
+    reader: Reader
+    caller: Caller
+    environment: EnvironmentRecord | None
+    _version: int | None = None
+
+    @property
+    def version(self) -> int:
+        """The store version of this snapshot (read once)."""
+        if self._version is None:
+            self._version = self.reader.store_version()
+        return self._version
+
+    @property
+    def env(self) -> EnvironmentRecord:
+        assert self.environment is not None, "route has no environment"
+        return self.environment
+
+
+@dataclass(frozen=True)
+class Environments:
+    """The environments as of one store version, by id and by public project token."""
+
+    version: int
+    by_id: dict[int, EnvironmentRecord]
+    by_key: dict[str, EnvironmentRecord]
+    by_token: dict[str, EnvironmentRecord]
+
+    @classmethod
+    def read(cls, reader: Reader, version: int) -> Environments:
+        envs = reader.list_environments()
+        return cls(version, {e.id: e for e in envs}, {e.key: e for e in envs}, {e.api_token: e for e in envs})
+
+
+class Gate:
+    """Opens authorised read snapshots of the store for request handlers.
+
+    Environments change only with the store version, so they are kept per version: a request
+    costs the token lookup and one counter read before its own query.
+    """
+
+    def __init__(self, store: Store, settings: ApiSettings):
+        self.store = store
+        self.settings = settings
+        self._environments: Environments | None = None
+
+    def environments(self, reader: Reader, version: int) -> Environments:
+        current = self._environments
+        if current is None or current.version != version:
+            current = Environments.read(reader, version)
+            if self._environments is None or self._environments.version < version:
+                self._environments = current
+        return current
+
+    @contextmanager
+    def open(
+        self,
+        credentials: HTTPAuthorizationCredentials | None,
+        scope: str | None,
+        *,
+        project_id: int | None = None,
+        environment_key: str | None = None,
+        api_token: str | None = None,
+    ) -> Iterator[Access]:
+        """A read snapshot for a caller holding `scope`, on the environment named, if any
+        (by id, key or public project token)."""
+        with self.store.reading() as reader:
+            caller = self.caller(reader, credentials, scope)
+            version = reader.store_version()
+            environment = None
+            if project_id is not None or environment_key is not None or api_token is not None:
+                envs = self.environments(reader, version)
+                if project_id is not None:
+                    environment = envs.by_id.get(project_id)
+                    _require_readable(caller, environment, f"environment {project_id}")
+                elif environment_key is not None:
+                    environment = envs.by_key.get(environment_key)
+                    _require_readable(caller, environment, f"environment {environment_key!r}")
+                else:
+                    environment = envs.by_token.get(api_token or "")
+                    _require_readable(caller, environment, "environment with this project token", attr="token")
+            yield Access(reader, caller, environment, version)
+
+    def caller(self, reader: Reader, credentials: HTTPAuthorizationCredentials | None, scope: str | None) -> Caller:
+        """Authenticate in `reader`'s snapshot and check `scope` (None: any live token will do)."""
+        if credentials is None or not credentials.credentials:
+            if self.settings.allow_anonymous:
+                return Caller(None)
+            raise ApiError(
+                401,
+                "authentication required: send `Authorization: Bearer <token>` with a token from "
+                "`reconciler token create`",
+                headers=_CHALLENGE,
+            )
+        record = reader.token_by_hash(token_hash(credentials.credentials))
+        if record is None or record.revoked_at is not None:
+            raise ApiError(401, "the bearer token is unknown or revoked", headers=_CHALLENGE)
+        if scope is not None and not record.allows(scope):
+            raise ApiError(
+                403,
+                f"this token lacks the scope {scope!r} (it has: {', '.join(record.scopes)}); "
+                f"create one with `reconciler token create --scope {scope}`",
+            )
+        return Caller(record)
+
+
+def _require_readable(caller: Caller, environment: EnvironmentRecord | None, what: str, attr: str | None = None) -> None:
+    if environment is None or not caller.may_read(environment.id):
+        raise ApiError(404, f"no {what} (or this token may not read it)", attr=attr)

@@ -1,0 +1,115 @@
+"""The one error envelope of the HTTP API, and the handlers that put every error into it.
+
+Every error the API answers (400, 401, 403, 404, 405, 413, 422, 500, 503) has the body
+`{"type", "code", "detail", "attr"}` (PostHog's error shape): handlers raise `ApiError`, and
+`install_error_handlers` maps Starlette's HTTP errors, FastAPI's validation errors and any
+unexpected exception into it. `tests/test_api_errors.py` asserts the shape over every route.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from reconciler.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+_KINDS: dict[int, tuple[str, str]] = {
+    400: ("invalid_request", "bad_request"),
+    401: ("authentication_error", "not_authenticated"),
+    403: ("authentication_error", "permission_denied"),
+    404: ("invalid_request", "not_found"),
+    405: ("invalid_request", "method_not_allowed"),
+    413: ("invalid_request", "payload_too_large"),
+    422: ("validation_error", "invalid_input"),
+    500: ("server_error", "error"),
+    503: ("server_error", "unavailable"),
+}
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    type: str = Field(description="Error class: authentication_error, invalid_request, validation_error, server_error.")
+    code: str = Field(description="Machine-readable error code, e.g. not_found or method_not_allowed.")
+    detail: str = Field(description="What went wrong and what to do about it.")
+    attr: str | None = Field(default=None, description="The request parameter at fault, if any.")
+
+
+class ApiError(Exception):
+    """An error answer: raise it from any handler."""
+
+    def __init__(self, status: int, detail: str, *, attr: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.attr = attr
+        self.headers = headers
+
+
+def error_response(status: int, detail: str, *, attr: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    kind, code = _KINDS.get(status, ("invalid_request", "error") if status < 500 else ("server_error", "error"))
+    body = {"type": kind, "code": code, "detail": detail, "attr": attr}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for these error statuses, all with the one envelope."""
+    return {status: {"model": ErrorBody, "description": _KINDS[status][1].replace("_", " ")} for status in statuses}
+
+
+def _validation_detail(err: RequestValidationError) -> tuple[str, str | None]:
+    errors = err.errors()
+    if not errors:
+        return "the request is invalid", None
+    first = errors[0]
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("query", "path", "body", "header")]
+    attr = ".".join(loc) or None
+    where = f"`{attr}`: " if attr else ""
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"{where}{first.get('msg', 'invalid value')}{more}", attr
+
+
+_HTTP_DETAILS = {
+    404: "no such endpoint: see /openapi.json for the routes this API serves",
+    405: "method not allowed on this endpoint: the API is read-only, see /openapi.json",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error the app can produce into the one envelope."""
+
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.detail, attr=exc.attr, headers=exc.headers)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = _HTTP_DETAILS.get(exc.status_code) or str(exc.detail)
+        return error_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        detail, attr = _validation_detail(exc)
+        return error_response(422, detail, attr=attr)
+
+    async def store_error(request: Request, exc: Exception) -> JSONResponse:
+        log.error("store failed answering %s %s: %s", request.method, request.url.path, exc)
+        return error_response(503, f"the flag store is unavailable: {exc}", headers={"Retry-After": "5"})
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error answering %s %s", request.method, request.url.path)
+        return error_response(500, "internal error: the server logged the details")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StoreError, store_error)
+    app.add_exception_handler(Exception, unexpected)

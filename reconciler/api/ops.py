@@ -1,0 +1,164 @@
+"""Operator endpoints: `/healthz`, `/readyz`, `/api/reconciler/status`, `/metrics`.
+
+The service loop (`reconciler.service`) passes `status_provider` to `create_app`: a callable
+returning a dict about the loop itself (e.g. `{"failing": True, "last_error": "..."}`). It is
+shown under `service` in the status, and a truthy `failing` makes `/readyz` answer 503.
+The latency histogram lives in the app's own registry (so several apps in one process never
+collide); `/metrics` also exposes the process-wide default registry, where the service
+registers its pass, fetch and webhook metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Security
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pydantic import BaseModel
+
+from reconciler.api.auth import bearer
+from reconciler.api.context import ApiContext
+from reconciler.api.directory import iso
+from reconciler.api.errors import ApiError, error_responses
+from reconciler.api.paging import json_response
+from reconciler.errors import ReconcilerError
+
+log = logging.getLogger(__name__)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+StatusProvider = Callable[[], dict[str, Any]]
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class ReconcilerStatus(BaseModel):
+    last_fetched_commit: str | None
+    last_fetched_at: str | None
+    last_applied_commit: str | None
+    last_applied_at: str | None
+    sync_status: str
+    last_error: str | None
+    last_error_at: str | None
+    diverged_commit: str | None
+    updated_at: str | None
+    details: dict[str, Any]
+    service: dict[str, Any]
+
+
+class Metrics:
+    """The API's own metrics, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "reconciler_api_request_duration_seconds",
+            "Time to answer an API request, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry) + generate_latest(REGISTRY)
+
+
+class LatencyMiddleware:
+    """Observes every HTTP request's duration under its route template (never the raw path,
+    which would make one time series per change-request id)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.latency.labels(route, scope["method"], str(status)).observe(time.perf_counter() - started)
+
+
+def position_body(ctx: ApiContext, status_provider: StatusProvider | None) -> dict[str, Any]:
+    p = ctx.store.position()
+    return {
+        "last_fetched_commit": p.last_fetched_commit,
+        "last_fetched_at": iso(p.last_fetched_at),
+        "last_applied_commit": p.last_applied_commit,
+        "last_applied_at": iso(p.last_applied_at),
+        "sync_status": p.sync_status,
+        "last_error": p.last_error,
+        "last_error_at": iso(p.last_error_at),
+        "diverged_commit": p.diverged_commit,
+        "updated_at": iso(p.updated_at),
+        "details": p.details,
+        "service": _service_status(status_provider),
+    }
+
+
+def _service_status(status_provider: StatusProvider | None) -> dict[str, Any]:
+    if status_provider is None:
+        return {}
+    try:
+        return dict(status_provider())
+    except Exception as err:  # the status page must say the loop is broken, not break too
+        log.exception("status provider failed")
+        return {"failing": True, "last_error": f"status unavailable: {err}"}
+
+
+def router(ctx: ApiContext, metrics: Metrics, status_provider: StatusProvider | None) -> APIRouter:
+    api = APIRouter(tags=["operations"])
+
+    @api.get("/healthz", response_model=Health)
+    async def healthz() -> Response:
+        """The process answers. Never touches the store."""
+        return json_response({"status": "ok"})
+
+    @api.get("/readyz", response_model=Health, responses=error_responses(503))
+    def readyz() -> Response:
+        """Ready when the store answers and the reconcile loop does not report failure."""
+        try:
+            ctx.store.store_version()
+        except ReconcilerError as err:
+            raise ApiError(503, f"not ready: the store does not answer: {err}") from err
+        service = _service_status(status_provider)
+        if service.get("failing"):
+            raise ApiError(503, f"not ready: the reconciler is failing: {service.get('last_error') or 'see /api/reconciler/status'}")
+        return json_response({"status": "ready"})
+
+    @api.get("/api/reconciler/status", response_model=ReconcilerStatus, responses=error_responses(401))
+    def reconciler_status(credentials: Credentials) -> Response:
+        """Last fetched and applied commit, sync status (Synced, OutOfSync, Diverged, Unknown), last error."""
+        with ctx.gate.open(credentials, None):
+            pass
+        return json_response(position_body(ctx, status_provider))
+
+    @api.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+    def prometheus() -> Response:
+        """Prometheus text exposition: API latency by route, and the service's metrics."""
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return api

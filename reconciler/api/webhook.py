@@ -1,0 +1,88 @@
+"""`POST /webhooks/github`: verify, de-duplicate, parse, and hand the event to the service.
+
+The signature (`X-Hub-Signature-256`, HMAC-SHA256 of the raw body under the secret from
+`RECONCILER_WEBHOOK_SECRET`) is checked before anything is parsed; bodies over GitHub's
+25 MiB cap are refused from `Content-Length` and again while streaming. A redelivery (same
+`X-GitHub-Delivery`) is acknowledged and ignored. The answer does not wait for any work:
+`on_webhook` (from the service) only enqueues it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from reconciler.api.context import ApiContext
+from reconciler.api.errors import ApiError, error_responses
+from reconciler.api.paging import json_response
+from reconciler.webhooks import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    MAX_PAYLOAD_BYTES,
+    SIGNATURE_HEADER,
+    PingEvent,
+    WebhookEvent,
+    WebhookPayloadError,
+    parse_event,
+    verify_signature,
+)
+
+OnWebhook = Callable[[WebhookEvent], None]
+
+
+class WebhookAnswer(BaseModel):
+    status: str
+    event: str | None
+    delivery: str | None
+
+
+async def read_bounded(request: Request, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
+    """The raw body, refusing (413) more than `limit` bytes without reading past it."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"webhook body of {declared} bytes exceeds GitHub's cap of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"webhook body exceeds GitHub's cap of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def router(ctx: ApiContext, on_webhook: OnWebhook | None) -> APIRouter:
+    api = APIRouter(tags=["webhooks"])
+    secret = (ctx.settings.webhook_secret or "").encode()
+
+    @api.post("/webhooks/github", response_model=WebhookAnswer, responses=error_responses(400, 401, 413, 422))
+    async def github(request: Request) -> Response:
+        """A GitHub delivery: ping answers 200; others are handed to the reconciler (202)."""
+        body = await read_bounded(request)
+        if not secret:
+            raise ApiError(401, "webhooks are disabled: the server has no RECONCILER_WEBHOOK_SECRET")
+        if not verify_signature(secret, body, request.headers.get(SIGNATURE_HEADER)):
+            raise ApiError(401, f"missing or wrong {SIGNATURE_HEADER}: check the webhook secret on GitHub and the server")
+        name = request.headers.get(EVENT_HEADER)
+        if not name:
+            raise ApiError(422, f"no {EVENT_HEADER} header: not a GitHub delivery", attr=EVENT_HEADER)
+        delivery = request.headers.get(DELIVERY_HEADER)
+        try:
+            event = parse_event(name, json.loads(body))
+        except (ValueError, WebhookPayloadError) as err:
+            raise ApiError(400, f"unreadable {name} delivery: {err}") from err
+        if delivery and not await run_in_threadpool(ctx.store.record_delivery, delivery[:100], event=name):
+            return json_response({"status": "duplicate", "event": name, "delivery": delivery})
+        if isinstance(event, PingEvent):
+            return json_response({"status": "pong", "event": name, "delivery": delivery})
+        if on_webhook is None:
+            return json_response({"status": "ignored", "event": name, "delivery": delivery}, status=202)
+        await run_in_threadpool(on_webhook, event)
+        return json_response({"status": "accepted", "event": name, "delivery": delivery}, status=202)
+
+    return api

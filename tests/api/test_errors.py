@@ -1,0 +1,119 @@
+"""One error envelope for every error of every route (after datasette's test_error_shape)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from reconciler.api import ApiSettings, create_app
+from reconciler.store import Store
+from tests.api.conftest import Client
+from tests.api.seed import APPLIED, Tokens, seed
+
+ENVELOPE = {"type", "code", "detail", "attr"}
+SAMPLES = {
+    "project_id": "1", "policy_id": str(uuid.uuid4()), "change_request_id": APPLIED.id, "flag_id": "1",
+    "id": APPLIED.id, "approval_id": APPLIED.id, "projectKey": "default", "flagKey": "checkout", "envKey": "production",
+}
+
+
+def assert_envelope(response: httpx.Response) -> None:
+    body = response.json()
+    assert set(body) == ENVELOPE, f"{response.request.method} {response.request.url}: {body}"
+    assert isinstance(body["type"], str) and isinstance(body["code"], str)
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert body["attr"] is None or isinstance(body["attr"], str)
+
+
+def every_operation(app: FastAPI) -> Iterator[tuple[str, str]]:
+    """Every operation /openapi.json documents, with sample path parameters."""
+    for template, operations in app.openapi()["paths"].items():
+        path = re.sub(r"\{(\w+)\}", lambda m: SAMPLES[m.group(1)], template)
+        for method in operations:
+            yield method.upper(), path
+
+
+def test_every_route_answers_errors_in_the_one_envelope(app: FastAPI, tokens: Tokens) -> None:
+    client = Client(app, None)
+    seen: set[int] = set()
+    try:
+        for method, path in every_operation(app):
+            # Writes are refused before anyone is asked who they are.
+            for token in (None, "rcn_unknown", tokens.flags, tokens.full) if method == "GET" else (None,):
+                response = client.request(method, path, token=token)
+                if response.status_code >= 400:
+                    seen.add(response.status_code)
+                    assert_envelope(response)
+        assert_envelope(client.get("/no/such/route"))
+        assert_envelope(client.post("/healthz"))
+        assert_envelope(client.get("/api/environments/x/change_requests/"))
+    finally:
+        client.close()
+    assert {401, 403, 405}.issubset(seen)
+
+
+def test_write_methods_are_refused_naming_the_repository(client: Client) -> None:
+    writes = [
+        ("POST", "/api/environments/1/approval_policies/"),
+        ("PATCH", f"/api/environments/1/approval_policies/{SAMPLES['policy_id']}/"),
+        ("DELETE", f"/api/projects/1/change_requests/{APPLIED.id}/"),
+        ("POST", f"/api/environments/1/change_requests/{APPLIED.id}/approve/"),
+        ("POST", f"/api/environments/1/change_requests/{APPLIED.id}/reject/"),
+        ("POST", f"/api/projects/1/change_requests/{APPLIED.id}/cancel/"),
+        ("PUT", "/api/environments/1/feature_flags/1/"),
+        ("POST", f"/api/v2/projects/default/flags/checkout/environments/production/approval-requests/{APPLIED.id}/reviews"),
+        ("POST", "/api/v2/projects/default/flags/checkout/environments/production/approval-requests"),
+        ("POST", "/v1/approvals"),
+        ("POST", f"/v1/approvals/{APPLIED.id}/review"),
+    ]
+    for method, path in writes:
+        response = client.request(method, path, json={"action_key": "x"})
+        assert response.status_code == 405, (method, path)
+        assert_envelope(response)
+        assert "acme/flags" in response.json()["detail"] and "pull request" in response.json()["detail"]
+        assert response.json()["code"] == "method_not_allowed"
+
+
+def test_validation_errors_name_the_parameter(client: Client) -> None:
+    response = client.get("/api/environments/1/change_requests/?limit=0")
+    assert response.status_code == 422
+    assert_envelope(response)
+    assert response.json()["attr"] == "limit" and response.json()["type"] == "validation_error"
+
+
+def test_an_unexpected_failure_is_a_500_in_the_envelope(store_url: str) -> None:
+    store = Store.open(store_url)
+    tokens_ = seed(store)
+    with store.engine.begin() as conn:  # a row no version of the product writes
+        conn.execute(sa.text("UPDATE flags SET data = :d WHERE id = 1"), {"d": '{"bogus": true}'})
+    client = Client(create_app(store, settings=ApiSettings()), tokens_.full, raise_app_exceptions=False)
+    try:
+        response = client.get("/api/environments/1/feature_flags/1/")
+        assert response.status_code == 500
+        assert_envelope(response)
+        assert "bogus" not in response.text  # internals stay in the log
+    finally:
+        client.close()
+        store.close()
+
+
+def test_a_broken_store_is_a_503_in_the_envelope(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'broken.db'}")
+    app = create_app(store, settings=ApiSettings())
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE api_tokens"))
+    client = Client(app, "rcn_whatever")
+    try:
+        response = client.get("/api/environments/1/change_requests/")
+        assert response.status_code == 503
+        assert_envelope(response)
+        assert "api_tokens" in response.json()["detail"]
+    finally:
+        client.close()
+        store.close()

@@ -2,4 +2,6 @@
 
 from reconciler.cli import main
 
-main()
+# Guarded: worker processes started by a fork server or spawn import the main module again.
+if __name__ == "__main__":
+    main()

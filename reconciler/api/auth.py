@@ -9,6 +9,7 @@ environments it cannot read).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ MEMBERS = "organization_member:read"
 bearer = HTTPBearer(auto_error=False, description="An API token from `reconciler token create`.")
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+TOKEN_CACHE_ENTRIES = 10_000
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class Gate:
         self.store = store
         self.settings = settings
         self._environments: Environments | None = None
+        self._tokens: dict[str, tuple[TokenRecord, float]] = {}
 
     def environments(self, reader: Reader, version: int) -> Environments:
         current = self._environments
@@ -152,7 +155,7 @@ class Gate:
                 "`reconciler token create`",
                 headers=_CHALLENGE,
             )
-        record = reader.token_by_hash(token_hash(credentials.credentials))
+        record = self._token(reader, token_hash(credentials.credentials))
         if record is None or record.revoked_at is not None:
             raise ApiError(401, "the bearer token is unknown or revoked", headers=_CHALLENGE)
         if scope is not None and not record.allows(scope):
@@ -162,6 +165,22 @@ class Gate:
                 f"create one with `reconciler token create --scope {scope}`",
             )
         return Caller(record)
+
+
+    def _token(self, reader: Reader, digest: str) -> TokenRecord | None:
+        """The live token for a hash. A found token is remembered for `token_cache_seconds`
+        (so a revocation takes at most that long to bite); an unknown one is asked every time."""
+        ttl = self.settings.token_cache_seconds
+        now = time.monotonic()
+        cached = self._tokens.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        record = reader.token_by_hash(digest)
+        if ttl > 0 and record is not None and record.revoked_at is None:
+            if len(self._tokens) >= TOKEN_CACHE_ENTRIES:
+                self._tokens.clear()
+            self._tokens[digest] = (record, now + ttl)
+        return record
 
 
 def _require_readable(caller: Caller, environment: EnvironmentRecord | None, what: str, attr: str | None = None) -> None:

@@ -7,7 +7,8 @@ commit brings to the tracked branch, then judges it with `policy.evaluate`. Two 
   trailers of the landing commit; the requester is the author of the commit that added the
   file; the merging member is the landing commit's committer. Trust equals push access to the
   tracked branch: anyone who can push can write trailers.
-- `GitHubSource` (`approvals.source: github`, in `approvals_github.py`): pull-request reviews.
+- `GitHubSource` (`approvals.source: github`, in `approvals_github.py`, a layer above this one):
+  pull-request reviews.
 
 People are matched to members by login or by email, case-insensitively; a name that matches
 nobody stays as written, so the evaluation reports it as an unknown login.
@@ -21,8 +22,6 @@ from datetime import datetime
 from typing import Protocol
 
 from reconciler.documents import Members
-from reconciler.errors import ConfigError
-from reconciler.github import GitHubClient
 from reconciler.gitrepo import CommitInfo, GitRepository
 from reconciler.votes import Vote
 
@@ -113,11 +112,3 @@ class TrailerSource:
             merger=index.person(landing.committer_name, landing.committer_email),
             created_at=added.authored_at,
         )
-
-
-def github_source(repo: GitRepository, client: GitHubClient) -> ApprovalSource:
-    """The pull-request review source for `repo`, reading reviews through `client`."""
-    raise ConfigError(
-        "approvals.source: github is not supported by this build yet: set approvals.source: trailers "
-        "in reconciler.yaml, or pass --approvals trailers"
-    )

@@ -29,9 +29,7 @@ from reconciler.flags import FlagFilters
 from reconciler.loader import FileSource, Finding, PolicyRepository, load_repository, locate_findings
 
 
-def validate_source(
-    source: FileSource, base: FileSource | None = None, jobs: int | None = None
-) -> list[Finding]:
+def validate_source(source: FileSource, base: FileSource | None = None, jobs: int = 1) -> list[Finding]:
     """Every schema and semantic finding of the repository in `source`, located and sorted.
 
     `base` is the same repository at the base branch: change requests that exist there must
@@ -45,7 +43,7 @@ def validate_source(
 def check_repository(repo: PolicyRepository, base: FileSource | None = None) -> list[Finding]:
     """The semantic findings of a loaded repository (schema findings are in `repo.findings`)."""
     context = _Context(repo)
-    findings = list(_check_project(repo.project, context))
+    findings = list(_check_project(repo.project))
     findings += _check_members(repo.members)
     findings += _duplicate_names("ApprovalPolicy", repo.policies)
     findings += _duplicate_names("ChangeRequest", repo.changes)
@@ -69,7 +67,7 @@ class _Context:
         self.members = members.spec.members if members else []
 
 
-def _check_project(project: Project | None, context: _Context) -> Iterator[Finding]:
+def _check_project(project: Project | None) -> Iterator[Finding]:
     if project is None:
         return
     keys: set[str] = set()

@@ -11,6 +11,7 @@ the instructions, quorum nobody can reach) is checked in `checks.py`.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -157,7 +158,13 @@ class Member(_Closed):
     @property
     def stable_id(self) -> uuid.UUID:
         """The member's uuid: the one given, else uuid5 of the lower-cased login."""
-        return self.id or uuid.uuid5(MEMBER_NAMESPACE, self.login.lower())
+        return self.id or login_uuid(self.login)
+
+
+@functools.lru_cache(maxsize=4096)
+def login_uuid(login: str) -> uuid.UUID:
+    """The uuid a member without an explicit `id` gets: uuid5 of the lower-cased login."""
+    return uuid.uuid5(MEMBER_NAMESPACE, login.lower())
 
 
 class MembersSpec(_Closed):

@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -98,7 +99,7 @@ class GitRepository:
         try:
             repo = git.Repo(path, search_parent_directories=True)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as err:
-            raise GitError(f"{os.fspath(path)} is not inside a git work tree") from err
+            raise GitError(f"{os.fspath(path)} is not a git repository, nor inside one: give the path of a clone, or its URL") from err
         root = repo.working_tree_dir
         if root is None:
             raise GitError(f"{os.fspath(path)} is in a bare repository: give a work tree")
@@ -148,13 +149,21 @@ class GitRepository:
         A URL (`https://…`, `ssh://…`, `file://…`, `git@host:owner/name`) is cloned bare into
         `cache_dir` (default `$XDG_CACHE_HOME/reconciler`, else `~/.cache/reconciler`), keyed
         by a hash of the URL, and fetched on every open (with `branch=None` it follows the
-        remote's default branch, even when that changes). A local path is read as it is; with
+        remote's default branch, even when that changes). A local path is read as it is (a
+        folder inside a work tree means that repository, with the folder as `subdir`); with
         `fetch=True` its `origin` is fetched first and the branch is read from origin's refs.
         """
         text = os.fspath(location)
         if is_url(text):
             return cls._open_url(text, branch=branch, subdir=subdir, cache_dir=cache_dir)
-        repo = cls(text)._configured(branch, subdir, url=None, remote_tracking=fetch)
+        try:
+            repo = cls(text)
+        except GitError:
+            # A folder inside a work tree (`--repo examples/policies`): the enclosing repository,
+            # with that folder as the policy repository's subdirectory.
+            repo, inner = cls.containing(text)
+            subdir = "/".join(part for part in (inner, subdir.strip("/")) if part)
+        repo = repo._configured(branch, subdir, url=None, remote_tracking=fetch)
         if fetch:
             repo._fetch_or_close()
         return repo
@@ -313,6 +322,65 @@ class GitRepository:
         found = parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
         return found[0] if found else landing
 
+    def file_history(self, tip: str, exclude: str | None) -> list[CommitInfo]:
+        """The commits reachable from `tip` but not from `exclude`, oldest first, with the files each changed.
+
+        Every parent counts, not only the first: a pull request's own commits, whatever branch
+        they were made on; one run answers for every file of a pull request.
+        """
+        revs = [self.resolve(tip)] + ([f"^{self.resolve(exclude)}"] if exclude else [])
+        args = ["--reverse", "--no-merges", "-z", f"--format={_LOG_FORMAT}", "--name-status", "-M", *revs,
+                "--", self.subdir or "."]
+        try:
+            out: bytes = self.repo.git.log(*args, stdout_as_string=False, strip_newline_in_stdout=False)
+        except git.GitCommandError as err:
+            raise GitError(f"cannot read the history of {tip[:12]} in {self.describe()}: {_stderr(err)}") from err
+        return parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
+
+    def blob_ids(self, commit: str) -> dict[str, str]:
+        """Every file of `commit` (relative to the subdirectory) and its blob id, from one `git ls-tree`.
+
+        Two versions of a file are the same exactly when their blob ids are: comparing ids
+        answers "did this file change?" for many files without reading any of them.
+        """
+        args = ["-r", "-z", self.resolve(commit), *([f"{self.subdir}/"] if self.subdir else [])]
+        try:
+            out: str = self.repo.git.ls_tree(*args)
+        except git.GitCommandError as err:
+            raise GitError(f"cannot list the files of {commit[:12]} in {self.describe()}: {_stderr(err)}") from err
+        blobs: dict[str, str] = {}
+        for entry in out.split("\0"):
+            meta, _tab, path = entry.partition("\t")
+            parts = meta.split()
+            inside = _inside(path, self.subdir)
+            if len(parts) == 3 and parts[1] == "blob" and inside is not None:
+                blobs[inside] = parts[2]
+        return blobs
+
+    def has_commit(self, sha: str) -> bool:
+        """Whether the commit `sha` is in this clone."""
+        try:
+            # The long-lived `git cat-file --batch-check` answers without a process per question.
+            _sha, kind, _size = self.repo.git.get_object_header(sha)
+        except ValueError:
+            return False
+        return kind in ("commit", b"commit")
+
+    def fetch_pull_head(self, number: int) -> bool:
+        """Fetch GitHub's `refs/pull/N/head` from origin, so a pull request's commits can be read.
+
+        A squash or rebase merge leaves the reviewed commits off every branch. False when there
+        is no origin or the fetch fails; the caller decides what an unreadable commit means.
+        """
+        if "origin" not in [r.name for r in self.repo.remotes]:
+            return False
+        ref = f"refs/pull/{number}/head"
+        try:
+            self.repo.git.fetch("--quiet", "origin", f"+{ref}:{ref}")
+        except git.GitCommandError:
+            return False
+        return True
+
     def close(self) -> None:
         """Stop git's helper processes (the long-lived `cat-file`) and release file handles."""
         self.repo.close()
@@ -324,6 +392,27 @@ class GitRepository:
         self.close()
 
     # --- files --------------------------------------------------------------------------------
+
+    def read_files(self, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], bytes | None]:
+        """The bytes of many `(commit, path)` files (paths relative to the subdirectory) at once.
+
+        One `git cat-file --batch` process answers every request in a single pipelined exchange,
+        so a walk over thousands of files costs one round trip, not one per file. A path a
+        commit does not have maps to None.
+        """
+        keys = list(dict.fromkeys(wanted))
+        if not keys:
+            return {}
+        prefix = f"{self.subdir}/" if self.subdir else ""
+        request = "".join(f"{commit}:{prefix}{path}\n" for commit, path in keys).encode()
+        git_binary = str(self.repo.git.GIT_PYTHON_GIT_EXECUTABLE or "git")
+        done = subprocess.run(
+            [git_binary, "cat-file", "--batch"], cwd=self.repo.git_dir, input=request,
+            capture_output=True, check=False, env={**os.environ, **_GIT_ENV},
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise GitError(f"cannot read files from {self.describe()}: {done.stderr.decode(errors='replace').strip()}")
+        return dict(zip(keys, _parse_batch(done.stdout, len(keys)), strict=True))
 
     def read_file(self, commit: str, path: str) -> bytes | None:
         """The bytes of `path` (relative to the subdirectory) at `commit`, or None when it has no such file."""
@@ -494,3 +583,20 @@ def parse_trailer_lines(text: str) -> list[tuple[str, str]]:
         if sep and key.strip():
             pairs.append((key.strip(), value.strip()))
     return pairs
+
+
+def _parse_batch(out: bytes, count: int) -> list[bytes | None]:
+    """The contents in `git cat-file --batch` output, in request order (None for a missing object)."""
+    contents: list[bytes | None] = []
+    pos = 0
+    for _ in range(count):
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        pos = end + 1
+        if len(header) != 3:  # "<name> missing" or "<name> ambiguous"
+            contents.append(None)
+            continue
+        size = int(header[2])
+        contents.append(out[pos : pos + size] if header[1] == b"blob" else None)
+        pos += size + 1
+    return contents

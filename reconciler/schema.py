@@ -85,6 +85,12 @@ def validate_document(data: Any, kind: str) -> tuple[BaseModel | None, list[Sche
         return None, [SchemaIssue("", f"a {kind} document must be a mapping, not {_json_type(data)}")]
     model = DOCUMENT_MODELS[kind]
     try:
+        # Fast path: strict Python-mode validation accepts a subset of what strict JSON mode
+        # accepts (it refuses strings for datetimes and uuids), so its successes are final.
+        return model.model_validate(data, strict=True), []
+    except ValidationError:
+        pass  # decide with the authoritative JSON-mode validator below
+    try:
         text = json.dumps(data, ensure_ascii=False, allow_nan=False)
     except ValueError:
         return None, [SchemaIssue(pointer, "not a finite number") for pointer in _non_finite(data, ())]
@@ -155,7 +161,7 @@ def _message(error: Any, parts: list[str | int], kind: str) -> str:
             f"unknown property `{name}`: check its spelling (`reconciler schema {kind}` lists the properties)"
         )
     if parts == ["kind"] and kind_of_error == "literal_error":
-        return f"this file must hold a {kind} document, not kind {error['input']!r}"
+        return f"files in this place hold {kind} documents, not kind {error['input']!r}"
     if kind_of_error == "union_tag_not_found":
         return "missing `kind`: say which instruction this is"
     if kind_of_error == "union_tag_invalid":

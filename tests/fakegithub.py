@@ -125,6 +125,7 @@ class Request:
 # (method, path under /repos/{owner}/{repo}/, endpoint name)
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"commits/(?P<sha>[^/]+)/pulls"), "repos.list-pull-requests-associated-with-commit"),
+    ("GET", re.compile(r"pulls"), "pulls.list"),
     ("GET", re.compile(r"pulls/(?P<n>\d+)"), "pulls.get"),
     ("GET", re.compile(r"pulls/(?P<n>\d+)/files"), "pulls.list-files"),
     ("GET", re.compile(r"pulls/(?P<n>\d+)/commits"), "pulls.list-commits"),
@@ -166,14 +167,14 @@ class FakeGitHub:
                  merged: bool = False, head_sha: str = "6dcb09b5b57875f334f61aebed695e2e4193db5e",
                  base_ref: str = "main", base_sha: str = "0" * 40, merge_commit_sha: str | None = None,
                  merged_at: str | None = None, merged_by: str | None = None,
-                 title: str = "Ramp a flag") -> dict[str, Any]:
+                 title: str = "Ramp a flag", created_at: str = "2024-05-01T09:00:00Z") -> dict[str, Any]:
         pull: dict[str, Any] = fixture("pulls.get.200.json")
         url = f"https://github.com/{self.repository}/pull/{number}"
         pull.update(number=number, id=next(self._ids), state=state, merged=merged, title=title,
                     html_url=url, user=_user(user), merge_commit_sha=merge_commit_sha,
                     merged_at=merged_at if merged or merged_at else None,
                     closed_at=merged_at if state == "closed" else None,
-                    merged_by=_user(merged_by) if merged_by else None)
+                    merged_by=_user(merged_by) if merged_by else None, created_at=created_at)
         pull["head"]["sha"] = head_sha
         pull["base"].update(ref=base_ref, sha=base_sha, label=f"{self.repository.split('/')[0]}:{base_ref}")
         self.pulls[number] = pull
@@ -365,6 +366,18 @@ class FakeGitHub:
         simple = fixture("repos.list-pull-requests-associated-with-commit.200.json")[0]
         items = [{key: copy.deepcopy(self.pulls[n].get(key, value)) for key, value in simple.items()}
                  for n in self.commit_pulls.get(match["sha"], []) if n in self.pulls]
+        return self._page(request, params, items)
+
+    def _list(self, match: re.Match[str], request: httpx.Request, params: dict[str, str],
+              body: Any) -> httpx.Response:
+        # The list answers the short form (no `merged`, `merged_by`): as the commit-pulls listing.
+        simple = fixture("repos.list-pull-requests-associated-with-commit.200.json")[0]
+        state = params.get("state", "open")
+        items = [{key: copy.deepcopy(pull.get(key, value)) for key, value in simple.items()}
+                 for _, pull in sorted(self.pulls.items())
+                 if state == "all" or pull["state"] == state]
+        if "base" in params:
+            items = [item for item in items if item["base"]["ref"] == params["base"]]
         return self._page(request, params, items)
 
     def _get(self, match: re.Match[str], request: httpx.Request, params: dict[str, str],

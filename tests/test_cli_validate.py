@@ -132,7 +132,7 @@ def test_usage_errors_exit_two(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "base", tmp_path / "plain")
     code, out = run("validate", str(tmp_path / "plain"), "--base", "main")
     assert code == 2  # --base needs a git work tree
-    assert "not inside a git work tree" in out
+    assert "is not a git repository, nor inside one" in out
 
 
 def test_edited_change_request_on_base_is_refused_and_new_files_are_not(git_repo: GitRepo) -> None:
@@ -186,3 +186,14 @@ def test_schema_command_prints_the_schema(kind: str) -> None:
 
 def test_schema_command_rejects_unknown_kinds() -> None:
     assert run("schema", "Policy")[0] == 2
+
+
+def test_unreadable_file_is_a_finding_not_a_crash(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "base", repo)
+    (repo / "changes" / "2026" / "dangling.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    code, out = run("validate", str(repo), "--format", "json")
+    assert code == 1
+    (finding,) = json.loads(out)["findings"]
+    assert finding["rule"] == "io" and finding["file"].endswith("changes/2026/dangling.yaml")
+    assert "cannot read the file" in finding["message"]

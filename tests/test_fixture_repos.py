@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import yaml
 
 from reconciler.checks import validate_source
-from reconciler.loader import DirectorySource, Finding
+from reconciler.documents import FLAG_ACTIONS, META_ACTIONS, Instruction
+from reconciler.loader import DirectorySource, Finding, load_repository
 
 REPOS = Path(__file__).resolve().parent / "fixtures" / "repos"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "policies"
@@ -66,3 +67,21 @@ def test_every_negative_case_says_what_it_is_about() -> None:
     for case in NEGATIVE:
         expect = yaml.safe_load((case / "expect.yaml").read_text(encoding="utf-8"))
         assert expect["description"] and expect["findings"], case.name
+
+
+def test_example_repository_covers_every_action_and_instruction_kind() -> None:
+    repo = load_repository(DirectorySource(EXAMPLES))
+    assert repo.project is not None and len(repo.project.spec.environments) == 3
+    assert repo.members is not None and len(repo.members.spec.members) >= 12
+    changes = list(repo.changes.values())
+    assert len(changes) >= 15
+    assert {c.spec.action_key for c in changes} == set(FLAG_ACTIONS)
+    union = get_args(get_args(Instruction)[0])
+    all_kinds = {get_args(model.model_fields["kind"].annotation)[0] for model in union}
+    assert {i.kind for c in changes for i in c.spec.instructions} == all_kinds
+    policies = list(repo.policies.values())
+    production = {p.spec.action_key for p in policies if p.spec.match.environments == ["production"]}
+    assert set(FLAG_ACTIONS) <= production
+    assert set(META_ACTIONS) <= {p.spec.action_key for p in policies}
+    assert any(p.spec.conditions is not None for p in policies)
+    assert any(p.spec.bypass_roles for p in policies)

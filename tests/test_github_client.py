@@ -54,13 +54,22 @@ def test_every_request_carries_the_api_headers_and_token(gh: FakeGitHub) -> None
 def test_get_pull_reads_a_merged_pull_request(gh: FakeGitHub) -> None:
     gh.add_pull(7, user="alice", state="closed", merged=True, head_sha=HEAD, base_ref="main",
                 base_sha="b" * 40, merge_commit_sha=MERGE, merged_at="2024-05-02T09:30:00Z",
-                merged_by="carol", title="Ramp checkout")
+                merged_by="carol", title="Ramp checkout", created_at="2024-05-01T08:00:00Z")
     pull = gh.client().get_pull(7)
     assert pull == PullRequest(
         number=7, state="closed", merged=True, merged_at=datetime(2024, 5, 2, 9, 30, tzinfo=UTC),
         merge_commit_sha=MERGE, head_sha=HEAD, base_ref="main", base_sha="b" * 40,
         user_login="alice", html_url="https://github.com/acme/flags/pull/7", title="Ramp checkout",
-        merged_by="carol", changed_files=5)
+        merged_by="carol", changed_files=5, created_at=datetime(2024, 5, 1, 8, tzinfo=UTC))
+
+
+def test_list_open_pulls_reads_every_page_of_open_pull_requests(gh: FakeGitHub) -> None:
+    for number in range(1, 131):
+        gh.add_pull(number, state="closed" if number % 10 == 0 else "open", base_ref="main")
+    pulls = gh.client().list_open_pulls(base="main")
+    assert [p.number for p in pulls] == [n for n in range(1, 131) if n % 10]
+    assert gh.count("pulls.list") == 2
+    assert gh.requests[0].params["state"] == "open"
 
 
 def test_pulls_for_commit_lists_every_pull_request_containing_it(gh: FakeGitHub) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+from reconciler.checks import validate_source
 from reconciler.errors import DocumentError, GitError
 from reconciler.gitrepo import GitRepository
-from reconciler.loader import MAX_FILE_BYTES, DirectorySource, FileSource
+from reconciler.loader import MAX_FILE_BYTES, DirectorySource, FileSource, load_repository
 from tests.gitutil import GitRepo
 
 
@@ -64,3 +66,18 @@ def test_oversized_blob_is_read_only_one_byte_past_the_limit(git_repo: GitRepo) 
     sha = git_repo.commit("big")
     assert len(GitRepository(git_repo.path).source_at(sha).read("big.yaml")) == MAX_FILE_BYTES + 1
     assert len(DirectorySource(git_repo.path).read("big.yaml")) == MAX_FILE_BYTES + 1
+
+
+def test_a_commit_loads_exactly_like_its_checkout(git_repo: GitRepo) -> None:
+    examples = Path(__file__).resolve().parent.parent / "examples" / "policies"
+    shutil.copytree(examples, git_repo.path / "flags")
+    (git_repo.path / "flags" / "policies" / "broken.yaml").write_text("kind: [\n", encoding="utf-8")
+    sha = git_repo.commit("policies")
+    from_git = load_repository(GitRepository(git_repo.path).source_at(sha, subdir="flags"))
+    from_dir = load_repository(DirectorySource(git_repo.path / "flags"))
+    assert from_git.project == from_dir.project and from_git.members == from_dir.members
+    assert from_git.policies == from_dir.policies and len(from_git.policies) == 11
+    assert from_git.changes == from_dir.changes and len(from_git.changes) == 18
+    assert from_git.findings == from_dir.findings
+    located = validate_source(GitRepository(git_repo.path).source_at(sha, subdir="flags"))
+    assert [(f.path, f.line, f.rule) for f in located] == [("policies/broken.yaml", 2, "yaml")]

@@ -378,3 +378,48 @@ def test_unreachable_repository_is_recorded_and_raised(tmp_path: object, store: 
         reconcile_once(ReconcileConfig(repo="file:///nonexistent/repo.git"), store)
     assert getattr(err.value, "temporary", False)
     assert store.position().last_error is not None
+
+
+def test_changes_landing_with_the_bootstrap_are_judged_by_no_policy(git_repo: GitRepo, store: Store) -> None:
+    git_repo.write("reconciler.yaml", pr.project(source="github"))
+    git_repo.write("members.yaml", pr.members())
+    git_repo.write("policies/creates.yaml", pr.policy("creates", "feature_flag.create", 2))
+    git_repo.write("changes/create.yaml", pr.create_flag("create-checkout", "checkout"))
+    git_repo.commit("Set up the flag policies", author=pr.DAVE)
+    git_repo.write("changes/create-2.yaml", pr.create_flag("create-search", "search"))
+    git_repo.commit("Create search", author=pr.ALICE, trailers=[("Approved-by", "bob")])
+
+    run(git_repo, store, approvals="trailers")  # the project says github; the operator overrides
+
+    assert record(store, "changes/create.yaml").state == "applied"  # no base: nothing governs it
+    later = record(store, "changes/create-2.yaml")
+    assert later.apply_error == "approval quorum not met at merge: 1 of 2 (creates)"
+
+
+def test_a_folder_inside_a_work_tree_is_the_policy_repository(git_repo: GitRepo, store: Store) -> None:
+    for path, content in {"reconciler.yaml": pr.project(), "members.yaml": pr.members()}.items():
+        git_repo.write(f"examples/policies/{path}", content)
+    git_repo.write("examples/policies/changes/create.yaml", pr.create_flag("create-checkout", "checkout"))
+    git_repo.commit("Example policies", author=pr.DAVE)
+
+    run_in = git_repo.path / "examples" / "policies"
+    reconcile_once(ReconcileConfig(repo=str(run_in)), store)
+
+    assert record(store, "changes/create.yaml").state == "applied"
+
+
+def test_moving_an_applied_file_does_nothing_but_refiling_a_failed_one_retries(git_repo: GitRepo, store: Store) -> None:
+    pr.bootstrap(git_repo)
+    pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
+    pr.land(git_repo, {"changes/ramp.yaml": pr.ramp("ramp", "checkout", 40)}, approvers=("alice",))  # self-approved: fails
+    (git_repo.path / "changes" / "2026").mkdir()
+    git_repo.git("mv", "changes/create.yaml", "changes/2026/create.yaml")
+    git_repo.git("mv", "changes/ramp.yaml", "changes/2026/ramp.yaml")
+    git_repo.commit("File the changes by year, retry the ramp", committer=pr.CAROL, trailers=[("Approved-by", "bob")])
+
+    run(git_repo, store)
+
+    assert record(store, "changes/ramp.yaml").state == "failed"
+    assert record(store, "changes/2026/ramp.yaml").state == "applied"
+    flag = store.get_flag(PRODUCTION, "checkout")
+    assert flag is not None and (flag.flag.version, rollout(store, "checkout")) == (2, 40)  # create not re-applied

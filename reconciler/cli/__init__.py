@@ -27,10 +27,16 @@ def register(name: str, target: str) -> None:
     COMMANDS[name] = target
 
 
+register("check-approvals", "check_approvals:check_approvals")
 register("schema", "schema_cmd:schema")
 register("validate", "validate:validate")
+register("reconcile", "reconcile_cmd:reconcile")
+register("run", "run:run")
+register("serve", "serve:serve_cmd")
 register("token", "token:token")
 register("audit", "audit:audit")
+register("plan", "plan:plan")
+register("verify", "verify:verify")
 
 
 class LazyGroup(click.Group):

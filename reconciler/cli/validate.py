@@ -32,7 +32,7 @@ def validate(path: str, fmt: str, base: str | None, jobs: int | None) -> None:
     Exit 0 when clean, 1 when problems were found, 2 on a usage or I/O error.
     """
     source = DirectorySource(path)
-    findings = validate_source(source, base=_base_source(path, base), jobs=jobs)
+    findings = validate_source(source, base=_base_source(path, base), jobs=jobs or os.cpu_count() or 1)
     click.echo(render(findings, fmt, root=path), nl=False)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if fmt == "github" and summary:

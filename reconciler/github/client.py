@@ -77,6 +77,10 @@ class GitHubClient:
 
     `transport` lets tests and benchmarks serve GitHub in-process (`tests/fakegithub.py`);
     `sleep` and `clock` let them wait for retries and rate limits without real time passing.
+    Each request is resent up to `max_retries` times after a 5xx or network error (backing
+    off exponentially up to `backoff_cap` seconds, spread by `jitter`) and waits out up to
+    `max_retries` rate limits, each at most `max_rate_limit_wait` seconds; beyond that it
+    raises `GitHubUnavailable` or `GitHubRateLimited`, both `temporary`.
     """
 
     def __init__(self, repository: str, *, token: str | None, base_url: str = DEFAULT_API_URL,
@@ -128,6 +132,14 @@ class GitHubClient:
         """The pull requests that contain commit `sha` (a merge, squash or rebased commit)."""
         items = self._session.paginate(f"{self._repo_path}/commits/{sha}/pulls",
                                        permission=READ_COMMIT_PULLS)
+        return [PullRequest.from_api(item) for item in items]
+
+    def list_open_pulls(self, base: str | None = None) -> list[PullRequest]:
+        """The open pull requests, oldest first (into branch `base` when given)."""
+        params: dict[str, Any] = {"state": "open", "sort": "created", "direction": "asc"}
+        if base:
+            params["base"] = base
+        items = self._session.paginate(f"{self._repo_path}/pulls", permission=READ_PULLS, params=params)
         return [PullRequest.from_api(item) for item in items]
 
     def get_pull(self, number: int) -> PullRequest:

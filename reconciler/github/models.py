@@ -59,6 +59,7 @@ class PullRequest:
     title: str
     merged_by: str | None = None  # only in the single-pull-request answer
     changed_files: int | None = None  # GitHub lists at most 3,000 files; compare to this
+    created_at: datetime | None = None
 
     @classmethod
     def from_api(cls, obj: Mapping[str, Any]) -> PullRequest:
@@ -82,6 +83,7 @@ class PullRequest:
             title=str(obj.get("title", "")),
             merged_by=_login(obj.get("merged_by")),
             changed_files=obj.get("changed_files"),
+            created_at=parse_time(obj.get("created_at")),
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.approvals import ApprovalContext
 from reconciler.documents import ChangeRequest
@@ -19,8 +19,13 @@ from reconciler.errors import ChangeError
 from reconciler.flags import Flag
 from reconciler.policy import Evaluation, Subject, evaluate
 from reconciler.reconcile.regime import Regime
-from reconciler.store.reader import Reader
-from reconciler.store.records import ChangeRequestRecord, ChangeRequestState, VoteRecord, change_request_uuid
+from reconciler.store.records import (
+    ChangeRequestRecord,
+    ChangeRequestState,
+    FlagRecord,
+    VoteRecord,
+    change_request_uuid,
+)
 from reconciler.store.transaction import Transaction
 
 
@@ -40,7 +45,13 @@ class Decision:
         return self.state == "applied"
 
 
-def current_flags(reader: Reader, regime: Regime, cr: ChangeRequest) -> tuple[int | None, Flag | None, Flag | None]:
+class FlagLookup(Protocol):
+    """Anything that finds a flag by environment and key: a store reader, or the pass's cache."""
+
+    def get_flag(self, environment_id: int, key: str) -> FlagRecord | None: ...
+
+
+def current_flags(reader: FlagLookup, regime: Regime, cr: ChangeRequest) -> tuple[int | None, Flag | None, Flag | None]:
     """The environment id, the flag as it stands, and for a copy the source flag."""
     spec = cr.spec
     env_id = regime.environment(spec.environment)
@@ -226,16 +237,20 @@ def build_record(
     )
 
 
-def record_decision(tx: Transaction, record: ChangeRequestRecord, decision: Decision, *, actor: str | None) -> None:
-    """Write the decision: the flag's new version when it applies, the record, the audit event."""
+def record_decision(
+    tx: Transaction, record: ChangeRequestRecord, decision: Decision, *, actor: str | None
+) -> FlagRecord | None:
+    """Write the decision: the flag's new version when it applies, the record, the audit event.
+
+    Returns the flag as written, or None when the decision wrote no flag.
+    """
+    written = None
     if decision.applies and decision.outcome and decision.environment_id is not None:
+        flag = decision.outcome.flag
         tx.put_flag_version(
-            decision.environment_id,
-            decision.outcome.flag,
-            at=record.updated_at,
-            change_request_id=record.id,
-            commit=record.commit,
+            decision.environment_id, flag, at=record.updated_at, change_request_id=record.id, commit=record.commit
         )
+        written = FlagRecord(decision.environment_id, flag, record.updated_at, record.updated_at, record.commit, record.id)
     tx.upsert_change_request(record)
     verb = {"approved": "change_request.scheduled"}.get(decision.state, f"change_request.{decision.state}")
     data: dict[str, Any] = {
@@ -254,3 +269,4 @@ def record_decision(tx: Transaction, record: ChangeRequestRecord, decision: Deci
         verb, object_type="change_request", object_id=record.id, at=record.updated_at, actor=actor,
         data=data, commit=record.commit,
     )  # fmt: skip
+    return written

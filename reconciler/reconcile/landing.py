@@ -10,14 +10,24 @@ half-way leaves no trace of the commit, and the next pass processes it again fro
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from reconciler.approvals import ApprovalContext, ApprovalSource
+from pydantic import BaseModel
+
+from reconciler.approvals import ApprovalContext, ApprovalSource, TrailerSource
 from reconciler.documents import ApprovalPolicy, ChangeRequest, Members, Project
 from reconciler.gitrepo import CommitInfo, FileChange, GitRepository
-from reconciler.loader import MEMBERS_FILE, PROJECT_FILE, Finding, kind_of_path, parse_document
+from reconciler.loader import (
+    MEMBERS_FILE,
+    PROJECT_FILE,
+    Finding,
+    kind_of_path,
+    parse_document,
+    parse_documents,
+)
 from reconciler.policy import Subject, evaluate
 from reconciler.reconcile.changes import (
     Decision,
@@ -28,7 +38,8 @@ from reconciler.reconcile.changes import (
     record_decision,
 )
 from reconciler.reconcile.regime import Regime
-from reconciler.store.records import ChangeRequestRecord, PolicyRecord
+from reconciler.store.reader import Reader
+from reconciler.store.records import ChangeRequestRecord, FlagRecord, PolicyRecord
 from reconciler.store.transaction import Transaction
 
 log = logging.getLogger(__name__)
@@ -46,6 +57,44 @@ class CommitReport:
     rules_not_in_force: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class PassCache:
+    """What the pass already knows, so deciding a change needs no database round trip.
+
+    Valid for one pass of the one reconciler that holds the leader lock: nobody else writes,
+    and a failed transaction aborts the pass, dropping the cache with it. `requests` holds
+    `{id: (state, landing commit)}` of the change requests the walk touches.
+    """
+
+    requests: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    flags: dict[tuple[int, str], FlagRecord | None] = field(default_factory=dict)
+    complete: bool = False  # every flag the store holds is in `flags`: a miss means absent
+
+    def preload(self, reader: Reader) -> None:
+        """Read every flag of every environment, one query each, so misses need no query."""
+        for env in reader.list_environments():
+            for record in reader.list_flags(env.id):
+                self.flags[(env.id, record.flag.key)] = record
+        self.complete = True
+
+    def lookup(self, tx: Transaction) -> _CachedFlags:
+        return _CachedFlags(self, tx)
+
+
+@dataclass(frozen=True)
+class _CachedFlags:
+    cache: PassCache
+    tx: Transaction
+
+    def get_flag(self, environment_id: int, key: str) -> FlagRecord | None:
+        slot = (environment_id, key)
+        if slot not in self.cache.flags and self.cache.complete:
+            return None
+        if slot not in self.cache.flags:
+            self.cache.flags[slot] = self.tx.get_flag(environment_id, key)
+        return self.cache.flags[slot]
+
+
 @dataclass(frozen=True)
 class Landing:
     """Everything processing a commit needs besides the transaction."""
@@ -53,19 +102,69 @@ class Landing:
     repo: GitRepository
     source: ApprovalSource
     now: datetime  # wall clock: decides whether a scheduled change is due
+    # Change-request files of the walk, read and parsed up front: (commit, path) → parse result.
+    parsed: Mapping[tuple[str, str], Parsed] = field(default_factory=dict)
+    cache: PassCache = field(default_factory=PassCache)
+
+    def change_request(self, commit: str, path: str) -> Parsed:
+        """The change-request file at `commit`, parsed (None: the commit has no such file)."""
+        key = (commit, path)
+        if key in self.parsed:
+            return self.parsed[key]
+        data = self.repo.read_file(commit, path)
+        if data is None:
+            return None
+        model, _plain, findings = parse_document(path, "ChangeRequest", data)
+        return model, findings
+
+
+Parsed = tuple[BaseModel | None, list[Finding]] | None
+
+
+def parse_walk(repo: GitRepository, commits: list[CommitInfo]) -> dict[tuple[str, str], Parsed]:
+    """Every change-request file the walk adds or edits, read in one git exchange, parsed on every core."""
+    wanted = change_request_files(commits)
+    files = repo.read_files(wanted)
+    present = [key for key in wanted if files.get(key) is not None]
+    results = parse_documents([(path, "ChangeRequest", files[(sha, path)] or b"") for sha, path in present])
+    parsed: dict[tuple[str, str], Parsed] = dict.fromkeys(wanted)
+    parsed.update(zip(present, results, strict=True))
+    return parsed
+
+
+def change_request_ids(commits: list[CommitInfo]) -> list[str]:
+    """The ids of every change request the walk touches (renames: both ends)."""
+    paths = {p for c in commits for ch in c.changes for p in (ch.path, ch.old_path) if p}
+    return sorted(change_request_id(p) for p in paths if kind_of_path(p) == "ChangeRequest")
+
+
+def change_request_files(commits: list[CommitInfo]) -> list[tuple[str, str]]:
+    """The (commit, path) of every change-request file the walk adds or edits: what to prefetch."""
+    return [
+        (c.sha, change.path)
+        for c in commits
+        for change in c.changes
+        if change.status != "deleted" and kind_of_path(change.path) == "ChangeRequest"
+    ]
 
 
 def process_commit(tx: Transaction, landing: Landing, commit: CommitInfo, regime: Regime | None) -> tuple[Regime | None, CommitReport]:
     """Apply `commit` inside `tx`; return the regime in force after it and what it did."""
     report = CommitReport()
+    judge_by = regime
     if regime is None:
         regime = _bootstrap(tx, landing, commit)
         if regime is None:
             return None, report
         report.regime_changed = True
+        # The bootstrap commit has no base, so no policy governs what lands with it (DESIGN §2:
+        # policies are read from the base). Its author sets the repository up and could as well
+        # have pushed the rules first; `unmatched_changes: deny` still refuses such changes.
+        judge_by = replace(regime, policies={})
+        landing = replace(landing, source=TrailerSource(landing.repo))
     for change in commit.changes:
         if kind_of_path(change.path) == "ChangeRequest" or (change.old_path and kind_of_path(change.old_path) == "ChangeRequest"):
-            _change_request(tx, landing, commit, change, regime, report)
+            _change_request(tx, landing, commit, change, judge_by or regime, report)
     rule_files = [c for c in commit.changes if _is_rule_file(c.path) or (c.old_path and _is_rule_file(c.old_path))]
     if rule_files and not report.regime_changed:
         regime = _rule_changes(tx, landing, commit, rule_files, regime, report)
@@ -79,24 +178,29 @@ def _change_request(tx: Transaction, landing: Landing, commit: CommitInfo, chang
     path = change.path
     if change.status == "deleted":
         return  # removing a file never undoes what it did; the record and the audit trail stay
-    existing = tx.get_change_request(change_request_id(path))
-    if existing is not None and existing.state in TERMINAL:
-        if change.status != "added" or existing.commit != commit.sha:
-            _ignored_edit(tx, commit, path, existing)
+    known = landing.cache.requests.get(change_request_id(path))
+    # A record without a commit is an open pull request's live state (pullrequests.py): the
+    # merge decides afresh, whatever the review state was before it.
+    if known is not None and known[0] in TERMINAL and known[1] is not None:
+        if change.status != "added" or known[1] != commit.sha:
+            _ignored_edit(tx, commit, path, change_request_id(path), known[0])
         return
-    if change.old_path and (old := tx.get_change_request(change_request_id(change.old_path))) and old.state in TERMINAL:
-        _ignored_edit(tx, commit, change.old_path, old)
+    # Moving an applied file must not apply it again; re-filing one that failed, was rejected
+    # or expired under a new name is how a change is retried, so that is a new change.
+    renamed = landing.cache.requests.get(change_request_id(change.old_path)) if change.old_path else None
+    if change.old_path and renamed is not None and renamed[0] == "applied":
+        _ignored_edit(tx, commit, change.old_path, change_request_id(change.old_path), renamed[0])
         return
-    data = landing.repo.read_file(commit.sha, path)
-    if data is None:
+    parsed = landing.change_request(commit.sha, path)
+    if parsed is None:
         return
-    model, _plain, findings = parse_document(path, "ChangeRequest", data)
+    model, findings = parsed
     context = landing.source.context(commit, path, regime.members)
     if not isinstance(model, ChangeRequest):
-        _invalid(tx, commit, path, findings, context)
+        _invalid(tx, landing, commit, path, findings, context)
         report.failed += 1
         return
-    flags = current_flags(tx, regime, model)
+    flags = current_flags(landing.cache.lookup(tx), regime, model)
     needs_id = flags[1] is None and model.spec.action_key in ("feature_flag.create", "feature_flag.copy")
     due_later = model.spec.execute_at is not None and model.spec.execute_at > landing.now
     decision = decide(
@@ -105,7 +209,10 @@ def _change_request(tx: Transaction, landing: Landing, commit: CommitInfo, chang
         scheduled_for_later=due_later,
     )  # fmt: skip
     record = build_record(model, path, decision, context, regime, at=commit.committed_at, commit=commit.sha)
-    record_decision(tx, record, decision, actor=context.merger)
+    written = record_decision(tx, record, decision, actor=context.merger)
+    landing.cache.requests[record.id] = (record.state, record.commit)
+    if written is not None:
+        landing.cache.flags[(written.environment_id, written.flag.key)] = written
     _count(report, decision)
 
 
@@ -118,18 +225,18 @@ def _count(report: CommitReport, decision: Decision) -> None:
         report.failed += 1
 
 
-def _ignored_edit(tx: Transaction, commit: CommitInfo, path: str, existing: ChangeRequestRecord) -> None:
+def _ignored_edit(tx: Transaction, commit: CommitInfo, path: str, record_id: str, state: str) -> None:
     """An edit of a change request that was already decided: immutable, so it does nothing."""
     tx.append_audit(
-        "change_request.edit_ignored", object_type="change_request", object_id=existing.id,
+        "change_request.edit_ignored", object_type="change_request", object_id=record_id,
         at=commit.committed_at, actor=None, commit=commit.sha,
-        data={"file": path, "state": existing.state,
-              "reason": f"{path} was already {existing.state}: a change-request file is immutable once decided; "
+        data={"file": path, "state": state,
+              "reason": f"{path} was already {state}: a change-request file is immutable once decided; "
                         "file the next change as a new file"},
     )  # fmt: skip
 
 
-def _invalid(tx: Transaction, commit: CommitInfo, path: str, findings: list[Finding], context: ApprovalContext) -> None:
+def _invalid(tx: Transaction, landing: Landing, commit: CommitInfo, path: str, findings: list[Finding], context: ApprovalContext) -> None:
     errors = [{"pointer": f.pointer, "message": f.message, "line": f.line, "column": f.column} for f in findings]
     summary = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:5])
     record = ChangeRequestRecord(
@@ -141,6 +248,7 @@ def _invalid(tx: Transaction, commit: CommitInfo, path: str, findings: list[Find
         created_by_login=next(iter(sorted(context.requesters)), None),
     )  # fmt: skip
     tx.upsert_change_request(record)
+    landing.cache.requests[record.id] = (record.state, record.commit)
     tx.append_audit(
         "change_request.failed", object_type="change_request", object_id=record.id, at=commit.committed_at,
         actor=context.merger, commit=commit.sha, data={"file": path, "reason": record.apply_error},

@@ -10,22 +10,34 @@ its own transaction.
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from reconciler.approvals import ApprovalSource, TrailerSource, github_source
-from reconciler.errors import GitError, ReconcilerError
+from reconciler.approvals import ApprovalSource, TrailerSource
+from reconciler.approvals_github import GitHubSource
+from reconciler.errors import ConfigError, GitError, ReconcilerError
 from reconciler.github import GitHubClient
 from reconciler.gitrepo import CommitInfo, GitRepository
-from reconciler.reconcile.landing import CommitReport, Landing, process_commit
+from reconciler.reconcile.landing import (
+    CommitReport,
+    Landing,
+    PassCache,
+    change_request_ids,
+    parse_walk,
+    process_commit,
+)
 from reconciler.reconcile.regime import PROJECT_KEY, Regime, load_regime
 from reconciler.reconcile.scheduled import apply_due
 from reconciler.store import Store
 from reconciler.store.records import Position
 
 log = logging.getLogger(__name__)
+BATCH_COMMITS = 100
+PRELOAD_AFTER_COMMITS = 50
 
 
 class DivergedError(ReconcilerError):
@@ -43,7 +55,11 @@ class ReconcileConfig:
     path: str = ""
     accept_rewrite: bool = False
     approvals: Literal["github", "trailers"] | None = None  # overrides reconciler.yaml
+    batch_changes: int = 250  # about this many changes per transaction (fewer commits per fsync)
     cache_dir: str | None = None
+    # Reconcile up to this commit instead of the branch head: `plan` and `verify` replay the
+    # history up to a given commit into a scratch store with the same judgement.
+    until: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,19 +86,22 @@ def reconcile_once(
     started = time.monotonic()
     now = now or datetime.now(UTC)
     repo, head = _fetch(config, store, now)
-    position = store.position()
-    since = _resume_point(config, store, repo, position, head, now)
-    regime = load_regime(store, position)
-    landing = Landing(repo, _approval_source(config, regime, repo, github), now)
-    totals = CommitReport()
-    commits = repo.first_parent_walk(since, head) if since != head else []
-    for commit in commits:
-        bootstrapped = regime is None
-        regime = _land(store, landing, commit, regime, totals)
-        if bootstrapped and regime is not None:  # the project now says where approvals come from
-            landing = replace(landing, source=_approval_source(config, regime, repo, github))
-    if regime is not None:
-        totals.applied += apply_due(store, regime, now)
+    with repo:
+        position = store.position()
+        since = _resume_point(config, store, repo, position, head, now)
+        regime = load_regime(store, position)
+        commits = repo.first_parent_walk(since, head) if since != head else []
+        parsed = parse_walk(repo, commits)
+        with store.reading() as reader:
+            cache = PassCache(requests=reader.change_request_states(change_request_ids(commits)))
+            if len(commits) > PRELOAD_AFTER_COMMITS:  # a long walk touches most flags: read them at once
+                cache.preload(reader)
+        landing = Landing(repo, _approval_source(config, regime, repo, github), now, parsed, cache)
+        totals = CommitReport()
+        for batch in batches(commits, config.batch_changes):
+            landing, regime, position = _land(store, config, github, landing, batch, regime, position, totals)
+        if regime is not None:
+            totals.applied += apply_due(store, regime, now)
     _finish(store, head, now)
     result = PassResult(head, totals.applied, totals.failed, "Synced", totals.scheduled, len(commits), time.monotonic() - started)
     log.info("reconciled %s: %d commits, %d applied, %d failed, %d scheduled",
@@ -91,10 +110,13 @@ def reconcile_once(
 
 
 def _fetch(config: ReconcileConfig, store: Store, now: datetime) -> tuple[GitRepository, str]:
+    repo: GitRepository | None = None
     try:
         repo = GitRepository.open(config.repo, branch=config.branch, subdir=config.path, cache_dir=config.cache_dir)
-        head = repo.head()
+        head = repo.resolve(config.until) if config.until else repo.head()
     except GitError as err:
+        if repo is not None:
+            repo.close()
         err.temporary = True  # type: ignore[attr-defined]
         _update(store, last_error=str(err), last_error_at=now)
         raise
@@ -120,32 +142,69 @@ def _resume_point(config: ReconcileConfig, store: Store, repo: GitRepository, po
     return base
 
 
-def _land(store: Store, landing: Landing, commit: CommitInfo, regime: Regime | None, totals: CommitReport) -> Regime | None:
+def batches(commits: list[CommitInfo], size: int = 250) -> Iterator[list[CommitInfo]]:
+    """Consecutive commits grouped so that one transaction holds about `size` changes.
+
+    Fewer, larger transactions make the bootstrap of a long history fast; exactly-once does
+    not depend on the size, since each transaction also records the position after its last
+    commit.
+    """
+    batch: list[CommitInfo] = []
+    changes = 0
+    for commit in commits:
+        batch.append(commit)
+        changes += len(commit.changes)
+        if changes >= size or len(batch) >= BATCH_COMMITS:
+            yield batch
+            batch, changes = [], 0
+    if batch:
+        yield batch
+
+
+def _land(
+    store: Store,
+    config: ReconcileConfig,
+    github: GitHubClient | None,
+    landing: Landing,
+    batch: list[CommitInfo],
+    regime: Regime | None,
+    position: Position,
+    totals: CommitReport,
+) -> tuple[Landing, Regime | None, Position]:
+    """Process `batch` in one transaction that also records the position after its last commit."""
+    details = dict(position.details)
     with store.transaction() as tx:
-        new_regime, report = process_commit(tx, landing, commit, regime)
-        position = tx.position()
-        details = dict(position.details)
-        if new_regime is not None and report.regime_changed:
-            details[PROJECT_KEY] = new_regime.project.model_dump(mode="json")
-        if report.rules_not_in_force:
-            details["rules_not_in_force"] = [*details.get("rules_not_in_force", []), *report.rules_not_in_force][-50:]
-        tx.set_position(
-            replace(
-                position, last_applied_commit=commit.sha, last_applied_at=landing.now, details=details,
-                sync_status="OutOfSync", diverged_commit=None,
-            )
+        for commit in batch:
+            bootstrapping = regime is None
+            regime, report = process_commit(tx, landing, commit, regime)
+            if regime is not None and report.regime_changed:
+                details[PROJECT_KEY] = regime.project.model_dump(mode="json")
+            if report.rules_not_in_force:
+                details["rules_not_in_force"] = [*details.get("rules_not_in_force", []), *report.rules_not_in_force][-50:]
+            if bootstrapping and regime is not None:  # the project now says where approvals come from
+                landing = replace(landing, source=_approval_source(config, regime, landing.repo, github))
+            totals.applied += report.applied
+            totals.failed += report.failed
+            totals.scheduled += report.scheduled
+        position = replace(
+            position, last_applied_commit=batch[-1].sha, last_applied_at=landing.now, details=details,
+            sync_status="OutOfSync", diverged_commit=None,
         )  # fmt: skip
-    totals.applied += report.applied
-    totals.failed += report.failed
-    totals.scheduled += report.scheduled
-    return new_regime
+        tx.set_position(position)
+    return landing, regime, position
 
 
 def _approval_source(config: ReconcileConfig, regime: Regime | None, repo: GitRepository, github: GitHubClient | None) -> ApprovalSource:
     kind = config.approvals or (regime.project.spec.approvals.source if regime else "trailers")
     if kind == "trailers":
         return TrailerSource(repo)
-    return github_source(repo, github or GitHubClient.from_env(_repository(regime)))
+    if github is None and not os.environ.get("GITHUB_TOKEN"):
+        # Unauthenticated calls would see no private repository and hit GitHub's rate limit at once.
+        raise ConfigError(
+            "reconciler.yaml sets approvals.source: github, but GITHUB_TOKEN is not set: export a token "
+            "that can read pull requests (see docs/github-setup.md), or pass --approvals trailers"
+        )
+    return GitHubSource(repo, github or GitHubClient.from_env(_repository(regime)))
 
 
 def _repository(regime: Regime | None) -> str | None:

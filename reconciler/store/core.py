@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from reconciler.errors import ConfigError, StoreError
 from reconciler.store import audit, connect, tokens
 from reconciler.store import schema as t
+from reconciler.store.flagindex import FlagIndex
 from reconciler.store.lock import FileLeaderLock, LeaderLock, PostgresLeaderLock
 from reconciler.store.reader import Reader
 from reconciler.store.records import (
@@ -48,6 +49,7 @@ class Store:
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
+        self._flag_index = FlagIndex()
 
     @classmethod
     def open(cls, target: str | Path, *, migrate: bool = True) -> Store:
@@ -100,16 +102,25 @@ class Store:
         lock), so two processes can never interleave their passes.
         """
         options = {connect.WRITE_OPTION: True}
-        with self._errors(), self.engine.connect().execution_options(**options) as conn, conn.begin():
-            connect.lock_writers(conn)
-            tx = Transaction(conn)
-            yield tx
-            tx.flush()
+        with self._errors(), self.engine.connect().execution_options(**options) as conn:
+            with conn.begin():
+                connect.lock_writers(conn)
+                tx = Transaction(conn, self._flag_index)
+                yield tx
+                tx.flush()
+            tx.publish()
 
     @contextmanager
     def reading(self) -> Iterator[Reader]:
         """Several reads from one consistent snapshot."""
         with self._errors(), self.engine.connect() as conn, conn.begin():
+            yield Reader(conn)
+
+    @contextmanager
+    def _one_read(self) -> Iterator[Reader]:
+        """A single-statement read: on PostgreSQL without BEGIN/COMMIT round trips."""
+        options = {"isolation_level": "AUTOCOMMIT"} if self.backend == "postgresql" else {}
+        with self._errors(), self.engine.connect().execution_options(**options) as conn:
             yield Reader(conn)
 
     @contextmanager
@@ -122,67 +133,67 @@ class Store:
     # --- reads --------------------------------------------------------------------------
 
     def store_version(self) -> int:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.store_version()
 
     def flags_version(self, environment_id: int) -> int:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.flags_version(environment_id)
 
     def list_environments(self) -> list[EnvironmentRecord]:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.list_environments()
 
     def get_environment(self, environment_id: int) -> EnvironmentRecord | None:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.get_environment(environment_id)
 
     def environment_by_key(self, key: str) -> EnvironmentRecord | None:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.environment_by_key(key)
 
     def environment_by_token(self, api_token: str) -> EnvironmentRecord | None:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.environment_by_token(api_token)
 
     def get_flag(self, environment_id: int, key: str) -> FlagRecord | None:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.get_flag(environment_id, key)
 
     def get_flag_by_id(self, environment_id: int, flag_id: int) -> FlagRecord | None:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.get_flag_by_id(environment_id, flag_id)
 
     def list_flags(self, environment_id: int, *, include_deleted: bool = True) -> list[FlagRecord]:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.list_flags(environment_id, include_deleted=include_deleted)
 
     def flag_history(self, environment_id: int, key: str) -> list[FlagVersionRecord]:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.flag_history(environment_id, key)
 
     def list_policies(self) -> list[PolicyRecord]:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.list_policies()
 
     def get_policy(self, policy_id: str) -> PolicyRecord | None:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.get_policy(policy_id)
 
     def list_roles(self) -> list[RoleRecord]:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.list_roles()
 
     def list_members(self, *, include_removed: bool = False) -> list[MemberRecord]:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.list_members(include_removed=include_removed)
 
     def get_member(self, ident: str | int) -> MemberRecord | None:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.get_member(ident)
 
     def get_change_request(self, change_request_id: str) -> ChangeRequestRecord | None:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.get_change_request(change_request_id)
 
     def list_change_requests(
@@ -204,7 +215,7 @@ class Store:
             return r.list_audit(limit, offset, object_type=object_type, object_id=object_id, verb=verb)
 
     def position(self) -> Position:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.position()
 
     def verify_audit(self) -> AuditVerification:
@@ -259,7 +270,7 @@ class Store:
         raise ConfigError(f"no member {login!r} in members.yaml as applied: pick one of {known}")
 
     def list_tokens(self) -> list[TokenRecord]:
-        with self.reading() as r:
+        with self._one_read() as r:
             return r.list_tokens()
 
     def token(self, ident: str) -> TokenRecord | None:

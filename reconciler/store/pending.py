@@ -45,8 +45,10 @@ class RawStatement:
     positional: bool
 
     def params(self, row: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        # None is SQL NULL for every column here (nullable JSON columns are none_as_null).
         values = [
-            row[n] if p is None else p(row[n]) for n, p in zip(self.names, self.processors, strict=True)
+            v if p is None or v is None else p(v)
+            for v, p in zip([row[n] for n in self.names], self.processors, strict=True)
         ]
         return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
 
@@ -64,25 +66,6 @@ def raw_statement(dialect: Dialect, table_name: str, upsert: bool) -> RawStateme
     names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(c.name for c in table.c)
     processors = tuple(table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
     return RawStatement(compiled.string, names, processors, dialect.positional)
-
-
-@functools.cache
-def raw_query(dialect: Dialect, query: sa.Select[Any]) -> tuple[str, tuple[str, ...] | None]:
-    """A parameterised SELECT compiled for `dialect`: its SQL and, if positional, its parameter order."""
-    compiled = query.compile(dialect=dialect)
-    return compiled.string, tuple(compiled.positiontup or ()) if dialect.positional else None
-
-
-def fetch_one(conn: sa.Connection, query: sa.Select[Any], params: dict[str, Any]) -> tuple[Any, ...] | None:
-    """One row of a SELECT whose columns need no conversion (ints, strings), on the raw cursor."""
-    sql, order = raw_query(conn.dialect, query)
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, params if order is None else tuple(params[n] for n in order))
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
-    return None if row is None else tuple(row)
 
 
 class PendingWrites:

@@ -146,6 +146,15 @@ class Reader:
         row = self.conn.execute(statements.CHANGE_REQUEST_BY_ID, {"id": change_request_id}).first()
         return None if row is None else rows.change_request_record(row)
 
+    def change_request_states(self, ids: list[str]) -> dict[str, tuple[str, str | None]]:
+        """`{id: (state, commit)}` of those of `ids` that exist: one query per 500 ids."""
+        cr = t.change_requests
+        found: dict[str, tuple[str, str | None]] = {}
+        for start in range(0, len(ids), 500):
+            query = sa.select(cr.c.id, cr.c.state, cr.c.commit).where(cr.c.id.in_(ids[start : start + 500]))
+            found.update({row.id: (row.state, row.commit) for row in self.conn.execute(query)})
+        return found
+
     def list_change_requests(
         self, filters: ChangeRequestFilter | None = None
     ) -> tuple[int, list[ChangeRequestRecord]]:
@@ -155,7 +164,7 @@ class Reader:
         cr = t.change_requests
         count = self.conn.scalar(sa.select(sa.func.count()).select_from(cr).where(*where)) or 0
         query = (
-            sa.select(cr)
+            sa.select(*statements.CHANGE_REQUEST_COLUMNS)
             .where(*where)
             .order_by(cr.c.created_at.desc(), cr.c.id.desc())
             .offset(filters.offset)

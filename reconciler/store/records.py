@@ -7,6 +7,7 @@ JSON-compatible data exactly as the API will show it. Every time is timezone-awa
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +26,7 @@ CHANGE_REQUEST_STATES: tuple[ChangeRequestState, ...] = (
     "failed",
 )
 ValidationStatus = Literal["valid", "invalid", "stale"]
+VALIDATION_STATUSES: tuple[ValidationStatus, ...] = ("valid", "invalid", "stale")
 SyncStatus = Literal["Synced", "OutOfSync", "Diverged", "Unknown"]
 SYNC_STATUSES: tuple[SyncStatus, ...] = ("Synced", "OutOfSync", "Diverged", "Unknown")
 VoteDecision = Literal["approved", "rejected", "dismissed"]
@@ -34,6 +36,7 @@ SCOPES = ("approvals:read", "feature_flag:read", "activity_log:read", "organizat
 JSON = Any  # JSON-compatible plain data: dict, list, str, int, float, bool or None
 
 
+@functools.lru_cache(maxsize=65536)
 def stable_uuid(kind: str, key: str) -> str:
     """A uuid derived from what identifies an object, so replays produce the same id."""
     return str(uuid.uuid5(MEMBER_NAMESPACE, f"{kind}:{key}"))

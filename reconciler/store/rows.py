@@ -88,15 +88,21 @@ def vote_record(plain: dict[str, Any]) -> VoteRecord:
 
 
 def change_request_row(record: ChangeRequestRecord) -> dict[str, Any]:
-    row = {f.name: getattr(record, f.name) for f in fields(ChangeRequestRecord)}
+    row = {name: getattr(record, name) for name in CHANGE_REQUEST_FIELDS}
     row["votes"] = [vote_json(v) for v in record.votes]
     return row
 
 
+CHANGE_REQUEST_FIELDS = tuple(f.name for f in fields(ChangeRequestRecord))
+_VOTES = CHANGE_REQUEST_FIELDS.index("votes")
+
+
 def change_request_record(row: sa.Row[Any]) -> ChangeRequestRecord:
-    values = {f.name: getattr(row, f.name) for f in fields(ChangeRequestRecord)}
-    values["votes"] = tuple(vote_record(v) for v in values["votes"])
-    return ChangeRequestRecord(**values)
+    """A record from a row whose columns are in `CHANGE_REQUEST_FIELDS` order (the API lists
+    many of these, so it is built positionally)."""
+    values = list(row)
+    values[_VOTES] = tuple(vote_record(v) for v in values[_VOTES])
+    return ChangeRequestRecord(*values)
 
 
 def audit_record(row: sa.Row[Any]) -> AuditRecord:

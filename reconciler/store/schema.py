@@ -42,6 +42,10 @@ def _col(name: str, type_: Any, **kw: Any) -> sa.Column[Any]:
     return sa.Column(name, type_, **kw)
 
 
+# Nullable JSON columns keep Python None as SQL NULL, not the JSON text `null`.
+JSON_OR_NULL = sa.JSON(none_as_null=True)
+
+
 def _req(name: str, type_: Any, **kw: Any) -> sa.Column[Any]:
     return sa.Column(name, type_, nullable=False, **kw)
 
@@ -148,11 +152,11 @@ change_requests = sa.Table(
     _req("spec", sa.JSON),
     _req("state", sa.String(20)),
     _req("validation_status", sa.String(20)),
-    _col("validation_errors", sa.JSON),
+    _col("validation_errors", JSON_OR_NULL),
     _col("validated_at", UTCDateTime),
-    _col("intent", sa.JSON),
-    _col("intent_display", sa.JSON),
-    _col("policy_snapshot", sa.JSON),
+    _col("intent", JSON_OR_NULL),
+    _col("intent_display", JSON_OR_NULL),
+    _col("policy_snapshot", JSON_OR_NULL),
     _req("votes", sa.JSON),
     _col("created_by_uuid", sa.String(36)),
     _col("created_by_login", sa.String(100)),
@@ -164,8 +168,8 @@ change_requests = sa.Table(
     _col("applied_at", UTCDateTime),
     _col("execute_at", UTCDateTime),
     _col("apply_error", sa.Text),
-    _col("result_data", sa.JSON),
-    _col("bypass", sa.JSON),
+    _col("result_data", JSON_OR_NULL),
+    _col("bypass", JSON_OR_NULL),
     _col("commit", sa.String(64)),
     _col("pull_request_number", sa.Integer, index=True),
     _col("pull_request_url", sa.Text),
@@ -209,7 +213,7 @@ api_tokens = sa.Table(
     _req("token_hash", sa.String(64), unique=True),
     _req("member_login", sa.String(100)),
     _req("scopes", sa.JSON),
-    _col("environment_ids", sa.JSON),
+    _col("environment_ids", JSON_OR_NULL),
     _req("label", sa.Text),
     _req("created_at", UTCDateTime),
     _col("revoked_at", UTCDateTime),

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from reconciler.store import schema as t
+from reconciler.store.rows import CHANGE_REQUEST_FIELDS
 
 
 def _insert(dialect_name: str, table: sa.Table) -> Any:
@@ -35,10 +36,10 @@ def upsert(dialect_name: str, table_name: str, keep: tuple[str, ...] = ()) -> sa
 
 
 COUNTER = sa.select(t.counters.c.value).where(t.counters.c.name == sa.bindparam("name"))
-FLAG_STATE = sa.select(t.flags.c.id, t.flags.c.version).where(
-    (t.flags.c.environment_id == sa.bindparam("environment_id")) & (t.flags.c.key == sa.bindparam("key"))
-)
+FLAG_STATES = sa.select(t.flags.c.key, t.flags.c.id, t.flags.c.version)
 FLAG_BY_KEY = sa.select(t.flags).where(
     (t.flags.c.environment_id == sa.bindparam("environment_id")) & (t.flags.c.key == sa.bindparam("key"))
 )
-CHANGE_REQUEST_BY_ID = sa.select(t.change_requests).where(t.change_requests.c.id == sa.bindparam("id"))
+# Change-request columns in the record's field order, so rows become records positionally.
+CHANGE_REQUEST_COLUMNS = [t.change_requests.c[name] for name in CHANGE_REQUEST_FIELDS]
+CHANGE_REQUEST_BY_ID = sa.select(*CHANGE_REQUEST_COLUMNS).where(t.change_requests.c.id == sa.bindparam("id"))

@@ -19,10 +19,13 @@ from reconciler.errors import StoreError
 from reconciler.flags import Flag
 from reconciler.store import audit, rows, statements
 from reconciler.store import schema as t
-from reconciler.store.pending import PendingWrites, fetch_one
+from reconciler.store.flagindex import FlagIndex, FlagStates
+from reconciler.store.pending import PendingWrites
 from reconciler.store.reader import STATUS_ROW, STORE_COUNTER, Reader, flags_counter
 from reconciler.store.records import (
+    CHANGE_REQUEST_STATES,
     SYNC_STATUSES,
+    VALIDATION_STATUSES,
     AuditRecord,
     ChangeRequestRecord,
     EnvironmentRecord,
@@ -38,13 +41,15 @@ MEMBER_ID_COUNTER = "member_id"
 class Transaction(Reader):
     """Write methods (and every read method) inside one database transaction."""
 
-    def __init__(self, conn: sa.Connection):
+    def __init__(self, conn: sa.Connection, flag_index: FlagIndex | None = None):
         super().__init__(conn)
+        self._flag_index = flag_index or FlagIndex()
+        self._counters_at_start: dict[str, int] = {}
         self._touched = False
         self._pending = PendingWrites()
         self._counters: dict[str, int] | None = None
         self._counters_dirty: set[str] = set()
-        self._flags: dict[tuple[int, str], tuple[int, int]] = {}
+        self._flags: dict[int, FlagStates] = {}  # environment id -> states, this transaction's view
         self._audit_head: tuple[int, str] | None = None
         self._audit_dirty = False
 
@@ -79,6 +84,7 @@ class Transaction(Reader):
         if self._counters is None:  # all of them at once: a pass reads three or four per commit
             result = self._conn.execute(sa.select(t.counters.c.name, t.counters.c.value))
             self._counters = {row.name: int(row.value) for row in result}
+            self._counters_at_start = dict(self._counters)
         return self._counters.get(name, 0)
 
     def bump(self, name: str, by: int = 1) -> int:
@@ -132,18 +138,27 @@ class Transaction(Reader):
             "flag_versions",
             {**where, "flag_id": flag.id, "version": flag.version, "data": data, "created_at": at},
         )
-        self._flags[(environment_id, flag.key)] = (flag.id, flag.version)
+        self._flags[environment_id][flag.key] = (flag.id, flag.version)
         self.bump(flags_counter(environment_id))
 
     def _flag_state(self, environment_id: int, key: str) -> tuple[int, int] | None:
-        """(id, version) of the flag, from this transaction's writes or the database."""
-        if (environment_id, key) not in self._flags:
-            params = {"environment_id": environment_id, "key": key}
-            row = fetch_one(self._conn, statements.FLAG_STATE, params)
-            if row is None:
-                return None
-            self._flags[(environment_id, key)] = (int(row[0]), int(row[1]))
-        return self._flags[(environment_id, key)]
+        """(id, version) of the flag, from this transaction's writes, the index or the database."""
+        states = self._flags.get(environment_id)
+        if states is None:
+            self.counter(STORE_COUNTER)  # loads the counters as they were when we began
+            start = self._counters_at_start.get(flags_counter(environment_id), 0)
+            states = self._flag_index.lookup(environment_id, start)
+            if states is None:
+                query = statements.FLAG_STATES.where(t.flags.c.environment_id == environment_id)
+                states = {row.key: (row.id, row.version) for row in self._conn.execute(query)}
+            self._flags[environment_id] = states
+        return states.get(key)
+
+    def publish(self) -> None:
+        """After commit: hand the flag states this transaction saw and left to the store's index."""
+        self._flag_index.publish(
+            {env: (self.counter(flags_counter(env)), s) for env, s in self._flags.items()}
+        )
 
     # --- policies and members -----------------------------------------------------------
 
@@ -194,6 +209,7 @@ class Transaction(Reader):
 
     def upsert_change_request(self, record: ChangeRequestRecord) -> None:
         """Insert the change request, or replace the stored one with the same id."""
+        _check_change_request(record)
         self._touch()
         self._pending.upsert("change_requests", rows.change_request_row(record))
 
@@ -213,7 +229,12 @@ class Transaction(Reader):
         """Append one event to the chain and move the recorded head to it."""
         self._touch()
         last_id, last_hash = self._head()
-        data_json = audit.canonical_json(data)
+        try:
+            data_json = audit.canonical_json(data)
+        except (TypeError, ValueError) as err:
+            raise StoreError(
+                f"audit event {verb} on {object_type} {object_id}: data is not plain JSON ({err})"
+            ) from err
         digest = audit.event_hash(
             prev_hash=last_hash,
             id=last_id + 1,
@@ -265,4 +286,16 @@ def _check_next_version(environment_id: int, flag: Flag, current: tuple[int, int
         raise StoreError(
             f"{where} is at version {current_version}: the next version is "
             f"{current_version + 1}, not {flag.version}"
+        )
+
+
+def _check_change_request(record: ChangeRequestRecord) -> None:
+    if record.state not in CHANGE_REQUEST_STATES:
+        raise StoreError(
+            f"change request {record.name}: unknown state {record.state!r}; use one of {', '.join(CHANGE_REQUEST_STATES)}"
+        )
+    if record.validation_status not in VALIDATION_STATUSES:
+        raise StoreError(
+            f"change request {record.name}: unknown validation status {record.validation_status!r};"
+            f" use one of {', '.join(VALIDATION_STATUSES)}"
         )

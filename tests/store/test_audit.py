@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from reconciler.cli import main
+from reconciler.errors import StoreError
 from reconciler.store import Store
 from reconciler.store.audit import event_hash
 from reconciler.store.schema import audit_events
@@ -148,3 +149,9 @@ def test_a_rolled_back_append_leaves_the_chain_intact(store: Store) -> None:
         )
     assert event.id == 6
     assert store.verify_audit().intact
+
+
+def test_audit_data_must_be_plain_json(store: Store) -> None:
+    with pytest.raises(StoreError, match="data is not plain JSON"), store.transaction() as tx:
+        tx.append_audit("x.y", object_type="o", object_id="1", at=at(9), data={"when": at(9)})
+    assert store.verify_audit().checked == 5

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from reconciler.errors import StoreError
 from reconciler.store import ChangeRequestFilter, Store, VoteRecord, change_request_uuid
 from tests.store.data import at, change_request
 
@@ -138,3 +139,12 @@ def test_expiry_is_kept_exactly(store: Store) -> None:
     stored = store.get_change_request(record.id)
     assert stored is not None
     assert stored.expires_at == record.expires_at
+
+
+def test_unknown_states_are_refused_and_nothing_is_written(store: Store) -> None:
+    with pytest.raises(StoreError, match=r"unknown state 'done'.*pending"), store.transaction() as tx:
+        tx.upsert_change_request(change_request("ok"))
+        tx.upsert_change_request(change_request("bad", state="done"))  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="unknown validation status 'fine'"), store.transaction() as tx:
+        tx.upsert_change_request(change_request("bad", validation_status="fine"))  # type: ignore[arg-type]
+    assert store.list_change_requests() == (0, [])

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from reconciler.errors import StoreError
 from reconciler.store import Store
-from tests.store.data import at
+from tests.store.data import at, flag
 
 
 @pytest.fixture
@@ -81,3 +82,30 @@ def test_a_second_writer_waits_for_the_first_to_commit(stores: tuple[Store, Stor
     count, events = first.list_audit()
     assert (count, [e.object_id for e in events]) == (2, ["b", "a"])
     assert first.verify_audit().intact
+
+
+def test_a_store_notices_flag_versions_another_process_wrote(stores: tuple[Store, Store]) -> None:
+    first, second = stores
+    with first.transaction() as tx:
+        tx.put_flag_version(1, flag(1, "checkout"), at=at(0))
+    with second.transaction() as tx:
+        tx.put_flag_version(1, flag(1, "checkout", version=2), at=at(1))
+    with pytest.raises(StoreError, match="is at version 2"), first.transaction() as tx:
+        tx.put_flag_version(1, flag(1, "checkout", version=2), at=at(2))
+    with first.transaction() as tx:
+        tx.put_flag_version(1, flag(1, "checkout", version=3), at=at(3))
+        tx.put_flag_version(1, flag(2, "search"), at=at(3))
+    with pytest.raises(StoreError, match="is at version 3"), second.transaction() as tx:
+        tx.put_flag_version(1, flag(1, "checkout", version=3), at=at(4))
+    assert [v.flag.version for v in second.flag_history(1, "checkout")] == [1, 2, 3]
+
+
+def test_a_rolled_back_transaction_leaves_no_trace_in_what_the_store_remembers(store: Store) -> None:
+    with store.transaction() as tx:
+        tx.put_flag_version(1, flag(1, "checkout"), at=at(0))
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.put_flag_version(1, flag(1, "checkout", version=2), at=at(1))
+        raise RuntimeError("killed")
+    with store.transaction() as tx:
+        tx.put_flag_version(1, flag(1, "checkout", version=2), at=at(2))
+    assert [v.created_at for v in store.flag_history(1, "checkout")] == [at(0), at(2)]

@@ -136,3 +136,10 @@ def test_reads_inside_a_transaction_see_its_own_writes(store: Store) -> None:
 def test_naive_times_are_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="naive datetime"), store.transaction() as tx:
         tx.put_flag_version(1, flag(1, "a"), at=at(0).replace(tzinfo=None))
+
+
+def test_a_store_path_that_cannot_be_created_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot create the directory"):
+        Store.open(blocker / "sub" / "flags.db")

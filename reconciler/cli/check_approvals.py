@@ -1,0 +1,53 @@
+"""`reconciler check-approvals --pr N`: judge a pull request's reviews and report on GitHub.
+
+Sets the `reconciler/approvals` commit status on the pull request's head and posts (or updates
+in place) one plan comment. The reusable workflow runs it on `pull_request` and
+`pull_request_review` events; branch protection makes the status required. The work is
+`reconciler.pullrequests`; this module only turns options into that call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+
+import click
+
+from reconciler.errors import EXIT_FINDINGS
+from reconciler.github import STATUS_CONTEXT, GitHubClient
+from reconciler.gitrepo import GitRepository
+from reconciler.pullrequests import evaluate_pull_request, project_repository, publish
+
+
+@click.command("check-approvals")
+@click.option("--pr", "number", type=click.IntRange(min=1), required=True, help="The pull request number.")
+@click.option("--repo", "repo_path", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="A checkout of the policy repository with the pull request's base and head.")
+@click.option("--path", "subdir", default="", help="The policy repository's directory inside the checkout.")
+@click.option("--store", "store_url", default=None,
+              help="The reconciler's store: judge against the flags and rules in force there.")
+@click.option("--dry-run", is_flag=True, help="Print the status and the plan; write nothing to GitHub.")
+def check_approvals(number: int, repo_path: str, subdir: str, store_url: str | None, dry_run: bool) -> None:
+    """Judge pull request N's reviews by the base policies and set the `reconciler/approvals` status.
+
+    GITHUB_TOKEN is the token, GITHUB_API_URL the API root, GITHUB_REPOSITORY overrides the
+    repository named in reconciler.yaml. Exits 1 when the status is failure.
+    """
+    subdir = "" if subdir.strip("/") in ("", ".") else subdir
+    with contextlib.ExitStack() as stack:
+        repo = stack.enter_context(GitRepository.open(repo_path, subdir=subdir))
+        client = stack.enter_context(GitHubClient.from_env(project_repository(repo)))
+        store = None
+        if store_url:
+            from reconciler.store import Store
+
+            store = stack.enter_context(Store.open(store_url))
+        result = evaluate_pull_request(repo, client, number, now=datetime.now(UTC), store=store)
+        if dry_run:
+            state, description = result.commit_status()
+            click.echo(result.markdown())
+        else:
+            state, description = publish(client, result)
+        click.echo(f"{STATUS_CONTEXT}: {state}: {description}", err=dry_run)
+    if state == "failure":
+        raise SystemExit(EXIT_FINDINGS)

@@ -1,0 +1,221 @@
+"""`build_plan`: what merging the working tree onto its base would do, computed as a `Plan`.
+
+Called by `reconciler plan` (and by anything that posts the plan on a pull request). The flag
+state before comes from a store when one is given, else from replaying the repository's
+history up to the base into a scratch store with the reconcile pass itself. Each change
+request new since the base is then judged with the reconcile pass's own `decide` (engine and
+policy evaluation) against the rules in force at the base, in the order the pass would apply
+them (by path within one landing), each seeing the flag as the previous ones leave it. Nothing
+is written anywhere: the plan is data.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from reconciler.approvals import ApprovalContext, MemberIndex
+from reconciler.documents import ChangeRequest
+from reconciler.errors import ConfigError
+from reconciler.flags import Flag
+from reconciler.loader import kind_of_path, parse_document
+from reconciler.plan.model import ChangePlan, ChangeStatus, Plan, Problem
+from reconciler.plan.rules import not_in_force, policy_needs, regime_of, require_regime, rule_changes
+from reconciler.plan.workspace import Workspace, open_workspace
+from reconciler.policy import Evaluation
+from reconciler.reconcile.changes import Decision, change_request_id, current_flags, decide
+from reconciler.reconcile.regime import Regime, load_regime
+from reconciler.reconcile.replay import replayed_store
+from reconciler.reconcile.run import ReconcileConfig
+from reconciler.store import Reader, Store
+from reconciler.store.transaction import FLAG_ID_COUNTER
+
+DECIDED = ("applied", "failed", "rejected", "expired", "approved")
+IMMUTABLE = (
+    "a change-request file is immutable once it landed (the reconciler ignores the edit); file the "
+    "next change as a new file"
+)
+EDITED = f"edits a change request that exists at the base: {IMMUTABLE}"
+REMOVED = (
+    "removed: removing a change-request file never undoes what it did; file a new change request to revert it"
+)
+
+
+def build_plan(
+    path_or_repo: str | os.PathLike[str],
+    *,
+    base: str | None,
+    store: Store | None,
+    now: datetime | None = None,
+) -> Plan:
+    """The plan for the policy repository at `path_or_repo` against `base` (see `workspace`)."""
+    now = now or datetime.now(UTC)
+    workspace = open_workspace(path_or_repo, base)
+    try:
+        if store is not None:
+            return _plan(workspace, store, f"the store {store.url}", now)
+        config = ReconcileConfig(repo=workspace.git_root, path=workspace.subdir)
+        with ExitStack() as stack:
+            try:
+                replay = stack.enter_context(replayed_store(config, until=workspace.base, now=now))
+            except ConfigError as err:
+                raise ConfigError(
+                    f"{err}. (plan replays the history up to the base to know the flags before it; "
+                    "pass --store URL to read them from a store instead)"
+                ) from err
+            label = (
+                f"a replay of the history up to {workspace.base[:12]}"
+                if workspace.base
+                else "an empty store (nothing was applied before an empty base)"
+            )
+            return _plan(workspace, replay, label, now)
+    finally:
+        workspace.close()
+
+
+@dataclass
+class _Planner:
+    """What planning one change request needs, and the flags the earlier ones leave behind."""
+
+    workspace: Workspace
+    reader: Reader
+    regime: Regime
+    now: datetime
+    overlay: dict[tuple[int, str], Flag] = field(default_factory=dict)
+    next_id: int = 0
+
+    def flags(self, cr: ChangeRequest) -> tuple[int | None, Flag | None, Flag | None]:
+        env_id, current, source = current_flags(self.reader, self.regime, cr)
+        key = cr.spec.resource_id
+        if env_id is not None:
+            current = self.overlay.get((env_id, key), current)
+        if (
+            cr.spec.source_environment
+            and (src := self.regime.environment(cr.spec.source_environment)) is not None
+        ):
+            source = self.overlay.get((src, key), source)
+        return env_id, current, source
+
+    def new_id(self) -> int:
+        """A provisional id for a flag the plan creates (the store assigns the real one)."""
+        if not self.next_id:
+            self.next_id = self.reader.counter(FLAG_ID_COUNTER)
+        self.next_id += 1
+        return self.next_id
+
+
+def _plan(workspace: Workspace, store: Store, state_from: str, now: datetime) -> Plan:
+    position = store.position()
+    in_force = load_regime(store, position)
+    base_rules = regime_of(workspace.base_files) if workspace.base_files is not None else None
+    bootstrap = in_force is None and base_rules is None
+    regime = require_regime(in_force, base_rules, regime_of(workspace.files) if bootstrap else None)
+    # With no base, the rules land together with the changes: as in the reconcile pass, no policy
+    # governs those changes (policies are read from the base, and there is none).
+    judge_by = replace(regime, policies={}) if bootstrap else regime
+    files, problems = _new_change_files(workspace)
+    with store.reading() as reader:
+        planner = _Planner(workspace, reader, judge_by, now)
+        changes = []
+        for path, data in files:
+            planned = _plan_change(planner, path, data, problems)
+            if planned is not None:
+                changes.append(planned)
+    return Plan(
+        source=str(workspace.root), base=workspace.base, base_label=workspace.base_label, state_from=state_from,
+        changes=tuple(changes), rules=rule_changes(workspace, regime, bootstrap=bootstrap, now=now),
+        problems=tuple(problems),
+        not_in_force=not_in_force(workspace, in_force, position.details) if in_force else (),
+    )  # fmt: skip
+
+
+def _new_change_files(workspace: Workspace) -> tuple[list[tuple[str, bytes]], list[Problem]]:
+    """Change-request files new since the base, in path order; edits, renames and removals as problems."""
+    working = sorted(p for p in workspace.files.paths() if kind_of_path(p) == "ChangeRequest")
+    base = {p for p in workspace.base_paths() if kind_of_path(p) == "ChangeRequest"}
+    gone = {workspace.base_read(p): p for p in sorted(base.difference(working))}
+    new: list[tuple[str, bytes]] = []
+    problems: list[Problem] = []
+    for path in working:
+        data = workspace.files.read(path)
+        if path in base:
+            if data != workspace.base_read(path):
+                problems.append(Problem(path, EDITED))
+        elif data in gone:
+            old = gone.pop(data)
+            problems.append(Problem(path, f"renames {old}: a change request is identified by its file, so a renamed "
+                                          "one is not applied again; file the next change as a new file"))  # fmt: skip
+        else:
+            new.append((path, data))
+    problems.extend(Problem(path, REMOVED) for path in sorted(gone.values()))
+    problems.sort(key=lambda p: p.file)
+    return new, problems
+
+
+def _plan_change(planner: _Planner, path: str, data: bytes, problems: list[Problem]) -> ChangePlan | None:
+    model, _plain, findings = parse_document(path, "ChangeRequest", data)
+    if not isinstance(model, ChangeRequest):
+        summary = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:5])
+        return ChangePlan(
+            path,
+            path.rsplit("/", 1)[-1].rsplit(".", 1)[0],
+            "invalid",
+            reason=f"invalid change request: {summary}",
+        )
+    known = planner.reader.get_change_request(change_request_id(path))
+    if known is not None and known.state in DECIDED:
+        if known.spec != model.spec.model_dump(mode="json"):
+            problems.append(Problem(path, f"was already {known.state} as the store records it: {IMMUTABLE}"))
+        return None  # already decided: merging does nothing with it
+    return _judged(planner, path, model)
+
+
+def _judged(planner: _Planner, path: str, cr: ChangeRequest) -> ChangePlan:
+    spec = cr.spec
+    context = _context(planner, path)
+    flags = planner.flags(cr)
+    env_id, current, _source = flags
+    needs_id = current is None and spec.action_key in ("feature_flag.create", "feature_flag.copy")
+    later = spec.execute_at is not None and spec.execute_at > planner.now
+    decision = decide(cr, planner.regime, context, flags, at=planner.now,
+                      new_id=planner.new_id() if needs_id else None, scheduled_for_later=later)  # fmt: skip
+    common = ChangePlan(
+        path, cr.metadata.name, "refused", action=spec.action_key, environment=spec.environment, flag=spec.resource_id,
+        description=cr.metadata.description, requester=next(iter(sorted(context.requesters)), None),
+        before=current.model_dump(mode="json") if current else None, execute_at=spec.execute_at,
+    )  # fmt: skip
+    if decision.outcome is None or decision.evaluation is None:
+        return replace(common, status="refused", reason=decision.error, stale=decision.stale)
+    outcome, evaluation = decision.outcome, decision.evaluation
+    if env_id is not None:
+        planner.overlay[(env_id, spec.resource_id)] = outcome.flag
+    status = _status(decision, evaluation, later)
+    return replace(
+        common, status=status, intent=outcome.intent.description, after=outcome.intent.after,
+        changes=tuple(outcome.intent.changes), governed=evaluation.governed,
+        policies=policy_needs(evaluation, planner.regime, context.requesters),
+        reason=_reason(status, decision), expires_at=evaluation.expires_at,
+    )  # fmt: skip
+
+
+def _context(planner: _Planner, path: str) -> ApprovalContext:
+    """No votes yet locally; the requester is the author of the commit that added the file, if any."""
+    name, email, at = planner.workspace.requester(path)
+    who = MemberIndex(planner.regime.members).person(name, email) if (name or email) else None
+    return ApprovalContext(
+        votes=(), requesters=frozenset({who} if who else ()), merger=None, created_at=at or planner.now
+    )
+
+
+def _status(decision: Decision, evaluation: Evaluation, later: bool) -> ChangeStatus:
+    if decision.state == "expired" or evaluation.state == "expired":
+        return "expired"
+    if evaluation.approved:
+        return "scheduled" if later else "ready"
+    return "rejected" if evaluation.state == "rejected" else "pending"
+
+
+def _reason(status: ChangeStatus, decision: Decision) -> str | None:
+    return decision.error if status in ("rejected", "expired") else None

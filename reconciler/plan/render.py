@@ -1,0 +1,252 @@
+"""A `Plan` for people: plain text for terminals, Markdown for the pull-request comment.
+
+The Markdown stays under GitHub's comment limit (65,536 characters): changes are written in
+full while they fit in a budget, the rest are summarised one line each, and beyond that only
+counted. Logins are written without `@`, so re-posting the comment pings nobody. JSON is
+`Plan.as_json()`; nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from reconciler.plan.model import ChangePlan, Plan, PolicyNeed, RuleChange
+
+COMMENT_LIMIT = 65_536  # GitHub's limit on a comment body
+BUDGET = 60_000  # what full sections may use; the rest is kept for the summary and the footer
+CELL_LIMIT = 120
+LEVELS = {1: "member", 8: "admin", 15: "owner"}
+HEADLINE = {
+    "ready": "ready to apply: no approval needed",
+    "pending": "needs approval",
+    "scheduled": "scheduled",
+    "refused": "cannot apply",
+    "invalid": "invalid",
+    "rejected": "would be rejected",
+    "expired": "expired",
+}
+
+
+def summary_line(plan: Plan) -> str:
+    """E.g. `2 change requests, 1 rule change, 1 problem` or `No changes.`."""
+    parts = [
+        _count(len(plan.changes), "change request"),
+        _count(len(plan.rules), "rule change"),
+        _count(len(plan.problems), "problem"),
+    ]
+    shown = [p for p in parts if not p.startswith("0 ")]
+    return ", ".join(shown) if shown else "No changes."
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def status_text(change: ChangePlan) -> str:
+    """The one-line verdict, e.g. `needs approval: 1 more (production-rollouts)`."""
+    text = HEADLINE[change.status]
+    if change.status == "pending":
+        text += ": " + "; ".join(f"{p.needed} more ({p.name})" for p in change.policies if p.needed)
+    if change.status == "scheduled" and change.execute_at:
+        text += f" for {change.execute_at.isoformat()}"
+    if change.reason:
+        text += f": {change.reason}"
+    return text
+
+
+# --- text ---------------------------------------------------------------------------------
+
+
+def render_text(plan: Plan) -> str:
+    lines = [
+        f"Plan for {plan.source}",
+        f"  base: {plan.base_label}",
+        f"  flags before: {plan.state_from}",
+        "",
+    ]
+    for index, change in enumerate(plan.changes, 1):
+        lines += _text_change(index, change)
+    if plan.rules:
+        lines.append("Rule changes:")
+        for rule in plan.rules:
+            lines += _text_rule(rule)
+    lines += [f"  not in force: {n.file}: {n.reason}" for n in plan.not_in_force]
+    if plan.problems:
+        lines.append("Problems:")
+        lines += [f"  {p.file}: {p.message}" for p in plan.problems]
+    lines.append(summary_line(plan))
+    return "\n".join(lines) + "\n"
+
+
+def _text_change(index: int, change: ChangePlan) -> list[str]:
+    lines = [f"{index}. {change.file}: {_what(change)}", f"   {status_text(change)}"]
+    if change.intent:
+        lines.append(f"   {change.intent}")
+    lines += [f"   {c.field}: {_value(c.before)} -> {_value(c.after)}" for c in change.changes]
+    lines += [f"   policy {_text_need(p)}" for p in change.policies]
+    if change.status not in ("refused", "invalid") and not change.governed:
+        lines.append("   no approval policy governs this change")
+    return [*lines, ""]
+
+
+def _text_rule(rule: RuleChange) -> list[str]:
+    files = ", ".join(f"{f} ({s})" for f, s in zip(rule.files, rule.statuses, strict=True))
+    lines = [f"  {rule.action}: {files}"]
+    if rule.action == "bootstrap":
+        lines.append("    no base: these rules take effect as they are")
+    elif not rule.governed:
+        lines.append("    no meta-action policy governs this change")
+    lines += [f"    policy {_text_need(p)}" for p in rule.policies]
+    if rule.problem:
+        lines.append(f"    invalid, will not take effect: {rule.problem}")
+    return lines
+
+
+def _text_need(need: PolicyNeed) -> str:
+    who = ", ".join(need.eligible) or "nobody eligible"
+    return (
+        f"{need.name}: {need.approvals}/{need.quorum} approvals, {need.needed} more from {who}{_bypass(need)}"
+    )
+
+
+def _bypass(need: PolicyNeed) -> str:
+    holders = [LEVELS.get(level, f"level {level}") for level in need.bypass_levels] + list(need.bypass_roles)
+    return f"; bypass: {', '.join(holders)}" if holders else ""
+
+
+def _what(change: ChangePlan) -> str:
+    if not change.action:
+        return change.name
+    verb = change.action.removeprefix("feature_flag.")
+    return f"{verb} {change.flag!r} in {change.environment}"
+
+
+def _value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= CELL_LIMIT else text[: CELL_LIMIT - 1] + "…"
+
+
+# --- Markdown -----------------------------------------------------------------------------
+
+
+def render_markdown(plan: Plan) -> str:
+    """The pull-request comment: a section per change, then rules and problems, bounded."""
+    head = [
+        "## Flag-change plan",
+        "",
+        f"Base: {_md(plan.base_label)} · flags before: {_md(plan.state_from)}",
+        "",
+        f"**{summary_line(plan)}**",
+        "",
+    ]
+    tail = _md_rules(plan) + _md_problems(plan)
+    body = "\n".join(head) + "\n"
+    budget = BUDGET - len("\n".join(tail))
+    written = 0
+    for index, change in enumerate(plan.changes, 1):
+        section = "\n".join(_md_change(index, change)) + "\n"
+        if len(body) + len(section) > budget:
+            break
+        body += section
+        written += 1
+    body += _md_rest(plan.changes[written:], written, budget - len(body))
+    text = body + "\n".join(tail)
+    return (
+        text if len(text) <= COMMENT_LIMIT else text[: COMMENT_LIMIT - 40] + "\n\n_…cut to fit a comment._\n"
+    )
+
+
+def _md_change(index: int, change: ChangePlan) -> list[str]:
+    lines = [
+        f"### {index}. {_code(change.file)}: {_md(_what(change))}",
+        "",
+        f"**{_md(status_text(change))}**",
+        "",
+    ]
+    if change.intent:
+        lines += [f"> {_md(change.intent)}", ""]
+    if change.changes:
+        lines += ["| Field | Before | After |", "|---|---|---|"]
+        lines += [f"| {_code(c.field)} | {_cell(c.before)} | {_cell(c.after)} |" for c in change.changes]
+        lines.append("")
+    if change.policies:
+        lines += _md_policies(change.policies)
+    elif change.status not in ("refused", "invalid"):
+        lines += ["_No approval policy governs this change._", ""]
+    return lines
+
+
+def _md_policies(needs: Iterable[PolicyNeed]) -> list[str]:
+    lines = [
+        "| Governing policy | Approvals | Still needed | Eligible approvers | Bypass |",
+        "|---|---|---|---|---|",
+    ]
+    for need in needs:
+        who = ", ".join(need.eligible) or "_nobody_"
+        bypass = _bypass(need).removeprefix("; bypass: ") or "—"
+        lines.append(
+            f"| {_md(need.name)} | {need.approvals}/{need.quorum} | {need.needed} | {_md(who)} | {bypass} |"
+        )
+    return [*lines, ""]
+
+
+def _md_rest(rest: tuple[ChangePlan, ...], written: int, room: int) -> str:
+    """The changes that did not fit, one line each while there is room, then only a count."""
+    if not rest:
+        return ""
+    lines = [f"### {_count(len(rest), 'more change request')}", ""]
+    for offset, change in enumerate(rest):
+        line = f"- {_code(change.file)}: {_md(_what(change))}: {_md(status_text(change))}"[:300]
+        if len("\n".join(lines)) + len(line) > room - 200:
+            lines.append(
+                f"- _…and {len(rest) - offset} more; run `reconciler plan` locally for the full list._"
+            )
+            break
+        lines.append(line)
+    return "\n".join([*lines, ""]) + "\n"
+
+
+def _md_rules(plan: Plan) -> list[str]:
+    if not plan.rules and not plan.not_in_force:
+        return []
+    lines = ["### Rule changes", ""]
+    for rule in plan.rules:
+        pairs = list(zip(rule.files, rule.statuses, strict=True))
+        files = ", ".join(f"{_code(f)} ({s})" for f, s in pairs[:30])
+        files += f" and {len(pairs) - 30} more" if len(pairs) > 30 else ""
+        lines += [f"**{rule.action}**: {files}", ""]
+        if rule.action == "bootstrap":
+            lines += ["No base: these rules take effect as they are.", ""]
+        elif rule.policies:
+            lines += _md_policies(rule.policies)
+        else:
+            lines += ["_No meta-action policy governs this change._", ""]
+        if rule.problem:
+            lines += [f"Invalid, will not take effect: {_md(rule.problem)}", ""]
+    lines += [f"- Not in force: {_code(n.file)}: {_md(n.reason)}" for n in plan.not_in_force]
+    return [*lines, ""]
+
+
+def _md_problems(plan: Plan) -> list[str]:
+    if not plan.problems:
+        return []
+    lines = ["### Problems", ""]
+    lines += [f"- {_code(p.file)}: {_md(p.message)}" for p in plan.problems[:100]]
+    if len(plan.problems) > 100:
+        lines.append(f"- _…and {len(plan.problems) - 100} more._")
+    return [*lines, ""]
+
+
+def _md(text: str) -> str:
+    """Text safe inside a table cell or a line: no pipes, no newlines, no @-mentions."""
+    return text.replace("|", "\\|").replace("\n", " ").replace("@", "@\u200b")
+
+
+def _code(text: str) -> str:
+    return "`" + text.replace("`", "'") + "`"
+
+
+def _cell(value: Any) -> str:
+    return _code(_value(value)) if value is not None else "—"

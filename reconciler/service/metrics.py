@@ -1,0 +1,39 @@
+"""Prometheus metrics of the reconcile loop, on prometheus-client's default registry.
+
+The API's `/metrics` endpoint exposes that same default registry, so everything defined here
+shows up there without the API knowing about the loop. Only the loop (`loop.py`) updates
+these; operators read them (docs/production.md lists them with suggested alerts).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Passes are usually sub-second, but a first clone of a large repository can take minutes.
+PASS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+PASS_DURATION = Histogram(
+    "reconciler_pass_duration_seconds",
+    "Duration of reconcile passes, by outcome (ok, temporary, permanent, unexpected).",
+    ["outcome"],
+    buckets=PASS_BUCKETS,
+)
+CHANGES_APPLIED = Counter("reconciler_changes_applied", "Change requests applied to the flag store.")
+CHANGES_FAILED = Counter(
+    "reconciler_changes_failed", "Change requests that were merged but could not be applied (state failed)."
+)
+GIT_FETCH_FAILURES = Counter(
+    "reconciler_git_fetch_failures", "Passes that failed because the policy repository could not be fetched."
+)
+WEBHOOK_DELIVERIES = Counter(
+    "reconciler_webhook_deliveries",
+    "Verified GitHub webhook deliveries handed to the loop, by event and what the loop did with them.",
+    ["event", "result"],
+)
+REFRESH_FAILURES = Counter(
+    "reconciler_pull_request_refresh_failures", "Failed refreshes of open pull requests (live pending requests)."
+)
+LEADER = Gauge("reconciler_leader", "1 while this process holds the leader lock and reconciles, else 0.")
+CONSECUTIVE_FAILURES = Gauge(
+    "reconciler_consecutive_failures", "Reconcile passes that failed in a row (0 after a successful pass)."
+)

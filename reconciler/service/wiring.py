@@ -1,0 +1,119 @@
+"""Putting the loop together around the real reconcile pass and the store's leader lock.
+
+Called by `reconciler run`; tests of the loop's schedule build `ReconcileLoop` directly with
+their own pass function instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from reconciler.documents import Project
+from reconciler.github import GitHubClient
+from reconciler.gitrepo import GitRepository
+from reconciler.pullrequests import SyncReport, sync_open_pull_requests, sync_pull_request
+from reconciler.reconcile import PassResult, ReconcileConfig, reconcile_once
+from reconciler.reconcile.regime import PROJECT_KEY
+from reconciler.service.loop import LoopSettings, ReconcileLoop, RefreshPullRequests
+from reconciler.store import Store
+
+log = logging.getLogger("reconciler.service")
+
+
+def reconcile_loop(
+    config: ReconcileConfig,
+    store: Store,
+    *,
+    interval: float = 60.0,
+    refresh_pull_requests: RefreshPullRequests | None = None,
+) -> ReconcileLoop:
+    """A loop that runs `reconcile_once(config, store)` while this process leads `store`.
+
+    Pushes to `config.branch` trigger a pass; without a branch any pushed branch does (the
+    pass re-resolves the default branch, so an extra pass is harmless). Open pull requests are
+    refreshed by `refresh_pull_requests`, by default `pull_request_refresher(config, store)`.
+    """
+    if refresh_pull_requests is None:
+        refresh_pull_requests = pull_request_refresher(config, store)
+    settings = LoopSettings(interval=interval, tracked_branch=config.branch)
+
+    def run_pass() -> PassResult:
+        started = datetime.now(UTC)
+        try:
+            return reconcile_once(config, store)
+        except Exception as err:
+            record_failure(store, err, started)
+            raise
+
+    return ReconcileLoop(run_pass, store.leader_lock(), settings, refresh_pull_requests=refresh_pull_requests)
+
+
+def record_failure(store: Store, err: Exception, started: datetime) -> None:
+    """Make sure the stored position names a pass's failure, so every replica's status shows it.
+
+    The pass records the failures it expects (fetch, divergence) itself; this catches the rest
+    (a bug, a lost database) unless the pass already recorded something newer.
+    """
+    try:
+        with store.transaction() as tx:
+            position = tx.position()
+            if position.last_error_at is not None and position.last_error_at >= started:
+                return
+            message = str(err) or type(err).__name__
+            tx.set_position(replace(position, last_error=message, last_error_at=datetime.now(UTC)))
+    except Exception as store_err:  # the database may be what failed; the loop logs the original
+        log.warning("could not record the failed pass in the store: %s", store_err)
+
+
+def approval_source(config: ReconcileConfig, store: Store) -> str | None:
+    """Where approvals come from: the option, else the project in force (None before bootstrap)."""
+    if config.approvals is not None:
+        return config.approvals
+    data = store.position().details.get(PROJECT_KEY)
+    return Project.model_validate(data).spec.approvals.source if data is not None else None
+
+
+def project_repository(store: Store) -> str | None:
+    """`spec.github.repository` of the project in force."""
+    data = store.position().details.get(PROJECT_KEY)
+    github = Project.model_validate(data).spec.github if data is not None else None
+    return github.repository if github else None
+
+
+GitHubFactory = Callable[[str | None], GitHubClient]  # repository named in reconciler.yaml -> client
+
+
+def pull_request_refresher(
+    config: ReconcileConfig,
+    store: Store,
+    *,
+    github: GitHubFactory = GitHubClient.from_env,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> RefreshPullRequests:
+    """Live pending requests from open pull requests: one by number, or all (None).
+
+    Only with GitHub approvals; with trailers there are no reviews to show, and no GitHub to
+    ask. Errors (GitHub down, a bad token) propagate to the loop, which logs and counts them.
+    """
+
+    def refresh(number: int | None) -> SyncReport | None:
+        if approval_source(config, store) != "github":
+            return None
+        with (
+            GitRepository.open(config.repo, branch=config.branch, subdir=config.path, cache_dir=config.cache_dir) as repo,
+            github(project_repository(store)) as client,
+        ):
+            if number is None:
+                report = sync_open_pull_requests(store, repo, client, now=now())
+            else:
+                report = sync_pull_request(store, repo, client, number, now=now())
+        log.info(
+            "refreshed open pull requests",
+            extra={"pull_request": number, "pulls": report.pulls, "written": report.written, "closed": report.closed},
+        )
+        return report
+
+    return refresh

@@ -2,7 +2,7 @@
 
 SDKs poll these every few seconds with `If-None-Match`, so the body is built once per flags
 version of the environment (`flags_version`) and kept with its ETag; a poll that finds
-nothing new costs the token lookup and one counter read, and answers 304.
+nothing new is answered 304 from the caches (see `auth.Gate`), usually without any query.
 """
 
 from __future__ import annotations

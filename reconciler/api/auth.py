@@ -9,8 +9,9 @@ environments it cannot read).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -30,6 +31,7 @@ MEMBERS = "organization_member:read"
 bearer = HTTPBearer(auto_error=False, description="An API token from `reconciler token create`.")
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+TOKEN_CACHE_ENTRIES = 10_000
 
 
 @dataclass(frozen=True)
@@ -55,21 +57,35 @@ class Caller:
         return None if self.token is None else self.token.environment_ids
 
 
-@dataclass
-class Access:
-    """One authorised read: the snapshot, the caller, and the environment of the path if any."""
+class Snapshot:
+    """A read snapshot of the store opened on first use: a request answered from the caches
+    never opens one."""
 
-    reader: Reader
-    caller: Caller
-    environment: EnvironmentRecord | None
-    _version: int | None = None
+    def __init__(self, store: Store, stack: ExitStack):
+        self._store = store
+        self._stack = stack
+        self._reader: Reader | None = None
 
     @property
-    def version(self) -> int:
-        """The store version of this snapshot (read once)."""
-        if self._version is None:
-            self._version = self.reader.store_version()
-        return self._version
+    def reader(self) -> Reader:
+        if self._reader is None:
+            self._reader = self._stack.enter_context(self._store.reading())
+        return self._reader
+
+
+@dataclass
+class Access:
+    """One authorised read: the (lazy) snapshot, the caller, the store version the answer is
+    cached under, and the environment of the path if any."""
+
+    snapshot: Snapshot
+    caller: Caller
+    environment: EnvironmentRecord | None
+    version: int
+
+    @property
+    def reader(self) -> Reader:
+        return self.snapshot.reader
 
     @property
     def env(self) -> EnvironmentRecord:
@@ -95,19 +111,22 @@ class Environments:
 class Gate:
     """Opens authorised read snapshots of the store for request handlers.
 
-    Environments change only with the store version, so they are kept per version: a request
-    costs the token lookup and one counter read before its own query.
+    Environments change only with the store version, so they are kept per version. A valid
+    token is trusted for `token_cache_seconds` and the store version is read at most every
+    `version_check_seconds`, so a request answered from the caches touches no database.
     """
 
     def __init__(self, store: Store, settings: ApiSettings):
         self.store = store
         self.settings = settings
         self._environments: Environments | None = None
+        self._tokens: dict[str, tuple[TokenRecord, float]] = {}
+        self._version: tuple[int, float] | None = None
 
-    def environments(self, reader: Reader, version: int) -> Environments:
+    def environments(self, snapshot: Snapshot, version: int) -> Environments:
         current = self._environments
         if current is None or current.version != version:
-            current = Environments.read(reader, version)
+            current = Environments.read(snapshot.reader, version)
             if self._environments is None or self._environments.version < version:
                 self._environments = current
         return current
@@ -124,12 +143,13 @@ class Gate:
     ) -> Iterator[Access]:
         """A read snapshot for a caller holding `scope`, on the environment named, if any
         (by id, key or public project token)."""
-        with self.store.reading() as reader:
-            caller = self.caller(reader, credentials, scope)
-            version = reader.store_version()
+        with ExitStack() as stack:
+            snapshot = Snapshot(self.store, stack)
+            caller = self.caller(snapshot, credentials, scope)
+            version = self.version(snapshot)
             environment = None
             if project_id is not None or environment_key is not None or api_token is not None:
-                envs = self.environments(reader, version)
+                envs = self.environments(snapshot, version)
                 if project_id is not None:
                     environment = envs.by_id.get(project_id)
                     _require_readable(caller, environment, f"environment {project_id}")
@@ -139,10 +159,23 @@ class Gate:
                 else:
                     environment = envs.by_token.get(api_token or "")
                     _require_readable(caller, environment, "environment with this project token", attr="token")
-            yield Access(reader, caller, environment, version)
+            yield Access(snapshot, caller, environment, version)
 
-    def caller(self, reader: Reader, credentials: HTTPAuthorizationCredentials | None, scope: str | None) -> Caller:
-        """Authenticate in `reader`'s snapshot and check `scope` (None: any live token will do)."""
+    def version(self, snapshot: Snapshot) -> int:
+        """The store version, read at most every `version_check_seconds`."""
+        ttl = self.settings.version_check_seconds
+        now = time.monotonic()
+        cached = self._version
+        if ttl > 0 and cached is not None and cached[1] > now:
+            return cached[0]
+        version = snapshot.reader.store_version()
+        if ttl > 0:
+            self._version = (version, now + ttl)
+        return version
+
+    def caller(self, snapshot: Snapshot, credentials: HTTPAuthorizationCredentials | None, scope: str | None) -> Caller:
+        """Authenticate (in the snapshot, unless the token is cached) and check `scope` (None:
+        any live token will do)."""
         if credentials is None or not credentials.credentials:
             if self.settings.allow_anonymous:
                 return Caller(None)
@@ -152,7 +185,7 @@ class Gate:
                 "`reconciler token create`",
                 headers=_CHALLENGE,
             )
-        record = reader.token_by_hash(token_hash(credentials.credentials))
+        record = self._token(snapshot, token_hash(credentials.credentials))
         if record is None or record.revoked_at is not None:
             raise ApiError(401, "the bearer token is unknown or revoked", headers=_CHALLENGE)
         if scope is not None and not record.allows(scope):
@@ -162,6 +195,22 @@ class Gate:
                 f"create one with `reconciler token create --scope {scope}`",
             )
         return Caller(record)
+
+
+    def _token(self, snapshot: Snapshot, digest: str) -> TokenRecord | None:
+        """The live token for a hash. A found token is remembered for `token_cache_seconds`
+        (so a revocation takes at most that long to bite); an unknown one is asked every time."""
+        ttl = self.settings.token_cache_seconds
+        now = time.monotonic()
+        cached = self._tokens.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        record = snapshot.reader.token_by_hash(digest)
+        if ttl > 0 and record is not None and record.revoked_at is None:
+            if len(self._tokens) >= TOKEN_CACHE_ENTRIES:
+                self._tokens.clear()
+            self._tokens[digest] = (record, now + ttl)
+        return record
 
 
 def _require_readable(caller: Caller, environment: EnvironmentRecord | None, what: str, attr: str | None = None) -> None:

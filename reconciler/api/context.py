@@ -70,7 +70,7 @@ class ApiContext:
         return cls(store, settings, Gate(store, settings))
 
     def members(self, access: Access) -> Directory:
-        return self.directory.get(access.reader, access.version)
+        return self.directory.get(lambda: access.reader, access.version)
 
     def respond(self, access: Access, request: Request, render: Callable[[], Any]) -> Response:
         """`render()`'s JSON, computed at most once per store version, URL and caller."""

@@ -8,6 +8,7 @@ requests from re-reading the members table 100 times.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -86,12 +87,13 @@ class DirectoryCache:
         self._lock = threading.Lock()
         self._current: Directory | None = None
 
-    def get(self, reader: Reader, version: int) -> Directory:
-        """The directory as of `version` (the reader's `store_version()`)."""
+    def get(self, reader: Callable[[], Reader], version: int) -> Directory:
+        """The directory as of `version`; `reader()` is asked only when it must be read."""
         current = self._current
         if current is not None and current.version == version:
             return current
-        directory = Directory.build(version, reader.list_members(include_removed=True), reader.list_roles())
+        snapshot = reader()
+        directory = Directory.build(version, snapshot.list_members(include_removed=True), snapshot.list_roles())
         with self._lock:
             if self._current is None or self._current.version <= version:
                 self._current = directory

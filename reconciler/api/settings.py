@@ -23,12 +23,18 @@ class ApiSettings:
     `repository` (`owner/name`) is named in the 405 answer to write methods.
     `public_base_url` (e.g. `https://flags.example.com`) is the origin of absolute `next` and
     `previous` links behind a proxy; without it they use the request's own host.
+    `token_cache_seconds`: how long a valid token is trusted without asking the store again,
+    hence the longest a revoked token keeps working (0: ask on every request).
+    `version_check_seconds`: how long the store version is trusted, hence the longest a
+    commit by the reconciler takes to show in answers (0: read it on every request).
     """
 
     allow_anonymous: bool = False
     webhook_secret: str | None = None
     repository: str | None = None
     public_base_url: str | None = None
+    token_cache_seconds: float = 1.0
+    version_check_seconds: float = 0.2
 
     @classmethod
     def from_env(

@@ -85,3 +85,27 @@ def test_anonymous_reads_only_when_the_operator_allows_it(store: Store, app: Fas
     finally:
         closed.close()
         opened.close()
+
+
+def test_a_revoked_token_stops_working_within_the_cache_time(fresh_store: tuple[Store, Tokens]) -> None:
+    import time
+
+    from reconciler.store import SCOPES
+
+    store, _tokens = fresh_store
+    immediate = Client(create_app(store, settings=ApiSettings(token_cache_seconds=0)), None)
+    cached = Client(create_app(store, settings=ApiSettings(token_cache_seconds=0.3)), None)
+    try:
+        secret, record = store.create_token("ada", SCOPES)
+        path = "/api/environments/1/change_requests/"
+        assert immediate.get(path, token=secret).status_code == 200
+        assert cached.get(path, token=secret).status_code == 200
+        store.revoke_token(str(record.id))
+        assert immediate.get(path, token=secret).status_code == 401
+        revoked_at = time.monotonic()
+        while cached.get(path, token=secret).status_code == 200:
+            assert time.monotonic() - revoked_at < 0.3 + 1, "the revoked token kept working"
+            time.sleep(0.05)
+    finally:
+        immediate.close()
+        cached.close()

@@ -30,7 +30,7 @@ def test_definitions_for_the_project_token(client: Client) -> None:
 
 def test_etag_answers_304_until_a_flag_changes(fresh_store: tuple[Store, Tokens]) -> None:
     store, tokens = fresh_store
-    app: FastAPI = create_app(store, settings=ApiSettings())
+    app: FastAPI = create_app(store, settings=ApiSettings(version_check_seconds=0))
     client = Client(app, tokens.flags)
     try:
         url = "/flags/definitions?token=phc_production_key"
@@ -48,5 +48,23 @@ def test_etag_answers_304_until_a_flag_changes(fresh_store: tuple[Store, Tokens]
         assert changed.status_code == 200 and changed.headers["etag"] != etag
         assert changed.json()["flags"][0]["filters"]["groups"][0]["rollout_percentage"] == 80
         assert app.state.definitions.builds == 2
+    finally:
+        client.close()
+
+
+def test_a_commit_shows_within_the_version_check_time(fresh_store: tuple[Store, Tokens]) -> None:
+    import time
+
+    store, tokens = fresh_store
+    client = Client(create_app(store, settings=ApiSettings(version_check_seconds=0.3)), tokens.flags)
+    try:
+        url = "/flags/definitions?token=phc_production_key"
+        etag = client.get(url).headers["etag"]
+        with store.transaction() as tx:
+            tx.put_flag_version(PROD, flag(1, "checkout", 70, version=3), at=at(90))
+        committed = time.monotonic()
+        while client.get(url, headers={"If-None-Match": etag}).status_code == 304:
+            assert time.monotonic() - committed < 0.3 + 1, "the new flag version never showed"
+            time.sleep(0.05)
     finally:
         client.close()

@@ -80,7 +80,10 @@ class PendingWrites:
 
     def upsert(self, table: str, row: dict[str, Any]) -> None:
         key = tuple(row[c.name] for c in t.metadata.tables[table].primary_key.columns)
-        self._upserts.setdefault(table, {})[key] = row
+        held = self._upserts.setdefault(table, {})
+        if key in held:  # written twice in one transaction: the first write's kept columns stay
+            row = {**row, **{name: held[key][name] for name in KEEP_ON_UPDATE.get(table, ())}}
+        held[key] = row
 
     def insert(self, table: str, row: dict[str, Any]) -> None:
         self._inserts.setdefault(table, []).append(row)

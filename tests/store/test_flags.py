@@ -41,6 +41,16 @@ def test_unreachable_database_is_a_store_error() -> None:
         Store.open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
 
 
+def test_a_flag_created_and_changed_in_one_transaction_keeps_its_creation_time(store: Store) -> None:
+    with store.transaction() as tx:
+        ident = tx.next_flag_id()
+        tx.put_flag_version(1, flag(ident, "checkout"), at=at(0))
+        tx.put_flag_version(1, flag(ident, "checkout", version=2, rollout=50), at=at(3))
+    current = store.get_flag(1, "checkout")
+    assert current is not None
+    assert (current.flag.version, current.created_at, current.updated_at) == (2, at(0), at(3))
+
+
 def test_flag_versions_accumulate_into_history(store: Store) -> None:
     with store.transaction() as tx:
         first, second = tx.next_flag_id(), tx.next_flag_id()

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -68,10 +69,20 @@ def make_engine(url: sa.URL) -> sa.Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StoreError(f"cannot create the directory of the store {url.database}: {err}") from err
-        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **_JSON)
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, **_JSON)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+# JSON columns (flag data, intents, snapshots, votes) are most of what a pass writes; orjson
+# encodes them several times faster than the standard library. The audit chain hashes its own
+# canonical text (audit.canonical_json), so this choice never changes a hash.
+_JSON: dict[str, Any] = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:

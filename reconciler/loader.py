@@ -276,10 +276,24 @@ def parse_documents(
     For callers that already hold the bytes (the reconcile pass reads a whole walk's files in
     one git exchange); the same path may appear more than once (a file at several commits).
     """
+    return list(iter_parse_documents(items, jobs))
+
+
+def iter_parse_documents(
+    items: list[tuple[str, str, bytes]], jobs: int | None = None
+) -> Iterator[tuple[BaseModel | None, list[Finding]]]:
+    """`parse_documents`, yielding each result as soon as it is ready, in order.
+
+    The caller works on the first results while workers parse the rest; closing the
+    generator early stops the workers.
+    """
     workers = _worker_count(jobs, len(items)) if len(items) >= POOL_WORTH_STARTING else 1
     if workers <= 1:
-        return [(model, findings) for model, _plain, findings in (parse_document(*item) for item in items)]
-    chunk = max(16, len(items) // (workers * 8))
+        for item in items:
+            model, _plain, findings = parse_document(*item)
+            yield model, findings
+        return
+    chunk = max(16, min(250, len(items) // (workers * 8)))
     batches: list[list[tuple[str, str, bytes | str | None]]] = [
         list(items[i : i + chunk]) for i in range(0, len(items), chunk)
     ]
@@ -288,12 +302,10 @@ def parse_documents(
     context = multiprocessing.get_context("forkserver" if sys.platform == "linux" else "spawn")
     if sys.platform == "linux":
         context.set_forkserver_preload(["reconciler.loader"])  # workers start with it imported
-    parsed: list[tuple[BaseModel | None, list[Finding]]] = []
     with context.Pool(workers, initializer=_start_worker, initargs=(None,)) as pool:
         for results in pool.imap(_parse_batch, batches):
             for _path, kind, plain, findings in results:
-                parsed.append((DOCUMENT_MODELS[kind].model_validate(plain) if plain is not None else None, findings))
-    return parsed
+                yield (DOCUMENT_MODELS[kind].model_validate(plain) if plain is not None else None), findings
 
 
 # In a forked worker: the source it reads from itself, if any (handed over at fork time).

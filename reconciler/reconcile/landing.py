@@ -10,7 +10,7 @@ half-way leaves no trace of the commit, and the next pass processes it again fro
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -24,9 +24,9 @@ from reconciler.loader import (
     MEMBERS_FILE,
     PROJECT_FILE,
     Finding,
+    iter_parse_documents,
     kind_of_path,
     parse_document,
-    parse_documents,
 )
 from reconciler.policy import Subject, evaluate
 from reconciler.reconcile.changes import (
@@ -102,15 +102,15 @@ class Landing:
     repo: GitRepository
     source: ApprovalSource
     now: datetime  # wall clock: decides whether a scheduled change is due
-    # Change-request files of the walk, read and parsed up front: (commit, path) → parse result.
-    parsed: Mapping[tuple[str, str], Parsed] = field(default_factory=dict)
+    # Change-request files of the walk, read up front and parsed while the pass runs.
+    parsed: ParsedWalk = field(default_factory=lambda: ParsedWalk([], [], iter(())))
     cache: PassCache = field(default_factory=PassCache)
 
     def change_request(self, commit: str, path: str) -> Parsed:
         """The change-request file at `commit`, parsed (None: the commit has no such file)."""
         key = (commit, path)
         if key in self.parsed:
-            return self.parsed[key]
+            return self.parsed.take(key)
         data = self.repo.read_file(commit, path)
         if data is None:
             return None
@@ -121,15 +121,50 @@ class Landing:
 Parsed = tuple[BaseModel | None, list[Finding]] | None
 
 
-def parse_walk(repo: GitRepository, commits: list[CommitInfo]) -> dict[tuple[str, str], Parsed]:
+class ParsedWalk:
+    """The walk's change-request files, parsed by workers while the pass works on earlier ones.
+
+    Results arrive in walk order, the order the pass asks for them; `take` waits for one.
+    Close it (the pass does, with `contextlib.closing`) to stop the workers early.
+    """
+
+    def __init__(
+        self,
+        wanted: list[tuple[str, str]],
+        present: list[tuple[str, str]],
+        results: Iterator[tuple[BaseModel | None, list[Finding]]],
+    ):
+        self._absent = set(wanted) - set(present)
+        self._expected = set(present)
+        self._order = iter(present)
+        self._results = results
+        self._ready: dict[tuple[str, str], Parsed] = {}
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._absent or key in self._expected
+
+    def take(self, key: tuple[str, str]) -> Parsed:
+        """The parse result of `key` (None for a file the commit does not have); once per key."""
+        if key in self._absent:
+            return None
+        while key not in self._ready:
+            self._ready[next(self._order)] = next(self._results)
+        self._expected.discard(key)
+        return self._ready.pop(key)
+
+    def close(self) -> None:
+        close = getattr(self._results, "close", None)
+        if close is not None:
+            close()
+
+
+def parse_walk(repo: GitRepository, commits: list[CommitInfo]) -> ParsedWalk:
     """Every change-request file the walk adds or edits, read in one git exchange, parsed on every core."""
     wanted = change_request_files(commits)
     files = repo.read_files(wanted)
     present = [key for key in wanted if files.get(key) is not None]
-    results = parse_documents([(path, "ChangeRequest", files[(sha, path)] or b"") for sha, path in present])
-    parsed: dict[tuple[str, str], Parsed] = dict.fromkeys(wanted)
-    parsed.update(zip(present, results, strict=True))
-    return parsed
+    items = [(path, "ChangeRequest", files[(sha, path)] or b"") for sha, path in present]
+    return ParsedWalk(wanted, present, iter_parse_documents(items))
 
 
 def change_request_ids(commits: list[CommitInfo]) -> list[str]:

@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
@@ -98,8 +99,9 @@ def reconcile_once(
                 cache.preload(reader)
         landing = Landing(repo, _approval_source(config, regime, repo, github), now, parsed, cache)
         totals = CommitReport()
-        for batch in batches(commits, config.batch_changes):
-            landing, regime, position = _land(store, config, github, landing, batch, regime, position, totals)
+        with closing(parsed):
+            for batch in batches(commits, config.batch_changes):
+                landing, regime, position = _land(store, config, github, landing, batch, regime, position, totals)
         if regime is not None:
             totals.applied += apply_due(store, regime, now)
     _finish(store, head, now)

@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from reconciler.store import (
     VoteRecord,
     change_request_uuid,
 )
+from tests.pgutil import temporary_database
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -248,22 +248,6 @@ def _every(n: int) -> object:
     return ChangeRequestFilter(limit=n, offset=0)
 
 
-@contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    import sqlalchemy as sa
-
-    name = f"reconciler_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def report(backend: str, rounds: list[list[Result]]) -> None:
     """Per endpoint: median req/s, median of the per-round ratios to static, median p50/p99."""
     print(f"\n{backend} ({len(rounds)} rounds): endpoint  req/s  ratio target  p50 ms  p99 ms errors")
@@ -301,7 +285,7 @@ def main() -> None:
         pg = os.environ.get("RECONCILER_TEST_POSTGRES_URL")
         if args.backend in ("postgres", "all") and pg:
             print("postgresql:")
-            with postgres_database(pg) as url:
+            with temporary_database(pg, "reconciler_bench") as url:
                 report("postgresql", measure(url, args, workdir))
 
 

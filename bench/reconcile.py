@@ -23,16 +23,15 @@ import os
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 import yaml
 
 from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.store import Store
 from tests import policyrepo as pr
+from tests.pgutil import temporary_database
 
 EPOCH = 1_700_000_000
 
@@ -121,15 +120,6 @@ def measure(label: str, path: Path, url: str, requests: int) -> dict[str, float]
     return row
 
 
-def postgres_database(admin_url: str) -> tuple[str, sa.Engine, str]:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    return url, admin, name
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commits", type=int, default=2000)
@@ -143,12 +133,8 @@ def main() -> None:
         print(f"{requests} change requests over {args.commits} commits on {args.flags} flags")
         measure("sqlite", path, f"sqlite:///{Path(tmp) / 'store.db'}", requests)
         if args.postgres:
-            url, admin, name = postgres_database(args.postgres)
-            try:
+            with temporary_database(args.postgres, "bench_reconcile") as url:
                 measure("postgresql", path, url, requests)
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":

@@ -8,27 +8,17 @@ under CI=true a missing or unreachable server is a failure, never a skip.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.gitutil import GitRepo
+from tests.pgutil import postgres_admin_url, temporary_database
 
 # The real GitHub payloads and published API examples, copied from ../shared/fixtures with
 # their licences so the suite runs from any checkout.
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "shared"
-POSTGRES_ENV = "RECONCILER_TEST_POSTGRES_URL"
-
-
-def _postgres_admin_url() -> str:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{POSTGRES_ENV} is not set: under CI=true the PostgreSQL tests must run")
-        pytest.skip(f"{POSTGRES_ENV} not set")
-    return url
 
 
 @pytest.fixture
@@ -36,24 +26,14 @@ def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
     import sqlalchemy as sa
 
-    admin_url = _postgres_admin_url()
-    name = f"reconciler_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    admin_url = postgres_admin_url()
     try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        with temporary_database(admin_url) as url:
+            yield url
     except sa.exc.OperationalError as err:
-        admin.dispose()
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL at {admin_url} is unreachable: {err}")
         pytest.skip(f"PostgreSQL unreachable: {err}")
-    url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

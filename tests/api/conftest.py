@@ -4,9 +4,8 @@ to the real app through `httpx.ASGITransport`."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -16,7 +15,7 @@ from fastapi import FastAPI
 from reconciler.api import ApiSettings, create_app
 from reconciler.store import Store
 from tests.api.seed import Tokens, seed
-from tests.conftest import _postgres_admin_url
+from tests.pgutil import postgres_admin_url, temporary_database
 
 
 class Client:
@@ -63,21 +62,8 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         s.close()
 
 
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    import sqlalchemy as sa
-
-    admin_url = _postgres_admin_url()
-    name = f"reconciler_api_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def postgres_database() -> AbstractContextManager[str]:
+    return temporary_database(postgres_admin_url(), "reconciler_api")
 
 
 @pytest.fixture

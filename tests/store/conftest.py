@@ -7,7 +7,6 @@ Tests that need a database nobody has touched (migrations) use the suite's `stor
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,25 +15,15 @@ import sqlalchemy as sa
 
 from reconciler.store import Store
 from reconciler.store.schema import metadata
-from tests.conftest import _postgres_admin_url
+from tests.pgutil import postgres_admin_url, temporary_database
 
 
 @pytest.fixture(scope="session")
 def shared_postgres_url() -> Iterator[str]:
     """One migrated PostgreSQL database for the session, dropped at the end."""
-    admin_url = _postgres_admin_url()
-    name = f"reconciler_store_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    Store.open(url).close()
-    try:
+    with temporary_database(postgres_admin_url(), "reconciler_store") as url:
+        Store.open(url).close()
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -22,57 +22,27 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 import git
 from filelock import FileLock
 from git.exc import BadName, BadObject
 
 from reconciler.errors import DocumentError, GitError
+from reconciler.gitlog import (
+    LOG_FORMAT,
+    CommitInfo,
+    FileChange,
+    parse_cat_file_batch,
+    parse_log,
+    relative_to_subdir,
+)
 from reconciler.yamlio import MAX_FILE_BYTES
 
-ChangeStatus = Literal["added", "modified", "deleted", "renamed"]
-_STATUS: dict[str, ChangeStatus] = {"A": "added", "M": "modified", "D": "deleted", "T": "modified"}
-_COMMIT_MARK = "\x1ecommit "
-# sha, parents, author name/email, committer name/email, author/committer time, trailers, message
-_LOG_FORMAT = "%x1ecommit %H%x00%P%x00%an%x00%ae%x00%cn%x00%ce%x00%at%x00%ct%x00%(trailers:only,unfold)%x00%B"
-_HEADER_FIELDS = 10
+__all__ = ["CommitInfo", "FileChange", "GitRepository", "GitTreeSource", "clone_path", "default_cache_dir", "is_url", "redact"]
+
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:")  # git@github.com:owner/name.git
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
-
-
-@dataclass(frozen=True)
-class FileChange:
-    """A file a commit changed against its first parent, relative to the repository's subdirectory.
-
-    `old_path` is set for renames (both ends inside the subdirectory); a file moved into or out
-    of the subdirectory is `added` or `deleted`.
-    """
-
-    status: ChangeStatus
-    path: str
-    old_path: str | None = None
-
-
-@dataclass(frozen=True)
-class CommitInfo:
-    """One commit of the tracked branch, with the files it changed against its first parent."""
-
-    sha: str
-    parent: str | None  # first parent; None for a root commit
-    author_name: str
-    author_email: str
-    committer_name: str
-    committer_email: str
-    authored_at: datetime
-    committed_at: datetime
-    message: str
-    trailers: list[tuple[str, str]]  # (key, value) from the message's last paragraph, in order
-    changes: list[FileChange]
-    merge: bool = False  # more than one parent: the files came from the merged branch
 
 
 class GitRepository:
@@ -283,7 +253,7 @@ class GitRepository:
         # No pathspec even with a subdirectory: path limiting makes git diff every commit twice
         # (once to simplify history, once for --name-status); filtering here is cheaper.
         # Newest first, reversed here: `--reverse` makes git hold the whole walk before diffing.
-        args = ["--first-parent", "-M", "-m", "--name-status", "-z", f"--format={_LOG_FORMAT}"]
+        args = ["--first-parent", "-M", "-m", "--name-status", "-z", f"--format={LOG_FORMAT}"]
         args += [*revs, "--"]
         try:
             out: bytes = self.repo.git.log(*args, stdout_as_string=False, strip_newline_in_stdout=False)
@@ -311,7 +281,7 @@ class GitRepository:
         if not landing.merge or landing.parent is None:
             return landing
         full = f"{self.subdir}/{path}" if self.subdir else path
-        args = ["--reverse", "--diff-filter=A", "-z", f"--format={_LOG_FORMAT}"]
+        args = ["--reverse", "--diff-filter=A", "-z", f"--format={LOG_FORMAT}"]
         try:
             out: bytes = self.repo.git.log(
                 *args, f"{landing.parent}..{landing.sha}", "--", full,
@@ -329,7 +299,7 @@ class GitRepository:
         they were made on; one run answers for every file of a pull request.
         """
         revs = [self.resolve(tip)] + ([f"^{self.resolve(exclude)}"] if exclude else [])
-        args = ["--reverse", "--no-merges", "-z", f"--format={_LOG_FORMAT}", "--name-status", "-M", *revs,
+        args = ["--reverse", "--no-merges", "-z", f"--format={LOG_FORMAT}", "--name-status", "-M", *revs,
                 "--", self.subdir or "."]
         try:
             out: bytes = self.repo.git.log(*args, stdout_as_string=False, strip_newline_in_stdout=False)
@@ -352,7 +322,7 @@ class GitRepository:
         for entry in out.split("\0"):
             meta, _tab, path = entry.partition("\t")
             parts = meta.split()
-            inside = _inside(path, self.subdir)
+            inside = relative_to_subdir(path, self.subdir)
             if len(parts) == 3 and parts[1] == "blob" and inside is not None:
                 blobs[inside] = parts[2]
         return blobs
@@ -412,7 +382,7 @@ class GitRepository:
         )  # fmt: skip
         if done.returncode != 0:
             raise GitError(f"cannot read files from {self.describe()}: {done.stderr.decode(errors='replace').strip()}")
-        return dict(zip(keys, _parse_batch(done.stdout, len(keys)), strict=True))
+        return dict(zip(keys, parse_cat_file_batch(done.stdout, len(keys)), strict=True))
 
     def read_file(self, commit: str, path: str) -> bytes | None:
         """The bytes of `path` (relative to the subdirectory) at `commit`, or None when it has no such file."""
@@ -506,97 +476,3 @@ def _stderr(err: git.GitCommandError) -> str:
 
 
 # --- parsing `git log -z --name-status` ------------------------------------------------------
-
-
-def parse_log(out: str, subdir: str = "") -> list[CommitInfo]:
-    """Commits from the output of `git log` with `_LOG_FORMAT`, `--name-status` and `-z`."""
-    tokens = out.split("\0")
-    commits: list[CommitInfo] = []
-    i = 0
-    while i < len(tokens):
-        if not tokens[i].startswith(_COMMIT_MARK):
-            i += 1  # the empty token after the last entry
-            continue
-        header = tokens[i : i + _HEADER_FIELDS]
-        i += _HEADER_FIELDS
-        changes: list[FileChange] = []
-        while i < len(tokens) and not tokens[i].startswith(_COMMIT_MARK):
-            i = _parse_change(tokens, i, subdir, changes)
-        commits.append(_commit(header, changes))
-    return commits
-
-
-def _parse_change(tokens: list[str], i: int, subdir: str, changes: list[FileChange]) -> int:
-    """Read one `STATUS\\0path[\\0path]` entry at `tokens[i]`; return the index after it.
-
-    Only paths inside `subdir` count: a rename across its boundary is an addition or a deletion.
-    """
-    status = tokens[i].lstrip("\n")
-    if not status:
-        return i + 1
-    code = status[0]
-    if code not in "RC":
-        path = _inside(tokens[i + 1], subdir)
-        if path is not None:
-            changes.append(FileChange(_STATUS.get(code, "modified"), path))
-        return i + 2
-    old, new = _inside(tokens[i + 1], subdir), _inside(tokens[i + 2], subdir)
-    if code == "R" and old is not None and new is not None:
-        changes.append(FileChange("renamed", new, old))
-    elif code == "R" and old is not None:
-        changes.append(FileChange("deleted", old))
-    elif new is not None:
-        changes.append(FileChange("added", new))
-    return i + 3
-
-
-def _inside(path: str, subdir: str) -> str | None:
-    """`path` relative to `subdir`, or None when it lies outside."""
-    if not subdir:
-        return path
-    return path[len(subdir) + 1 :] if path.startswith(f"{subdir}/") else None
-
-
-def _commit(header: list[str], changes: list[FileChange]) -> CommitInfo:
-    sha, parents, a_name, a_email, c_name, c_email, a_time, c_time, trailers, message = header
-    return CommitInfo(
-        sha=sha.removeprefix(_COMMIT_MARK),
-        parent=parents.split()[0] if parents else None,
-        author_name=a_name,
-        author_email=a_email,
-        committer_name=c_name,
-        committer_email=c_email,
-        authored_at=datetime.fromtimestamp(int(a_time), tz=UTC),
-        committed_at=datetime.fromtimestamp(int(c_time), tz=UTC),
-        message=message,
-        trailers=parse_trailer_lines(trailers),
-        changes=changes,
-        merge=len(parents.split()) > 1,
-    )
-
-
-def parse_trailer_lines(text: str) -> list[tuple[str, str]]:
-    """`Key: value` lines, as git prints a message's trailers (`%(trailers:only,unfold)`), as pairs."""
-    pairs: list[tuple[str, str]] = []
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip():
-            pairs.append((key.strip(), value.strip()))
-    return pairs
-
-
-def _parse_batch(out: bytes, count: int) -> list[bytes | None]:
-    """The contents in `git cat-file --batch` output, in request order (None for a missing object)."""
-    contents: list[bytes | None] = []
-    pos = 0
-    for _ in range(count):
-        end = out.index(b"\n", pos)
-        header = out[pos:end].split()
-        pos = end + 1
-        if len(header) != 3:  # "<name> missing" or "<name> ambiguous"
-            contents.append(None)
-            continue
-        size = int(header[2])
-        contents.append(out[pos : pos + size] if header[1] == b"blob" else None)
-        pos += size + 1
-    return contents

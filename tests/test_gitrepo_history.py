@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from reconciler.errors import GitError
+from reconciler.gitlog import parse_trailer_lines
 from reconciler.gitrepo import (
     FileChange,
     GitRepository,
     clone_path,
     default_cache_dir,
     is_url,
-    parse_trailer_lines,
     redact,
 )
 from tests.gitutil import GitRepo

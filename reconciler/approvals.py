@@ -52,6 +52,11 @@ class ApprovalSource(Protocol):
 
     def context(self, landing: CommitInfo, path: str, members: Members) -> ApprovalContext: ...
 
+    def same_change(self, landing: CommitInfo, later: CommitInfo) -> bool:
+        """Whether `later` landed as part of the same change as `landing` (one pull request
+        rebased into several commits): a file both touch is then judged at `later`."""
+        ...
+
 
 class MemberIndex:
     """Find members by login or email, case-insensitively."""
@@ -91,6 +96,9 @@ class TrailerSource:
 
     def __init__(self, repo: GitRepository):
         self.repo = repo
+
+    def same_change(self, landing: CommitInfo, later: CommitInfo) -> bool:
+        return False  # every commit pushed to the branch is a landing of its own
 
     def context(self, landing: CommitInfo, path: str, members: Members) -> ApprovalContext:
         index = MemberIndex(members)

@@ -187,6 +187,11 @@ class GitHubSource:
             until=snapshot.pull.merged_at, fallback_created=landing.authored_at, merger=merger,
         )  # fmt: skip
 
+    def same_change(self, landing: CommitInfo, later: CommitInfo) -> bool:
+        """Both commits came from one merged pull request (a rebase merge lands several)."""
+        first = self.snapshot_for(landing)
+        return first is not None and first is self.snapshot_for(later)
+
     def snapshot_for(self, landing: CommitInfo) -> PullSnapshot | None:
         """The merged pull request `landing` came from, read once per pass; None for a direct push."""
         if landing.sha not in self._pull_of:

@@ -303,3 +303,23 @@ def test_reviewed_commits_a_squash_left_off_every_branch_are_fetched_from_the_pu
         cr = record(store, RAMP)
         assert votes(cr) == [("bob", "approved", True, None)]
         assert (cr.state, cr.created_by_login) == ("applied", "alice")
+
+
+def test_a_rebase_merge_that_edits_its_change_request_is_judged_at_the_final_version(
+    sc: PullRequestScenario, store: Store
+) -> None:
+    with_flag(sc, store, "rebase")
+    sc.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
+    sc.push(2, {RAMP: ramp("ramp-checkout", "checkout", 30)}, message="Ramp more carefully")
+    sc.review(2, "bob", "APPROVED", commit=sc.pulls[2].commits[-1])
+    landed = sc.merge(2, "rebase")
+
+    reconcile(sc, store)
+
+    cr = record(store)
+    assert cr.state == "applied", cr.apply_error
+    assert cr.commit == landed[-1]  # judged where the pull request left the file
+    assert votes(cr) == [("bob", "approved", True, None)]
+    assert store.get_flag(1, "checkout").flag.filters.groups[0].rollout_percentage == 30  # type: ignore[union-attr]
+    _count, ignored = store.list_audit(verb="change_request.edit_ignored")
+    assert ignored == []

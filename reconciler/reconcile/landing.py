@@ -10,7 +10,7 @@ half-way leaves no trace of the commit, and the next pass processes it again fro
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -105,6 +105,13 @@ class Landing:
     # Change-request files of the walk, read up front and parsed while the pass runs.
     parsed: ParsedWalk = field(default_factory=lambda: ParsedWalk([], [], iter(())))
     cache: PassCache = field(default_factory=PassCache)
+    # path → the walk's commits that add or edit it, in order
+    touches: Mapping[str, list[CommitInfo]] = field(default_factory=dict)
+
+    def later_touches(self, commit: CommitInfo, path: str) -> list[CommitInfo]:
+        """The commits after `commit` in this walk that change `path` again."""
+        commits = self.touches.get(path, [])
+        return commits[commits.index(commit) + 1 :] if commit in commits else []
 
     def change_request(self, commit: str, path: str) -> Parsed:
         """The change-request file at `commit`, parsed (None: the commit has no such file)."""
@@ -156,6 +163,16 @@ class ParsedWalk:
         close = getattr(self._results, "close", None)
         if close is not None:
             close()
+
+
+def touches_by_path(commits: list[CommitInfo]) -> dict[str, list[CommitInfo]]:
+    """For each change-request path the walk adds or edits more than once, those commits in order."""
+    touches: dict[str, list[CommitInfo]] = {}
+    for commit in commits:
+        for change in commit.changes:
+            if change.status != "deleted" and kind_of_path(change.path) == "ChangeRequest":
+                touches.setdefault(change.path, []).append(commit)
+    return {path: found for path, found in touches.items() if len(found) > 1}
 
 
 def parse_walk(repo: GitRepository, commits: list[CommitInfo]) -> ParsedWalk:
@@ -226,6 +243,8 @@ def _change_request(tx: Transaction, landing: Landing, commit: CommitInfo, chang
     if change.old_path and renamed is not None and renamed[0] == "applied":
         _ignored_edit(tx, commit, change.old_path, change_request_id(change.old_path), renamed[0])
         return
+    if any(landing.source.same_change(commit, later) for later in landing.later_touches(commit, path)):
+        return  # a later commit of the same pull request changes it again: judge it there
     parsed = landing.change_request(commit.sha, path)
     if parsed is None:
         return

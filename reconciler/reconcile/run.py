@@ -30,6 +30,7 @@ from reconciler.reconcile.landing import (
     change_request_ids,
     parse_walk,
     process_commit,
+    touches_by_path,
 )
 from reconciler.reconcile.regime import PROJECT_KEY, Regime, load_regime
 from reconciler.reconcile.scheduled import apply_due
@@ -97,7 +98,8 @@ def reconcile_once(
             cache = PassCache(requests=reader.change_request_states(change_request_ids(commits)))
             if len(commits) > PRELOAD_AFTER_COMMITS:  # a long walk touches most flags: read them at once
                 cache.preload(reader)
-        landing = Landing(repo, _approval_source(config, regime, repo, github), now, parsed, cache)
+        source = _approval_source(config, regime, repo, github)
+        landing = Landing(repo, source, now, parsed, cache, touches_by_path(commits))
         totals = CommitReport()
         with closing(parsed):
             for batch in batches(commits, config.batch_changes):

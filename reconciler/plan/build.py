@@ -25,7 +25,7 @@ from reconciler.plan.model import ChangePlan, ChangeStatus, Plan, Problem
 from reconciler.plan.rules import not_in_force, policy_needs, regime_of, require_regime, rule_changes
 from reconciler.plan.workspace import Workspace, open_workspace
 from reconciler.policy import Evaluation
-from reconciler.reconcile.changes import Decision, change_request_id, current_flags, decide
+from reconciler.reconcile.changes import Decision, change_request_id, current_flags, decide, needs_new_id
 from reconciler.reconcile.regime import Regime, load_regime
 from reconciler.reconcile.replay import replayed_store
 from reconciler.reconcile.run import ReconcileConfig
@@ -177,10 +177,9 @@ def _judged(planner: _Planner, path: str, cr: ChangeRequest) -> ChangePlan:
     context = _context(planner, path)
     flags = planner.flags(cr)
     env_id, current, _source = flags
-    needs_id = current is None and spec.action_key in ("feature_flag.create", "feature_flag.copy")
     later = spec.execute_at is not None and spec.execute_at > planner.now
     decision = decide(cr, planner.regime, context, flags, at=planner.now,
-                      new_id=planner.new_id() if needs_id else None, scheduled_for_later=later)  # fmt: skip
+                      new_id=planner.new_id() if needs_new_id(spec, current) else None, scheduled_for_later=later)  # fmt: skip
     common = ChangePlan(
         path, cr.metadata.name, "refused", action=spec.action_key, environment=spec.environment, flag=spec.resource_id,
         description=cr.metadata.description, requester=next(iter(sorted(context.requesters)), None),

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from reconciler.approvals import ApprovalContext
-from reconciler.documents import ChangeRequest
+from reconciler.documents import ChangeRequest, ChangeRequestSpec
 from reconciler.engine import Outcome, apply_change, field_values
 from reconciler.errors import ChangeError
 from reconciler.flags import Flag
@@ -53,7 +53,11 @@ class FlagLookup(Protocol):
 
 def current_flags(reader: FlagLookup, regime: Regime, cr: ChangeRequest) -> tuple[int | None, Flag | None, Flag | None]:
     """The environment id, the flag as it stands, and for a copy the source flag."""
-    spec = cr.spec
+    return flags_for(reader, regime, cr.spec)
+
+
+def flags_for(reader: FlagLookup, regime: Regime, spec: ChangeRequestSpec) -> tuple[int | None, Flag | None, Flag | None]:
+    """`current_flags` for a spec alone (a scheduled change is stored as its spec)."""
     env_id = regime.environment(spec.environment)
     if env_id is None:
         return None, None, None
@@ -63,6 +67,11 @@ def current_flags(reader: FlagLookup, regime: Regime, cr: ChangeRequest) -> tupl
         source_record = reader.get_flag(source_env, spec.resource_id)
         source = source_record.flag if source_record else None
     return env_id, record.flag if record else None, source
+
+
+def needs_new_id(spec: ChangeRequestSpec, current: Flag | None) -> bool:
+    """Whether applying `spec` creates a flag that never existed, which needs a store id."""
+    return current is None and spec.action_key in ("feature_flag.create", "feature_flag.copy")
 
 
 def decide(

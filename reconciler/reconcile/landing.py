@@ -35,6 +35,7 @@ from reconciler.reconcile.changes import (
     change_request_id,
     current_flags,
     decide,
+    needs_new_id,
     record_decision,
 )
 from reconciler.reconcile.regime import Regime
@@ -255,11 +256,10 @@ def _change_request(tx: Transaction, landing: Landing, commit: CommitInfo, chang
         report.failed += 1
         return
     flags = current_flags(landing.cache.lookup(tx), regime, model)
-    needs_id = flags[1] is None and model.spec.action_key in ("feature_flag.create", "feature_flag.copy")
     due_later = model.spec.execute_at is not None and model.spec.execute_at > landing.now
     decision = decide(
         model, regime, context, flags, at=commit.committed_at,
-        new_id=tx.next_flag_id() if needs_id and not due_later else None,
+        new_id=tx.next_flag_id() if needs_new_id(model.spec, flags[1]) and not due_later else None,
         scheduled_for_later=due_later,
     )  # fmt: skip
     record = build_record(model, path, decision, context, regime, at=commit.committed_at, commit=commit.sha)

@@ -12,6 +12,7 @@ from datetime import datetime
 from reconciler.documents import ChangeRequestSpec
 from reconciler.engine import apply_change
 from reconciler.errors import ChangeError
+from reconciler.reconcile.changes import flags_for, needs_new_id
 from reconciler.reconcile.regime import Regime
 from reconciler.store import Store
 from reconciler.store.records import ChangeRequestFilter, ChangeRequestRecord
@@ -33,18 +34,12 @@ def apply_due(store: Store, regime: Regime, now: datetime) -> int:
 
 def _apply_one(tx: Transaction, regime: Regime, record: ChangeRequestRecord, now: datetime) -> int:
     spec = ChangeRequestSpec.model_validate(record.spec)
-    env_id = regime.environment(spec.environment)
-    current = tx.get_flag(env_id, spec.resource_id) if env_id is not None else None
-    source_env = regime.environment(spec.source_environment) if spec.source_environment else None
-    source = tx.get_flag(source_env, spec.resource_id) if source_env is not None else None
+    env_id, current, source = flags_for(tx, regime, spec)
     try:
         if env_id is None:
             raise ChangeError(f"environment {spec.environment!r} no longer exists in reconciler.yaml")
-        needs_id = current is None and spec.action_key in ("feature_flag.create", "feature_flag.copy")
-        outcome = apply_change(
-            spec, current.flag if current else None, source=source.flag if source else None,
-            new_id=tx.next_flag_id() if needs_id else None,
-        )  # fmt: skip
+        new_id = tx.next_flag_id() if needs_new_id(spec, current) else None
+        outcome = apply_change(spec, current, source=source, new_id=new_id)
     except ChangeError as err:
         failed = replace(record, state="failed", apply_error=str(err), updated_at=now,
                          validation_status="stale" if err.stale else record.validation_status)  # fmt: skip

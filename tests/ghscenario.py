@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import httpx
 
+from reconciler.reconcile import PassResult, ReconcileConfig, reconcile_once
+from reconciler.store import Store
 from tests.fakegithub import FakeGitHub
 from tests.fakegithub import _user as github_user
 from tests.gitutil import GitRepo
@@ -60,6 +62,16 @@ class PullRequestScenario:
         """A bootstrapped policy repository (`approvals.source: github`) and its fake GitHub."""
         bootstrap(repo, source="github", quorum=quorum)
         return cls(repo, FakeGitHub(REPOSITORY, **fake))
+
+    def now(self) -> datetime:
+        """When the scenario's next event happens: a minute after its last commit."""
+        return datetime.fromtimestamp(self.repo.clock + 60, tz=UTC)
+
+    def reconcile(self, store: Store, *, now: datetime | None = None) -> PassResult:
+        """One reconcile pass of `main`, reading reviews from this scenario's fake GitHub."""
+        config = ReconcileConfig(repo=str(self.repo.path), branch="main")
+        with self.gh.client() as client:
+            return reconcile_once(config, store, github=client, now=now or self.now())
 
     def open(self, number: int, files: dict[str, Any], *, login: str = "alice",
              author: tuple[str, str] = ALICE, message: str = "Change flags") -> Pull:

@@ -24,9 +24,7 @@ RAMP = "changes/ramp-checkout.yaml"
 
 
 def reconcile(sc: PullRequestScenario, store: Store) -> Any:
-    now = datetime.fromtimestamp(sc.repo.clock + 3600, tz=UTC)
-    with sc.gh.client() as client:
-        return reconcile_once(ReconcileConfig(repo=str(sc.repo.path), branch="main"), store, github=client, now=now)
+    return sc.reconcile(store, now=datetime.fromtimestamp(sc.repo.clock + 3600, tz=UTC))
 
 
 def record(store: Store, path: str = RAMP) -> ChangeRequestRecord:

@@ -6,14 +6,12 @@ Real git history, the fake GitHub, real SQLite (and PostgreSQL through `store_ur
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from reconciler.gitrepo import GitRepository
 from reconciler.pullrequests import SyncReport, sync_open_pull_requests, sync_pull_request
-from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.reconcile.changes import change_request_id
 from reconciler.store import ChangeRequestRecord, Store
 from tests.ghscenario import PullRequestScenario
@@ -34,20 +32,15 @@ def store(tmp_path: Any) -> Iterator[Store]:
         yield opened
 
 
-def now(sc: PullRequestScenario) -> datetime:
-    return datetime.fromtimestamp(sc.repo.clock + 60, tz=UTC)
-
-
 def sync(sc: PullRequestScenario, store: Store, number: int | None = None) -> SyncReport:
     with GitRepository.open(sc.repo.path, branch="main") as repo, sc.gh.client() as client:
         if number is None:
-            return sync_open_pull_requests(store, repo, client, now=now(sc))
-        return sync_pull_request(store, repo, client, number, now=now(sc))
+            return sync_open_pull_requests(store, repo, client, now=sc.now())
+        return sync_pull_request(store, repo, client, number, now=sc.now())
 
 
 def reconcile(sc: PullRequestScenario, store: Store) -> None:
-    with sc.gh.client() as client:
-        reconcile_once(ReconcileConfig(repo=str(sc.repo.path), branch="main"), store, github=client, now=now(sc))
+    sc.reconcile(store)
 
 
 def record(store: Store, path: str = RAMP) -> ChangeRequestRecord:

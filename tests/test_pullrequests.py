@@ -16,7 +16,6 @@ from click.testing import CliRunner
 from reconciler.cli import main
 from reconciler.gitrepo import GitRepository
 from reconciler.pullrequests import PLAN_MARKER, PullRequestEvaluation, evaluate_pull_request
-from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.store import Store
 from tests.ghscenario import REPOSITORY, PullRequestScenario, serve
 from tests.gitutil import GitRepo
@@ -36,21 +35,16 @@ def store(tmp_path: Any) -> Iterator[Store]:
         yield opened
 
 
-def now(sc: PullRequestScenario) -> datetime:
-    return datetime.fromtimestamp(sc.repo.clock + 60, tz=UTC)
-
-
 def judge(sc: PullRequestScenario, number: int, store: Store | None = None) -> PullRequestEvaluation:
     with GitRepository.open(sc.repo.path) as repo, sc.gh.client() as client:
-        return evaluate_pull_request(repo, client, number, now=now(sc), store=store)
+        return evaluate_pull_request(repo, client, number, now=sc.now(), store=store)
 
 
 def land_flag(sc: PullRequestScenario, store: Store) -> None:
     sc.open(1, {"changes/create-checkout.yaml": create_flag("create-checkout", "checkout", rollout=10)})
     sc.review(1, "bob", "APPROVED")
     sc.merge(1)
-    with sc.gh.client() as client:
-        reconcile_once(ReconcileConfig(repo=str(sc.repo.path), branch="main"), store, github=client, now=now(sc))
+    sc.reconcile(store)
 
 
 def test_votes_missing_keep_the_status_pending_with_the_count(sc: PullRequestScenario) -> None:
@@ -149,7 +143,7 @@ def test_a_huge_plan_comment_is_cut_to_fit_github(sc: PullRequestScenario) -> No
     with GitRepository.open(sc.repo.path) as repo, sc.gh.client() as client:
         from reconciler.pullrequests import publish
 
-        result = evaluate_pull_request(repo, client, 2, now=now(sc))
+        result = evaluate_pull_request(repo, client, 2, now=sc.now())
         assert len(result.markdown()) > 65_536
         publish(client, result)
     body = sc.gh.comments[2][0]["body"]

@@ -79,10 +79,6 @@ def test_a_failure_the_pass_recorded_itself_is_left_as_it_said(tmp_path: Path) -
 # --- live pending requests: the refresher the loop calls on polls and pull request webhooks ----
 
 
-def _scenario_now(sc: PullRequestScenario) -> datetime:
-    return datetime.fromtimestamp(sc.repo.clock + 60, tz=UTC)
-
-
 def test_pull_request_webhooks_refresh_the_live_request_through_the_loop(tmp_path: Path, git_repo: GitRepo) -> None:
     sc = PullRequestScenario.create(git_repo, quorum=2)
     sc.open(1, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
@@ -90,8 +86,8 @@ def test_pull_request_webhooks_refresh_the_live_request_through_the_loop(tmp_pat
     sc.merge(1)
     config = ReconcileConfig(str(sc.repo.path), branch="main")
     with Store.open(tmp_path / "store.db") as store, sc.gh.client() as client:
-        refresh = pull_request_refresher(config, store, github=lambda _repo: sc.gh.client(), now=lambda: _scenario_now(sc))
-        run_pass = partial(reconcile_once, config, store, github=client, now=_scenario_now(sc))
+        refresh = pull_request_refresher(config, store, github=lambda _repo: sc.gh.client(), now=sc.now)
+        run_pass = partial(reconcile_once, config, store, github=client, now=sc.now())
         loop = ReconcileLoop(run_pass, store.leader_lock(), LoopSettings(tracked_branch="main"),
                              refresh_pull_requests=refresh)
         loop.step()  # the first poll: applies pull request 1 and refreshes the (no) open ones

@@ -30,6 +30,8 @@ class FileChange:
     status: ChangeStatus
     path: str
     old_path: str | None = None
+    # The file's blob id after the commit, when git printed it (`--raw`); None for a deletion.
+    blob: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class CommitInfo:
 
 
 def parse_log(out: str, subdir: str = "") -> list[CommitInfo]:
-    """Commits from the output of `git log` with `LOG_FORMAT`, `--name-status` and `-z`."""
+    """Commits from the output of `git log` with `LOG_FORMAT`, `-z` and `--name-status` or `--raw --no-abbrev`."""
     tokens = out.split("\0")
     commits: list[CommitInfo] = []
     i = 0
@@ -71,24 +73,31 @@ def parse_log(out: str, subdir: str = "") -> list[CommitInfo]:
 def _parse_change(tokens: list[str], i: int, subdir: str, changes: list[FileChange]) -> int:
     """Read one `STATUS\\0path[\\0path]` entry at `tokens[i]`; return the index after it.
 
-    Only paths inside `subdir` count: a rename across its boundary is an addition or a deletion.
+    `--raw` entries start `:oldmode newmode oldblob newblob STATUS`; the new blob id is kept,
+    so the file can be read by id. Only paths inside `subdir` count: a rename across its
+    boundary is an addition or a deletion.
     """
     status = tokens[i].lstrip("\n")
     if not status:
         return i + 1
+    blob: str | None = None
+    if status[0] == ":":
+        fields = status.split(" ")
+        status = fields[4]
+        blob = None if fields[3].strip("0") == "" else fields[3]
     code = status[0]
     if code not in "RC":
         path = relative_to_subdir(tokens[i + 1], subdir)
         if path is not None:
-            changes.append(FileChange(_STATUS.get(code, "modified"), path))
+            changes.append(FileChange(_STATUS.get(code, "modified"), path, blob=None if code == "D" else blob))
         return i + 2
     old, new = relative_to_subdir(tokens[i + 1], subdir), relative_to_subdir(tokens[i + 2], subdir)
     if code == "R" and old is not None and new is not None:
-        changes.append(FileChange("renamed", new, old))
+        changes.append(FileChange("renamed", new, old, blob=blob))
     elif code == "R" and old is not None:
         changes.append(FileChange("deleted", old))
     elif new is not None:
-        changes.append(FileChange("added", new))
+        changes.append(FileChange("added", new, blob=blob))
     return i + 3
 
 

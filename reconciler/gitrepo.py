@@ -10,8 +10,9 @@ head; `first_parent_walk` lists the first-parent commits since the last applied 
 its metadata, trailers and the files it changed against its first parent; `read_file` reads a
 file at any commit. An optional subdirectory (`--path`, as Argo CD's and Flux's `path`) holds
 the policy repository inside a larger one: files outside it are ignored and paths are
-relative to it. The changed files of a whole walk come from one `git log --first-parent
---name-status -z` run, so a walk over thousands of commits costs about what that command costs.
+relative to it. The changed files of a whole walk, with their blob ids, come from one `git log
+--first-parent --raw -z` run, so a walk over thousands of commits costs about what that command
+costs, and `read_blobs` reads them by id without resolving a path in any tree.
 """
 
 from __future__ import annotations
@@ -251,9 +252,10 @@ class GitRepository:
                 )
             revs = [f"{base}..{tip}"]
         # No pathspec even with a subdirectory: path limiting makes git diff every commit twice
-        # (once to simplify history, once for --name-status); filtering here is cheaper.
+        # (once to simplify history, once for the file list); filtering here is cheaper.
         # Newest first, reversed here: `--reverse` makes git hold the whole walk before diffing.
-        args = ["--first-parent", "-M", "-m", "--name-status", "-z", f"--format={LOG_FORMAT}"]
+        # --raw rather than --name-status: the same diff, plus each file's blob id to read it by.
+        args = ["--first-parent", "-M", "-m", "--raw", "--no-abbrev", "-z", f"--format={LOG_FORMAT}"]
         args += [*revs, "--"]
         try:
             out: bytes = self.repo.git.log(*args, stdout_as_string=False, strip_newline_in_stdout=False)
@@ -363,18 +365,21 @@ class GitRepository:
 
     # --- files --------------------------------------------------------------------------------
 
-    def read_files(self, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], bytes | None]:
-        """The bytes of many `(commit, path)` files (paths relative to the subdirectory) at once.
+    def read_blobs(self, blobs: Iterable[str]) -> dict[str, bytes | None]:
+        """The bytes of many blobs by id (as `first_parent_walk` gives them), in one exchange.
 
         One `git cat-file --batch` process answers every request in a single pipelined exchange,
-        so a walk over thousands of files costs one round trip, not one per file. A path a
-        commit does not have maps to None.
+        and git looks each object up directly instead of walking a commit's trees to a path, so
+        thousands of files cost about one round trip. An id that is not a blob maps to None.
         """
-        keys = list(dict.fromkeys(wanted))
-        if not keys:
-            return {}
-        prefix = f"{self.subdir}/" if self.subdir else ""
-        request = "".join(f"{commit}:{prefix}{path}\n" for commit, path in keys).encode()
+        keys = list(dict.fromkeys(blobs))
+        return dict(zip(keys, self._cat_file(keys), strict=True))
+
+    def _cat_file(self, names: list[str]) -> list[bytes | None]:
+        """The contents of `names` (any object names) from one pipelined `git cat-file --batch`."""
+        if not names:
+            return []
+        request = "".join(f"{name}\n" for name in names).encode()
         git_binary = str(self.repo.git.GIT_PYTHON_GIT_EXECUTABLE or "git")
         done = subprocess.run(
             [git_binary, "cat-file", "--batch"], cwd=self.repo.git_dir, input=request,
@@ -382,7 +387,7 @@ class GitRepository:
         )  # fmt: skip
         if done.returncode != 0:
             raise GitError(f"cannot read files from {self.describe()}: {done.stderr.decode(errors='replace').strip()}")
-        return dict(zip(keys, parse_cat_file_batch(done.stdout, len(keys)), strict=True))
+        return parse_cat_file_batch(done.stdout, len(names))
 
     def read_file(self, commit: str, path: str) -> bytes | None:
         """The bytes of `path` (relative to the subdirectory) at `commit`, or None when it has no such file."""
@@ -473,6 +478,3 @@ def _stderr(err: git.GitCommandError) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     message = " ".join(lines).removeprefix("stderr: ").strip("'\" ")
     return message or f"git exited with status {err.status}"
-
-
-# --- parsing `git log -z --name-status` ------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import GitError
-from reconciler.gitlog import parse_trailer_lines
+from reconciler.gitlog import ChangeStatus, parse_trailer_lines
 from reconciler.gitrepo import (
     FileChange,
     GitRepository,
@@ -24,6 +24,12 @@ from tests.gitutil import GitRepo
 BOB = ("Bob Builder", "bob@example.com")
 OpenRepo = Callable[..., GitRepository]
 CAROL = ("Carol Merger", "carol@example.com")
+
+
+def changed(repo: GitRepo, commit: str, status: ChangeStatus, path: str, old_path: str | None = None, subdir: str = "") -> FileChange:
+    """What the walk should report for `path` at `commit`: its blob id as git itself resolves it."""
+    blob = None if status == "deleted" else repo.git("rev-parse", f"{commit}:{subdir}{path}")
+    return FileChange(status, path, old_path, blob)
 
 
 def bare_remote(tmp_path: Path, work: GitRepo, branch: str = "main") -> Path:
@@ -195,8 +201,8 @@ def test_the_walk_lists_commits_oldest_first_with_metadata_and_changes(
     assert [c.sha for c in commits] == [root, second, third]
     assert commits[0].parent is None
     assert commits[0].changes == [
-        FileChange("added", "changes/old.yaml"),
-        FileChange("added", "policies/p.yaml"),
+        changed(git_repo, root, "added", "changes/old.yaml"),
+        changed(git_repo, root, "added", "policies/p.yaml"),
     ]
     info = commits[1]
     assert info.parent == root
@@ -206,9 +212,9 @@ def test_the_walk_lists_commits_oldest_first_with_metadata_and_changes(
     assert info.message == "Ramp checkout\n\nApproved-by: dave\n"
     assert info.trailers == [("Approved-by", "dave")]
     assert sorted(info.changes, key=lambda c: c.path) == [
-        FileChange("added", "changes/new.yaml"),
-        FileChange("renamed", "changes/renamed.yaml", "changes/old.yaml"),
-        FileChange("modified", "policies/p.yaml"),
+        changed(git_repo, second, "added", "changes/new.yaml"),
+        changed(git_repo, second, "renamed", "changes/renamed.yaml", "changes/old.yaml"),
+        changed(git_repo, second, "modified", "policies/p.yaml"),
     ]
     assert commits[2].changes == [FileChange("deleted", "changes/new.yaml")]
 
@@ -242,8 +248,8 @@ def test_merges_are_walked_by_first_parent_with_changes_against_it(
     assert side1 not in {c.sha for c in commits} and side2 not in {c.sha for c in commits}
     assert commits[-1].parent == on_main
     assert commits[-1].changes == [
-        FileChange("added", "changes/one.yaml"),
-        FileChange("added", "changes/two.yaml"),
+        changed(git_repo, merged, "added", "changes/one.yaml"),
+        changed(git_repo, merged, "added", "changes/two.yaml"),
     ]
     assert commits[-1].trailers == [("Approved-by", "erin")]
 
@@ -290,11 +296,11 @@ def test_a_subdirectory_is_the_repository_root_and_everything_else_is_ignored(
     repo = open_repo(git_repo.path, subdir="/flags/")
     commits = repo.first_parent_walk(None, repo.head())
     assert [c.sha for c in commits] == [root, outside, moved, out]
-    assert commits[0].changes == [FileChange("added", "reconciler.yaml")]
+    assert commits[0].changes == [changed(git_repo, root, "added", "reconciler.yaml", subdir="flags/")]
     assert commits[1].changes == []
     assert sorted(commits[2].changes, key=lambda c: c.path) == [
-        FileChange("added", "changes/moved-in.yaml"),
-        FileChange("renamed", "project.yaml", "reconciler.yaml"),
+        changed(git_repo, moved, "added", "changes/moved-in.yaml", subdir="flags/"),
+        changed(git_repo, moved, "renamed", "project.yaml", "reconciler.yaml", subdir="flags/"),
     ]
     assert commits[3].changes == [FileChange("deleted", "changes/moved-in.yaml")]
     assert repo.read_file(root, "reconciler.yaml") == b"project: 1\n"
@@ -318,6 +324,21 @@ def test_files_are_read_as_they_were_at_each_commit(open_repo: OpenRepo, git_rep
     assert repo.read_file(second, "changes/a.yaml") == b"version: 2\n"
     assert repo.read_file(first, "changes/missing.yaml") is None
     assert repo.read_file(first, "changes") is None  # a directory is not a file
+
+
+def test_the_walk_s_files_are_read_by_blob_id_in_one_exchange(open_repo: OpenRepo, git_repo: GitRepo) -> None:
+    git_repo.write("changes/a.yaml", "version: 1\n")
+    git_repo.write("changes/b.yaml", "version: 1\n")  # same bytes, same blob
+    git_repo.commit("One")
+    git_repo.write("changes/a.yaml", "version: 2\n")
+    git_repo.commit("Two")
+    repo = open_repo(git_repo.path)
+    blobs = [change.blob or "" for commit in repo.first_parent_walk(None, repo.head()) for change in commit.changes]
+    assert len(blobs) == 3 and "" not in blobs and len(set(blobs)) == 2
+    tree = git_repo.git("rev-parse", "HEAD^{tree}")  # an object that is not a blob
+    read = repo.read_blobs([*blobs, tree, "0" * 40])
+    assert [read[b] for b in blobs] == [b"version: 1\n", b"version: 1\n", b"version: 2\n"]
+    assert read[tree] is None and read["0" * 40] is None
 
 
 # --- trailers and helpers -----------------------------------------------------------------------

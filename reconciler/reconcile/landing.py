@@ -177,12 +177,15 @@ def touches_by_path(commits: list[CommitInfo]) -> dict[str, list[CommitInfo]]:
 
 
 def parse_walk(repo: GitRepository, commits: list[CommitInfo]) -> ParsedWalk:
-    """Every change-request file the walk adds or edits, read in one git exchange, parsed on every core."""
+    """Every change-request file the walk adds or edits, read by blob id in one git exchange, parsed on every core.
+
+    A file whose blob id the walk does not know is read when the pass reaches it.
+    """
     wanted = change_request_files(commits)
-    files = repo.read_files(wanted)
-    present = [key for key in wanted if files.get(key) is not None]
-    items = [(path, "ChangeRequest", files[(sha, path)] or b"") for sha, path in present]
-    return ParsedWalk(wanted, present, iter_parse_documents(items))
+    blobs = repo.read_blobs(blob for _sha, _path, blob in wanted)
+    present = [(sha, path) for sha, path, blob in wanted if blobs.get(blob) is not None]
+    items = [(path, "ChangeRequest", blobs[blob] or b"") for _sha, path, blob in wanted if blobs.get(blob) is not None]
+    return ParsedWalk([(sha, path) for sha, path, _blob in wanted], present, iter_parse_documents(items))
 
 
 def change_request_ids(commits: list[CommitInfo]) -> list[str]:
@@ -191,13 +194,13 @@ def change_request_ids(commits: list[CommitInfo]) -> list[str]:
     return sorted(change_request_id(p) for p in paths if kind_of_path(p) == "ChangeRequest")
 
 
-def change_request_files(commits: list[CommitInfo]) -> list[tuple[str, str]]:
-    """The (commit, path) of every change-request file the walk adds or edits: what to prefetch."""
+def change_request_files(commits: list[CommitInfo]) -> list[tuple[str, str, str]]:
+    """The (commit, path, blob id) of every change-request file the walk adds or edits: what to prefetch."""
     return [
-        (c.sha, change.path)
+        (c.sha, change.path, change.blob)
         for c in commits
         for change in c.changes
-        if change.status != "deleted" and kind_of_path(change.path) == "ChangeRequest"
+        if change.blob is not None and kind_of_path(change.path) == "ChangeRequest"
     ]
 
 

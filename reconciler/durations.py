@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 
@@ -12,7 +13,16 @@ _UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 def parse_duration(text: str) -> timedelta:
     """Parse `14d`-style text; raise ValueError naming the accepted form when it is not one."""
-    if not isinstance(text, str) or not re.fullmatch(DURATION_PATTERN, text):
+    if not isinstance(text, str):
+        raise ValueError(
+            f"{text!r} is not a duration: use a number and a unit (w, d, h, m, s), e.g. 14d or 72h"
+        )
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=256)  # a repository uses a handful of durations, judged per change
+def _parse(text: str) -> timedelta:
+    if not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(
             f"{text!r} is not a duration: use a number and a unit (w, d, h, m, s), e.g. 14d or 72h"
         )

@@ -16,9 +16,10 @@ from reconciler.policy import (
     UNKNOWN_LOGIN,
     Evaluation,
     Subject,
+    evaluate,
 )
 from reconciler.votes import Vote, requesters, votes_from_reviews
-from tests.policyutil import T0, approve, judge, policy, reject, review
+from tests.policyutil import MEMBERS, T0, approve, judge, policy, ramp, reject, review
 
 
 def reasons(ev: Evaluation, name: str = "production-rollouts") -> dict[str, str]:
@@ -306,3 +307,20 @@ def test_subjects_refuse_actions_of_the_wrong_kind() -> None:
         Subject.flag_change("members.change", environment="production", flag_key="k")
     with pytest.raises(ValueError, match="unknown action"):
         Subject("feature_flag.rename")
+
+
+def test_each_members_document_is_judged_by_its_own_roles_when_they_alternate() -> None:
+    # The pass judges change after change by one members document; when another comes in
+    # (a members change took effect), eligibility follows it, and back again.
+    demoted = MEMBERS.model_validate(
+        {**MEMBERS.model_dump(), "spec": {**MEMBERS.spec.model_dump(), "members": [
+            {**m.model_dump(), "roles": []} if m.login == "bob" else m.model_dump() for m in MEMBERS.spec.members
+        ]}}
+    )  # fmt: skip
+    rules = [policy()]
+    for members, state in [(MEMBERS, "approved"), (demoted, "pending"), (MEMBERS, "approved"), (demoted, "pending")]:
+        ev = evaluate(ramp(), rules, members, [approve("bob")], requesters={"carol"}, created_at=T0, now=T0)
+        assert ev.state == state
+    assert reasons(evaluate(ramp(), rules, demoted, [approve("bob")], requesters=set(), created_at=T0, now=T0)) == {
+        "bob": NOT_ELIGIBLE
+    }

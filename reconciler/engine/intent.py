@@ -63,13 +63,18 @@ def _diff(before: Any, after: Any, path: str) -> list[FieldChange]:
     """Leaf-level differences; lists of objects of equal length are compared item by item."""
     if before == after:
         return []
+    changes: list[FieldChange] = []
     if isinstance(before, dict) and isinstance(after, dict):
-        keys = list(dict.fromkeys([*before, *after]))
-        return [c for k in keys for c in _diff(before.get(k), after.get(k), f"{path}.{k}" if path else k)]
+        for key in dict.fromkeys([*before, *after]):
+            b, a = before.get(key), after.get(key)
+            if b != a:  # most fields are unchanged: compare here rather than recurse into them
+                changes += _diff(b, a, f"{path}.{key}" if path else key)
+        return changes
     if _object_lists(before, after) and len(before) == len(after):
-        return [
-            c for i, (b, a) in enumerate(zip(before, after, strict=True)) for c in _diff(b, a, f"{path}[{i}]")
-        ]
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            if b != a:
+                changes += _diff(b, a, f"{path}[{i}]")
+        return changes
     return [FieldChange(path, before, after)]
 
 

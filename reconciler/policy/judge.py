@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from reconciler.documents import ApprovalPolicy, Member, Members
@@ -56,11 +57,12 @@ def evaluate(
     governing policies) after `created_at` unless satisfied by `now`; both are timezone-aware,
     and at merge time `now` is the merge time. Logins compare case-insensitively.
     """
-    people = {m.login.lower(): m for m in members.spec.members}
+    derived = _derived(members)
+    people = derived.people
     governing = governing_policies(subject, policies)
     own = {login.lower() for login in requesters}
     merging = people.get(merger.lower()) if merger else None
-    results = tuple(judge_policy(p, votes, people, own, merging) for p in governing)
+    results = tuple(_judge(p, derived.eligible_for(p), votes, people, own, merging) for p in governing)
     denied = not governing and unmatched_changes == "deny"
     satisfied = all(r.satisfied for r in results) and not denied
     rejected = any(r.rejected for r in results) or denied
@@ -103,6 +105,37 @@ def eligible_approvers(policy: ApprovalPolicy, people: Mapping[str, Member]) -> 
     return {u.lower() for u in config.users} | {k for k, m in people.items() if roles.intersection(m.roles)}
 
 
+@dataclass
+class _Derived:
+    """What `evaluate` derives from one members document, kept while the same one comes back.
+
+    Documents are frozen models, so a result derived from the same object stays right; a pass
+    judges thousands of changes by one members document and a few policies.
+    """
+
+    members: Members
+    people: dict[str, Member]
+    eligible: dict[int, tuple[ApprovalPolicy, frozenset[str]]] = field(default_factory=dict)
+
+    def eligible_for(self, policy: ApprovalPolicy) -> frozenset[str]:
+        held = self.eligible.get(id(policy))
+        if held is None or held[0] is not policy:  # the policy is kept, so its id is not reused
+            held = (policy, frozenset(eligible_approvers(policy, self.people)))
+            self.eligible[id(policy)] = held
+        return held[1]
+
+
+_LAST = threading.local()  # per thread: the service judges from the API's threads and the pass
+
+
+def _derived(members: Members) -> _Derived:
+    last: _Derived | None = getattr(_LAST, "derived", None)
+    if last is None or last.members is not members:
+        last = _Derived(members, {m.login.lower(): m for m in members.spec.members})
+        _LAST.derived = last
+    return last
+
+
 def judge_policy(
     policy: ApprovalPolicy,
     votes: Iterable[Vote],
@@ -111,7 +144,17 @@ def judge_policy(
     merger: Member | None = None,
 ) -> PolicyResult:
     """Sort the votes into counted, rejections and ignored for one policy; apply a bypass."""
-    eligible = eligible_approvers(policy, people)
+    return _judge(policy, eligible_approvers(policy, people), votes, people, requesters, merger)
+
+
+def _judge(
+    policy: ApprovalPolicy,
+    eligible: Collection[str],
+    votes: Iterable[Vote],
+    people: Mapping[str, Member],
+    requesters: Collection[str],
+    merger: Member | None,
+) -> PolicyResult:
     counted: list[Vote] = []
     rejections: list[Vote] = []
     ignored: list[IgnoredVote] = []

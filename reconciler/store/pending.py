@@ -64,8 +64,21 @@ def raw_statement(dialect: Dialect, table_name: str, upsert: bool) -> RawStateme
         stmt = sa.insert(table)
     compiled = stmt.compile(dialect=dialect, column_keys=[c.name for c in table.c])
     names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(c.name for c in table.c)
-    processors = tuple(table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
+    processors = tuple(_bind_processor(table.c[n], dialect) for n in names)
     return RawStatement(compiled.string, names, processors, dialect.positional)
+
+
+def _bind_processor(column: sa.Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if processor is not None and isinstance(column.type, t.UTCDateTime):
+        # The rows of a transaction share a few timestamps (their commits'): convert each once.
+        return functools.lru_cache(maxsize=1024)(processor)
+    return processor
+
+
+@functools.cache
+def _primary_key(table_name: str) -> tuple[str, ...]:
+    return tuple(c.name for c in t.metadata.tables[table_name].primary_key.columns)
 
 
 class PendingWrites:
@@ -79,7 +92,7 @@ class PendingWrites:
         return bool(self._upserts or self._inserts)
 
     def upsert(self, table: str, row: dict[str, Any]) -> None:
-        key = tuple(row[c.name] for c in t.metadata.tables[table].primary_key.columns)
+        key = tuple(row[name] for name in _primary_key(table))
         held = self._upserts.setdefault(table, {})
         if key in held:  # written twice in one transaction: the first write's kept columns stay
             row = {**row, **{name: held[key][name] for name in KEEP_ON_UPDATE.get(table, ())}}

@@ -7,11 +7,13 @@ the audit trail, and the reconciler's position.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from reconciler.errors import GitError
 from reconciler.reconcile import DivergedError, ReconcileConfig, reconcile_once
 from reconciler.store import Store
 from reconciler.store.records import AuditRecord, ChangeRequestFilter, ChangeRequestRecord
@@ -423,3 +425,20 @@ def test_moving_an_applied_file_does_nothing_but_refiling_a_failed_one_retries(g
     assert record(store, "changes/2026/ramp.yaml").state == "applied"
     flag = store.get_flag(PRODUCTION, "checkout")
     assert flag is not None and (flag.flag.version, rollout(store, "checkout")) == (2, 40)  # create not re-applied
+
+
+def test_a_pass_leaves_the_garbage_collector_as_it_found_it(git_repo: GitRepo, store: Store) -> None:
+    # The pass collects less often while it runs; the service's other threads must get the
+    # process's own settings back, whether the pass succeeds or fails.
+    before = gc.get_threshold()
+    gc.set_threshold(900, 11, 12)
+    try:
+        pr.bootstrap(git_repo)
+        pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
+        run(git_repo, store)
+        assert gc.get_threshold() == (900, 11, 12)
+        with pytest.raises(GitError, match="is not a git repository"):
+            reconcile_once(ReconcileConfig(repo=str(git_repo.path / "missing")), store)
+        assert gc.get_threshold() == (900, 11, 12)
+    finally:
+        gc.set_threshold(*before)

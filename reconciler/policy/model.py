@@ -8,6 +8,7 @@ apply error and the plan comment all say the same.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -124,7 +125,7 @@ class PolicyResult:
     def quorum(self) -> int:
         return self.policy.spec.approver_config.quorum
 
-    @property
+    @functools.cached_property  # asked for by quorum_met, satisfied and every renderer
     def approvers(self) -> list[str]:
         """Distinct counted approvers (lower-cased logins), in the order they voted."""
         return list(dict.fromkeys(v.key for v in self.counted))

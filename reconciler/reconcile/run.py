@@ -9,11 +9,12 @@ its own transaction.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
@@ -40,6 +41,8 @@ from reconciler.store.records import Position
 log = logging.getLogger(__name__)
 BATCH_COMMITS = 100
 PRELOAD_AFTER_COMMITS = 50
+# Allocations between young-generation collections during a pass (Python's default is 700).
+GC_YOUNG_THRESHOLD = 50_000
 
 
 class DivergedError(ReconcilerError):
@@ -85,6 +88,28 @@ def reconcile_once(
     now: datetime | None = None,
 ) -> PassResult:
     """Run one pass. Records fetch and apply status in the store; raises on failure."""
+    with _fewer_collections():
+        return _pass(config, store, github, now)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Collect cyclic garbage less often while a pass runs.
+
+    A pass allocates many short-lived objects and little cyclic garbage, while it holds every
+    flag and the transaction's rows: at the default thresholds the collector keeps rescanning
+    them, about a tenth of a bootstrap pass. Reference counting still frees nearly everything
+    at once; the thresholds are restored afterwards.
+    """
+    previous = gc.get_threshold()
+    gc.set_threshold(max(previous[0], GC_YOUNG_THRESHOLD), *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
+def _pass(config: ReconcileConfig, store: Store, github: GitHubClient | None, now: datetime | None) -> PassResult:
     started = time.monotonic()
     now = now or datetime.now(UTC)
     repo, head = _fetch(config, store, now)

@@ -41,7 +41,9 @@ from reconciler.documents import MembersSpec
 from reconciler.flags import Flag, FlagFilters, FlagGroup
 from reconciler.store import (
     SCOPES,
+    ChangeRequestFilter,
     ChangeRequestRecord,
+    ChangeRequestState,
     EnvironmentRecord,
     Store,
     VoteRecord,
@@ -51,7 +53,8 @@ from tests.pgutil import temporary_database
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-STATES = ["applied"] * 6 + ["pending", "approved", "rejected", "failed", "expired"]
+STATES: list[ChangeRequestState] = ["applied", "applied", "applied", "applied", "applied", "applied",
+                                    "pending", "approved", "rejected", "failed", "expired"]  # fmt: skip
 LOGINS = [f"dev-{i:02}" for i in range(12)]
 CONNECTIONS = 32
 TARGETS = {"list": 0.25, "detail": 0.50, "defs304": 0.70}
@@ -204,7 +207,10 @@ async def _python_load(base: str, paths: list[str], headers: dict[str, str], sec
 def run_python(name: str, base: str, paths: list[str], headers: dict[str, str], seconds: float) -> Result:
     latencies, errors = asyncio.run(_python_load(base, paths, headers, seconds))
     latencies.sort()
-    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+
+    def pick(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
+
     return Result(name, len(latencies) / seconds, pick(0.5), pick(0.99), errors)
 
 
@@ -242,9 +248,7 @@ def measure(url: str, args: argparse.Namespace, workdir: Path) -> list[list[Resu
     return rounds
 
 
-def _every(n: int) -> object:
-    from reconciler.store import ChangeRequestFilter
-
+def _every(n: int) -> ChangeRequestFilter:
     return ChangeRequestFilter(limit=n, offset=0)
 
 

@@ -16,6 +16,7 @@ PostgreSQL. Prints changes per second for the store and the floor, and their rat
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sqlite3
 import tempfile
@@ -214,7 +215,7 @@ def run_postgres(server: str, changes: list[tuple[Flag, ChangeRequestRecord]], r
             first = first or url
             store_times.append(write_store(url, changes))
             dsn = sa.make_url(fresh()).set(drivername="postgresql").render_as_string(hide_password=False)
-            floor_times.append(write_floor(lambda dsn=dsn: psycopg.connect(dsn), "%s", changes))
+            floor_times.append(write_floor(functools.partial(psycopg.connect, dsn), "%s", changes))
         reads = time_reads(first, changes)
     report("PostgreSQL", len(changes), min(store_times), min(floor_times), reads)
 

@@ -7,6 +7,7 @@ the offline `trailers` approval source expects. Tests change what they need on t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from tests.gitutil import GitRepo
@@ -144,7 +145,7 @@ def bootstrap(repo: GitRepo, *, source: str = "trailers", unmatched: str = "allo
 
 def land(
     repo: GitRepo,
-    files: dict[str, dict[str, Any]],
+    files: Mapping[str, dict[str, Any] | str],
     *,
     author: tuple[str, str] = ALICE,
     committer: tuple[str, str] | None = None,

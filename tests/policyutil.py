@@ -73,7 +73,7 @@ def reject(login: str) -> Vote:
 
 def review(login: str | None, state: str, commit: str = "c1", minute: int = 0) -> dict[str, Any]:
     """GitHub's review object with the reviewer, state, reviewed commit and time replaced."""
-    data = copy.deepcopy(REVIEW)
+    data: dict[str, Any] = copy.deepcopy(REVIEW)
     data["user"] = None if login is None else {**data["user"], "login": login}
     data["state"] = state
     data["commit_id"] = commit

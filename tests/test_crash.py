@@ -102,6 +102,7 @@ def killed_pass(repo: GitRepo, url: str, observer: Store, rng: random.Random) ->
         proc.join()
         assert proc.exitcode == 0, "an uninterrupted pass failed"
         return False
+    assert proc.pid is not None
     os.kill(proc.pid, signal.SIGKILL)
     proc.join()
     assert proc.exitcode == -signal.SIGKILL

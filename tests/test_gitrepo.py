@@ -10,7 +10,8 @@ import pytest
 from reconciler.checks import validate_source
 from reconciler.errors import DocumentError, GitError
 from reconciler.gitrepo import GitRepository
-from reconciler.loader import MAX_FILE_BYTES, DirectorySource, FileSource, load_repository
+from reconciler.loader import DirectorySource, FileSource, load_repository
+from reconciler.yamlio import MAX_FILE_BYTES
 from tests.gitutil import GitRepo
 
 

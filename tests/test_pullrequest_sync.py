@@ -68,7 +68,7 @@ def test_an_open_pull_request_shows_as_pending_then_approved_then_the_merge_appl
         assert (live.state, live.commit, live.pull_request_number) == ("pending", None, 2)
         assert [(v.login, v.counted) for v in live.votes] == [("bob", True)]
         assert live.created_by_login == "alice" and live.apply_error is None
-        assert live.intent_display["description"].endswith("10% -> 50%")  # type: ignore[index]
+        assert live.intent_display["description"].endswith("10% -> 50%")
 
         sc.review(2, "carol", "APPROVED")
         sync(sc, store)

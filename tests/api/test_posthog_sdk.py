@@ -26,7 +26,7 @@ def sdk(fresh_store: tuple[Store, Tokens]) -> Iterator[tuple[Posthog, Store]]:
             client = Posthog("phc_production_key", host=url, personal_api_key=tokens.flags,
                              poll_interval=POLL_SECONDS, send=False, feature_flags_request_timeout_seconds=5)
         try:
-            client.load_feature_flags()
+            client.load_feature_flags()  # type: ignore[no-untyped-call]
             yield client, store
         finally:
             client.shutdown()

@@ -144,7 +144,7 @@ def test_expiry_is_kept_exactly(store: Store) -> None:
 def test_unknown_states_are_refused_and_nothing_is_written(store: Store) -> None:
     with pytest.raises(StoreError, match=r"unknown state 'done'.*pending"), store.transaction() as tx:
         tx.upsert_change_request(change_request("ok"))
-        tx.upsert_change_request(change_request("bad", state="done"))  # type: ignore[arg-type]
+        tx.upsert_change_request(change_request("bad", state="done"))
     with pytest.raises(StoreError, match="unknown validation status 'fine'"), store.transaction() as tx:
-        tx.upsert_change_request(change_request("bad", validation_status="fine"))  # type: ignore[arg-type]
+        tx.upsert_change_request(change_request("bad", validation_status="fine"))
     assert store.list_change_requests() == (0, [])

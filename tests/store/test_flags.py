@@ -32,7 +32,7 @@ def test_open_a_plain_path_creates_a_wal_sqlite_file(tmp_path: Path) -> None:
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+            assert (conn.exec_driver_sql("PRAGMA busy_timeout").scalar() or 0) > 0
     assert (tmp_path / "sub" / "flags.db").exists()
 
 

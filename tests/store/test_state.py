@@ -30,7 +30,7 @@ def _policy(name: str, quorum: int = 1, **spec: object) -> ApprovalPolicy:
         spec=ApprovalPolicySpec(
             action_key="feature_flag.update",
             approver_config=ApproverConfig(quorum=quorum, users=["grace"]),
-            **spec,  # type: ignore[arg-type]
+            **spec,
         ),
     )
 

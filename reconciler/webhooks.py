@@ -66,6 +66,7 @@ class PushEvent:
     deleted: bool
     forced: bool
     repository: str | None
+    default_branch: str | None = None  # the repository's, as GitHub reports it with the event
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class PullRequestEvent:
     base_ref: str
     merge_commit_sha: str | None
     repository: str | None
+    default_branch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class PullRequestReviewEvent:
     head_sha: str
     base_ref: str
     repository: str | None
+    default_branch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,12 @@ def _get(obj: Any, key: str, event: str) -> Any:
 def _repository(payload: Mapping[str, Any]) -> str | None:
     repo = payload.get("repository")
     return str(repo["full_name"]) if isinstance(repo, Mapping) and "full_name" in repo else None
+
+
+def _default_branch(payload: Mapping[str, Any]) -> str | None:
+    repo = payload.get("repository")
+    branch = repo.get("default_branch") if isinstance(repo, Mapping) else None
+    return str(branch) if branch else None
 
 
 def _login(user: Any) -> str | None:
@@ -134,6 +143,7 @@ def _push(payload: Mapping[str, Any]) -> PushEvent:
         deleted=bool(payload.get("deleted", False)),
         forced=bool(payload.get("forced", False)),
         repository=_repository(payload),
+        default_branch=_default_branch(payload),
     )
 
 
@@ -148,6 +158,7 @@ def _pull_request(payload: Mapping[str, Any]) -> PullRequestEvent:
         base_ref=str(_get(_get(pull, "base", "pull_request"), "ref", "pull_request")),
         merge_commit_sha=pull.get("merge_commit_sha"),
         repository=_repository(payload),
+        default_branch=_default_branch(payload),
     )
 
 
@@ -165,6 +176,7 @@ def _review(payload: Mapping[str, Any]) -> PullRequestReviewEvent:
         head_sha=str(_get(_get(pull, "head", event), "sha", event)),
         base_ref=str(_get(_get(pull, "base", event), "ref", event)),
         repository=_repository(payload),
+        default_branch=_default_branch(payload),
     )
 
 

@@ -404,3 +404,20 @@ def test_an_unreachable_lock_means_standby_not_a_crash() -> None:
     loop, clock = make_loop(passes, lock=BrokenLock())
     assert turns(loop, clock, 2) == [60, 60]
     assert passes.calls == 0
+
+
+def test_without_a_tracked_branch_only_pushes_to_the_default_branch_trigger_a_pass() -> None:
+    # The reconciler follows the default branch when no --branch is given; the deliveries say
+    # which branch that is (`repository.default_branch`, `master` in GitHub's examples).
+    passes = Passes()
+    loop, _ = make_loop(passes)
+    loop.step()
+    elsewhere = json.loads((WEBHOOKS / "push.branch-with-commit.json").read_text())
+    elsewhere["ref"] = "refs/heads/feature/ramp"
+    loop.on_webhook(parse_event("push", elsewhere))
+    loop.on_webhook(event("push", "push.json"))  # a tag
+    loop.step()
+    assert passes.calls == 1
+    loop.on_webhook(event("push", "push.branch-with-commit.json"))  # refs/heads/master
+    loop.step()
+    assert passes.calls == 2

@@ -72,7 +72,7 @@ def test_push_of_a_tag_deletion_is_not_a_branch_push() -> None:
     assert event == PushEvent(
         ref="refs/tags/simple-tag", before="6113728f27ae82c7b1a177c8d03f9e96e0adf246", after="0" * 40,
         branch=None, tag="simple-tag", created=False, deleted=True, forced=False,
-        repository="Codertocat/Hello-World")
+        repository="Codertocat/Hello-World", default_branch="master")
 
 
 def test_push_to_a_branch() -> None:
@@ -90,7 +90,7 @@ def test_push_to_a_branch() -> None:
 def test_pull_request_events(name: str, action: str, state: str, merge_sha: str | None) -> None:
     assert parse_event("pull_request", load(name)) == PullRequestEvent(
         action=action, number=2, state=state, merged=False, head_sha=PR_HEAD, base_ref="master",
-        merge_commit_sha=merge_sha, repository="Codertocat/Hello-World")
+        merge_commit_sha=merge_sha, repository="Codertocat/Hello-World", default_branch="master")
 
 
 def test_a_closed_pull_request_marked_merged_reads_as_merged() -> None:
@@ -107,7 +107,8 @@ def test_a_closed_pull_request_marked_merged_reads_as_merged() -> None:
 def test_pull_request_review_events(name: str, action: str, state: str) -> None:
     assert parse_event("pull_request_review", load(name)) == PullRequestReviewEvent(
         action=action, number=2, review_id=237895671, review_state=state, login="Codertocat",
-        commit_id=PR_HEAD, head_sha=PR_HEAD, base_ref="master", repository="Codertocat/Hello-World")
+        commit_id=PR_HEAD, head_sha=PR_HEAD, base_ref="master", repository="Codertocat/Hello-World",
+        default_branch="master")
 
 
 def test_every_example_delivery_parses_as_its_own_event() -> None:

@@ -67,7 +67,9 @@ class LoopSettings:
     jitter: float = 0.10
     backoff_base: float = 5.0
     backoff_cap: float = 300.0
-    tracked_branch: str | None = None  # None: any push is a hint worth a pass
+    # None: the repository's default branch, which every GitHub event names (and which the
+    # reconciler follows without --branch); any push when an event does not say.
+    tracked_branch: str | None = None
 
     def __post_init__(self) -> None:
         if not self.interval > 0:
@@ -338,6 +340,8 @@ class ReconcileLoop:
 
     def _route(self, event: WebhookEvent) -> tuple[str, str]:
         branch = self.settings.tracked_branch
+        if branch is None and isinstance(event, PushEvent | PullRequestEvent | PullRequestReviewEvent):
+            branch = event.default_branch
         if isinstance(event, PushEvent):
             if event.branch is None or (branch is not None and event.branch != branch):
                 return "push", "ignored_other_ref"

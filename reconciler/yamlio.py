@@ -91,7 +91,7 @@ def compose(text: str, path: str) -> Node | None:
     try:
         node: Node | None = _Parser(text).get_single_node()
     except yaml.YAMLError as err:
-        raise _yaml_error(err, path, text) from None
+        raise _depth_or_yaml_error(err, path, text) from None
     return node
 
 
@@ -114,10 +114,28 @@ def _check_depth_by_events(text: str, path: str) -> None:
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.YAMLError as err:
-        raise _yaml_error(err, path, text) from None
+        raise _depth_or_yaml_error(err, path, text) from None
 
 
 _DEPTH_MESSAGE = f"nesting deeper than {MAX_DEPTH} levels: flatten the document"
+
+
+def _depth_or_yaml_error(err: yaml.YAMLError, path: str, text: str) -> DocumentError:
+    """`err` as a DocumentError; libyaml's own nesting limit reads as ours, at our limit's place.
+
+    Newer libyaml refuses more than 1,000 levels while it scans ahead, before any event shows
+    that our lower limit was crossed. The text before the place it stopped nests under its
+    limit, so the event check finds where ours was crossed there.
+    """
+    mark = getattr(err, "problem_mark", None)
+    if mark is None or getattr(err, "problem", None) != "exceeded maximum nesting depth":
+        return _yaml_error(err, path, text)
+    try:
+        _check_depth_by_events(text[: mark.index], path)
+    except DocumentError as found:
+        if found.message == _DEPTH_MESSAGE:
+            return found
+    return DocumentError(path, _DEPTH_MESSAGE, mark.line + 1, mark.column + 1)
 
 
 def _yaml_error(err: yaml.YAMLError, path: str, text: str) -> DocumentError:

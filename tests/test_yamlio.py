@@ -167,3 +167,14 @@ def test_locate_unescapes_pointer_tokens() -> None:
     assert locate(data, pointer_of(["payloads", "a/b"])) == (2, 3)
     assert locate(data, pointer_of(["payloads", "c~d"])) == (3, 3)
     assert locate(b"\xff", "/a") is None
+
+
+@pytest.mark.parametrize("levels", [1_500, 3_000])
+def test_nesting_past_the_parser_s_own_limit_reads_as_ours_where_ours_is_crossed(levels: int) -> None:
+    # libyaml stops at 1,000 levels on its own, scanning ahead of the events; the error is
+    # still ours, at the level that first exceeds MAX_DEPTH, in block style as in flow style.
+    flow = fails(b"[" * levels)
+    message = f"nesting deeper than {MAX_DEPTH} levels: flatten the document"
+    assert (flow.message, flow.line, flow.column) == (message, 1, MAX_DEPTH + 1)
+    block = fails(b"- " * levels + b"x\n")  # a sequence in a sequence in ...
+    assert (block.message, block.line, block.column) == (message, 1, 2 * MAX_DEPTH + 1)

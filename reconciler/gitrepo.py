@@ -228,6 +228,14 @@ class GitRepository:
             raise GitError(f"cannot compare {a[:12]} and {d[:12]}: {_stderr(err)}") from err
         return True
 
+    def count_first_parent(self, since: str | None, head: str) -> int:
+        """How many commits `first_parent_walk(since, head)` would list, without diffing any."""
+        revs = [self.resolve(head)] if since is None else [f"{self.resolve(since)}..{self.resolve(head)}"]
+        try:
+            return int(self.repo.git.rev_list("--count", "--first-parent", *revs, "--"))
+        except git.GitCommandError as err:
+            raise GitError(f"cannot count the commits to {head[:12]} in {self.describe()}: {_stderr(err)}") from err
+
     def describe(self) -> str:
         """Where this repository comes from, for messages (credentials masked)."""
         return redact(self.url) if self.url else self.path

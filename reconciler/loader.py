@@ -9,9 +9,12 @@ all read through here; `gitrepo.GitRepository.source_at` supplies commit trees.
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing
+import multiprocessing.pool
 import os
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -24,6 +27,8 @@ from reconciler.documents import DOCUMENT_MODELS, ApprovalPolicy, ChangeRequest,
 from reconciler.errors import DocumentError
 from reconciler.schema import validate_document
 from reconciler.yamlio import MAX_FILE_BYTES, load_yaml, locate
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -280,32 +285,92 @@ def parse_documents(
 
 
 def iter_parse_documents(
-    items: list[tuple[str, str, bytes]], jobs: int | None = None
+    items: list[tuple[str, str, bytes]], jobs: int | None = None, workers: ParseWorkers | None = None
 ) -> Iterator[tuple[BaseModel | None, list[Finding]]]:
     """`parse_documents`, yielding each result as soon as it is ready, in order.
 
     The caller works on the first results while workers parse the rest; closing the
-    generator early stops the workers.
+    generator early stops the workers. `workers`, started earlier by the caller (who also
+    closes them), are used whatever the number of items.
     """
-    workers = _worker_count(jobs, len(items)) if len(items) >= POOL_WORTH_STARTING else 1
-    if workers <= 1:
-        for item in items:
-            model, _plain, findings = parse_document(*item)
-            yield model, findings
+    if workers is not None:
+        started = workers.pool() if items else None
+        if started is not None:
+            yield from _imap(started, workers.count, items)
+            return
+        jobs = 1  # they could not start: parse here
+    count = _worker_count(jobs, len(items)) if len(items) >= POOL_WORTH_STARTING else 1
+    pool = _start_pool(count) if count > 1 else None
+    if pool is not None:
+        with pool:
+            yield from _imap(pool, count, items)
         return
-    chunk = max(16, min(250, len(items) // (workers * 8)))
+    for item in items:
+        model, _plain, findings = parse_document(*item)
+        yield model, findings
+
+
+def _imap(
+    pool: multiprocessing.pool.Pool, count: int, items: list[tuple[str, str, bytes]]
+) -> Iterator[tuple[BaseModel | None, list[Finding]]]:
+    chunk = max(16, min(250, len(items) // (count * 8)))
     batches: list[list[tuple[str, str, bytes | str | None]]] = [
         list(items[i : i + chunk]) for i in range(0, len(items), chunk)
     ]
+    for results in pool.imap(_parse_batch, batches):
+        for _path, kind, plain, findings in results:
+            yield (DOCUMENT_MODELS[kind].model_validate(plain) if plain is not None else None), findings
+
+
+def _start_pool(count: int) -> multiprocessing.pool.Pool | None:
+    """`count` parse workers, or None when they cannot start (say, in a process forked from one
+    whose fork server runs): they only make parsing faster, so the caller parses alone."""
     # Never a plain fork: the service calls this from a thread beside the API's, and forking a
     # threaded process can deadlock the child. A fork server forks from a clean process.
     context = multiprocessing.get_context("forkserver" if sys.platform == "linux" else "spawn")
     if sys.platform == "linux":
         context.set_forkserver_preload(["reconciler.loader"])  # workers start with it imported
-    with context.Pool(workers, initializer=_start_worker, initargs=(None,)) as pool:
-        for results in pool.imap(_parse_batch, batches):
-            for _path, kind, plain, findings in results:
-                yield (DOCUMENT_MODELS[kind].model_validate(plain) if plain is not None else None), findings
+    try:
+        return context.Pool(count, initializer=_start_worker, initargs=(None,))
+    except (OSError, ValueError) as err:
+        log.warning("parse workers could not start, parsing in this process instead: %s", err)
+        return None
+
+
+class ParseWorkers:
+    """Parse worker processes booting in the background while the caller does something else.
+
+    Starting them (a fork server importing the package, then one fork per core) takes a good
+    part of a second; the reconcile pass starts them before it asks git for a long walk, so
+    they are ready when the files are. `start` gives None on a single core, where workers
+    would only compete with the caller. Close them when done.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._pool: multiprocessing.pool.Pool | None = None
+        self._thread = threading.Thread(target=self._boot, name="parse-workers", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def start(cls, jobs: int | None = None) -> ParseWorkers | None:
+        count = _worker_count(jobs, POOL_WORTH_STARTING)
+        return cls(count) if count > 1 else None
+
+    def _boot(self) -> None:
+        self._pool = _start_pool(self.count)
+
+    def pool(self) -> multiprocessing.pool.Pool | None:
+        """The started pool, once it is up; None when it could not start."""
+        self._thread.join()
+        return self._pool
+
+    def close(self) -> None:
+        self._thread.join()
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
 
 
 # In a forked worker: the source it reads from itself, if any (handed over at fork time).

@@ -225,6 +225,9 @@ def test_the_walk_starts_after_since_and_is_empty_at_the_head(open_repo: OpenRep
     assert [c.sha for c in repo.first_parent_walk(shas[1], shas[3])] == shas[2:]
     assert repo.first_parent_walk(shas[3], shas[3]) == []
     assert [c.sha for c in repo.first_parent_walk(None, shas[2])] == shas[:3]
+    # Counting agrees with walking, without the diffs.
+    assert [repo.count_first_parent(shas[1], shas[3]), repo.count_first_parent(None, shas[2])] == [2, 3]
+    assert repo.count_first_parent(shas[3], shas[3]) == 0
 
 
 def test_merges_are_walked_by_first_parent_with_changes_against_it(

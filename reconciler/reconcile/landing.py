@@ -24,6 +24,7 @@ from reconciler.loader import (
     MEMBERS_FILE,
     PROJECT_FILE,
     Finding,
+    ParseWorkers,
     iter_parse_documents,
     kind_of_path,
     parse_document,
@@ -176,7 +177,7 @@ def touches_by_path(commits: list[CommitInfo]) -> dict[str, list[CommitInfo]]:
     return {path: found for path, found in touches.items() if len(found) > 1}
 
 
-def parse_walk(repo: GitRepository, commits: list[CommitInfo]) -> ParsedWalk:
+def parse_walk(repo: GitRepository, commits: list[CommitInfo], workers: ParseWorkers | None = None) -> ParsedWalk:
     """Every change-request file the walk adds or edits, read by blob id in one git exchange, parsed on every core.
 
     A file whose blob id the walk does not know is read when the pass reaches it.
@@ -185,7 +186,8 @@ def parse_walk(repo: GitRepository, commits: list[CommitInfo]) -> ParsedWalk:
     blobs = repo.read_blobs(blob for _sha, _path, blob in wanted)
     present = [(sha, path) for sha, path, blob in wanted if blobs.get(blob) is not None]
     items = [(path, "ChangeRequest", blobs[blob] or b"") for _sha, path, blob in wanted if blobs.get(blob) is not None]
-    return ParsedWalk([(sha, path) for sha, path, _blob in wanted], present, iter_parse_documents(items))
+    parsed = iter_parse_documents(items, workers=workers)
+    return ParsedWalk([(sha, path) for sha, path, _blob in wanted], present, parsed)
 
 
 def change_request_ids(commits: list[CommitInfo]) -> list[str]:

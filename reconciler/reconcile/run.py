@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
@@ -24,6 +24,7 @@ from reconciler.approvals_github import GitHubSource
 from reconciler.errors import ConfigError, GitError, ReconcilerError
 from reconciler.github import GitHubClient
 from reconciler.gitrepo import CommitInfo, GitRepository
+from reconciler.loader import ParseWorkers
 from reconciler.reconcile.landing import (
     CommitReport,
     Landing,
@@ -41,6 +42,9 @@ from reconciler.store.records import Position
 log = logging.getLogger(__name__)
 BATCH_COMMITS = 100
 PRELOAD_AFTER_COMMITS = 50
+# A walk this long brings enough files to parse on every core: start the workers before git
+# lists the commits, so that they are ready when the files are.
+PARSE_AHEAD_COMMITS = 200
 # Allocations between young-generation collections during a pass (Python's default is 700).
 GC_YOUNG_THRESHOLD = 50_000
 
@@ -113,12 +117,15 @@ def _pass(config: ReconcileConfig, store: Store, github: GitHubClient | None, no
     started = time.monotonic()
     now = now or datetime.now(UTC)
     repo, head = _fetch(config, store, now)
-    with repo:
+    with repo, ExitStack() as cleanup:
         position = store.position()
         since = _resume_point(config, store, repo, position, head, now)
         regime = load_regime(store, position)
+        workers = _parse_workers(repo, since, head)
+        if workers is not None:
+            cleanup.callback(workers.close)
         commits = repo.first_parent_walk(since, head) if since != head else []
-        parsed = parse_walk(repo, commits)
+        parsed = parse_walk(repo, commits, workers)
         with store.reading() as reader:
             cache = PassCache(requests=reader.change_request_states(change_request_ids(commits)))
             if len(commits) > PRELOAD_AFTER_COMMITS:  # a long walk touches most flags: read them at once
@@ -136,6 +143,12 @@ def _pass(config: ReconcileConfig, store: Store, github: GitHubClient | None, no
     log.info("reconciled %s: %d commits, %d applied, %d failed, %d scheduled",
              head[:12], result.commits, result.applied, result.failed, result.scheduled)  # fmt: skip
     return result
+
+
+def _parse_workers(repo: GitRepository, since: str | None, head: str) -> ParseWorkers | None:
+    if since == head or repo.count_first_parent(since, head) < PARSE_AHEAD_COMMITS:
+        return None
+    return ParseWorkers.start()
 
 
 def _fetch(config: ReconcileConfig, store: Store, now: datetime) -> tuple[GitRepository, str]:

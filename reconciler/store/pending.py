@@ -1,9 +1,9 @@
 """Rows a write transaction holds back and writes together, in foreign-key order.
 
 A pass writes a few rows per change to the same handful of tables. Sending each table's rows
-as one `executemany` on the transaction's own DBAPI cursor, with SQL that SQLAlchemy compiled
-once and values converted by the columns' own bind processors, costs a small fraction of one
-SQLAlchemy `execute` per row. Upserted rows are keyed, so the last write of a row within a
+as one `executemany` on the transaction's own DBAPI cursor (on PostgreSQL, many plain inserts
+as one `COPY`), with SQL that SQLAlchemy compiled once and values converted by the columns'
+own bind processors, costs a small fraction of one SQLAlchemy `execute` per row. Upserted rows are keyed, so the last write of a row within a
 transaction wins. Used only by `transaction.Transaction`.
 """
 
@@ -31,6 +31,8 @@ ORDER = (
     "audit_head",
     "reconciler_status",
 )
+# PostgreSQL: this many plain inserts into one table go in as one COPY.
+COPY_AFTER_ROWS = 20
 # Columns an upsert sets only when it inserts.
 KEEP_ON_UPDATE: dict[str, tuple[str, ...]] = {"flags": ("created_at",)}
 
@@ -43,13 +45,17 @@ class RawStatement:
     names: tuple[str, ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
     positional: bool
+    copy: str | None = None  # PostgreSQL's COPY of the same columns, for plain inserts
 
-    def params(self, row: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+    def values(self, row: dict[str, Any]) -> list[Any]:
         # None is SQL NULL for every column here (nullable JSON columns are none_as_null).
-        values = [
+        return [
             v if p is None or v is None else p(v)
             for v, p in zip([row[n] for n in self.names], self.processors, strict=True)
         ]
+
+    def params(self, row: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        values = self.values(row)
         return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
 
 
@@ -65,7 +71,11 @@ def raw_statement(dialect: Dialect, table_name: str, upsert: bool) -> RawStateme
     compiled = stmt.compile(dialect=dialect, column_keys=[c.name for c in table.c])
     names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(c.name for c in table.c)
     processors = tuple(_bind_processor(table.c[n], dialect) for n in names)
-    return RawStatement(compiled.string, names, processors, dialect.positional)
+    copy = None
+    if dialect.name == "postgresql" and not upsert:
+        quote = dialect.identifier_preparer
+        copy = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(n) for n in names)}) FROM STDIN"
+    return RawStatement(compiled.string, names, processors, dialect.positional, copy)
 
 
 def _bind_processor(column: sa.Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
@@ -114,6 +124,13 @@ class PendingWrites:
         cursor = conn.connection.cursor()
         try:
             for statement, rows in batches:
+                if statement.copy is not None and len(rows) >= COPY_AFTER_ROWS:
+                    # Append-only rows (flag versions, audit events): COPY takes them in one
+                    # stream, about twice as fast as a prepared INSERT per row.
+                    with cursor.copy(statement.copy) as copy:
+                        for row in rows:
+                            copy.write_row(statement.values(row))
+                    continue
                 params: list[Any] = [statement.params(r) for r in rows]
                 cursor.executemany(statement.sql, params)
         except conn.dialect.loaded_dbapi.Error as err:

@@ -8,6 +8,7 @@ import pytest
 
 from reconciler.errors import StoreError
 from reconciler.store import Position, Store, resolve_store_url, to_sqlalchemy_url
+from reconciler.store.pending import COPY_AFTER_ROWS
 from tests.store.data import at, change_request, flag
 
 
@@ -153,3 +154,27 @@ def test_a_store_path_that_cannot_be_created_is_a_store_error(tmp_path: Path) ->
     blocker.write_text("not a directory")
     with pytest.raises(StoreError, match="cannot create the directory"):
         Store.open(blocker / "sub" / "flags.db")
+
+
+def test_many_versions_and_events_in_one_transaction_read_back_exactly(store: Store) -> None:
+    # A pass writes hundreds of versions and events per transaction; PostgreSQL takes them as
+    # one COPY. Times, JSON, NULLs and the audit chain must come back as written.
+    count = max(COPY_AFTER_ROWS, 60)
+    with store.transaction() as tx:
+        ident = tx.next_flag_id()
+        for v in range(1, count + 1):
+            commit = None if v % 3 else f"{v:040x}"
+            tx.put_flag_version(1, flag(ident, "checkout", version=v, rollout=v % 101), at=at(v), commit=commit)
+            tx.append_audit("change_request.applied", object_type="change_request", object_id=f"cr-{v}",
+                            at=at(v), actor=None if v % 2 else "grace", data={"v": v, "note": "ünï\tcode\n", "x": None},
+                            commit=commit)  # fmt: skip
+    history = store.flag_history(1, "checkout")
+    assert [(h.flag.version, h.flag.filters.groups[0].rollout_percentage, h.commit) for h in history] == [
+        (v, v % 101, None if v % 3 else f"{v:040x}") for v in range(1, count + 1)
+    ]
+    assert [h.created_at for h in history] == [at(v) for v in range(1, count + 1)]
+    total, events = store.list_audit(limit=count)
+    assert total == count and store.verify_audit().intact
+    newest = events[0]
+    assert (newest.object_id, newest.data, newest.created_at) == (f"cr-{count}", {"v": count, "note": "ünï\tcode\n", "x": None}, at(count))
+    assert [e.actor for e in events[:2]] == ["grace" if count % 2 == 0 else None, None if count % 2 == 0 else "grace"]

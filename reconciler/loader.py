@@ -238,10 +238,26 @@ def _parse_serial(source: FileSource, documents: list[tuple[str, str]]) -> Itera
 
 
 def _worker_count(jobs: int | None, files: int) -> int:
-    """Processes to parse `files` documents with: `jobs`, or one per CPU when None."""
+    """Processes to parse `files` documents with: `jobs`, or one per usable CPU when None."""
     if files < PARALLEL_THRESHOLD:
         return 1
-    return max(1, jobs if jobs is not None else (os.cpu_count() or 1))
+    return max(1, jobs if jobs is not None else usable_cpus())
+
+
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota.
+
+    In a container limited to two CPUs on a 64-core host, `os.cpu_count()` says 64; starting
+    that many parse workers would only make them wait for each other.
+    """
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota here: the affinity mask is the limit
+    return max(1, count)
 
 
 def _parse_parallel(source: FileSource, documents: list[tuple[str, str]], workers: int) -> Iterator[_Result]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from reconciler.loader import ParseWorkers, iter_parse_documents
+import pytest
+
+from reconciler.loader import ParseWorkers, iter_parse_documents, usable_cpus
 
 RAMP = (Path(__file__).resolve().parent / "fixtures" / "repos" / "base" / "changes" / "2026" / "ramp.yaml").read_bytes()
 
@@ -71,3 +74,15 @@ def test_a_process_forked_after_workers_ran_parses_alone_rather_than_failing() -
     child.join(10)
     assert child.exitcode == 0
     assert got == expected + expected * 4
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("max 100000\n", None), ("200000 100000\n", 2), ("150000 100000\n", 1), ("50000 100000\n", 1), ("garbled", None)],
+)
+def test_workers_follow_a_container_s_cpu_quota(tmp_path: Path, cpu_max: str, expected: int | None) -> None:
+    # A container limited to two CPUs on a big host must not start one worker per host core.
+    (tmp_path / "cpu.max").write_text(cpu_max)
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cpus(tmp_path) == (affinity if expected is None else min(affinity, expected))
+    assert usable_cpus(tmp_path / "no-cgroup-here") == affinity

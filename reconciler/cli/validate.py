@@ -9,7 +9,7 @@ import click
 
 from reconciler.checks import validate_source
 from reconciler.errors import EXIT_FINDINGS, EXIT_OK
-from reconciler.loader import DirectorySource, FileSource
+from reconciler.loader import DirectorySource, FileSource, usable_cpus
 from reconciler.report import FORMATS, append_step_summary, render
 
 
@@ -24,7 +24,7 @@ from reconciler.report import FORMATS, append_step_summary, render
     help="Base branch or commit: change requests that exist there must not be edited.",
 )
 @click.option(
-    "--jobs", "-j", type=click.IntRange(min=1), help="Processes used to parse (default: one per CPU)."
+    "--jobs", "-j", type=click.IntRange(min=1), help="Processes used to parse (default: one per usable CPU)."
 )
 def validate(path: str, fmt: str, base: str | None, jobs: int | None) -> None:
     """Check every document in PATH against its schema and the repository's meaning.
@@ -32,7 +32,7 @@ def validate(path: str, fmt: str, base: str | None, jobs: int | None) -> None:
     Exit 0 when clean, 1 when problems were found, 2 on a usage or I/O error.
     """
     source = DirectorySource(path)
-    findings = validate_source(source, base=_base_source(path, base), jobs=jobs or os.cpu_count() or 1)
+    findings = validate_source(source, base=_base_source(path, base), jobs=jobs or usable_cpus())
     click.echo(render(findings, fmt, root=path), nl=False)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if fmt == "github" and summary:

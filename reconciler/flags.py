@@ -11,26 +11,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PROPERTY_OPERATORS = (
-    "exact",
-    "is_not",
-    "icontains",
-    "not_icontains",
-    "regex",
-    "not_regex",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "is_set",
-    "is_not_set",
-    "is_date_exact",
-    "is_date_before",
-    "is_date_after",
-    "in",
-    "not_in",
-)
-
 PropertyOperator = Literal[
     "exact",
     "is_not",

@@ -381,13 +381,9 @@ class GitRepository:
         thousands of files cost about one round trip. An id that is not a blob maps to None.
         """
         keys = list(dict.fromkeys(blobs))
-        return dict(zip(keys, self._cat_file(keys), strict=True))
-
-    def _cat_file(self, names: list[str]) -> list[bytes | None]:
-        """The contents of `names` (any object names) from one pipelined `git cat-file --batch`."""
-        if not names:
-            return []
-        request = "".join(f"{name}\n" for name in names).encode()
+        if not keys:
+            return {}
+        request = "".join(f"{key}\n" for key in keys).encode()
         git_binary = str(self.repo.git.GIT_PYTHON_GIT_EXECUTABLE or "git")
         done = subprocess.run(
             [git_binary, "cat-file", "--batch"], cwd=self.repo.git_dir, input=request,
@@ -395,7 +391,7 @@ class GitRepository:
         )  # fmt: skip
         if done.returncode != 0:
             raise GitError(f"cannot read files from {self.describe()}: {done.stderr.decode(errors='replace').strip()}")
-        return parse_cat_file_batch(done.stdout, len(names))
+        return dict(zip(keys, parse_cat_file_batch(done.stdout, len(keys)), strict=True))
 
     def read_file(self, commit: str, path: str) -> bytes | None:
         """The bytes of `path` (relative to the subdirectory) at `commit`, or None when it has no such file."""

@@ -184,10 +184,9 @@ def parse_walk(repo: GitRepository, commits: list[CommitInfo], workers: ParseWor
     """
     wanted = change_request_files(commits)
     blobs = repo.read_blobs(blob for _sha, _path, blob in wanted)
-    present = [(sha, path) for sha, path, blob in wanted if blobs.get(blob) is not None]
-    items = [(path, "ChangeRequest", blobs[blob] or b"") for _sha, path, blob in wanted if blobs.get(blob) is not None]
-    parsed = iter_parse_documents(items, workers=workers)
-    return ParsedWalk([(sha, path) for sha, path, _blob in wanted], present, parsed)
+    found = [(sha, path, data) for sha, path, blob in wanted if (data := blobs[blob]) is not None]
+    parsed = iter_parse_documents([(path, "ChangeRequest", data) for _sha, path, data in found], workers=workers)
+    return ParsedWalk([(sha, path) for sha, path, _ in wanted], [(sha, path) for sha, path, _ in found], parsed)
 
 
 def change_request_ids(commits: list[CommitInfo]) -> list[str]:

@@ -25,9 +25,9 @@ from pydantic import BaseModel
 from reconciler.api.auth import bearer
 from reconciler.api.context import ApiContext
 from reconciler.api.directory import iso
-from reconciler.api.errors import ApiError, error_responses
+from reconciler.api.errors import STORE_UNAVAILABLE, ApiError, error_responses
 from reconciler.api.paging import json_response
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, mask_password
 
 log = logging.getLogger(__name__)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
@@ -143,7 +143,8 @@ def router(ctx: ApiContext, metrics: Metrics, status_provider: StatusProvider | 
         try:
             ctx.store.store_version()
         except ReconcilerError as err:
-            raise ApiError(503, f"not ready: the store does not answer: {err}") from err
+            log.error("not ready: the store does not answer: %s", mask_password(str(err)))
+            raise ApiError(503, f"not ready: {STORE_UNAVAILABLE}") from err
         service = _service_status(status_provider)
         if service.get("failing"):
             raise ApiError(503, f"not ready: the reconciler is failing: {service.get('last_error') or 'see /api/reconciler/status'}")

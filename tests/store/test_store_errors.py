@@ -33,12 +33,15 @@ def run(*args: str) -> tuple[int, str]:
         (f"post gres://app:{PASSWORD}/with@signs@db.internal/flags", "is not a database URL"),
     ],
 )
-def test_an_unusable_store_url_exits_2_without_its_password(url: str, says: str) -> None:
+def test_an_unusable_store_url_exits_2_without_its_password(
+    url: str, says: str, caplog: pytest.LogCaptureFixture
+) -> None:
     code, output = run("token", "list", "--store", url)
     assert code == EXIT_USAGE, output
     assert says in output
     assert PASSWORD not in output
     assert "internal error" not in output
+    assert all(PASSWORD not in r.getMessage() for r in caplog.records)
 
 
 def test_an_unreachable_postgres_store_exits_2_without_its_password(postgres_url: str) -> None:

@@ -500,9 +500,15 @@ def redact(url: str) -> str:
 def _private_dirs(*paths: Path) -> None:
     """Create the clone cache's directories readable by their owner only (0700)."""
     for path in paths:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if stat.S_IMODE(path.stat().st_mode) != 0o700:
-            path.chmod(0o700)
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if stat.S_IMODE(path.stat().st_mode) != 0o700:
+                path.chmod(0o700)
+        except OSError as err:
+            raise GitError(
+                f"cannot make the clone cache {path} private to this user: {err.strerror}; "
+                "give a cache directory this user owns (XDG_CACHE_HOME)"
+            ) from err
 
 
 def _adopt_legacy_clone(url: str, clean: str, target: Path) -> None:

@@ -146,3 +146,34 @@ def test_a_token_for_both_environments_is_still_restricted(fresh_store: tuple[St
         assert len(status["details"]["project"]["spec"]["environments"]) == 2
     finally:
         client.close()
+
+
+def test_errors_about_another_environment_match_errors_about_nothing(isolated: tuple[FastAPI, Tokens]) -> None:
+    """Asking for staging's things answers exactly as asking for things that do not exist."""
+    app, tokens = isolated
+    client = Client(app, tokens.production_only)
+    missing_cr = str(uuid.uuid4())
+    pairs = [
+        ("/api/environments/2/change_requests/", "/api/environments/99/change_requests/"),
+        ("/api/environments/2/events/", "/api/environments/99/events/"),
+        (f"/api/environments/1/change_requests/{STAGING_CR.id}/", f"/api/environments/1/change_requests/{missing_cr}/"),
+        ("/api/environments/1/feature_flags/4/", "/api/environments/1/feature_flags/99/"),
+        (f"/v1/approvals/{STAGING_CR.id}", f"/v1/approvals/{missing_cr}"),
+        ("/api/v2/projects/default/flags/checkout/environments/staging/approval-requests",
+         "/api/v2/projects/default/flags/checkout/environments/nowhere/approval-requests"),
+        ("/flags/definitions?token=phc_staging_key", "/flags/definitions?token=phc_nowhere_key"),
+    ]
+    try:
+        for hidden, absent in pairs:
+            a, b = client.get(hidden), client.get(absent)
+            assert a.status_code == b.status_code == 404, (hidden, a.text)
+
+            def shape(body: str) -> str:
+                for ident in (STAGING_CR.id, missing_cr, "staging", "nowhere", "99", "4", "2"):
+                    body = body.replace(ident, "X")
+                return body
+
+            assert shape(a.text) == shape(b.text), (a.text, b.text)
+            assert not any(t in a.text for t in TRACES if t != "staging"), a.text
+    finally:
+        client.close()

@@ -17,13 +17,16 @@ costs, and `read_blobs` reads them by id without resolving a path in any tree.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import git
 from filelock import FileLock
@@ -40,10 +43,12 @@ from reconciler.gitlog import (
 )
 from reconciler.yamlio import MAX_FILE_BYTES
 
-__all__ = ["CommitInfo", "FileChange", "GitRepository", "GitTreeSource", "clone_path", "default_cache_dir", "is_url", "redact"]
+__all__ = ["CommitInfo", "FileChange", "GitRepository", "GitTreeSource", "clone_path", "default_cache_dir", "is_url", "redact", "split_credentials"]
 
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:")  # git@github.com:owner/name.git
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
+# Files of a cached clone are the owner's alone: the remote's contents may be private.
+_CLONE_MODE = "0600"
 
 
 class GitRepository:
@@ -143,24 +148,29 @@ class GitRepository:
     def _open_url(
         cls, url: str, *, branch: str | None, subdir: str, cache_dir: str | os.PathLike[str] | None
     ) -> GitRepository:
-        target = clone_path(url, cache_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        clean, auth = split_credentials(url)
+        target = clone_path(clean, cache_dir)
+        _private_dirs(Path(cache_dir or default_cache_dir()), target.parent)
         # One process at a time per clone: two reconcilers sharing a cache must not race a fetch.
         with FileLock(f"{target}.lock"):
+            _adopt_legacy_clone(url, clean, target)
             if not target.exists():
-                _clone(url, target)
-                return cls(target)._configured(branch, subdir, url=url, remote_tracking=False)
-            repo = cls(target)._configured(branch, subdir, url=url, remote_tracking=False)
+                _clone(clean, auth, target)
+                return cls(target)._configured(branch, subdir, url=clean, remote_tracking=False, auth=auth)
+            _scrub_clone(target, clean)
+            repo = cls(target)._configured(branch, subdir, url=clean, remote_tracking=False, auth=auth)
             repo._fetch_or_close()
             return repo
 
     def _configured(
-        self, branch: str | None, subdir: str, *, url: str | None, remote_tracking: bool
+        self, branch: str | None, subdir: str, *, url: str | None, remote_tracking: bool,
+        auth: dict[str, str] | None = None,
     ) -> GitRepository:
         self.branch, self.subdir, self.url = branch, subdir.strip("/"), url
         self.remote_tracking = remote_tracking
-        # Never wait for a password on a terminal: the reconciler runs unattended.
-        self.repo.git.update_environment(**_GIT_ENV)
+        # Never wait for a password on a terminal: the reconciler runs unattended. Credentials
+        # reach git through this process's environment only, never its config or command line.
+        self.repo.git.update_environment(**_GIT_ENV, **(auth or {}))
         return self
 
     def _fetch_or_close(self) -> None:
@@ -178,7 +188,7 @@ class GitRepository:
                 f"{self.path} has no remote 'origin' to fetch from: add one or do not ask to fetch"
             )
         try:
-            self.repo.git.fetch("--prune", "--quiet", "origin")
+            _private_git(self.repo.git, "fetch", "--prune", "--quiet", "origin")
             if self.url and self.branch is None:
                 self._follow_default_branch()
         except git.GitCommandError as err:
@@ -356,7 +366,7 @@ class GitRepository:
             return False
         ref = f"refs/pull/{number}/head"
         try:
-            self.repo.git.fetch("--quiet", "origin", f"+{ref}:{ref}")
+            _private_git(self.repo.git, "fetch", "--quiet", "origin", f"+{ref}:{ref}")
         except git.GitCommandError:
             return False
         return True
@@ -450,9 +460,36 @@ def default_cache_dir() -> Path:
 
 
 def clone_path(url: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where the cached clone of `url` lives: one directory per URL, named by its hash."""
+    """Where the cached clone of `url` lives: one directory per URL (credentials left out), named by its hash."""
+    return _hashed_path(split_credentials(url)[0], cache_dir)
+
+
+def _hashed_path(url: str, cache_dir: str | os.PathLike[str] | None) -> Path:
     digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:24]
     return Path(cache_dir or default_cache_dir()) / "repos" / f"{digest}.git"
+
+
+def split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """`url` without the user and password of an HTTP(S) URL, and the environment that hands
+    them to git as an `Authorization` header for that host.
+
+    The header travels in `GIT_CONFIG_*` variables of the git processes alone: it is never
+    written to the clone's config, nor put on a command line other users can list.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
+        return url, {}
+    userinfo, _, host = parts.netloc.rpartition("@")
+    clean = urlunsplit(parts._replace(netloc=host))
+    user, _, password = userinfo.partition(":")
+    basic = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    index = int(os.environ.get("GIT_CONFIG_COUNT", "0") or "0")  # keep any the caller set
+    scope = urlunsplit((parts.scheme, host, "/", "", ""))
+    return clean, {
+        "GIT_CONFIG_COUNT": str(index + 1),
+        f"GIT_CONFIG_KEY_{index}": f"http.{scope}.extraHeader",
+        f"GIT_CONFIG_VALUE_{index}": f"Authorization: Basic {basic}",
+    }
 
 
 def redact(url: str) -> str:
@@ -460,14 +497,83 @@ def redact(url: str) -> str:
     return re.sub(r"://[^/@]*@", "://***@", url)
 
 
-def _clone(url: str, target: Path) -> None:
-    """Clone `url` bare into `target`, atomically: a failed clone leaves no half-made directory."""
+def _private_dirs(*paths: Path) -> None:
+    """Create the clone cache's directories readable by their owner only (0700)."""
+    for path in paths:
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if stat.S_IMODE(path.stat().st_mode) != 0o700:
+                path.chmod(0o700)
+        except OSError as err:
+            raise GitError(
+                f"cannot make the clone cache {path} private to this user: {err.strerror}; "
+                "give a cache directory this user owns (XDG_CACHE_HOME)"
+            ) from err
+
+
+def _adopt_legacy_clone(url: str, clean: str, target: Path) -> None:
+    """Earlier versions keyed a clone by the URL with its credentials (and kept them in its
+    config): move such a clone to its clean place, or drop it when that place is taken."""
+    legacy = _hashed_path(url, target.parent.parent)
+    if legacy == target or not legacy.exists():
+        return
+    if target.exists():
+        shutil.rmtree(legacy, ignore_errors=True)
+    else:
+        _scrub_clone(legacy, clean)
+        legacy.rename(target)
+
+
+def _scrub_clone(target: Path, clean: str) -> None:
+    """Keep a cached clone's stored remote free of credentials and its files private."""
+    config = target / "config"
+    try:
+        text = config.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        return
+    if f"= {clean}\n" not in text or f"sharedRepository = {_CLONE_MODE}" not in text:
+        _git_config(target, "remote.origin.url", clean)
+        _git_config(target, "core.sharedRepository", _CLONE_MODE)
+    if stat.S_IMODE(target.stat().st_mode) & 0o077:
+        _private_tree(target)
+
+
+def _private_tree(root: Path) -> None:
+    """Take every permission of group and others off `root` and everything in it."""
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(stat.S_IMODE(path.stat().st_mode) & 0o700)
+
+
+def _private_git(runner: git.Git, *args: str, env: dict[str, str] | None = None) -> None:
+    """Run a git command that writes into a cached clone with umask 077, so every file it
+    creates (FETCH_HEAD, loose objects, packs) is the owner's alone."""
+    binary = str(runner.GIT_PYTHON_GIT_EXECUTABLE or "git")
+    runner.execute([binary, *args], env=env, umask=0o077)
+
+
+def _git_config(target: Path, key: str, value: str) -> None:
+    subprocess.run(
+        ["git", "--git-dir", str(target), "config", key, value],
+        check=True, capture_output=True, env={**os.environ, **_GIT_ENV},
+    )  # fmt: skip
+
+
+def _clone(url: str, auth: dict[str, str], target: Path) -> None:
+    """Clone `url` bare into `target`, atomically: a failed clone leaves no half-made directory.
+
+    `url` carries no credentials (they come in `auth`, for the git process alone), so the clone's
+    stored remote has none either.
+    """
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        repo = git.Repo.clone_from(url, partial, multi_options=["--bare", "--quiet"], env=_GIT_ENV)
+        _private_git(git.Git(), "clone", "--bare", "--quiet", "--", url, str(partial), env={**_GIT_ENV, **auth})
+        repo = git.Repo(partial)
         # A bare clone has no fetch refspec; track every branch so later fetches follow force-pushes.
         repo.git.config("remote.origin.fetch", "+refs/heads/*:refs/heads/*")
+        # Later fetches create their files private; the clone's own ones are made so here.
+        repo.git.config("core.sharedRepository", _CLONE_MODE)
         repo.close()
     except git.GitCommandError as err:
         shutil.rmtree(partial, ignore_errors=True)

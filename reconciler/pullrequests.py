@@ -138,6 +138,11 @@ def _regime(repo: GitRepository, base: str, store: Store | None) -> Regime:
     if store is not None and (regime := load_regime(store, store.position())) is not None:
         return regime
     source = repo.source(base)
+    odd = sorted(p for p in source.other_entries() if kind_of_path(p) in ("Project", "Members", "ApprovalPolicy"))
+    if odd:  # the pass never read them: which version is in force only a store can say
+        raise ConfigError(f"the base commit {base[:12]} has {', '.join(odd)} as something other than a regular "
+                          "file (a link or gitlink): pass --store to judge by the rules in force, or commit the "
+                          "file's content as a regular file on the base branch")
     documents: dict[str, Any] = {}
     for path in source.paths():
         kind = kind_of_path(path)

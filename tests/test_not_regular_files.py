@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,7 +24,9 @@ from click.testing import CliRunner
 
 from reconciler.checks import validate_source
 from reconciler.cli import main
+from reconciler.errors import ConfigError, DocumentError
 from reconciler.gitrepo import GitRepository
+from reconciler.pullrequests import evaluate_pull_request
 from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.store import Store
 from reconciler.store.records import ChangeRequestFilter, ChangeRequestRecord
@@ -148,9 +151,10 @@ def leaky(tmp_path: Path) -> Path:
     return repo.path
 
 
+@pytest.mark.parametrize("base", [(), ("--base", "HEAD")], ids=["work-tree", "with-base"])
 @pytest.mark.parametrize("fmt", ["text", "json", "github"])
-def test_validate_never_follows_a_link_out_of_the_work_tree(leaky: Path, fmt: str) -> None:
-    code, out = cli("validate", str(leaky), "--format", fmt)
+def test_validate_never_follows_a_link_out_of_the_work_tree(leaky: Path, fmt: str, base: tuple[str, ...]) -> None:
+    code, out = cli("validate", str(leaky), "--format", fmt, *base)
     assert code == 1
     assert SECRET not in out
     for path in ("changes/leak.yaml", "changes/linked", "members.yaml"):
@@ -210,7 +214,7 @@ def test_a_commit_tree_reports_gitlinks_and_links_under_the_layout(git_repo: Git
 
     with GitRepository(git_repo.path) as repo:
         findings = validate_source(repo.source_at(sha))
-        with pytest.raises(Exception, match="a gitlink"):
+        with pytest.raises(DocumentError, match="a gitlink"):
             repo.read_file(sha, "changes/smuggled.yaml")
 
     assert {(f.path, f.rule) for f in findings} == {
@@ -233,8 +237,6 @@ def test_check_approvals_marks_a_change_that_is_not_a_regular_file_invalid(git_r
     sc.review(2, "bob", "APPROVED")
 
     with GitRepository.open(sc.repo.path) as repo, sc.gh.client() as client:
-        from reconciler.pullrequests import evaluate_pull_request
-
         result = evaluate_pull_request(repo, client, 2, now=sc.now())
 
     states = {c.path: (c.state, c.problem or "") for c in result.changes}
@@ -242,3 +244,16 @@ def test_check_approvals_marks_a_change_that_is_not_a_regular_file_invalid(git_r
     assert state == "invalid"
     assert ("a gitlink" if entry == "gitlink" else "a symbolic link") in problem
     assert result.commit_status()[0] == "failure"
+
+
+def test_check_approvals_refuses_a_base_whose_rule_file_is_not_a_regular_file(git_repo: GitRepo) -> None:
+    sc = PullRequestScenario.create(git_repo, quorum=1)
+    git_repo.remove("policies/production-rollouts.yaml")
+    lax = pr.policy("production-rollouts", "feature_flag.update", 1, match={"environments": ["staging"]})
+    smuggle(git_repo, "policies/production-rollouts.yaml", "symlink", lax)
+    git_repo.commit("Link the policy")
+    sc.open(2, {"changes/ramp.yaml": pr.ramp("ramp-checkout", "checkout", 100)})
+
+    odd = re.escape("policies/production-rollouts.yaml as something other than a regular file")
+    with GitRepository.open(sc.repo.path) as repo, sc.gh.client() as client, pytest.raises(ConfigError, match=odd):
+        evaluate_pull_request(repo, client, 2, now=sc.now())

@@ -150,9 +150,8 @@ class DirectorySource:
 
 
 def _require_regular(path: str, mode: int) -> None:
-    what = not_a_file(mode)
-    if what is not None:
-        raise DocumentError(path, f"{what}, not a regular file: {NOT_A_FILE_FIX}")
+    if not_a_file(mode) is not None:
+        raise DocumentError(path, not_a_file_finding(path, mode).message)
 
 
 # What an entry of each type is, in words (git tree modes share the type bits with lstat's,

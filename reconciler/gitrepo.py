@@ -24,7 +24,7 @@ import re
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -41,6 +41,7 @@ from reconciler.gitlog import (
     parse_log,
     relative_to_subdir,
 )
+from reconciler.loader import NOT_A_FILE_FIX, kind_of_path, not_a_file
 from reconciler.yamlio import MAX_FILE_BYTES
 
 __all__ = ["CommitInfo", "FileChange", "GitRepository", "GitTreeSource", "clone_path", "default_cache_dir", "is_url", "redact", "split_credentials"]
@@ -404,16 +405,31 @@ class GitRepository:
         return dict(zip(keys, parse_cat_file_batch(done.stdout, len(keys)), strict=True))
 
     def read_file(self, commit: str, path: str) -> bytes | None:
-        """The bytes of `path` (relative to the subdirectory) at `commit`, or None when it has no such file."""
+        """The bytes of `path` (relative to the subdirectory) at `commit`, or None when it has no such entry.
+
+        Only a regular file is read: for a symbolic link, a gitlink, or a directory where a
+        document belongs, it raises DocumentError saying what is there. A gitlink names any object by its id,
+        a change request's blob on another branch too; reading it would apply unreviewed bytes.
+        """
         full = f"{self.subdir}/{path}" if self.subdir else path
         try:
-            # One long-lived `git cat-file --batch` serves every read: no process per file.
-            _sha, kind, _size, data = self.repo.git.get_object_data(f"{commit}:{full}")
-        except ValueError as err:
-            if "could not be resolved" in str(err):
-                return None  # cat-file answered "missing": no such path (or commit) there
-            raise GitError(f"cannot read {full} at {commit} in {self.describe()}: {err}") from err
-        return bytes(data) if kind in ("blob", b"blob") else None
+            listed = str(self.repo.git.ls_tree("-z", "--full-tree", commit, "--", full))
+        except git.GitCommandError as err:
+            if "not a tree object" in _stderr(err) or "Not a valid object name" in _stderr(err):
+                return None  # no such commit here: nothing to read, as for a missing path
+            raise GitError(f"cannot read {full} at {commit} in {self.describe()}: {_stderr(err)}") from err
+        entry = next((e for e in listed.split("\0") if e.partition("\t")[2] == full), None)
+        if entry is None:
+            return None
+        mode, kind, sha = entry.partition("\t")[0].split()
+        if kind == "tree" and kind_of_path(path) is None:
+            return None  # a folder, where no document is expected: no file there
+        what = not_a_file(int(mode, 8))
+        if what is not None:
+            raise DocumentError(path, f"{what} at {commit[:12]}, not a regular file: {NOT_A_FILE_FIX}")
+        # One long-lived `git cat-file --batch` serves every read: no process per file.
+        _sha, _kind, _size, data = self.repo.git.get_object_data(sha)
+        return bytes(data)
 
 
 class GitTreeSource:
@@ -423,11 +439,14 @@ class GitTreeSource:
         self._repo = repo
         self._label = label
         self._blobs: dict[str, git.Blob] = {}
+        self._others: dict[str, int] = {}
         root = str(tree.path) + "/" if tree.path else ""
         for item in tree.traverse():
-            # Regular files only: symlinks (mode 120000) and submodules are not documents.
-            if isinstance(item, git.Blob) and item.mode & 0o170000 == 0o100000:
+            # Regular files only: symlinks (mode 120000) and gitlinks (160000) are not documents.
+            if isinstance(item, git.Blob) and not_a_file(item.mode) is None:
                 self._blobs[str(item.path)[len(root) :]] = item
+            elif isinstance(item, (git.Blob, git.Tree, git.Submodule)):
+                self._others[str(item.path)[len(root) :]] = item.mode & 0o170000
 
     @property
     def label(self) -> str:
@@ -436,8 +455,14 @@ class GitTreeSource:
     def paths(self) -> Iterable[str]:
         return sorted(self._blobs)
 
+    def other_entries(self) -> Mapping[str, int]:
+        return dict(self._others)
+
     def read(self, path: str) -> bytes:
         blob = self._blobs.get(path)
+        if blob is None and path in self._others:
+            what = not_a_file(self._others[path])
+            raise DocumentError(path, f"{what} at {self._label}, not a regular file: {NOT_A_FILE_FIX}")
         if blob is None:
             raise DocumentError(path, f"no such file at {self._label}")
         stream = self._repo.odb.stream(blob.binsha)

@@ -40,10 +40,11 @@ def config_from(repo: str, branch: str | None, path: str, accept_rewrite: bool, 
 
 def summary(result: PassResult) -> str:
     head = result.head[:12] if result.head else "(no commit)"
-    return (
+    line = (
         f"{result.status} at {head}: {result.commits} new commit(s), {result.applied} change(s) applied, "
         f"{result.failed} failed, {result.scheduled} scheduled"
     )
+    return "\n".join([line, *(f"rule change not in force (the previous rules stay): {r}" for r in result.rules_rejected)])
 
 
 @click.command("reconcile")

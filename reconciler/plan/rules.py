@@ -19,7 +19,7 @@ from reconciler.loader import MEMBERS_FILE, PROJECT_FILE, FileSource, kind_of_pa
 from reconciler.plan.model import PolicyNeed, RuleChange, RuleNotInForce, RuleStatus
 from reconciler.plan.workspace import Workspace
 from reconciler.policy import Evaluation, Subject, eligible_approvers, evaluate
-from reconciler.reconcile.regime import Regime
+from reconciler.reconcile.regime import Regime, read_regime
 
 RULE_KINDS = ("Project", "Members", "ApprovalPolicy")
 
@@ -42,12 +42,12 @@ def read_rules(source: FileSource, paths: Iterable[str]) -> tuple[dict[str, Any]
 
 
 def regime_of(source: FileSource) -> Regime | None:
-    """The rules a tree holds, or None without a valid reconciler.yaml and members.yaml."""
-    documents, _problems = read_rules(source, [p for p in source.paths() if is_rule_file(p)])
-    project, members = documents.get(PROJECT_FILE), documents.get(MEMBERS_FILE)
-    if not isinstance(project, Project) or not isinstance(members, Members):
-        return None
-    return Regime(project, members, {p: d for p, d in documents.items() if isinstance(d, ApprovalPolicy)})
+    """The rules a tree holds, all of them, or None without a reconciler.yaml.
+
+    Raises `RulesInvalid` when any rule file is invalid: judging by the policies that happen
+    to load would judge by fewer policies than the rules say.
+    """
+    return read_regime(source, source.label)
 
 
 def policy_needs(

@@ -24,11 +24,10 @@ from reconciler.plan import build_plan
 from reconciler.pullrequests import evaluate_pull_request
 from reconciler.reconcile import PassResult, ReconcileConfig, reconcile_once
 from reconciler.reconcile.regime import RulesInvalid
-from reconciler.store import Store
+from reconciler.store import SCOPES, Store
 from reconciler.store.records import ChangeRequestFilter, ChangeRequestRecord
 from tests import policyrepo as pr
 from tests.api.conftest import Client
-from tests.api.seed import SCOPES
 from tests.ghscenario import REPOSITORY, PullRequestScenario, serve
 from tests.gitutil import GitRepo
 

@@ -1,4 +1,4 @@
-"""`reconciler reconcile`: one reconcile pass, a one-line summary, and exit (0 ok, 2 on error).
+"""`reconciler reconcile`: one reconcile pass, a summary, and exit (0 ok, 1 while no valid rules are in force, 2 on error).
 
 Its repository options are shared with `reconciler run` (`repository_options`, `config_from`).
 """

@@ -15,30 +15,21 @@ from typing import Any
 
 from reconciler.documents import ApprovalPolicy, Members, Project
 from reconciler.errors import ConfigError
-from reconciler.loader import MEMBERS_FILE, PROJECT_FILE, FileSource, kind_of_path, parse_document
+from reconciler.loader import MEMBERS_FILE, PROJECT_FILE, FileSource
 from reconciler.plan.model import PolicyNeed, RuleChange, RuleNotInForce, RuleStatus
 from reconciler.plan.workspace import Workspace
 from reconciler.policy import Evaluation, Subject, eligible_approvers, evaluate
-from reconciler.reconcile.regime import Regime, read_regime
-
-RULE_KINDS = ("Project", "Members", "ApprovalPolicy")
-
-
-def is_rule_file(path: str) -> bool:
-    return kind_of_path(path) in RULE_KINDS
+from reconciler.reconcile.regime import Regime, is_rule_file, parse_rules, read_files, read_regime
 
 
 def read_rules(source: FileSource, paths: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:
     """The valid rule documents among `paths` of `source`, and a problem summary per invalid file."""
-    documents: dict[str, Any] = {}
-    problems: dict[str, str] = {}
-    for path in paths:
-        model, _plain, findings = parse_document(path, kind_of_path(path) or "", source.read(path))
-        if model is None:
-            problems[path] = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:3])
-        else:
-            documents[path] = model
-    return documents, problems
+    files, unreadable = read_files(source, paths)
+    documents, findings = parse_rules(files)
+    problems: dict[str, list[str]] = {}
+    for f in [*findings, *unreadable]:
+        problems.setdefault(f.path, []).append(f"{f.pointer or '/'}: {f.message}")
+    return documents, {path: "; ".join(found[:3]) for path, found in problems.items()}
 
 
 def regime_of(source: FileSource) -> Regime | None:

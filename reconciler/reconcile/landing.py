@@ -251,7 +251,7 @@ def process_commit(
             _change_request(tx, landing, commit, change, judge_by, report, unjudged)
     if regime is None:
         return None, report
-    rule_files = [c for c in commit.changes if _is_rule_file(c.path) or (c.old_path and _is_rule_file(c.old_path))]
+    rule_files = [c for c in commit.changes if is_rule_file(c.path) or (c.old_path and is_rule_file(c.old_path))]
     if rule_files and not report.regime_changed:
         regime = _rule_changes(tx, landing, commit, rule_files, regime, report)
     return regime, report
@@ -374,10 +374,6 @@ def _name(path: str) -> str:
 
 
 # --- rules: bootstrap and meta changes --------------------------------------------------------
-
-
-def _is_rule_file(path: str) -> bool:
-    return is_rule_file(path)
 
 
 def _bootstrap(tx: Transaction, landing: Landing, commit: CommitInfo) -> Regime | None:

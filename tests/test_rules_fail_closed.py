@@ -162,15 +162,14 @@ def test_any_invalid_rule_file_at_bootstrap_fails_the_pass(git_repo: GitRepo, st
     assert store.position().last_error == str(raised.value)
 
 
-def test_the_command_exits_1_and_the_status_endpoint_says_why(git_repo: GitRepo, tmp_path: Path) -> None:
+def test_the_command_exits_1_and_the_status_endpoint_says_why(git_repo: GitRepo, store_url: str) -> None:
     bootstrap_with(git_repo, {ROLLOUTS: rollouts_policy(approvers_typo=["mallory"])})
-    url = f"sqlite:///{tmp_path / 'store.db'}"
 
-    result = CliRunner().invoke(main, ["reconcile", "--repo", str(git_repo.path), "--store", url])
+    result = CliRunner().invoke(main, ["reconcile", "--repo", str(git_repo.path), "--store", store_url])
 
     assert result.exit_code == 1, result.output
     assert ROLLOUTS in result.output and "approvers_typo" in result.output
-    with Store.open(url) as store:
+    with Store.open(store_url) as store:
         client = Client(create_app(store), store.create_token("ada", SCOPES)[0])
         try:
             status = client.get("/api/reconciler/status").json()

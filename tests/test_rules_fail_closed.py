@@ -243,4 +243,5 @@ def test_check_approvals_fails_against_a_base_whose_rules_do_not_read(git_repo: 
         result = CliRunner().invoke(main, ["check-approvals", "--pr", "2", "--repo", str(sc.repo.path)], env=env)
     assert result.exit_code == EXIT_FINDINGS
     assert ROLLOUTS in result.output
-    assert not any(s["state"] == "success" for s in sc.gh.statuses)
+    assert [(s["sha"], s["state"]) for s in sc.gh.statuses] == [(sc.pulls[2].head, "failure")]
+    assert sc.gh.statuses[0]["description"].startswith(f"the base's rules do not read: {ROLLOUTS}")

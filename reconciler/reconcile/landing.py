@@ -222,39 +222,50 @@ def process_commit(
     `after_invalid`: no rules are in force because an earlier commit's could not be read.
     """
     report = CommitReport()
-    judge_by: Regime | None = regime
-    unjudged: str | None = None  # why the commit's change requests fail unjudged
     if regime is None:
-        try:
-            regime = _bootstrap(tx, landing, commit)
-        except RulesInvalid as err:
-            report.rules_invalid = err
-            unjudged = f"no valid rules in force at {commit.sha[:12]}: {describe_findings(err.findings)}"
-        if regime is None and unjudged is None:
-            return None, report  # not a policy repository (yet): nothing to judge by, nothing to record
-        if regime is not None:
-            report.regime_changed = True
-            # The bootstrap commit has no base, so no policy governs what lands with it (DESIGN §2:
-            # policies are read from the base). Its author sets the repository up and could as well
-            # have pushed the rules first; `unmatched_changes: deny` still refuses such changes.
-            judge_by = replace(regime, policies={})
-            landing = replace(landing, source=TrailerSource(landing.repo))
-        if regime is not None and after_invalid:
-            # Rules that were invalid at the base govern nothing, and none may be skipped by
-            # fixing them in the same commit as a change: that change is never applied.
-            unjudged = (
-                f"landed with {commit.sha[:12]}, the commit that made the rules valid after they were not: "
-                "no rules in force judged it; file it again in a later commit"
-            )
-    for change in commit.changes:
-        if kind_of_path(change.path) == "ChangeRequest" or (change.old_path and kind_of_path(change.old_path) == "ChangeRequest"):
-            _change_request(tx, landing, commit, change, judge_by, report, unjudged)
-    if regime is None:
-        return None, report
+        return _before_rules(tx, landing, commit, report, after_invalid), report
+    for change in _change_requests(commit):
+        _change_request(tx, landing, commit, change, regime, report)
     rule_files = [c for c in commit.changes if is_rule_file(c.path) or (c.old_path and is_rule_file(c.old_path))]
-    if rule_files and not report.regime_changed:
+    if rule_files:
         regime = _rule_changes(tx, landing, commit, rule_files, regime, report)
     return regime, report
+
+
+def _before_rules(tx: Transaction, landing: Landing, commit: CommitInfo, report: CommitReport, after_invalid: bool) -> Regime | None:
+    """A commit while no rules are in force: it bootstraps them, or its change requests fail unjudged."""
+    try:
+        regime = _bootstrap(tx, landing, commit)
+    except RulesInvalid as err:
+        report.rules_invalid = err
+        reason = f"no valid rules in force at {commit.sha[:12]}: {describe_findings(err.findings)}"
+        for change in _change_requests(commit):
+            _change_request(tx, landing, commit, change, None, report, reason)
+        return None
+    if regime is None:
+        return None  # not a policy repository (yet): nothing to judge by, nothing to record
+    report.regime_changed = True
+    judge_by: Regime | None = None
+    unjudged: str | None = None
+    if after_invalid:
+        # Rules that were invalid at the base govern nothing, and none may be skipped by
+        # repairing them in the same commit as a change: that change is never applied.
+        unjudged = (f"landed with {commit.sha[:12]}, the commit that made the rules valid after they were not: "
+                    "no rules in force judged it; file it again in a later commit")  # fmt: skip
+    else:
+        # The bootstrap commit has no base, so no policy governs what lands with it (DESIGN §2:
+        # policies are read from the base). Its author sets the repository up and could as well
+        # have pushed the rules first; `unmatched_changes: deny` still refuses such changes.
+        judge_by = replace(regime, policies={})
+        landing = replace(landing, source=TrailerSource(landing.repo))
+    for change in _change_requests(commit):
+        _change_request(tx, landing, commit, change, judge_by, report, unjudged)
+    return regime
+
+
+def _change_requests(commit: CommitInfo) -> list[FileChange]:
+    return [c for c in commit.changes if kind_of_path(c.path) == "ChangeRequest"
+            or (c.old_path is not None and kind_of_path(c.old_path) == "ChangeRequest")]  # fmt: skip
 
 
 # --- change requests --------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any
 
 from reconciler.approvals import ApprovalContext
 from reconciler.approvals_github import PullSnapshot, pull_request_context
-from reconciler.documents import ApprovalPolicy, ChangeRequest, Members, Project
+from reconciler.documents import ChangeRequest, Project
 from reconciler.errors import ConfigError, DocumentError, GitError
 from reconciler.github import GitHubClient, PullRequest
 from reconciler.gitrepo import GitRepository
@@ -40,7 +40,7 @@ from reconciler.reconcile.changes import (
     decide,
     subject,
 )
-from reconciler.reconcile.regime import Regime, load_regime
+from reconciler.reconcile.regime import Regime, load_regime, read_regime
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Store
 
 log = logging.getLogger(__name__)
@@ -137,23 +137,13 @@ def _regime(repo: GitRepository, base: str, store: Store | None) -> Regime:
     """The rules in force: the store's when it has them, else the base commit's files."""
     if store is not None and (regime := load_regime(store, store.position())) is not None:
         return regime
-    source = repo.source(base)
-    odd = sorted(p for p in source.other_entries() if kind_of_path(p) in ("Project", "Members", "ApprovalPolicy"))
-    if odd:  # the pass never read them: which version is in force only a store can say
-        raise ConfigError(f"the base commit {base[:12]} has {', '.join(odd)} as something other than a regular "
-                          "file (a link or gitlink): pass --store to judge by the rules in force, or commit the "
-                          "file's content as a regular file on the base branch")
-    documents: dict[str, Any] = {}
-    for path in source.paths():
-        kind = kind_of_path(path)
-        if kind in ("Project", "Members", "ApprovalPolicy"):
-            documents[path] = parse_document(path, kind or "", source.read(path))[0]
-    project, members = documents.get(PROJECT_FILE), documents.get(MEMBERS_FILE)
-    if not isinstance(project, Project) or not isinstance(members, Members):
-        raise ConfigError(f"the base commit {base[:12]} has no valid {PROJECT_FILE} and {MEMBERS_FILE}: "
-                          "nothing to judge the pull request by; fix them on the base branch first")
-    policies = {p: d for p, d in documents.items() if isinstance(d, ApprovalPolicy)}
-    return Regime(project, members, policies)
+    # Every rule file of the base must read cleanly (else `RulesInvalid`): a policy that does
+    # not load must never leave the pull request judged by fewer policies.
+    regime = read_regime(repo.source(base), f"the base commit {base[:12]}")
+    if regime is None:
+        raise ConfigError(f"the base commit {base[:12]} has no {PROJECT_FILE}: "
+                          "nothing to judge the pull request by; add the rules on the base branch first")
+    return regime
 
 
 def _changed_files(client: GitHubClient, repo: GitRepository, pull: PullRequest) -> list[tuple[str, str]]:

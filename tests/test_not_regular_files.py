@@ -254,6 +254,6 @@ def test_check_approvals_refuses_a_base_whose_rule_file_is_not_a_regular_file(gi
     git_repo.commit("Link the policy")
     sc.open(2, {"changes/ramp.yaml": pr.ramp("ramp-checkout", "checkout", 100)})
 
-    odd = re.escape("policies/production-rollouts.yaml as something other than a regular file")
+    odd = re.escape("policies/production-rollouts.yaml: a symbolic link, not a regular file")
     with GitRepository.open(sc.repo.path) as repo, sc.gh.client() as client, pytest.raises(ConfigError, match=odd):
         evaluate_pull_request(repo, client, 2, now=sc.now())

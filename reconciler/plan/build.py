@@ -109,7 +109,8 @@ class _Planner:
 def _plan(workspace: Workspace, store: Store, state_from: str, now: datetime) -> Plan:
     position = store.position()
     in_force = load_regime(store, position)
-    base_rules = regime_of(workspace.base_files) if workspace.base_files is not None else None
+    # The base's files judge only when the store holds no rules; then they must read in full.
+    base_rules = regime_of(workspace.base_files) if in_force is None and workspace.base_files is not None else None
     bootstrap = in_force is None and base_rules is None
     regime = require_regime(in_force, base_rules, regime_of(workspace.files) if bootstrap else None)
     # With no base, the rules land together with the changes: as in the reconcile pass, no policy

@@ -14,18 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.documents import ApprovalPolicy, Members, Project
-from reconciler.errors import ConfigError, DocumentError
-from reconciler.loader import MEMBERS_FILE, PROJECT_FILE, FileSource, kind_of_path, parse_document
+from reconciler.errors import ConfigError
+from reconciler.loader import MEMBERS_FILE, PROJECT_FILE, FileSource
 from reconciler.plan.model import PolicyNeed, RuleChange, RuleNotInForce, RuleStatus
 from reconciler.plan.workspace import Workspace
 from reconciler.policy import Evaluation, Subject, eligible_approvers, evaluate
-from reconciler.reconcile.regime import Regime
-
-RULE_KINDS = ("Project", "Members", "ApprovalPolicy")
-
-
-def is_rule_file(path: str) -> bool:
-    return kind_of_path(path) in RULE_KINDS
+from reconciler.reconcile.regime import Regime, is_rule_file, parse_rules, read_files, read_regime
 
 
 def rule_paths(source: FileSource) -> list[str]:
@@ -35,29 +29,21 @@ def rule_paths(source: FileSource) -> list[str]:
 
 def read_rules(source: FileSource, paths: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:
     """The valid rule documents among `paths` of `source`, and a problem summary per invalid file."""
-    documents: dict[str, Any] = {}
-    problems: dict[str, str] = {}
-    for path in paths:
-        try:
-            data = source.read(path)
-        except DocumentError as err:  # a link or pipe where a rule file belongs: invalid, not absent
-            problems[path] = err.message
-            continue
-        model, _plain, findings = parse_document(path, kind_of_path(path) or "", data)
-        if model is None:
-            problems[path] = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:3])
-        else:
-            documents[path] = model
-    return documents, problems
+    files, unreadable = read_files(source, paths)
+    documents, findings = parse_rules(files)
+    problems: dict[str, list[str]] = {}
+    for f in [*findings, *unreadable]:
+        problems.setdefault(f.path, []).append(f"{f.pointer or '/'}: {f.message}")
+    return documents, {path: "; ".join(found[:3]) for path, found in problems.items()}
 
 
 def regime_of(source: FileSource) -> Regime | None:
-    """The rules a tree holds, or None without a valid reconciler.yaml and members.yaml."""
-    documents, _problems = read_rules(source, rule_paths(source))
-    project, members = documents.get(PROJECT_FILE), documents.get(MEMBERS_FILE)
-    if not isinstance(project, Project) or not isinstance(members, Members):
-        return None
-    return Regime(project, members, {p: d for p, d in documents.items() if isinstance(d, ApprovalPolicy)})
+    """The rules a tree holds, all of them, or None without a reconciler.yaml.
+
+    Raises `RulesInvalid` when any rule file is invalid: judging by the policies that happen
+    to load would judge by fewer policies than the rules say.
+    """
+    return read_regime(source, source.label)
 
 
 def policy_needs(

@@ -52,7 +52,8 @@ def create_app(
     app = FastAPI(title="reconciler", version=__version__, description=DESCRIPTION)
     install_error_handlers(app)
     metrics = ops.Metrics()
-    app.add_middleware(ops.LatencyMiddleware, metrics=metrics)
+    app.add_middleware(ops.HeadMiddleware)
+    app.add_middleware(ops.LatencyMiddleware, metrics=metrics)  # outermost: sees HEAD as HEAD
     definitions = localeval.DefinitionsCache()
     app.state.context = ctx
     app.state.definitions = definitions

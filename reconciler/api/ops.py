@@ -74,9 +74,20 @@ class Metrics:
         return generate_latest(self.registry) + generate_latest(REGISTRY)
 
 
+# Every label value comes from a fixed set, so no request can add a time series: a made-up
+# method is "other", a path that matches no route is "unmatched".
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+UNMATCHED_ROUTE = "unmatched"
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER_METHOD
+
+
 class LatencyMiddleware:
     """Observes every HTTP request's duration under its route template (never the raw path,
-    which would make one time series per change-request id)."""
+    which would make one time series per change-request id) and a bounded method label."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics):
         self.app = app
@@ -98,8 +109,31 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.latency.labels(route, scope["method"], str(status)).observe(time.perf_counter() - started)
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
+            method = method_label(scope["method"])
+            self.metrics.latency.labels(route, method, str(status)).observe(time.perf_counter() - started)
+
+
+class HeadMiddleware:
+    """Answers HEAD wherever GET answers: the request runs as GET and the body is dropped,
+    keeping the status and headers (Content-Length included) a GET would have had."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
 
 
 def position_body(ctx: ApiContext, status_provider: StatusProvider | None) -> dict[str, Any]:

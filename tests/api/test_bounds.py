@@ -45,7 +45,7 @@ def get_routes(app: FastAPI) -> Iterator[str]:
         expand = getattr(route, "effective_route_contexts", None)  # routers included with a prefix
         for leaf in expand() if expand else [route]:
             if "GET" in (getattr(leaf, "methods", None) or ()):
-                yield leaf.path
+                yield str(getattr(leaf, "path", ""))
 
 
 PARAMS: dict[str, Any] = {

@@ -129,6 +129,8 @@ class Store:
             yield
         except sa.exc.OperationalError as err:
             raise StoreError(f"the store {self.url} failed: {err.orig}") from err
+        except sa.exc.TimeoutError as err:  # every pooled connection is busy (a hung database)
+            raise StoreError(f"the store {self.url} has no free connection: {err}") from err
 
     # --- reads --------------------------------------------------------------------------
 

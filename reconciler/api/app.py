@@ -44,8 +44,8 @@ def create_app(
 
     `on_webhook` receives each verified, new, non-ping GitHub delivery as a typed event; it is
     called from a worker thread before the response is sent and must only enqueue work.
-    `status_provider` reports the reconcile loop's own state for `/readyz` and
-    `/api/reconciler/status` (see `reconciler.api.ops`).
+    `status_provider` reports the reconcile loop's own state for `/api/reconciler/status`
+    (see `reconciler.api.ops`).
     """
     settings = settings or ApiSettings()
     ctx = ApiContext.create(store, settings)

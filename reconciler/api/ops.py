@@ -2,7 +2,10 @@
 
 The service loop (`reconciler.service`) passes `status_provider` to `create_app`: a callable
 returning a dict about the loop itself (e.g. `{"failing": True, "last_error": "..."}`). It is
-shown under `service` in the status, and a truthy `failing` makes `/readyz` answer 503.
+shown under `service` in the status. `/readyz` means "can serve reads": it answers 200 while
+the store answers, whatever the loop reports (a Git outage or a diverged branch leaves the
+last applied state worth serving); the status and the metrics say what is wrong. So the two
+never disagree: both answer while the store does, and neither does when it does not.
 The latency histogram lives in the app's own registry (so several apps in one process never
 collide); `/metrics` also exposes the process-wide default registry, where the service
 registers its pass, fetch and webhook metrics.
@@ -173,14 +176,12 @@ def router(ctx: ApiContext, metrics: Metrics, status_provider: StatusProvider | 
 
     @api.get("/readyz", response_model=Health, responses=error_responses(503))
     def readyz() -> Response:
-        """Ready when the store answers and the reconcile loop does not report failure."""
+        """Ready to serve reads: the store answers. A failing reconcile loop (Git outage,
+        diverged branch) keeps the replica in rotation; /api/reconciler/status says why."""
         try:
             ctx.store.store_version()
         except ReconcilerError as err:
             raise ApiError(503, f"not ready: the store does not answer: {err}") from err
-        service = _service_status(status_provider)
-        if service.get("failing"):
-            raise ApiError(503, f"not ready: the reconciler is failing: {service.get('last_error') or 'see /api/reconciler/status'}")
         return json_response({"status": "ready"})
 
     @api.get("/api/reconciler/status", response_model=ReconcilerStatus, responses=error_responses(401))

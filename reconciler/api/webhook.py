@@ -61,11 +61,15 @@ async def read_bounded(request: Request, limit: int = MAX_PAYLOAD_BYTES) -> byte
 def _parse(name: str, body: bytes) -> WebhookEvent:
     """The typed event; anything unreadable in a signed body is a 400 naming what was wrong."""
     try:
-        return parse_event(name, json.loads(body))
-    except RecursionError as err:  # json.loads on nesting deeper than the interpreter's stack
-        raise ApiError(400, f"unreadable {name} delivery: the JSON is nested too deeply") from err
-    except (ValueError, WebhookPayloadError) as err:
-        raise ApiError(400, f"unreadable {name} delivery: {err}") from err
+        payload = json.loads(body)
+    except RecursionError as err:  # nesting deeper than the interpreter's stack
+        raise ApiError(400, f"unreadable GitHub `{name}` delivery: the JSON is nested too deeply") from err
+    except ValueError as err:  # not UTF-8, not JSON, or an integer of over 4300 digits
+        raise ApiError(400, f"unreadable GitHub `{name}` delivery: not valid JSON: {err}") from err
+    try:
+        return parse_event(name, payload)
+    except WebhookPayloadError as err:
+        raise ApiError(400, str(err)) from err
 
 
 def router(ctx: ApiContext, on_webhook: OnWebhook | None) -> APIRouter:

@@ -50,7 +50,7 @@ def mutate(doc: Any, path: tuple[Any, ...], value: Any, delete: bool) -> Any:
     if delete and isinstance(parent, dict):
         del parent[path[-1]]
     else:
-        parent[path[-1]] = value
+        parent[path[-1]] = json.loads(json.dumps(value))  # a copy: never share a mutable value
     return doc
 
 

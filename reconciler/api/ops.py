@@ -101,6 +101,7 @@ class LatencyMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        method = method_label(scope["method"])  # before HeadMiddleware turns HEAD into GET
         status = 500
 
         async def sending(message: Message) -> None:
@@ -113,7 +114,6 @@ class LatencyMiddleware:
             await self.app(scope, receive, sending)
         finally:
             route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
-            method = method_label(scope["method"])
             self.metrics.latency.labels(route, method, str(status)).observe(time.perf_counter() - started)
 
 
@@ -136,7 +136,8 @@ class HeadMiddleware:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, without_body)
+        scope["method"] = "GET"  # in place: the router's match must reach LatencyMiddleware
+        await self.app(scope, receive, without_body)
 
 
 def position_body(ctx: ApiContext, status_provider: StatusProvider | None) -> dict[str, Any]:

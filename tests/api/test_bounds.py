@@ -72,3 +72,9 @@ def test_head_answers_wherever_get_does(app: FastAPI, client: Client) -> None:
 def test_head_on_the_probes_is_200_without_a_body(client: Client, path: str) -> None:
     head = client.request("HEAD", path, token=None)
     assert (head.status_code, head.content) == (200, b"")
+
+
+def test_head_requests_are_labelled_by_their_route(client: Client) -> None:
+    client.request("HEAD", "/healthz", token=None)
+    metrics = client.get("/metrics", token=None).text
+    assert any('route="/healthz"' in labels and 'method="HEAD"' in labels for labels in label_sets(metrics))

@@ -34,6 +34,7 @@ from reconciler.webhooks import (
 )
 
 OnWebhook = Callable[[WebhookEvent], None]
+DELIVERY_ID = re.compile(r"^[A-Za-z0-9-]{1,100}$")  # a GUID; it is stored, so nothing else
 EVENT_NAME = re.compile(r"^[a-z_]{1,64}$")  # GitHub's event names: `push`, `pull_request_review`, ...
 
 
@@ -90,8 +91,11 @@ def router(ctx: ApiContext, on_webhook: OnWebhook | None) -> APIRouter:
         if not EVENT_NAME.match(name):
             raise ApiError(400, f"{EVENT_HEADER} {name[:100]!r} is not a GitHub event name", attr=EVENT_HEADER)
         delivery = request.headers.get(DELIVERY_HEADER)
+        if delivery is not None and not DELIVERY_ID.match(delivery):
+            raise ApiError(400, f"{DELIVERY_HEADER} must be GitHub's delivery id (a UUID), up to 100 letters, digits and dashes",
+                           attr=DELIVERY_HEADER)
         event = _parse(name, body)
-        if delivery and not await run_in_threadpool(ctx.store.record_delivery, delivery[:100], event=name):
+        if delivery and not await run_in_threadpool(ctx.store.record_delivery, delivery, event=name):
             return json_response({"status": "duplicate", "event": name, "delivery": delivery})
         if isinstance(event, PingEvent):
             return json_response({"status": "pong", "event": name, "delivery": delivery})

@@ -114,3 +114,16 @@ def test_the_reported_deliveries_are_400_naming_the_field(
     answer = post(webhook_client, event, literal.encode())
     assert answer.status_code == 400, answer.text
     assert where in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(("header", "value"), [
+    ("X-GitHub-Event", "push\u0000"), ("X-GitHub-Event", "x" * 200), ("X-GitHub-Event", "Push Event"),
+    ("X-GitHub-Delivery", "a" * 101), ("X-GitHub-Delivery", "abc\u00e9"), ("X-GitHub-Delivery", "a b"),
+])
+def test_odd_event_and_delivery_headers_are_400(webhook_client: Client, header: str, value: str) -> None:
+    body = b'{"zen": "Keep it logically awesome.", "hook_id": 1}'
+    headers: dict[str, str | bytes] = {
+        "X-GitHub-Event": "ping", "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": sign(SECRET, body)}
+    headers[header] = value.encode("latin-1")  # as raw header bytes, the way a server receives them
+    answer = webhook_client.post("/webhooks/github", content=body, headers=headers, token=None)
+    assert answer.status_code == 400 and answer.json()["attr"] == header, answer.text

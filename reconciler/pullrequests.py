@@ -27,7 +27,7 @@ from typing import Any
 from reconciler.approvals import ApprovalContext
 from reconciler.approvals_github import PullSnapshot, pull_request_context
 from reconciler.documents import ApprovalPolicy, ChangeRequest, Members, Project
-from reconciler.errors import ConfigError, GitError
+from reconciler.errors import ConfigError, DocumentError, GitError
 from reconciler.github import GitHubClient, PullRequest
 from reconciler.gitrepo import GitRepository
 from reconciler.loader import MEMBERS_FILE, PROJECT_FILE, kind_of_path, parse_document
@@ -138,6 +138,11 @@ def _regime(repo: GitRepository, base: str, store: Store | None) -> Regime:
     if store is not None and (regime := load_regime(store, store.position())) is not None:
         return regime
     source = repo.source(base)
+    odd = sorted(p for p in source.other_entries() if kind_of_path(p) in ("Project", "Members", "ApprovalPolicy"))
+    if odd:  # the pass never read them: which version is in force only a store can say
+        raise ConfigError(f"the base commit {base[:12]} has {', '.join(odd)} as something other than a regular "
+                          "file (a link or gitlink): pass --store to judge by the rules in force, or commit the "
+                          "file's content as a regular file on the base branch")
     documents: dict[str, Any] = {}
     for path in source.paths():
         kind = kind_of_path(path)
@@ -166,7 +171,11 @@ def _judge_change(repo: GitRepository, snapshot: PullSnapshot, path: str, regime
     head = snapshot.pull.head_sha
     context = pull_request_context(repo, snapshot, path, regime.members, target=head, exclude=base,
                                    until=None, fallback_created=now)
-    model, _plain, findings = parse_document(path, "ChangeRequest", repo.read_file(head, path) or b"")
+    try:
+        data = repo.read_file(head, path) or b""
+    except DocumentError as err:  # a symbolic link or gitlink: its target was never reviewed here
+        return ChangeEvaluation(path, None, context, None, problem=f"{path}: {err.message}")
+    model, _plain, findings = parse_document(path, "ChangeRequest", data)
     if not isinstance(model, ChangeRequest):
         summary = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:3])
         return ChangeEvaluation(path, None, context, None, problem=f"invalid change request: {summary}")
@@ -211,8 +220,20 @@ def _judge_rules(repo: GitRepository, snapshot: PullSnapshot, paths: list[str], 
         evaluation = evaluate(Subject.meta_change(action, files), regime.policy_list, regime.members, context.votes,
                               requesters=context.requesters, created_at=context.created_at, now=now,
                               unmatched_changes=regime.project.spec.unmatched_changes)
-        judged.append(ChangeEvaluation(", ".join(files), None, context, evaluation, action=action))
+        judged.append(ChangeEvaluation(", ".join(files), None, context, evaluation, action=action,
+                                       problem=_not_regular(repo, snapshot.pull.head_sha, files)))
     return judged
+
+
+def _not_regular(repo: GitRepository, head: str, files: list[str]) -> str | None:
+    """Why some of `files` cannot take effect at `head`: entries that are not regular files (the merge rejects them)."""
+    problems = []
+    for path in files:
+        try:
+            repo.read_file(head, path)
+        except DocumentError as err:
+            problems.append(f"{path}: {err.message}")
+    return "; ".join(problems) or None
 
 
 def publish(client: GitHubClient, result: PullRequestEvaluation) -> tuple[CommitState, str]:

@@ -20,7 +20,7 @@ from reconciler.approvals import ApprovalContext, MemberIndex
 from reconciler.documents import ChangeRequest
 from reconciler.errors import ConfigError
 from reconciler.flags import Flag
-from reconciler.loader import kind_of_path, parse_document
+from reconciler.loader import kind_of_path, not_regular_findings, parse_document
 from reconciler.plan.model import ChangePlan, ChangeStatus, Plan, Problem
 from reconciler.plan.rules import not_in_force, policy_needs, regime_of, require_regime, rule_changes
 from reconciler.plan.workspace import Workspace, open_workspace
@@ -150,6 +150,8 @@ def _new_change_files(workspace: Workspace) -> tuple[list[tuple[str, bytes]], li
         else:
             new.append((path, data))
     problems.extend(Problem(path, REMOVED) for path in sorted(gone.values()))
+    # Links, gitlinks, pipes at a document's place: never read, never planned (the pass fails them).
+    problems.extend(Problem(f.path, f.message) for f in not_regular_findings(workspace.files))
     problems.sort(key=lambda p: p.file)
     return new, problems
 

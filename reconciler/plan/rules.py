@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.documents import ApprovalPolicy, Members, Project
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, DocumentError
 from reconciler.loader import MEMBERS_FILE, PROJECT_FILE, FileSource, kind_of_path, parse_document
 from reconciler.plan.model import PolicyNeed, RuleChange, RuleNotInForce, RuleStatus
 from reconciler.plan.workspace import Workspace
@@ -28,12 +28,22 @@ def is_rule_file(path: str) -> bool:
     return kind_of_path(path) in RULE_KINDS
 
 
+def rule_paths(source: FileSource) -> list[str]:
+    """The rule files of `source`, with entries there that are not regular files (never taken as absent)."""
+    return sorted(p for p in [*source.paths(), *source.other_entries()] if is_rule_file(p))
+
+
 def read_rules(source: FileSource, paths: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:
     """The valid rule documents among `paths` of `source`, and a problem summary per invalid file."""
     documents: dict[str, Any] = {}
     problems: dict[str, str] = {}
     for path in paths:
-        model, _plain, findings = parse_document(path, kind_of_path(path) or "", source.read(path))
+        try:
+            data = source.read(path)
+        except DocumentError as err:  # a link or pipe where a rule file belongs: invalid, not absent
+            problems[path] = err.message
+            continue
+        model, _plain, findings = parse_document(path, kind_of_path(path) or "", data)
         if model is None:
             problems[path] = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:3])
         else:
@@ -43,7 +53,7 @@ def read_rules(source: FileSource, paths: Iterable[str]) -> tuple[dict[str, Any]
 
 def regime_of(source: FileSource) -> Regime | None:
     """The rules a tree holds, or None without a valid reconciler.yaml and members.yaml."""
-    documents, _problems = read_rules(source, [p for p in source.paths() if is_rule_file(p)])
+    documents, _problems = read_rules(source, rule_paths(source))
     project, members = documents.get(PROJECT_FILE), documents.get(MEMBERS_FILE)
     if not isinstance(project, Project) or not isinstance(members, Members):
         return None
@@ -100,7 +110,8 @@ def rule_changes(
 
 
 def _changed_rule_files(workspace: Workspace) -> dict[str, RuleStatus]:
-    working = {p for p in workspace.files.paths() if is_rule_file(p)}
+    working = set(rule_paths(workspace.files))
+    odd = working.difference(workspace.files.paths())  # not regular files: changed, whatever they point at
     base = {p for p in workspace.base_paths() if is_rule_file(p)}
     changed: dict[str, RuleStatus] = {}
     for path in sorted(working | base):
@@ -108,14 +119,14 @@ def _changed_rule_files(workspace: Workspace) -> dict[str, RuleStatus]:
             changed[path] = "added"
         elif path not in working:
             changed[path] = "deleted"
-        elif workspace.files.read(path) != workspace.base_read(path):
+        elif path in odd or workspace.files.read(path) != workspace.base_read(path):
             changed[path] = "modified"
     return changed
 
 
 def _changed_from_regime(workspace: Workspace, regime: Regime) -> dict[str, RuleStatus]:
     """Without a base, the rule files that differ from the rules in force (a store's)."""
-    paths = sorted(p for p in workspace.files.paths() if is_rule_file(p))
+    paths = rule_paths(workspace.files)
     documents, problems = read_rules(workspace.files, paths)
     changed: dict[str, RuleStatus] = {}
     for path in paths:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from reconciler.approvals import ApprovalContext, ApprovalSource, TrailerSource
 from reconciler.documents import ApprovalPolicy, ChangeRequest, Members, Project
+from reconciler.errors import DocumentError
 from reconciler.gitrepo import CommitInfo, FileChange, GitRepository
 from reconciler.loader import (
     MEMBERS_FILE,
@@ -27,6 +28,8 @@ from reconciler.loader import (
     ParseWorkers,
     iter_parse_documents,
     kind_of_path,
+    not_a_file,
+    not_a_file_finding,
     parse_document,
 )
 from reconciler.policy import Subject, evaluate
@@ -116,11 +119,18 @@ class Landing:
         return commits[commits.index(commit) + 1 :] if commit in commits else []
 
     def change_request(self, commit: str, path: str) -> Parsed:
-        """The change-request file at `commit`, parsed (None: the commit has no such file)."""
+        """The change-request file at `commit`, parsed (None: the commit has no such file).
+
+        An entry that is not a regular file (a symbolic link, a gitlink) is never read: it
+        parses as a finding, so the change request is recorded failed.
+        """
         key = (commit, path)
         if key in self.parsed:
             return self.parsed.take(key)
-        data = self.repo.read_file(commit, path)
+        try:
+            data = self.repo.read_file(commit, path)
+        except DocumentError as err:
+            return None, [Finding(path, err.message, rule="not-a-file")]
         if data is None:
             return None
         model, _plain, findings = parse_document(path, "ChangeRequest", data)
@@ -201,8 +211,13 @@ def change_request_files(commits: list[CommitInfo]) -> list[tuple[str, str, str]
         (c.sha, change.path, change.blob)
         for c in commits
         for change in c.changes
-        if change.blob is not None and kind_of_path(change.path) == "ChangeRequest"
+        if change.blob is not None and _regular(change) and kind_of_path(change.path) == "ChangeRequest"
     ]
+
+
+def _regular(change: FileChange) -> bool:
+    """Whether the change leaves a regular file: a gitlink's id may name any blob, never reviewed as this file."""
+    return change.mode is None or not_a_file(change.mode) is None
 
 
 def process_commit(tx: Transaction, landing: Landing, commit: CommitInfo, regime: Regime | None) -> tuple[Regime | None, CommitReport]:
@@ -250,7 +265,10 @@ def _change_request(tx: Transaction, landing: Landing, commit: CommitInfo, chang
         return
     if any(landing.source.same_change(commit, later) for later in landing.later_touches(commit, path)):
         return  # a later commit of the same pull request changes it again: judge it there
-    parsed = landing.change_request(commit.sha, path)
+    if change.mode is not None and not _regular(change):
+        parsed: Parsed = None, [not_a_file_finding(path, change.mode)]  # never read, whatever its id names
+    else:
+        parsed = landing.change_request(commit.sha, path)
     if parsed is None:
         return
     model, findings = parsed
@@ -322,8 +340,12 @@ def _is_rule_file(path: str) -> bool:
 
 def _bootstrap(tx: Transaction, landing: Landing, commit: CommitInfo) -> Regime | None:
     """The first commit with a valid reconciler.yaml and members.yaml puts its rules in force as they are."""
-    if landing.repo.read_file(commit.sha, PROJECT_FILE) is None:
-        return None  # not a policy repository (yet) at this commit
+    try:
+        if landing.repo.read_file(commit.sha, PROJECT_FILE) is None:
+            return None  # not a policy repository (yet) at this commit
+    except DocumentError as err:
+        log.warning("commit %s cannot bootstrap the rules: %s: %s", commit.sha[:12], PROJECT_FILE, err.message)
+        return None
     documents, problems = _read_rules(landing.repo, commit, _all_rule_paths(landing.repo, commit))
     project, members = documents.get(PROJECT_FILE), documents.get(MEMBERS_FILE)
     if not isinstance(project, Project) or not isinstance(members, Members):
@@ -343,7 +365,8 @@ def _bootstrap(tx: Transaction, landing: Landing, commit: CommitInfo) -> Regime 
 
 def _all_rule_paths(repo: GitRepository, commit: CommitInfo) -> list[str]:
     source = repo.source_at(commit.sha, repo.subdir)
-    return [p for p in source.paths() if _is_rule_file(p)]
+    # Entries that are not regular files too: `_read_rules` reports them rather than treat them as absent.
+    return [p for p in [*source.paths(), *source.other_entries()] if _is_rule_file(p)]
 
 
 def _read_rules(repo: GitRepository, commit: CommitInfo, paths: list[str]) -> tuple[dict[str, Any], list[str]]:
@@ -351,7 +374,11 @@ def _read_rules(repo: GitRepository, commit: CommitInfo, paths: list[str]) -> tu
     documents: dict[str, Any] = {}
     problems: list[str] = []
     for path in paths:
-        data = repo.read_file(commit.sha, path)
+        try:
+            data = repo.read_file(commit.sha, path)
+        except DocumentError as err:
+            problems.append(f"{path}: {err.message}")  # a link or gitlink: invalid, never "deleted"
+            continue
         if data is None:
             documents[path] = None
             continue

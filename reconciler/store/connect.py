@@ -25,7 +25,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from reconciler.errors import StoreError
+from reconciler.errors import StoreError, mask_password
 
 STORE_ENV = "RECONCILER_STORE"
 STATEMENT_TIMEOUT_ENV = "RECONCILER_STATEMENT_TIMEOUT"
@@ -43,6 +43,9 @@ WRITER_LOCK_KEY = 0x5245_434F_0001
 LEADER_LOCK_KEY = 0x5245_434F_0002
 
 
+URL_FORMS = "write a file path, sqlite:///FILE or postgresql://USER@HOST:PORT/DATABASE"
+
+
 def resolve_store_url(option: str | None, env: Mapping[str, str]) -> str:
     """The store to use: the `--store` option, else `RECONCILER_STORE`, else the default file."""
     return option or env.get(STORE_ENV) or DEFAULT_STORE
@@ -57,8 +60,10 @@ def to_sqlalchemy_url(target: str | Path) -> sa.URL:
         return sa.URL.create("sqlite", database=str(Path(text).expanduser().resolve()))
     try:
         url = sa.make_url(text)
-    except sa.exc.ArgumentError as err:
-        raise StoreError(f"{text!r} is not a database URL or file path: {err}") from err
+    except (sa.exc.ArgumentError, ValueError) as err:  # ValueError: a port that is not a number
+        raise StoreError(
+            f"the store {mask_password(text)!r} is not a database URL ({mask_password(str(err))}): {URL_FORMS}"
+        ) from err
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() not in ("sqlite", "postgresql"):
@@ -77,11 +82,11 @@ def make_engine(url: sa.URL) -> sa.Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StoreError(f"cannot create the directory of the store {url.database}: {err}") from err
-        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **_JSON)
+        engine = _create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
     timeout_ms = statement_timeout_ms(os.environ)
-    return sa.create_engine(url, pool_pre_ping=True, connect_args=_postgres_args(url, timeout_ms), **_JSON)
+    return _create_engine(url, pool_pre_ping=True, connect_args=_postgres_args(url, timeout_ms))
 
 
 def statement_timeout_ms(env: Mapping[str, str]) -> int:
@@ -107,6 +112,16 @@ def _postgres_args(url: sa.URL, timeout_ms: int) -> dict[str, Any]:
     if "statement_timeout" not in options:
         args["options"] = f"{options} -c statement_timeout={timeout_ms}".strip()
     return args
+
+
+def _create_engine(url: sa.URL, **options: Any) -> sa.Engine:
+    try:
+        return sa.create_engine(url, **options, **_JSON)
+    except (sa.exc.NoSuchModuleError, ImportError) as err:
+        raise StoreError(
+            f"the store {url.render_as_string(hide_password=True)} names the driver {url.drivername!r}, "
+            f"which is not available ({mask_password(str(err))}): use postgresql:// (psycopg 3) or sqlite:///FILE"
+        ) from err
 
 
 def _dumps(value: Any) -> str:

@@ -41,7 +41,10 @@ def start(services: list[Service], tmp_path: Path, name: str, *args: str, **env:
 
 
 def flag_rollout(service: Service, key: str) -> float | None:
-    flags = service.get("/api/projects/1/feature_flags/").json()["results"]
+    answer = service.get("/api/projects/1/feature_flags/")
+    if answer.status_code == 404:  # the first pass has not created the environment yet
+        return None
+    flags = answer.json()["results"]
     for flag in flags:
         if flag["key"] == key:
             return float(flag["filters"]["groups"][0]["rollout_percentage"])

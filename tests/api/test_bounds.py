@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -78,3 +79,21 @@ def test_head_requests_are_labelled_by_their_route(client: Client) -> None:
     client.request("HEAD", "/healthz", token=None)
     metrics = client.get("/metrics", token=None).text
     assert any('route="/healthz"' in labels and 'method="HEAD"' in labels for labels in label_sets(metrics))
+
+
+# Handlers that may run on the event loop: they never read the store (the webhook receiver
+# hands its one store write to a worker thread). Every other handler must be a plain `def`,
+# which FastAPI runs in a worker thread, so a hung database never stops the event loop.
+EVENT_LOOP_HANDLERS = {"healthz", "github", "refuse", "refuse_action", "openapi", "swagger_ui_html",
+                       "swagger_ui_redirect", "redoc_html"}
+
+
+def test_only_handlers_that_never_read_the_store_run_on_the_event_loop(app: FastAPI) -> None:
+    on_loop = set()
+    for route in app.routes:
+        expand = getattr(route, "effective_route_contexts", None)
+        for leaf in expand() if expand else [route]:
+            endpoint = getattr(leaf, "endpoint", None)
+            if endpoint is not None and inspect.iscoroutinefunction(endpoint):
+                on_loop.add(endpoint.__name__)
+    assert on_loop <= EVENT_LOOP_HANDLERS, on_loop - EVENT_LOOP_HANDLERS

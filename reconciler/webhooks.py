@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -105,92 +107,171 @@ class OtherEvent:
 WebhookEvent = PingEvent | PushEvent | PullRequestEvent | PullRequestReviewEvent | OtherEvent
 
 
-def _get(obj: Any, key: str, event: str) -> Any:
-    if not isinstance(obj, Mapping) or obj.get(key) is None:
-        raise WebhookPayloadError(f"GitHub `{event}` delivery has no `{key}`: not a {event} payload")
-    return obj[key]
+# Integers GitHub sends (pull request numbers, review ids) fit a signed 64-bit column.
+_MAX_INT = 2**63 - 1
+_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
-def _repository(payload: Mapping[str, Any]) -> str | None:
-    repo = payload.get("repository")
-    return str(repo["full_name"]) if isinstance(repo, Mapping) and "full_name" in repo else None
+class _Fields:
+    """One JSON object of a delivery, read with the types GitHub promises.
+
+    A missing key or a value of another type is a `WebhookPayloadError` naming the field
+    (`pull_request.number`), so a malformed delivery is a clear 400, never a crash.
+    """
+
+    def __init__(self, value: Any, event: str, where: str = ""):
+        if not isinstance(value, Mapping):
+            found = "missing" if value is None else f"a JSON {_json_type(value)}"
+            raise WebhookPayloadError(f"GitHub `{event}` delivery: `{where or 'the body'}` must be a JSON object, not {found}")
+        self.value, self.event, self.where = value, event, where
+
+    def _path(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def _fail(self, key: str, expected: str) -> WebhookPayloadError:
+        got = self.value.get(key)
+        found = "missing" if got is None else f"a JSON {_json_type(got)}"  # never the value itself
+        return WebhookPayloadError(
+            f"GitHub `{self.event}` delivery: `{self._path(key)}` must be {expected}, not {found}"
+        )
+
+    def obj(self, key: str) -> _Fields:
+        return _Fields(self.value.get(key), self.event, self._path(key))
+
+    def optional_obj(self, key: str) -> _Fields | None:
+        return None if self.value.get(key) is None else self.obj(key)
+
+    def optional_text(self, key: str) -> str | None:
+        value = self.value.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self._fail(key, "a string")
+        return value
+
+    def text(self, key: str) -> str:
+        value = self.optional_text(key)
+        if value is None:
+            raise self._fail(key, "a string")
+        return value
+
+    def sha(self, key: str) -> str:
+        value = self.value.get(key)
+        if not isinstance(value, str) or not _SHA.match(value):
+            raise self._fail(key, "a commit sha (40 or 64 lower-case hex digits)")
+        return value
+
+    def optional_integer(self, key: str) -> int | None:
+        value = self.value.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_INT:
+            raise self._fail(key, f"an integer from 0 to {_MAX_INT}")
+        return value
+
+    def integer(self, key: str) -> int:
+        value = self.optional_integer(key)
+        if value is None:
+            raise self._fail(key, f"an integer from 0 to {_MAX_INT}")
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self.value.get(key, False)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise self._fail(key, "true or false")
+        return value
 
 
-def _default_branch(payload: Mapping[str, Any]) -> str | None:
-    repo = payload.get("repository")
-    branch = repo.get("default_branch") if isinstance(repo, Mapping) else None
-    return str(branch) if branch else None
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer out of range" if abs(value) > _MAX_INT else "integer"
+    if isinstance(value, float):
+        return "number" if math.isfinite(value) else "number out of range"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
-def _login(user: Any) -> str | None:
-    return str(user["login"]) if isinstance(user, Mapping) and "login" in user else None
+def _repository(payload: _Fields) -> str | None:
+    repo = payload.optional_obj("repository")
+    return repo.optional_text("full_name") if repo else None
 
 
-def _ping(payload: Mapping[str, Any]) -> PingEvent:
-    return PingEvent(hook_id=payload.get("hook_id"), zen=str(payload.get("zen", "")),
+def _default_branch(payload: _Fields) -> str | None:
+    repo = payload.optional_obj("repository")
+    return (repo.optional_text("default_branch") or None) if repo else None
+
+
+def _login(parent: _Fields, key: str) -> str | None:
+    user = parent.optional_obj(key)
+    return user.optional_text("login") if user else None
+
+
+def _ping(payload: _Fields) -> PingEvent:
+    return PingEvent(hook_id=payload.optional_integer("hook_id"), zen=payload.optional_text("zen") or "",
                      repository=_repository(payload))
 
 
-def _push(payload: Mapping[str, Any]) -> PushEvent:
-    ref = str(_get(payload, "ref", "push"))
+def _push(payload: _Fields) -> PushEvent:
+    ref = payload.text("ref")
     return PushEvent(
         ref=ref,
-        before=str(_get(payload, "before", "push")),
-        after=str(_get(payload, "after", "push")),
+        before=payload.sha("before"),
+        after=payload.sha("after"),
         branch=ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None,
         tag=ref.removeprefix("refs/tags/") if ref.startswith("refs/tags/") else None,
-        created=bool(payload.get("created", False)),
-        deleted=bool(payload.get("deleted", False)),
-        forced=bool(payload.get("forced", False)),
+        created=payload.boolean("created"),
+        deleted=payload.boolean("deleted"),
+        forced=payload.boolean("forced"),
         repository=_repository(payload),
         default_branch=_default_branch(payload),
     )
 
 
-def _pull_request(payload: Mapping[str, Any]) -> PullRequestEvent:
-    pull = _get(payload, "pull_request", "pull_request")
+def _pull_request(payload: _Fields) -> PullRequestEvent:
+    pull = payload.obj("pull_request")
     return PullRequestEvent(
-        action=str(_get(payload, "action", "pull_request")),
-        number=int(_get(pull, "number", "pull_request")),
-        state=str(_get(pull, "state", "pull_request")),
-        merged=bool(pull.get("merged") or False),
-        head_sha=str(_get(_get(pull, "head", "pull_request"), "sha", "pull_request")),
-        base_ref=str(_get(_get(pull, "base", "pull_request"), "ref", "pull_request")),
-        merge_commit_sha=pull.get("merge_commit_sha"),
+        action=payload.text("action"),
+        number=pull.integer("number"),
+        state=pull.text("state"),
+        merged=pull.boolean("merged"),
+        head_sha=pull.obj("head").text("sha"),
+        base_ref=pull.obj("base").text("ref"),
+        merge_commit_sha=pull.optional_text("merge_commit_sha"),
         repository=_repository(payload),
         default_branch=_default_branch(payload),
     )
 
 
-def _review(payload: Mapping[str, Any]) -> PullRequestReviewEvent:
-    event = "pull_request_review"
-    pull = _get(payload, "pull_request", event)
-    review = _get(payload, "review", event)
+def _review(payload: _Fields) -> PullRequestReviewEvent:
+    pull = payload.obj("pull_request")
+    review = payload.obj("review")
     return PullRequestReviewEvent(
-        action=str(_get(payload, "action", event)),
-        number=int(_get(pull, "number", event)),
-        review_id=int(_get(review, "id", event)),
-        review_state=str(_get(review, "state", event)).upper(),
-        login=_login(review.get("user")),
-        commit_id=review.get("commit_id"),
-        head_sha=str(_get(_get(pull, "head", event), "sha", event)),
-        base_ref=str(_get(_get(pull, "base", event), "ref", event)),
+        action=payload.text("action"),
+        number=pull.integer("number"),
+        review_id=review.integer("id"),
+        review_state=review.text("state").upper(),
+        login=_login(review, "user"),
+        commit_id=review.optional_text("commit_id"),
+        head_sha=pull.obj("head").text("sha"),
+        base_ref=pull.obj("base").text("ref"),
         repository=_repository(payload),
         default_branch=_default_branch(payload),
     )
 
 
-_PARSERS: dict[str, Callable[[Mapping[str, Any]], WebhookEvent]] = {
+_PARSERS: dict[str, Callable[[_Fields], WebhookEvent]] = {
     "ping": _ping, "push": _push, "pull_request": _pull_request, "pull_request_review": _review,
 }
 
 
 def parse_event(event_name: str, payload: Mapping[str, Any]) -> WebhookEvent:
     """The typed event for one delivery; `event_name` is the `X-GitHub-Event` header."""
-    if not isinstance(payload, Mapping):
-        raise WebhookPayloadError(f"GitHub `{event_name}` delivery is not a JSON object")
+    fields = _Fields(payload, event_name)
     parser = _PARSERS.get(event_name)
     if parser is None:
         action = payload.get("action")
         return OtherEvent(name=event_name, action=action if isinstance(action, str) else None)
-    return parser(payload)
+    return parser(fields)

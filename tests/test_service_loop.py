@@ -421,3 +421,12 @@ def test_without_a_tracked_branch_only_pushes_to_the_default_branch_trigger_a_pa
     loop.on_webhook(event("push", "push.branch-with-commit.json"))  # refs/heads/master
     loop.step()
     assert passes.calls == 2
+
+
+def test_events_we_do_not_act_on_share_one_metric_label() -> None:
+    loop, _ = make_loop(Passes())
+    before = sample("reconciler_webhook_deliveries_total", event="other", result="ignored")
+    for i in range(5):
+        loop.on_webhook(parse_event(f"made_up_{i}", {"action": "opened"}))
+    assert sample("reconciler_webhook_deliveries_total", event="other", result="ignored") - before == 5
+    assert REGISTRY.get_sample_value("reconciler_webhook_deliveries_total", {"event": "made_up_0", "result": "ignored"}) is None

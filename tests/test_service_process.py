@@ -41,7 +41,10 @@ def start(services: list[Service], tmp_path: Path, name: str, *args: str, **env:
 
 
 def flag_rollout(service: Service, key: str) -> float | None:
-    flags = service.get("/api/projects/1/feature_flags/").json()["results"]
+    answer = service.get("/api/projects/1/feature_flags/")
+    if answer.status_code == 404:  # the first pass has not created the environment yet
+        return None
+    flags = answer.json()["results"]
     for flag in flags:
         if flag["key"] == key:
             return float(flag["filters"]["groups"][0]["rollout_percentage"])
@@ -107,7 +110,7 @@ def test_a_push_webhook_applies_a_change_before_the_next_poll(
     assert 'reconciler_webhook_deliveries_total{event="push",result="pass_requested"} 1.0' in metrics
 
 
-def test_an_unreachable_remote_keeps_serving_and_readyz_says_why(
+def test_an_unreachable_remote_keeps_serving_and_the_status_says_why(
     services: list[Service], tmp_path: Path, git_repo: GitRepo
 ) -> None:
     pr.bootstrap(git_repo)
@@ -119,9 +122,8 @@ def test_an_unreachable_remote_keeps_serving_and_readyz_says_why(
 
     hidden = git_repo.path.with_name("moved-away")
     shutil.move(git_repo.path, hidden)  # the remote is gone
-    service.wait_until(lambda: service.get("/readyz").status_code == 503, 10)
-    readyz = service.get("/readyz").json()
-    assert "cannot fetch" in json.dumps(readyz)
+    service.wait_until(lambda: service.status()["service"]["failing"] is True, 10)
+    assert service.get("/readyz").status_code == 200  # still serves reads: stays in rotation
     status = service.status()
     assert "cannot fetch" in status["last_error"]
     assert status["last_error_at"] is not None
@@ -133,8 +135,8 @@ def test_an_unreachable_remote_keeps_serving_and_readyz_says_why(
     assert "reconciler_git_fetch_failures_total 0.0" not in metrics
 
     shutil.move(hidden, git_repo.path)  # and back: the loop recovers by itself
-    service.wait_until(lambda: service.get("/readyz").status_code == 200, 10)
-    assert service.status()["service"]["consecutive_failures"] == 0
+    service.wait_until(lambda: service.status()["service"]["consecutive_failures"] == 0, 10)
+    assert service.get("/readyz").status_code == 200
 
 
 @pytest.mark.postgres

@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+from prometheus_client import REGISTRY
+
+from reconciler.api import ApiSettings, create_app
 from reconciler.github import GitHubClient
 from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.reconcile.changes import change_request_id
@@ -15,6 +18,7 @@ from reconciler.service.wiring import pull_request_refresher, record_failure
 from reconciler.store import Store
 from reconciler.webhooks import PullRequestEvent, PullRequestReviewEvent
 from tests import policyrepo as pr
+from tests.api.conftest import Client
 from tests.ghscenario import PullRequestScenario
 from tests.gitutil import GitRepo
 
@@ -74,6 +78,31 @@ def test_a_failure_the_pass_recorded_itself_is_left_as_it_said(tmp_path: Path) -
             tx.set_position(said)
         record_failure(store, RuntimeError("cannot fetch origin (wrapped)"), started)
         assert store.position().last_error == "cannot fetch origin"
+
+
+def test_a_diverged_branch_keeps_serving_and_the_status_and_metric_say_so(store_url: str, git_repo: GitRepo) -> None:
+    pr.bootstrap(git_repo)
+    pr.land(git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
+    with Store.open(store_url) as store:
+        loop = reconcile_loop(ReconcileConfig(str(git_repo.path)), store, interval=60)
+        client = Client(create_app(store, settings=ApiSettings(allow_anonymous=True), status_provider=loop.status), None)
+        try:
+            loop.step()
+            assert REGISTRY.get_sample_value("reconciler_sync_status", {"status": "Synced"}) == 1.0
+            git_repo.git("commit", "-q", "--amend", "-m", "Create checkout (reworded)")  # a force-push
+            loop.request_pass()
+            loop.step()
+            ready = client.get("/readyz", token=None)
+            status = client.get("/api/reconciler/status", token=None).json()
+        finally:
+            client.close()
+            loop.stop()
+            loop.run()
+    assert ready.status_code == 200  # the last applied state is still worth serving
+    assert status["sync_status"] == "Diverged" and "history rewritten" in status["last_error"]
+    assert status["service"]["failing"] is True and status["service"]["last_error_kind"] == "permanent"
+    assert REGISTRY.get_sample_value("reconciler_sync_status", {"status": "Diverged"}) == 1.0
+    assert REGISTRY.get_sample_value("reconciler_sync_status", {"status": "Synced"}) == 0.0
 
 
 # --- live pending requests: the refresher the loop calls on polls and pull request webhooks ----

@@ -44,15 +44,16 @@ def create_app(
 
     `on_webhook` receives each verified, new, non-ping GitHub delivery as a typed event; it is
     called from a worker thread before the response is sent and must only enqueue work.
-    `status_provider` reports the reconcile loop's own state for `/readyz` and
-    `/api/reconciler/status` (see `reconciler.api.ops`).
+    `status_provider` reports the reconcile loop's own state for `/api/reconciler/status`
+    (see `reconciler.api.ops`).
     """
     settings = settings or ApiSettings()
     ctx = ApiContext.create(store, settings)
     app = FastAPI(title="reconciler", version=__version__, description=DESCRIPTION)
     install_error_handlers(app)
     metrics = ops.Metrics()
-    app.add_middleware(ops.LatencyMiddleware, metrics=metrics)
+    app.add_middleware(ops.HeadMiddleware)
+    app.add_middleware(ops.LatencyMiddleware, metrics=metrics)  # outermost: sees HEAD as HEAD
     definitions = localeval.DefinitionsCache()
     app.state.context = ctx
     app.state.definitions = definitions

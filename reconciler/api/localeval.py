@@ -103,8 +103,8 @@ def router(ctx: ApiContext, cache: DefinitionsCache) -> APIRouter:
     responses = error_responses(401, 403, 404, 422)
     responses[304] = {"description": "not modified: the ETag sent in If-None-Match is current"}
 
-    # Answered on the event loop, not in a worker thread: a poll is a cache hit costing one
-    # counter read, and the thread hand-off cost more than the read (bench/README.md).
+    # Plain `def` handlers, run in the worker threads: even a cache hit reads a counter from
+    # the store, and a store that hangs must never stop the event loop (and /healthz with it).
     def definitions(request: Request, token: str, credentials: HTTPAuthorizationCredentials | None) -> Response:
         with ctx.gate.open(credentials, FLAGS, api_token=token) as access:
             entry = cache.get(access, access.env, access.version)
@@ -114,12 +114,12 @@ def router(ctx: ApiContext, cache: DefinitionsCache) -> APIRouter:
         return Response(entry.body, media_type="application/json", headers=headers)
 
     @api.get("/flags/definitions", response_model=models.LocalEvaluation, responses=responses)
-    async def flag_definitions(request: Request, token: ProjectToken, credentials: Credentials) -> Response:
+    def flag_definitions(request: Request, token: ProjectToken, credentials: Credentials) -> Response:
         """Flag definitions of the environment whose `api_token` is `token`, for SDK local evaluation."""
         return definitions(request, token, credentials)
 
     @api.get("/api/feature_flag/local_evaluation", response_model=models.LocalEvaluation, responses=responses)
-    async def local_evaluation(request: Request, token: ProjectToken, credentials: Credentials) -> Response:
+    def local_evaluation(request: Request, token: ProjectToken, credentials: Credentials) -> Response:
         """The older path of the same definitions, still polled by older SDKs."""
         return definitions(request, token, credentials)
 

@@ -2,7 +2,10 @@
 
 The service loop (`reconciler.service`) passes `status_provider` to `create_app`: a callable
 returning a dict about the loop itself (e.g. `{"failing": True, "last_error": "..."}`). It is
-shown under `service` in the status, and a truthy `failing` makes `/readyz` answer 503.
+shown under `service` in the status. `/readyz` means "can serve reads": it answers 200 while
+the store answers, whatever the loop reports (a Git outage or a diverged branch leaves the
+last applied state worth serving); the status and the metrics say what is wrong. So the two
+never disagree: both answer while the store does, and neither does when it does not.
 The latency histogram lives in the app's own registry (so several apps in one process never
 collide); `/metrics` also exposes the process-wide default registry, where the service
 registers its pass, fetch and webhook metrics.
@@ -75,9 +78,20 @@ class Metrics:
         return generate_latest(self.registry) + generate_latest(REGISTRY)
 
 
+# Every label value comes from a fixed set, so no request can add a time series: a made-up
+# method is "other", a path that matches no route is "unmatched".
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+UNMATCHED_ROUTE = "unmatched"
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER_METHOD
+
+
 class LatencyMiddleware:
     """Observes every HTTP request's duration under its route template (never the raw path,
-    which would make one time series per change-request id)."""
+    which would make one time series per change-request id) and a bounded method label."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics):
         self.app = app
@@ -88,6 +102,7 @@ class LatencyMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        method = method_label(scope["method"])  # before HeadMiddleware turns HEAD into GET
         status = 500
 
         async def sending(message: Message) -> None:
@@ -99,8 +114,31 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.latency.labels(route, scope["method"], str(status)).observe(time.perf_counter() - started)
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
+            self.metrics.latency.labels(route, method, str(status)).observe(time.perf_counter() - started)
+
+
+class HeadMiddleware:
+    """Answers HEAD wherever GET answers: the request runs as GET and the body is dropped,
+    keeping the status and headers (Content-Length included) a GET would have had."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        scope["method"] = "GET"  # in place: the router's match must reach LatencyMiddleware
+        await self.app(scope, receive, without_body)
 
 
 def position_body(ctx: ApiContext, status_provider: StatusProvider | None) -> dict[str, Any]:
@@ -169,15 +207,13 @@ def router(ctx: ApiContext, metrics: Metrics, status_provider: StatusProvider | 
 
     @api.get("/readyz", response_model=Health, responses=error_responses(503))
     def readyz() -> Response:
-        """Ready when the store answers and the reconcile loop does not report failure."""
+        """Ready to serve reads: the store answers. A failing reconcile loop (Git outage,
+        diverged branch) keeps the replica in rotation; /api/reconciler/status says why."""
         try:
             ctx.store.store_version()
         except ReconcilerError as err:
             log.error("not ready: the store does not answer: %s", mask_password(str(err)))
             raise ApiError(503, f"not ready: {STORE_UNAVAILABLE}") from err
-        service = _service_status(status_provider)
-        if service.get("failing"):
-            raise ApiError(503, f"not ready: the reconciler is failing: {service.get('last_error') or 'see /api/reconciler/status'}")
         return json_response({"status": "ready"})
 
     @api.get("/api/reconciler/status", response_model=ReconcilerStatus, responses=error_responses(401))

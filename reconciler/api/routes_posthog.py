@@ -166,11 +166,11 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
                 raise ApiError(404, f"no approval policy {policy_id} in environment {project_id}")
             return ctx.respond(access, request, lambda: _policy(ctx, access, policy, ctx.members(access)))
 
-    # The two hottest reads run on the event loop: their answer is almost always a cache hit
-    # (one counter read), cheaper than handing the request to a worker thread.
+    # Like every handler that reads the store, a plain `def` run in a worker thread: a hung
+    # database then holds one thread, never the event loop.
     @api.get("/{project_id}/change_requests/", response_model=models.Page[models.ChangeRequest],
              responses=READ_ERRORS, tags=["approvals"])
-    async def list_change_requests(
+    def list_change_requests(
         *, request: Request, project_id: ProjectId, credentials: Credentials,
         action_key: TextFilter = None, requester: TextFilter = None, resource_id: TextFilter = None,
         resource_type: TextFilter = None,
@@ -196,7 +196,7 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
 
     @api.get("/{project_id}/change_requests/{change_request_id}/", response_model=models.ChangeRequest,
              responses=READ_ERRORS, tags=["approvals"])
-    async def get_change_request(request: Request, project_id: ProjectId, change_request_id: str,
+    def get_change_request(request: Request, project_id: ProjectId, change_request_id: str,
                            credentials: Credentials) -> Response:
         """One change request by id."""
         with gate.open(credentials, APPROVALS, project_id=project_id) as access:

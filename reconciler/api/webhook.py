@@ -10,6 +10,7 @@ The signature (`X-Hub-Signature-256`, HMAC-SHA256 of the raw body under the secr
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 from fastapi import APIRouter, Request
@@ -33,6 +34,8 @@ from reconciler.webhooks import (
 )
 
 OnWebhook = Callable[[WebhookEvent], None]
+DELIVERY_ID = re.compile(r"^[A-Za-z0-9-]{1,100}$")  # a GUID; it is stored, so nothing else
+EVENT_NAME = re.compile(r"^[a-z_]{1,64}$")  # GitHub's event names: `push`, `pull_request_review`, ...
 
 
 class WebhookAnswer(BaseModel):
@@ -56,6 +59,20 @@ async def read_bounded(request: Request, limit: int = MAX_PAYLOAD_BYTES) -> byte
     return b"".join(chunks)
 
 
+def _parse(name: str, body: bytes) -> WebhookEvent:
+    """The typed event; anything unreadable in a signed body is a 400 naming what was wrong."""
+    try:
+        payload = json.loads(body)
+    except RecursionError as err:  # nesting deeper than the interpreter's stack
+        raise ApiError(400, f"unreadable GitHub `{name}` delivery: the JSON is nested too deeply") from err
+    except ValueError as err:  # not UTF-8, not JSON, or an integer of over 4300 digits
+        raise ApiError(400, f"unreadable GitHub `{name}` delivery: not valid JSON: {err}") from err
+    try:
+        return parse_event(name, payload)
+    except WebhookPayloadError as err:
+        raise ApiError(400, str(err)) from err
+
+
 def router(ctx: ApiContext, on_webhook: OnWebhook | None) -> APIRouter:
     api = APIRouter(tags=["webhooks"])
     secret = (ctx.settings.webhook_secret or "").encode()
@@ -71,12 +88,14 @@ def router(ctx: ApiContext, on_webhook: OnWebhook | None) -> APIRouter:
         name = request.headers.get(EVENT_HEADER)
         if not name:
             raise ApiError(422, f"no {EVENT_HEADER} header: not a GitHub delivery", attr=EVENT_HEADER)
+        if not EVENT_NAME.match(name):
+            raise ApiError(400, f"{EVENT_HEADER} {name[:100]!r} is not a GitHub event name", attr=EVENT_HEADER)
         delivery = request.headers.get(DELIVERY_HEADER)
-        try:
-            event = parse_event(name, json.loads(body))
-        except (ValueError, WebhookPayloadError) as err:
-            raise ApiError(400, f"unreadable {name} delivery: {err}") from err
-        if delivery and not await run_in_threadpool(ctx.store.record_delivery, delivery[:100], event=name):
+        if delivery is not None and not DELIVERY_ID.match(delivery):
+            raise ApiError(400, f"{DELIVERY_HEADER} must be GitHub's delivery id (a UUID), up to 100 letters, digits and dashes",
+                           attr=DELIVERY_HEADER)
+        event = _parse(name, body)
+        if delivery and not await run_in_threadpool(ctx.store.record_delivery, delivery, event=name):
             return json_response({"status": "duplicate", "event": name, "delivery": delivery})
         if isinstance(event, PingEvent):
             return json_response({"status": "pong", "event": name, "delivery": delivery})

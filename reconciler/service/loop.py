@@ -19,6 +19,7 @@ import logging
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,10 @@ from reconciler.webhooks import PingEvent, PullRequestEvent, PullRequestReviewEv
 log = logging.getLogger("reconciler.service")
 
 FailureKind = Literal["temporary", "permanent", "unexpected"]
+# Pushes remembered to recognise a replay under a new delivery id (a few hours of pushes).
+REMEMBERED_PUSHES = 1024
+# Event names used as a metric label; anything else a signed delivery names counts as "other".
+ACTED_ON_EVENTS = frozenset({"ping", "push", "pull_request", "pull_request_review"})
 Role = Literal["starting", "leader", "standby", "stopped"]
 
 
@@ -148,6 +153,7 @@ class ReconcileLoop:
         self._backoff_failures = 0
         self._pass_requested = False
         self._refresh_requested: set[int] = set()
+        self._pushes: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._guard = threading.Lock()
@@ -187,6 +193,7 @@ class ReconcileLoop:
     def on_webhook(self, event: WebhookEvent) -> None:
         """Handle a verified delivery: returns at once, the work happens on the loop thread."""
         name, result = self._route(event)
+        name = name if name in ACTED_ON_EVENTS else "other"
         metrics.WEBHOOK_DELIVERIES.labels(event=name, result=result).inc()
         log.info("webhook %s: %s", name, result, extra={"event": name, "result": result})
 
@@ -338,6 +345,20 @@ class ReconcileLoop:
 
     # --- webhooks -----------------------------------------------------------------------
 
+    def _first_sight(self, push: PushEvent) -> bool:
+        """False for a push already seen (the same move of the branch, from `before` to
+        `after`): a replay under a new delivery id must not cost another pass. A later push
+        back to an old head is a new move and still counts."""
+        key = (push.before, push.after)
+        with self._guard:
+            if key in self._pushes:
+                self._pushes.move_to_end(key)
+                return False
+            self._pushes[key] = None
+            if len(self._pushes) > REMEMBERED_PUSHES:
+                self._pushes.popitem(last=False)
+            return True
+
     def _route(self, event: WebhookEvent) -> tuple[str, str]:
         branch = self.settings.tracked_branch
         if branch is None and isinstance(event, PushEvent | PullRequestEvent | PullRequestReviewEvent):
@@ -345,6 +366,8 @@ class ReconcileLoop:
         if isinstance(event, PushEvent):
             if event.branch is None or (branch is not None and event.branch != branch):
                 return "push", "ignored_other_ref"
+            if not self._first_sight(event):
+                return "push", "duplicate_push"
             self.request_pass()
             return "push", "pass_requested"
         if isinstance(event, PullRequestEvent | PullRequestReviewEvent):

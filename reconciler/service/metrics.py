@@ -2,12 +2,14 @@
 
 The API's `/metrics` endpoint exposes that same default registry, so everything defined here
 shows up there without the API knowing about the loop. Only the loop (`loop.py`) updates
-these; operators read them (docs/production.md lists them with suggested alerts).
+these (and `wiring.py` the sync status after each pass); operators read them (docs/production.md lists them with suggested alerts).
 """
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
+
+from reconciler.store import SYNC_STATUSES
 
 # Passes are usually sub-second, but a first clone of a large repository can take minutes.
 PASS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -34,6 +36,19 @@ REFRESH_FAILURES = Counter(
     "reconciler_pull_request_refresh_failures", "Failed refreshes of open pull requests (live pending requests)."
 )
 LEADER = Gauge("reconciler_leader", "1 while this process holds the leader lock and reconciles, else 0.")
+# 1 for the stored position's sync status, 0 for the others: `Diverged` is a permanent
+# failure that /readyz deliberately does not report (the replica still serves reads).
+SYNC_STATUS = Gauge(
+    "reconciler_sync_status", "The sync status of the stored position after the last pass (1 for the current one).",
+    ["status"],
+)
 CONSECUTIVE_FAILURES = Gauge(
     "reconciler_consecutive_failures", "Reconcile passes that failed in a row (0 after a successful pass)."
 )
+
+
+def set_sync_status(status: str) -> None:
+    """Mark `status` as the current one; an unknown value counts as `Unknown`."""
+    current = status if status in SYNC_STATUSES else "Unknown"
+    for name in SYNC_STATUSES:
+        SYNC_STATUS.labels(status=name).set(1 if name == current else 0)

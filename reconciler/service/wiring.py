@@ -17,6 +17,7 @@ from reconciler.gitrepo import GitRepository
 from reconciler.pullrequests import SyncReport, sync_open_pull_requests, sync_pull_request
 from reconciler.reconcile import PassResult, ReconcileConfig, reconcile_once
 from reconciler.reconcile.regime import PROJECT_KEY
+from reconciler.service import metrics
 from reconciler.service.loop import LoopSettings, ReconcileLoop, RefreshPullRequests
 from reconciler.store import Store
 
@@ -47,8 +48,18 @@ def reconcile_loop(
         except Exception as err:
             record_failure(store, err, started)
             raise
+        finally:
+            export_sync_status(store)
 
     return ReconcileLoop(run_pass, store.leader_lock(), settings, refresh_pull_requests=refresh_pull_requests)
+
+
+def export_sync_status(store: Store) -> None:
+    """Publish the stored sync status as a metric (a diverged branch is visible there)."""
+    try:
+        metrics.set_sync_status(store.position().sync_status)
+    except Exception as err:  # the database may be what failed; the pass's error says so
+        log.debug("could not read the sync status: %s", err)
 
 
 def record_failure(store: Store, err: Exception, started: datetime) -> None:

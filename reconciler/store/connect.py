@@ -3,13 +3,16 @@
 `resolve_store_url` applies the precedence option > `RECONCILER_STORE` > default;
 `make_engine` maps `postgresql://` to psycopg 3 and plain paths to SQLite, and sets SQLite up
 for several processes (WAL, foreign keys, busy timeout, and BEGIN IMMEDIATE for writers so a
-writer never fails half-way on a lock upgrade). `migrate` runs the Alembic migrations shipped
-in `migrations/` under a lock, so two processes opening one old database do not both upgrade.
+writer never fails half-way on a lock upgrade); PostgreSQL connections get a connect timeout
+and a statement timeout (`RECONCILER_STATEMENT_TIMEOUT`). `migrate` runs the Alembic
+migrations shipped in `migrations/` under a lock, so two processes opening one old database
+do not both upgrade.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +28,11 @@ from alembic.script import ScriptDirectory
 from reconciler.errors import StoreError, mask_password
 
 STORE_ENV = "RECONCILER_STORE"
+STATEMENT_TIMEOUT_ENV = "RECONCILER_STATEMENT_TIMEOUT"
+# PostgreSQL cancels any statement running longer (lock waits for the writer lock excepted),
+# so a stuck query frees its worker thread and connection instead of holding them forever.
+DEFAULT_STATEMENT_TIMEOUT_S = 60.0
+CONNECT_TIMEOUT_S = 10
 DEFAULT_STORE = "sqlite:///reconciler.db"
 STORE_HELP = f"Store: a SQLAlchemy URL or SQLite file path [env {STORE_ENV}; default {DEFAULT_STORE}]."
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -77,7 +85,33 @@ def make_engine(url: sa.URL) -> sa.Engine:
         engine = _create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
-    return _create_engine(url, pool_pre_ping=True)
+    timeout_ms = statement_timeout_ms(os.environ)
+    return _create_engine(url, pool_pre_ping=True, connect_args=_postgres_args(url, timeout_ms))
+
+
+def statement_timeout_ms(env: Mapping[str, str]) -> int:
+    """`RECONCILER_STATEMENT_TIMEOUT` (seconds; 0 turns it off) in milliseconds, default 60 s."""
+    text = env.get(STATEMENT_TIMEOUT_ENV, "").strip()
+    if not text:
+        return int(DEFAULT_STATEMENT_TIMEOUT_S * 1000)
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86_400:
+        raise StoreError(f"{STATEMENT_TIMEOUT_ENV}={text!r} is not a number of seconds from 0 (off) to 86400")
+    return int(seconds * 1000)
+
+
+def _postgres_args(url: sa.URL, timeout_ms: int) -> dict[str, Any]:
+    """libpq settings for every connection; what the URL itself says wins."""
+    args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        args["connect_timeout"] = CONNECT_TIMEOUT_S
+    options = str(url.query.get("options", ""))
+    if "statement_timeout" not in options:
+        args["options"] = f"{options} -c statement_timeout={timeout_ms}".strip()
+    return args
 
 
 def _create_engine(url: sa.URL, **options: Any) -> sa.Engine:
@@ -124,7 +158,10 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 def lock_writers(conn: sa.Connection) -> None:
     """Serialise writers on PostgreSQL for the rest of this transaction (SQLite: BEGIN IMMEDIATE)."""
     if conn.dialect.name == "postgresql":
+        # Waiting for another writer is not a stuck statement: no timeout for the wait alone.
+        conn.execute(sa.text("SET LOCAL statement_timeout = 0"))
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK_KEY})
+        conn.execute(sa.text("SET LOCAL statement_timeout TO DEFAULT"))
 
 
 def alembic_config(conn: sa.Connection) -> Config:
@@ -156,4 +193,6 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
         return
     with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
         lock_writers(conn)
+        if conn.dialect.name == "postgresql":  # a migration may rewrite big tables: let it finish
+            conn.execute(sa.text("SET LOCAL statement_timeout = 0"))
         command.upgrade(alembic_config(conn), revision)

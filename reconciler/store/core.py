@@ -143,6 +143,8 @@ class Store:
             if not _unusable(err):
                 raise
             raise StoreError(f"the store {self.url} failed: {mask_password(str(err.orig))}{_advice(err)}") from err
+        except sa.exc.TimeoutError as err:  # every pooled connection is busy (a hung database)
+            raise StoreError(f"the store {self.url} has no free connection: {err}") from err
 
     # --- reads --------------------------------------------------------------------------
 

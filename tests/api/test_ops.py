@@ -6,12 +6,15 @@ import json
 import uuid
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from reconciler.api import ApiSettings, create_app
 from reconciler.store import Store
 from reconciler.webhooks import MAX_PAYLOAD_BYTES, PullRequestReviewEvent, PushEvent, WebhookEvent, sign
 from tests.api.conftest import SETTINGS, Client
 from tests.api.seed import Tokens
 from tests.conftest import FIXTURES
+from tests.test_service_loop import Passes, make_loop
 
 SECRET = (SETTINGS.webhook_secret or "").encode()
 PUSH = {"ref": "refs/heads/main", "before": "a" * 40, "after": "b" * 40, "repository": {"full_name": "acme/flags"}}
@@ -54,15 +57,19 @@ def test_health_status_and_metrics(client: Client) -> None:
     assert not any(ident in metrics.text for ident in ("/api/environments/1/",))  # templates, never raw paths
 
 
-def test_readiness_follows_the_service(store: Store, tokens: Tokens) -> None:
+def test_a_failing_loop_keeps_the_replica_ready_and_the_status_says_why(store: Store, tokens: Tokens) -> None:
+    # The seeded position says OutOfSync; the loop reports a Git outage. Readiness means
+    # "can serve reads", so the replica stays in rotation and the status names the failure.
     state: dict[str, Any] = {"failing": False, "last_error": None}
     client = Client(create_app(store, status_provider=lambda: dict(state)), tokens.full)
     try:
         assert client.get("/readyz").status_code == 200
         state.update(failing=True, last_error="git fetch: could not resolve host")
-        not_ready = client.get("/readyz")
-        assert not_ready.status_code == 503 and "could not resolve host" in not_ready.json()["detail"]
-        assert client.get("/api/reconciler/status").json()["service"]["failing"] is True
+        ready = client.get("/readyz")
+        assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+        status = client.get("/api/reconciler/status")
+        assert status.status_code == 200
+        assert status.json()["service"] == {"failing": True, "last_error": "git fetch: could not resolve host"}
     finally:
         client.close()
 
@@ -145,3 +152,29 @@ def test_githubs_example_deliveries_are_accepted(store: Store) -> None:
     finally:
         client.close()
     assert len(received) == len(list((FIXTURES / "github" / "webhooks").glob("*.json"))) - 1
+
+
+def test_replays_under_new_delivery_ids_cost_one_pass_per_new_head(store: Store) -> None:
+    passes = Passes()
+    loop, _ = make_loop(passes)
+    loop.step()  # the first pass, due at once
+    client = Client(create_app(store, settings=SETTINGS, on_webhook=loop.on_webhook), None)
+    push = json.loads((FIXTURES / "github" / "webhooks" / "push.branch-with-commit.json").read_text())
+    moved = {**push, "before": push["after"], "after": "f" * 40}
+    try:
+        for _ in range(5):  # one push, replayed under fresh delivery ids, each after a turn
+            assert client.post("/webhooks/github", **delivery("push", push)).status_code == 202
+            loop.step()
+        assert passes.calls == 2
+        for _ in range(3):  # the branch moves on: one more pass, however often it is sent
+            client.post("/webhooks/github", **delivery("push", moved))
+            loop.step()
+        assert passes.calls == 3
+        back = {**push, "before": "f" * 40}  # a force-push back to the first head is a new move
+        client.post("/webhooks/github", **delivery("push", back))
+        loop.step()
+        assert passes.calls == 4
+    finally:
+        client.close()
+    duplicates = REGISTRY.get_sample_value("reconciler_webhook_deliveries_total", {"event": "push", "result": "duplicate_push"})
+    assert duplicates is not None and duplicates >= 6

@@ -5,6 +5,13 @@ commit is processed in its own transaction together with the reconciler's new po
 pass killed at any point resumes exactly where the store says it stopped: nothing applied
 twice, nothing skipped. After the walk, scheduled changes that came due are applied, each in
 its own transaction.
+
+Two passes on one store never both apply a change. A pass runs under the store's leader lock
+(`reconcile_exclusively` for the one-shot command; the service loop holds it while it leads),
+and, because a lock can be lost without its holder noticing (a dropped PostgreSQL
+connection), every transaction that moves the position first checks that the stored position
+is still the one the pass started that batch from: if another pass moved it, the transaction
+rolls back and the pass stops with `AnotherPassError`.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Literal
 
 from reconciler.approvals import ApprovalSource, TrailerSource
 from reconciler.approvals_github import GitHubSource
-from reconciler.errors import ConfigError, GitError, ReconcilerError
+from reconciler.errors import EXIT_OK, ConfigError, GitError, ReconcilerError
 from reconciler.github import GitHubClient
 from reconciler.gitrepo import CommitInfo, GitRepository
 from reconciler.loader import ParseWorkers
@@ -38,6 +45,7 @@ from reconciler.reconcile.regime import PROJECT_KEY, Regime, load_regime
 from reconciler.reconcile.scheduled import apply_due
 from reconciler.store import Store
 from reconciler.store.records import Position
+from reconciler.store.transaction import Transaction
 
 log = logging.getLogger(__name__)
 BATCH_COMMITS = 100
@@ -53,6 +61,23 @@ class DivergedError(ReconcilerError):
     """The tracked branch no longer descends from the last applied commit."""
 
     temporary = False
+
+
+class AnotherPassError(ReconcilerError):
+    """Another pass holds this store's lock, or moved its position while this one ran.
+
+    Not a failure of the store: the other pass applies what landed. The one-shot command
+    reports it and exits 0; the service loop retries on its next turn, if it still leads.
+    """
+
+    exit_code = EXIT_OK
+    temporary = True
+
+
+LOCK_HELD = (
+    "another reconcile pass holds the lock on this store (a `reconcile` command or the leader of "
+    "`reconciler run`); nothing done: it applies what landed"
+)
 
 
 @dataclass(frozen=True)
@@ -91,9 +116,30 @@ def reconcile_once(
     github: GitHubClient | None = None,
     now: datetime | None = None,
 ) -> PassResult:
-    """Run one pass. Records fetch and apply status in the store; raises on failure."""
+    """Run one pass. Records fetch and apply status in the store; raises on failure.
+
+    The caller holds the store's leader lock (or owns the store alone, as the scratch stores
+    of `plan` and `verify`); `AnotherPassError` if another pass moved the position meanwhile.
+    """
     with _fewer_collections():
         return _pass(config, store, github, now)
+
+
+def reconcile_exclusively(
+    config: ReconcileConfig, store: Store, *, wait: float = 0.0, github: GitHubClient | None = None
+) -> PassResult:
+    """One pass under the store's leader lock, waiting up to `wait` seconds for it.
+
+    Raises `AnotherPassError` (having touched nothing) when another pass or a `run` leader
+    holds the lock: two passes at once would both apply every change.
+    """
+    lock = store.leader_lock()
+    if not lock.acquire(wait):
+        raise AnotherPassError(LOCK_HELD)
+    try:
+        return reconcile_once(config, store, github=github)
+    finally:
+        lock.release()
 
 
 @contextmanager
@@ -216,6 +262,7 @@ def _land(
     """Process `batch` in one transaction that also records the position after its last commit."""
     details = dict(position.details)
     with store.transaction() as tx:
+        _check_position(tx, position)
         for commit in batch:
             bootstrapping = regime is None
             regime, report = process_commit(tx, landing, commit, regime)
@@ -234,6 +281,26 @@ def _land(
         )  # fmt: skip
         tx.set_position(position)
     return landing, regime, position
+
+
+def _check_position(tx: Transaction, expected: Position) -> None:
+    """Compare-and-set: the stored position must still be the one this batch starts from.
+
+    Writers are serialised, so the check holds for the whole transaction. The last applied
+    commit alone is a safe token: a pass only ever moves it forward along the branch (after an
+    accepted rewrite, to commits it has not held before), so it never returns to an old value.
+    """
+    stored = tx.position().last_applied_commit
+    if stored != expected.last_applied_commit:
+        raise AnotherPassError(
+            f"another reconcile pass moved this store's position from {_short(expected.last_applied_commit)} "
+            f"to {_short(stored)} while this pass ran; this pass stopped and applied nothing more "
+            "(what it had committed before stays; the other pass applies the rest)"
+        )
+
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "(none)"
 
 
 def _approval_source(config: ReconcileConfig, regime: Regime | None, repo: GitRepository, github: GitHubClient | None) -> ApprovalSource:

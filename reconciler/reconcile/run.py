@@ -31,7 +31,7 @@ from reconciler.approvals_github import GitHubSource
 from reconciler.errors import EXIT_OK, ConfigError, GitError, ReconcilerError
 from reconciler.github import GitHubClient
 from reconciler.gitrepo import CommitInfo, GitRepository
-from reconciler.loader import ParseWorkers
+from reconciler.loader import PROJECT_FILE, ParseWorkers
 from reconciler.reconcile.landing import (
     CommitReport,
     Landing,
@@ -208,8 +208,27 @@ def _fetch(config: ReconcileConfig, store: Store, now: datetime) -> tuple[GitRep
         err.temporary = True  # type: ignore[attr-defined]
         _update(store, last_error=str(err), last_error_at=now)
         raise
+    if config.until is None:
+        _require_project(config, repo, head)
     _update(store, last_fetched_commit=head, last_fetched_at=now)
     return repo, head
+
+
+def _require_project(config: ReconcileConfig, repo: GitRepository, head: str) -> None:
+    """Refuse a head without reconciler.yaml: a mistyped --path or --branch, never "nothing to do".
+
+    Walking such a head would record it as applied, and the right options afterwards would
+    find no new commits. Nothing is recorded; the repository is closed.
+    """
+    if repo.read_file(head, PROJECT_FILE) is not None:
+        return
+    repo.close()
+    where = f"{repo.subdir}/{PROJECT_FILE}" if repo.subdir else PROJECT_FILE
+    branch = repo.branch or "the default branch"
+    raise ConfigError(
+        f"no {where} on {branch} (head {head[:12]}) of {repo.describe()}: --path must name the folder "
+        "that holds reconciler.yaml and --branch the branch to follow; nothing was applied or recorded"
+    )
 
 
 def _resume_point(config: ReconcileConfig, store: Store, repo: GitRepository, position: Position, head: str, now: datetime) -> str | None:

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -171,6 +172,23 @@ def test_a_pass_finding_the_lock_held_does_nothing_and_says_so(history: GitRepo,
         )
         assert store.position() == before
         assert store.list_environments() == []
+
+
+def test_a_waiting_pass_runs_once_the_lock_is_released(history: GitRepo, store_url: str) -> None:
+    args = ["reconcile", "--repo", str(history.path), "--store", store_url]
+    with Store.open(store_url) as store:
+        lock = store.leader_lock()
+        assert lock.acquire()
+        try:
+            skipped = CliRunner().invoke(main, [*args, "--wait", "0.2"])
+            assert skipped.exit_code == 0, skipped.output
+            assert SKIPPED.match(skipped.output), skipped.output
+            threading.Timer(0.5, lock.release).start()
+            waited = CliRunner().invoke(main, [*args, "--wait", "120"])
+        finally:
+            lock.release()
+        assert waited.exit_code == 0, waited.output
+        assert f"{FLAGS + COMMITS} change(s) applied" in waited.output
 
 
 @contextmanager

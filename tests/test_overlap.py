@@ -27,6 +27,7 @@ from click.testing import CliRunner
 from reconciler.cli import main
 from reconciler.reconcile import AnotherPassError, ReconcileConfig, reconcile_once
 from reconciler.reconcile import run as run_module
+from reconciler.service import reconcile_loop
 from reconciler.store import Store
 from reconciler.verify import verify_store
 from tests import policyrepo as pr
@@ -159,6 +160,39 @@ def test_reconcile_processes_beside_a_run_service_apply_each_change_once(
         assert_applied_once(history, url, expected)
 
 
+def lockless_pass(history: GitRepo, url: str, start: threading.Barrier, outcomes: list[str]) -> None:
+    """A pass without the lock (as after losing it), one commit per transaction: only the
+    compare-and-set keeps it from applying what another pass applied."""
+    with Store.open(url) as store:
+        start.wait()
+        try:
+            reconcile_once(ReconcileConfig(repo=str(history.path), batch_changes=1), store)
+            outcomes.append("finished")
+        except AnotherPassError:
+            outcomes.append("overtaken")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_passes_without_the_lock_are_kept_apart_by_the_compare_and_set(
+    backend: str, history: GitRepo, expected: dict[tuple[int, str], list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    for round_no in range(ROUNDS):
+        with round_store(backend, tmp_path, round_no) as url:
+            Store.open(url).close()
+            start = threading.Barrier(PROCESSES)
+            outcomes: list[str] = []
+            threads = [
+                threading.Thread(target=lockless_pass, args=(history, url, start, outcomes)) for _ in range(PROCESSES)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert len(outcomes) == PROCESSES and "finished" in outcomes, outcomes
+            assert_applied_once(history, url, expected)
+
+
 def test_a_pass_finding_the_lock_held_does_nothing_and_says_so(history: GitRepo, store_url: str) -> None:
     with Store.open(store_url) as store:
         before = store.position()
@@ -251,3 +285,21 @@ def test_an_overtaken_pass_on_the_command_line_exits_0_and_says_so(
     assert result.exit_code == 0, result.output
     assert SKIPPED.match(result.output), result.output
     assert "this pass stopped and applied nothing more" in result.output
+
+
+def test_a_service_pass_overtaken_leaves_the_stored_status_to_the_other_pass(
+    history: GitRepo, store_url: str, expected: dict[tuple[int, str], list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leader whose lock was lost retries later; the store keeps the winner's clean status."""
+    with Store.open(store_url) as store, overtaken_at(1, history, store_url, monkeypatch):
+        loop = reconcile_loop(ReconcileConfig(repo=str(history.path)), store, refresh_pull_requests=lambda _n: None)
+        loop.step()
+        status = loop.status()
+        loop.stop()
+        loop.run()  # returns at once and lets go of the lock
+        assert status["last_error_kind"] == "temporary"
+        assert status["last_error"].startswith("another reconcile pass moved this store's position")
+        position = store.position()
+        assert (position.sync_status, position.last_error) == ("Synced", None)
+    assert_applied_once(history, store_url, expected)
+

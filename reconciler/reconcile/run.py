@@ -209,12 +209,12 @@ def _fetch(config: ReconcileConfig, store: Store, now: datetime) -> tuple[GitRep
         _update(store, last_error=str(err), last_error_at=now)
         raise
     if config.until is None:
-        _require_project(config, repo, head)
+        _require_project(repo, head)
     _update(store, last_fetched_commit=head, last_fetched_at=now)
     return repo, head
 
 
-def _require_project(config: ReconcileConfig, repo: GitRepository, head: str) -> None:
+def _require_project(repo: GitRepository, head: str) -> None:
     """Refuse a head without reconciler.yaml: a mistyped --path or --branch, never "nothing to do".
 
     Walking such a head would record it as applied, and the right options afterwards would
@@ -305,17 +305,21 @@ def _land(
 def _check_position(tx: Transaction, expected: Position) -> None:
     """Compare-and-set: the stored position must still be the one this batch starts from.
 
-    Writers are serialised, so the check holds for the whole transaction. The last applied
-    commit alone is a safe token: a pass only ever moves it forward along the branch (after an
-    accepted rewrite, to commits it has not held before), so it never returns to an old value.
+    Writers are serialised, so the check holds for the whole transaction. The token is the
+    last applied commit with the time of the pass that recorded it: the commit alone could
+    come back after history is force-pushed back and forth with --accept-rewrite.
     """
-    stored = tx.position().last_applied_commit
-    if stored != expected.last_applied_commit:
+    stored = tx.position()
+    if _token(stored) != _token(expected):
         raise AnotherPassError(
             f"another reconcile pass moved this store's position from {_short(expected.last_applied_commit)} "
-            f"to {_short(stored)} while this pass ran; this pass stopped and applied nothing more "
-            "(what it had committed before stays; the other pass applies the rest)"
+            f"to {_short(stored.last_applied_commit)} while this pass ran; this pass stopped and applied "
+            "nothing more (what it had committed before stays; the other pass applies the rest)"
         )
+
+
+def _token(position: Position) -> tuple[str | None, datetime | None]:
+    return position.last_applied_commit, position.last_applied_at
 
 
 def _short(sha: str | None) -> str:

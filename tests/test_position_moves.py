@@ -18,6 +18,7 @@ from reconciler.cli import main
 from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.reconcile import run as run_module
 from reconciler.reconcile.landing import process_commit as real_process_commit
+from reconciler.service import reconcile_loop
 from reconciler.store import Position, Store
 from tests import policyrepo as pr
 from tests.gitutil import GitRepo
@@ -63,6 +64,19 @@ def test_a_branch_without_reconciler_yaml_is_an_error_and_records_nothing(repo: 
     with Store.open(store_url) as store:
         assert store.position() == Position()
     assert reconcile(repo, store_url, "--branch", "main").exit_code == 0
+
+
+def test_the_service_with_a_wrong_path_fails_and_records_no_progress(repo: GitRepo, store_url: str) -> None:
+    with Store.open(store_url) as store:
+        loop = reconcile_loop(ReconcileConfig(repo=str(repo.path), path="no-such-dir"), store, refresh_pull_requests=lambda _n: None)
+        loop.step()
+        status = loop.status()
+        loop.stop()
+        loop.run()  # returns at once and lets go of the lock
+        assert status["last_error_kind"] == "permanent"
+        assert status["last_error"].startswith("no no-such-dir/reconciler.yaml on the default branch")
+        position = store.position()
+        assert (position.last_applied_commit, position.last_fetched_commit) == (None, None)
 
 
 @pytest.mark.parametrize(

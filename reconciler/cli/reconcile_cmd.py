@@ -60,7 +60,11 @@ def reconcile(
     repo: str, store_option: str | None, branch: str | None, path: str, accept_rewrite: bool, approvals: str | None,
     wait: float,
 ) -> None:  # fmt: skip
-    """Fetch the policy repository once, apply what landed, and exit."""
+    """Fetch the policy repository once, apply what landed, and exit.
+
+    One pass at a time per store: when another pass (or the leader of `reconciler run`) holds
+    the store's lock, print `Skipped: …` and exit 0 without touching the store.
+    """
     config = config_from(repo, branch, path, accept_rewrite, approvals)
     with Store.open(resolve_store_url(store_option, os.environ)) as store:
         try:

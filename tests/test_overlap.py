@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from reconciler.cli import main
-from reconciler.reconcile import AnotherPassError, ReconcileConfig, reconcile_once
+from reconciler.errors import StoreError
+from reconciler.reconcile import AnotherPassError, ReconcileConfig, reconcile_exclusively, reconcile_once
 from reconciler.reconcile import run as run_module
 from reconciler.service import reconcile_loop
 from reconciler.store import Store
@@ -311,3 +313,18 @@ def test_a_service_pass_overtaken_leaves_the_stored_status_to_the_other_pass(
         assert (position.sync_status, position.last_error) == ("Synced", None)
     assert_applied_once(history, store_url, expected)
 
+
+
+@pytest.mark.postgres
+def test_a_database_gone_before_the_lock_is_taken_is_a_store_error(history: GitRepo) -> None:
+    """Taking the lock is the first thing a one-shot pass asks of PostgreSQL: its failure is the
+    user's to fix (exit 2), like any other store failure, not an internal error."""
+    admin = postgres_admin_url()
+    with temporary_database(admin) as url, Store.open(url) as store:
+        store.engine.dispose()
+        gone = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+        with gone.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{sa.make_url(url).database}" WITH (FORCE)'))
+        gone.dispose()
+        with pytest.raises(StoreError, match="cannot take the leader lock on the store"):
+            reconcile_exclusively(ReconcileConfig(repo=str(history.path)), store)

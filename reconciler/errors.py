@@ -7,10 +7,23 @@ CLI's single handler reports it as such with a distinct exit code.
 
 from __future__ import annotations
 
+import re
+
 EXIT_OK = 0
 EXIT_FINDINGS = 1  # validation found errors / plan has changes
 EXIT_USAGE = 2  # usage or I/O error: the command could not do its job
 EXIT_BUG = 3  # an unexpected exception: a bug in the reconciler
+
+
+# `scheme://user:PASSWORD@` up to the last `@` (a password may hold one), and `password=` in a query.
+_USERINFO_PASSWORD = re.compile(r"(://[^:/@\s]*:)\S*@")
+_QUERY_PASSWORD = re.compile(r"((?:password|passwd)=)[^&\s]*", re.IGNORECASE)
+
+
+def mask_password(text: str) -> str:
+    """`text` with the password of any URL in it replaced by `***`, textually: it works on
+    URLs that do not parse, and on messages that quote one."""
+    return _QUERY_PASSWORD.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1***@", text))
 
 
 class ReconcilerError(Exception):

@@ -32,6 +32,9 @@ class FileChange:
     old_path: str | None = None
     # The file's blob id after the commit, when git printed it (`--raw`); None for a deletion.
     blob: str | None = None
+    # Its git mode after the commit (`--raw`): 0o100644 or 0o100755 for a regular file; a
+    # symbolic link (0o120000) or gitlink (0o160000) is no document, whatever its id names.
+    mode: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,31 +76,35 @@ def parse_log(out: str, subdir: str = "") -> list[CommitInfo]:
 def _parse_change(tokens: list[str], i: int, subdir: str, changes: list[FileChange]) -> int:
     """Read one `STATUS\\0path[\\0path]` entry at `tokens[i]`; return the index after it.
 
-    `--raw` entries start `:oldmode newmode oldblob newblob STATUS`; the new blob id is kept,
-    so the file can be read by id. Only paths inside `subdir` count: a rename across its
+    `--raw` entries start `:oldmode newmode oldblob newblob STATUS`; the new mode and blob id
+    are kept, so the file can be read by id once its mode says it is a regular file. Only paths inside `subdir` count: a rename across its
     boundary is an addition or a deletion.
     """
     status = tokens[i].lstrip("\n")
     if not status:
         return i + 1
     blob: str | None = None
+    mode: int | None = None
     if status[0] == ":":
         fields = status.split(" ")
         status = fields[4]
         blob = None if fields[3].strip("0") == "" else fields[3]
+        mode = int(fields[1], 8) or None
     code = status[0]
     if code not in "RC":
         path = relative_to_subdir(tokens[i + 1], subdir)
-        if path is not None:
-            changes.append(FileChange(_STATUS.get(code, "modified"), path, blob=None if code == "D" else blob))
+        if path is not None and code == "D":
+            changes.append(FileChange("deleted", path))
+        elif path is not None:
+            changes.append(FileChange(_STATUS.get(code, "modified"), path, blob=blob, mode=mode))
         return i + 2
     old, new = relative_to_subdir(tokens[i + 1], subdir), relative_to_subdir(tokens[i + 2], subdir)
     if code == "R" and old is not None and new is not None:
-        changes.append(FileChange("renamed", new, old, blob=blob))
+        changes.append(FileChange("renamed", new, old, blob=blob, mode=mode))
     elif code == "R" and old is not None:
         changes.append(FileChange("deleted", old))
     elif new is not None:
-        changes.append(FileChange("added", new, blob=blob))
+        changes.append(FileChange("added", new, blob=blob, mode=mode))
     return i + 3
 
 

@@ -17,13 +17,16 @@ costs, and `read_blobs` reads them by id without resolving a path in any tree.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import git
 from filelock import FileLock
@@ -38,12 +41,15 @@ from reconciler.gitlog import (
     parse_log,
     relative_to_subdir,
 )
+from reconciler.loader import NOT_A_FILE_FIX, kind_of_path, not_a_file
 from reconciler.yamlio import MAX_FILE_BYTES
 
-__all__ = ["CommitInfo", "FileChange", "GitRepository", "GitTreeSource", "clone_path", "default_cache_dir", "is_url", "redact"]
+__all__ = ["CommitInfo", "FileChange", "GitRepository", "GitTreeSource", "clone_path", "default_cache_dir", "is_url", "redact", "split_credentials"]
 
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:")  # git@github.com:owner/name.git
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
+# Files of a cached clone are the owner's alone: the remote's contents may be private.
+_CLONE_MODE = "0600"
 
 
 class GitRepository:
@@ -143,24 +149,29 @@ class GitRepository:
     def _open_url(
         cls, url: str, *, branch: str | None, subdir: str, cache_dir: str | os.PathLike[str] | None
     ) -> GitRepository:
-        target = clone_path(url, cache_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        clean, auth = split_credentials(url)
+        target = clone_path(clean, cache_dir)
+        _private_dirs(Path(cache_dir or default_cache_dir()), target.parent)
         # One process at a time per clone: two reconcilers sharing a cache must not race a fetch.
         with FileLock(f"{target}.lock"):
+            _adopt_legacy_clone(url, clean, target)
             if not target.exists():
-                _clone(url, target)
-                return cls(target)._configured(branch, subdir, url=url, remote_tracking=False)
-            repo = cls(target)._configured(branch, subdir, url=url, remote_tracking=False)
+                _clone(clean, auth, target)
+                return cls(target)._configured(branch, subdir, url=clean, remote_tracking=False, auth=auth)
+            _scrub_clone(target, clean)
+            repo = cls(target)._configured(branch, subdir, url=clean, remote_tracking=False, auth=auth)
             repo._fetch_or_close()
             return repo
 
     def _configured(
-        self, branch: str | None, subdir: str, *, url: str | None, remote_tracking: bool
+        self, branch: str | None, subdir: str, *, url: str | None, remote_tracking: bool,
+        auth: dict[str, str] | None = None,
     ) -> GitRepository:
         self.branch, self.subdir, self.url = branch, subdir.strip("/"), url
         self.remote_tracking = remote_tracking
-        # Never wait for a password on a terminal: the reconciler runs unattended.
-        self.repo.git.update_environment(**_GIT_ENV)
+        # Never wait for a password on a terminal: the reconciler runs unattended. Credentials
+        # reach git through this process's environment only, never its config or command line.
+        self.repo.git.update_environment(**_GIT_ENV, **(auth or {}))
         return self
 
     def _fetch_or_close(self) -> None:
@@ -178,7 +189,7 @@ class GitRepository:
                 f"{self.path} has no remote 'origin' to fetch from: add one or do not ask to fetch"
             )
         try:
-            self.repo.git.fetch("--prune", "--quiet", "origin")
+            _private_git(self.repo.git, "fetch", "--prune", "--quiet", "origin")
             if self.url and self.branch is None:
                 self._follow_default_branch()
         except git.GitCommandError as err:
@@ -356,7 +367,7 @@ class GitRepository:
             return False
         ref = f"refs/pull/{number}/head"
         try:
-            self.repo.git.fetch("--quiet", "origin", f"+{ref}:{ref}")
+            _private_git(self.repo.git, "fetch", "--quiet", "origin", f"+{ref}:{ref}")
         except git.GitCommandError:
             return False
         return True
@@ -394,16 +405,31 @@ class GitRepository:
         return dict(zip(keys, parse_cat_file_batch(done.stdout, len(keys)), strict=True))
 
     def read_file(self, commit: str, path: str) -> bytes | None:
-        """The bytes of `path` (relative to the subdirectory) at `commit`, or None when it has no such file."""
+        """The bytes of `path` (relative to the subdirectory) at `commit`, or None when it has no such entry.
+
+        Only a regular file is read: for a symbolic link, a gitlink, or a directory where a
+        document belongs, it raises DocumentError saying what is there. A gitlink names any object by its id,
+        a change request's blob on another branch too; reading it would apply unreviewed bytes.
+        """
         full = f"{self.subdir}/{path}" if self.subdir else path
         try:
-            # One long-lived `git cat-file --batch` serves every read: no process per file.
-            _sha, kind, _size, data = self.repo.git.get_object_data(f"{commit}:{full}")
-        except ValueError as err:
-            if "could not be resolved" in str(err):
-                return None  # cat-file answered "missing": no such path (or commit) there
-            raise GitError(f"cannot read {full} at {commit} in {self.describe()}: {err}") from err
-        return bytes(data) if kind in ("blob", b"blob") else None
+            listed = str(self.repo.git.ls_tree("-z", "--full-tree", commit, "--", full))
+        except git.GitCommandError as err:
+            if "not a tree object" in _stderr(err) or "Not a valid object name" in _stderr(err):
+                return None  # no such commit here: nothing to read, as for a missing path
+            raise GitError(f"cannot read {full} at {commit} in {self.describe()}: {_stderr(err)}") from err
+        entry = next((e for e in listed.split("\0") if e.partition("\t")[2] == full), None)
+        if entry is None:
+            return None
+        mode, kind, sha = entry.partition("\t")[0].split()
+        if kind == "tree" and kind_of_path(path) is None:
+            return None  # a folder, where no document is expected: no file there
+        what = not_a_file(int(mode, 8))
+        if what is not None:
+            raise DocumentError(path, f"{what} at {commit[:12]}, not a regular file: {NOT_A_FILE_FIX}")
+        # One long-lived `git cat-file --batch` serves every read: no process per file.
+        _sha, _kind, _size, data = self.repo.git.get_object_data(sha)
+        return bytes(data)
 
 
 class GitTreeSource:
@@ -413,11 +439,14 @@ class GitTreeSource:
         self._repo = repo
         self._label = label
         self._blobs: dict[str, git.Blob] = {}
+        self._others: dict[str, int] = {}
         root = str(tree.path) + "/" if tree.path else ""
         for item in tree.traverse():
-            # Regular files only: symlinks (mode 120000) and submodules are not documents.
-            if isinstance(item, git.Blob) and item.mode & 0o170000 == 0o100000:
+            # Regular files only: symlinks (mode 120000) and gitlinks (160000) are not documents.
+            if isinstance(item, git.Blob) and not_a_file(item.mode) is None:
                 self._blobs[str(item.path)[len(root) :]] = item
+            elif isinstance(item, (git.Blob, git.Tree, git.Submodule)):
+                self._others[str(item.path)[len(root) :]] = item.mode & 0o170000
 
     @property
     def label(self) -> str:
@@ -426,8 +455,14 @@ class GitTreeSource:
     def paths(self) -> Iterable[str]:
         return sorted(self._blobs)
 
+    def other_entries(self) -> Mapping[str, int]:
+        return dict(self._others)
+
     def read(self, path: str) -> bytes:
         blob = self._blobs.get(path)
+        if blob is None and path in self._others:
+            what = not_a_file(self._others[path])
+            raise DocumentError(path, f"{what} at {self._label}, not a regular file: {NOT_A_FILE_FIX}")
         if blob is None:
             raise DocumentError(path, f"no such file at {self._label}")
         stream = self._repo.odb.stream(blob.binsha)
@@ -450,9 +485,36 @@ def default_cache_dir() -> Path:
 
 
 def clone_path(url: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where the cached clone of `url` lives: one directory per URL, named by its hash."""
+    """Where the cached clone of `url` lives: one directory per URL (credentials left out), named by its hash."""
+    return _hashed_path(split_credentials(url)[0], cache_dir)
+
+
+def _hashed_path(url: str, cache_dir: str | os.PathLike[str] | None) -> Path:
     digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:24]
     return Path(cache_dir or default_cache_dir()) / "repos" / f"{digest}.git"
+
+
+def split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """`url` without the user and password of an HTTP(S) URL, and the environment that hands
+    them to git as an `Authorization` header for that host.
+
+    The header travels in `GIT_CONFIG_*` variables of the git processes alone: it is never
+    written to the clone's config, nor put on a command line other users can list.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
+        return url, {}
+    userinfo, _, host = parts.netloc.rpartition("@")
+    clean = urlunsplit(parts._replace(netloc=host))
+    user, _, password = userinfo.partition(":")
+    basic = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    index = int(os.environ.get("GIT_CONFIG_COUNT", "0") or "0")  # keep any the caller set
+    scope = urlunsplit((parts.scheme, host, "/", "", ""))
+    return clean, {
+        "GIT_CONFIG_COUNT": str(index + 1),
+        f"GIT_CONFIG_KEY_{index}": f"http.{scope}.extraHeader",
+        f"GIT_CONFIG_VALUE_{index}": f"Authorization: Basic {basic}",
+    }
 
 
 def redact(url: str) -> str:
@@ -460,14 +522,83 @@ def redact(url: str) -> str:
     return re.sub(r"://[^/@]*@", "://***@", url)
 
 
-def _clone(url: str, target: Path) -> None:
-    """Clone `url` bare into `target`, atomically: a failed clone leaves no half-made directory."""
+def _private_dirs(*paths: Path) -> None:
+    """Create the clone cache's directories readable by their owner only (0700)."""
+    for path in paths:
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if stat.S_IMODE(path.stat().st_mode) != 0o700:
+                path.chmod(0o700)
+        except OSError as err:
+            raise GitError(
+                f"cannot make the clone cache {path} private to this user: {err.strerror}; "
+                "give a cache directory this user owns (XDG_CACHE_HOME)"
+            ) from err
+
+
+def _adopt_legacy_clone(url: str, clean: str, target: Path) -> None:
+    """Earlier versions keyed a clone by the URL with its credentials (and kept them in its
+    config): move such a clone to its clean place, or drop it when that place is taken."""
+    legacy = _hashed_path(url, target.parent.parent)
+    if legacy == target or not legacy.exists():
+        return
+    if target.exists():
+        shutil.rmtree(legacy, ignore_errors=True)
+    else:
+        _scrub_clone(legacy, clean)
+        legacy.rename(target)
+
+
+def _scrub_clone(target: Path, clean: str) -> None:
+    """Keep a cached clone's stored remote free of credentials and its files private."""
+    config = target / "config"
+    try:
+        text = config.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:
+        return
+    if f"= {clean}\n" not in text or f"sharedRepository = {_CLONE_MODE}" not in text:
+        _git_config(target, "remote.origin.url", clean)
+        _git_config(target, "core.sharedRepository", _CLONE_MODE)
+    if stat.S_IMODE(target.stat().st_mode) & 0o077:
+        _private_tree(target)
+
+
+def _private_tree(root: Path) -> None:
+    """Take every permission of group and others off `root` and everything in it."""
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(stat.S_IMODE(path.stat().st_mode) & 0o700)
+
+
+def _private_git(runner: git.Git, *args: str, env: dict[str, str] | None = None) -> None:
+    """Run a git command that writes into a cached clone with umask 077, so every file it
+    creates (FETCH_HEAD, loose objects, packs) is the owner's alone."""
+    binary = str(runner.GIT_PYTHON_GIT_EXECUTABLE or "git")
+    runner.execute([binary, *args], env=env, umask=0o077)
+
+
+def _git_config(target: Path, key: str, value: str) -> None:
+    subprocess.run(
+        ["git", "--git-dir", str(target), "config", key, value],
+        check=True, capture_output=True, env={**os.environ, **_GIT_ENV},
+    )  # fmt: skip
+
+
+def _clone(url: str, auth: dict[str, str], target: Path) -> None:
+    """Clone `url` bare into `target`, atomically: a failed clone leaves no half-made directory.
+
+    `url` carries no credentials (they come in `auth`, for the git process alone), so the clone's
+    stored remote has none either.
+    """
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        repo = git.Repo.clone_from(url, partial, multi_options=["--bare", "--quiet"], env=_GIT_ENV)
+        _private_git(git.Git(), "clone", "--bare", "--quiet", "--", url, str(partial), env={**_GIT_ENV, **auth})
+        repo = git.Repo(partial)
         # A bare clone has no fetch refspec; track every branch so later fetches follow force-pushes.
         repo.git.config("remote.origin.fetch", "+refs/heads/*:refs/heads/*")
+        # Later fetches create their files private; the clone's own ones are made so here.
+        repo.git.config("core.sharedRepository", _CLONE_MODE)
         repo.close()
     except git.GitCommandError as err:
         shutil.rmtree(partial, ignore_errors=True)

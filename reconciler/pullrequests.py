@@ -26,8 +26,8 @@ from typing import Any
 
 from reconciler.approvals import ApprovalContext
 from reconciler.approvals_github import PullSnapshot, pull_request_context
-from reconciler.documents import ApprovalPolicy, ChangeRequest, Members, Project
-from reconciler.errors import ConfigError, GitError
+from reconciler.documents import ChangeRequest, Project
+from reconciler.errors import ConfigError, DocumentError, GitError
 from reconciler.github import GitHubClient, PullRequest
 from reconciler.gitrepo import GitRepository
 from reconciler.loader import MEMBERS_FILE, PROJECT_FILE, kind_of_path, parse_document
@@ -40,7 +40,7 @@ from reconciler.reconcile.changes import (
     decide,
     subject,
 )
-from reconciler.reconcile.regime import Regime, load_regime
+from reconciler.reconcile.regime import Regime, load_regime, read_regime
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Store
 
 log = logging.getLogger(__name__)
@@ -137,18 +137,13 @@ def _regime(repo: GitRepository, base: str, store: Store | None) -> Regime:
     """The rules in force: the store's when it has them, else the base commit's files."""
     if store is not None and (regime := load_regime(store, store.position())) is not None:
         return regime
-    source = repo.source(base)
-    documents: dict[str, Any] = {}
-    for path in source.paths():
-        kind = kind_of_path(path)
-        if kind in ("Project", "Members", "ApprovalPolicy"):
-            documents[path] = parse_document(path, kind or "", source.read(path))[0]
-    project, members = documents.get(PROJECT_FILE), documents.get(MEMBERS_FILE)
-    if not isinstance(project, Project) or not isinstance(members, Members):
-        raise ConfigError(f"the base commit {base[:12]} has no valid {PROJECT_FILE} and {MEMBERS_FILE}: "
-                          "nothing to judge the pull request by; fix them on the base branch first")
-    policies = {p: d for p, d in documents.items() if isinstance(d, ApprovalPolicy)}
-    return Regime(project, members, policies)
+    # Every rule file of the base must read cleanly (else `RulesInvalid`): a policy that does
+    # not load must never leave the pull request judged by fewer policies.
+    regime = read_regime(repo.source(base), f"the base commit {base[:12]}")
+    if regime is None:
+        raise ConfigError(f"the base commit {base[:12]} has no {PROJECT_FILE}: "
+                          "nothing to judge the pull request by; add the rules on the base branch first")
+    return regime
 
 
 def _changed_files(client: GitHubClient, repo: GitRepository, pull: PullRequest) -> list[tuple[str, str]]:
@@ -166,7 +161,11 @@ def _judge_change(repo: GitRepository, snapshot: PullSnapshot, path: str, regime
     head = snapshot.pull.head_sha
     context = pull_request_context(repo, snapshot, path, regime.members, target=head, exclude=base,
                                    until=None, fallback_created=now)
-    model, _plain, findings = parse_document(path, "ChangeRequest", repo.read_file(head, path) or b"")
+    try:
+        data = repo.read_file(head, path) or b""
+    except DocumentError as err:  # a symbolic link or gitlink: its target was never reviewed here
+        return ChangeEvaluation(path, None, context, None, problem=f"{path}: {err.message}")
+    model, _plain, findings = parse_document(path, "ChangeRequest", data)
     if not isinstance(model, ChangeRequest):
         summary = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:3])
         return ChangeEvaluation(path, None, context, None, problem=f"invalid change request: {summary}")
@@ -211,8 +210,20 @@ def _judge_rules(repo: GitRepository, snapshot: PullSnapshot, paths: list[str], 
         evaluation = evaluate(Subject.meta_change(action, files), regime.policy_list, regime.members, context.votes,
                               requesters=context.requesters, created_at=context.created_at, now=now,
                               unmatched_changes=regime.project.spec.unmatched_changes)
-        judged.append(ChangeEvaluation(", ".join(files), None, context, evaluation, action=action))
+        judged.append(ChangeEvaluation(", ".join(files), None, context, evaluation, action=action,
+                                       problem=_not_regular(repo, snapshot.pull.head_sha, files)))
     return judged
+
+
+def _not_regular(repo: GitRepository, head: str, files: list[str]) -> str | None:
+    """Why some of `files` cannot take effect at `head`: entries that are not regular files (the merge rejects them)."""
+    problems = []
+    for path in files:
+        try:
+            repo.read_file(head, path)
+        except DocumentError as err:
+            problems.append(f"{path}: {err.message}")
+    return "; ".join(problems) or None
 
 
 def publish(client: GitHubClient, result: PullRequestEvaluation) -> tuple[CommitState, str]:

@@ -195,5 +195,5 @@ def test_unreadable_file_is_a_finding_not_a_crash(tmp_path: Path) -> None:
     code, out = run("validate", str(repo), "--format", "json")
     assert code == 1
     (finding,) = json.loads(out)["findings"]
-    assert finding["rule"] == "io" and finding["file"].endswith("changes/2026/dangling.yaml")
-    assert "cannot read the file" in finding["message"]
+    assert finding["rule"] == "not-a-file" and finding["file"].endswith("changes/2026/dangling.yaml")
+    assert "a symbolic link" in finding["message"]

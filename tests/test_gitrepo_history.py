@@ -29,7 +29,7 @@ CAROL = ("Carol Merger", "carol@example.com")
 def changed(repo: GitRepo, commit: str, status: ChangeStatus, path: str, old_path: str | None = None, subdir: str = "") -> FileChange:
     """What the walk should report for `path` at `commit`: its blob id as git itself resolves it."""
     blob = None if status == "deleted" else repo.git("rev-parse", f"{commit}:{subdir}{path}")
-    return FileChange(status, path, old_path, blob)
+    return FileChange(status, path, old_path, blob, None if status == "deleted" else 0o100644)
 
 
 def bare_remote(tmp_path: Path, work: GitRepo, branch: str = "main") -> Path:

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from reconciler.errors import StoreError
+from reconciler.errors import StoreError, mask_password
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,9 @@ def _validation_detail(err: RequestValidationError) -> tuple[str, str | None]:
     return f"{where}{first.get('msg', 'invalid value')}{more}", attr
 
 
+# What any caller, authenticated or not, learns when the store fails: nothing about the database.
+STORE_UNAVAILABLE = "the flag store is unavailable: try again shortly; the server logged the details"
+
 _HTTP_DETAILS = {
     404: "no such endpoint: see /openapi.json for the routes this API serves",
     405: "method not allowed on this endpoint: the API is read-only, see /openapi.json",
@@ -101,8 +104,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, detail, attr=attr)
 
     async def store_error(request: Request, exc: Exception) -> JSONResponse:
-        log.error("store failed answering %s %s: %s", request.method, request.url.path, exc)
-        return error_response(503, f"the flag store is unavailable: {exc}", headers={"Retry-After": "5"})
+        # The message names the database (driver, user, host, name): for the log only.
+        log.error("store failed answering %s %s: %s", request.method, request.url.path, mask_password(str(exc)))
+        return error_response(503, STORE_UNAVAILABLE, headers={"Retry-After": "5"})
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error answering %s %s", request.method, request.url.path)

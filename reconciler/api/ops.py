@@ -22,12 +22,13 @@ from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_l
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 
-from reconciler.api.auth import bearer
+from reconciler.api.auth import Caller, bearer
 from reconciler.api.context import ApiContext
 from reconciler.api.directory import iso
-from reconciler.api.errors import ApiError, error_responses
+from reconciler.api.errors import STORE_UNAVAILABLE, ApiError, error_responses
 from reconciler.api.paging import json_response
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, mask_password
+from reconciler.reconcile.regime import PROJECT_KEY
 
 log = logging.getLogger(__name__)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
@@ -119,6 +120,35 @@ def position_body(ctx: ApiContext, status_provider: StatusProvider | None) -> di
     }
 
 
+# What a token restricted to some environments still sees of the status: whether and when
+# the reconciler is in sync. Free text (errors, rejected rule files) may name any
+# environment's files, so it is replaced by this pointer.
+RESTRICTED_ERROR = "the last pass failed: a token not restricted to environments shows why"
+_RESTRICTED_SERVICE = ("role", "failing", "interval_seconds", "passes", "last_pass_at", "last_success_at")
+
+
+def restricted_status(body: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    """The status as a caller restricted to some environments may see it: nothing that names,
+    counts or describes the others."""
+    project = body["details"].get(PROJECT_KEY)
+    details: dict[str, Any] = {}
+    if isinstance(project, dict):
+        spec = dict(project.get("spec") or {})
+        spec["environments"] = [
+            e for e in spec.get("environments") or [] if isinstance(e, dict) and caller.may_read(e.get("id"))
+        ]
+        details[PROJECT_KEY] = {**project, "spec": spec}
+    service = {k: v for k, v in body["service"].items() if k in _RESTRICTED_SERVICE}
+    if body["service"].get("last_error"):
+        service["last_error"] = RESTRICTED_ERROR
+    return {
+        **body,
+        "last_error": RESTRICTED_ERROR if body["last_error"] else None,
+        "details": details,
+        "service": service,
+    }
+
+
 def _service_status(status_provider: StatusProvider | None) -> dict[str, Any]:
     if status_provider is None:
         return {}
@@ -143,7 +173,8 @@ def router(ctx: ApiContext, metrics: Metrics, status_provider: StatusProvider | 
         try:
             ctx.store.store_version()
         except ReconcilerError as err:
-            raise ApiError(503, f"not ready: the store does not answer: {err}") from err
+            log.error("not ready: the store does not answer: %s", mask_password(str(err)))
+            raise ApiError(503, f"not ready: {STORE_UNAVAILABLE}") from err
         service = _service_status(status_provider)
         if service.get("failing"):
             raise ApiError(503, f"not ready: the reconciler is failing: {service.get('last_error') or 'see /api/reconciler/status'}")
@@ -152,9 +183,10 @@ def router(ctx: ApiContext, metrics: Metrics, status_provider: StatusProvider | 
     @api.get("/api/reconciler/status", response_model=ReconcilerStatus, responses=error_responses(401))
     def reconciler_status(credentials: Credentials) -> Response:
         """Last fetched and applied commit, sync status (Synced, OutOfSync, Diverged, Unknown), last error."""
-        with ctx.gate.open(credentials, None):
-            pass
-        return json_response(position_body(ctx, status_provider))
+        with ctx.gate.open(credentials, None) as access:
+            caller = access.caller
+        body = position_body(ctx, status_provider)
+        return json_response(body if caller.environment_ids is None else restricted_status(body, caller))
 
     @api.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
     def prometheus() -> Response:

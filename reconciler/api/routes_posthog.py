@@ -15,8 +15,9 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from reconciler.api import models, posthog
-from reconciler.api.auth import ACTIVITY, APPROVALS, FLAGS, MEMBERS, Access, bearer
+from reconciler.api.auth import ACTIVITY, APPROVALS, FLAGS, MEMBERS, Access, Caller, bearer
 from reconciler.api.context import ApiContext
+from reconciler.api.directory import Directory
 from reconciler.api.errors import ApiError, error_responses
 from reconciler.api.paging import INT32, Offset, ProjectId, TextFilter, links, page
 from reconciler.store import (
@@ -24,6 +25,7 @@ from reconciler.store import (
     AuditRecord,
     ChangeRequestFilter,
     EnvironmentRecord,
+    PolicyRecord,
     Reader,
 )
 
@@ -61,24 +63,49 @@ def _requester(access: Access, ctx: ApiContext, requester: str | None) -> str | 
     return member.login if member else f"#unknown-member-{requester}"
 
 
-def _visible_event(event: AuditRecord, env: EnvironmentRecord) -> bool:
-    """Events of another environment stay hidden; project-wide events show everywhere."""
-    data = event.data if isinstance(event.data, dict) else {}
-    key, ident = data.get("environment"), data.get("environment_id")
-    if not key and ident is None:
-        return True
-    return key == env.key or ident == env.id
+class EventScope:
+    """Which audit events an environment's event list shows to one caller.
+
+    An event belongs to an environment when its data names it, or when it is about a change
+    request of that environment (an ignored edit, a pull request's state): it shows only
+    there. Project-wide events (rule changes, an invalid change request whose environment is
+    unknown) name files of any environment, so only a caller who may read every environment
+    sees them.
+    """
+
+    def __init__(self, reader: Reader, env: EnvironmentRecord, caller: Caller):
+        self.reader = reader
+        self.env = env
+        self.sees_project_wide = caller.environment_ids is None
+        self._request_env: dict[str, int | None] = {}
+
+    def shows(self, event: AuditRecord) -> bool:
+        data = event.data if isinstance(event.data, dict) else {}
+        key, ident = data.get("environment"), data.get("environment_id")
+        if key or ident is not None:
+            return key == self.env.key or ident == self.env.id
+        if event.object_type == "change_request" and event.object_id:
+            owner = self._environment_of(event.object_id)
+            if owner is not None:
+                return owner == self.env.id
+        return self.sees_project_wide
+
+    def _environment_of(self, change_request_id: str) -> int | None:
+        if change_request_id not in self._request_env:
+            record = self.reader.get_change_request(change_request_id)
+            self._request_env[change_request_id] = record.environment_id if record else None
+        return self._request_env[change_request_id]
 
 
-def events_page(reader: Reader, env: EnvironmentRecord, offset: int, limit: int) -> tuple[list[AuditRecord], bool]:
-    """One page of the environment's events, newest first, and whether more follow."""
+def events_page(scope: EventScope, offset: int, limit: int) -> tuple[list[AuditRecord], bool]:
+    """One page of the events `scope` shows, newest first, and whether more follow."""
     found: list[AuditRecord] = []
     skip, scanned = offset, 0
     while len(found) <= limit:
-        _count, batch = reader.list_audit(EVENT_BATCH, scanned)
+        _count, batch = scope.reader.list_audit(EVENT_BATCH, scanned)
         scanned += len(batch)
         for event in batch:
-            if not _visible_event(event, env):
+            if not scope.shows(event):
                 continue
             if skip:
                 skip -= 1
@@ -87,6 +114,18 @@ def events_page(reader: Reader, env: EnvironmentRecord, offset: int, limit: int)
         if len(batch) < EVENT_BATCH:
             break
     return found[:limit], len(found) > limit
+
+
+def _policy(ctx: ApiContext, access: Access, policy: PolicyRecord, directory: Directory) -> dict[str, Any]:
+    """A policy as the caller may see it: the environments it matches, less those the caller
+    may not read (their keys would tell that they exist)."""
+    body = posthog.policy_object(policy, directory)
+    match = body["match"]
+    if access.caller.environment_ids is None or not isinstance(match.get("environments"), list):
+        return body
+    envs = ctx.gate.environments(access.snapshot, access.version).by_key
+    readable = [k for k in match["environments"] if k in envs and access.caller.may_read(envs[k].id)]
+    return {**body, "match": {**match, "environments": readable}}
 
 
 def router(ctx: ApiContext, prefix: str) -> APIRouter:
@@ -112,7 +151,7 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
                 policies = [p for p in access.reader.list_policies() if posthog.policy_applies_to(p, access.env.key)]
                 policies.sort(key=lambda p: (p.created_at, p.id), reverse=True)
                 directory = ctx.members(access)
-                results = [posthog.policy_object(p, directory) for p in policies[offset:offset + limit]]
+                results = [_policy(ctx, access, p, directory) for p in policies[offset:offset + limit]]
                 return page(request, ctx.settings, count=len(policies), offset=offset, limit=limit, results=results)
 
             return ctx.respond(access, request, render)
@@ -125,7 +164,7 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
             policy = access.reader.get_policy(policy_id) if is_uuid(policy_id) else None
             if policy is None or not posthog.policy_applies_to(policy, access.env.key):
                 raise ApiError(404, f"no approval policy {policy_id} in environment {project_id}")
-            return ctx.respond(access, request, lambda: posthog.policy_object(policy, ctx.members(access)))
+            return ctx.respond(access, request, lambda: _policy(ctx, access, policy, ctx.members(access)))
 
     # The two hottest reads run on the event loop: their answer is almost always a cache hit
     # (one counter read), cheaper than handing the request to a worker thread.
@@ -210,11 +249,12 @@ def _other_routes(api: APIRouter, ctx: ApiContext) -> None:
     @api.get("/{project_id}/events/", response_model=models.EventPage, responses=READ_ERRORS, tags=["audit"])
     def list_events(request: Request, project_id: ProjectId, credentials: Credentials,
                     limit: Limit = 100, offset: Offset = 0) -> Response:
-        """The audit trail as events, newest first: this environment's and project-wide ones."""
+        """The audit trail as events, newest first: this environment's, and project-wide ones for a
+        token not restricted to environments."""
         with gate.open(credentials, ACTIVITY, project_id=project_id) as access:
 
             def render() -> dict[str, Any]:
-                events, more = events_page(access.reader, access.env, offset, limit)
+                events, more = events_page(EventScope(access.reader, access.env, access.caller), offset, limit)
                 following, preceding = links(request, ctx.settings, offset=offset, limit=limit, more=more)
                 return {"next": following, "previous": preceding, "results": [posthog.event_object(e) for e in events]}
 

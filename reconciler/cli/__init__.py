@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from reconciler import __version__
-from reconciler.errors import EXIT_BUG, ReconcilerError
+from reconciler.errors import EXIT_BUG, ReconcilerError, mask_password
 
 # command name -> "module:attribute" inside reconciler.cli
 COMMANDS: dict[str, str] = {}
@@ -56,12 +56,12 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ReconcilerError as err:
-            click.echo(f"error: {err}", err=True)
+            click.echo(f"error: {mask_password(str(err))}", err=True)
             sys.exit(err.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except Exception as err:  # the one place a bug is turned into an exit code
-            click.echo(f"internal error (a bug in reconciler, please report it): {err!r}", err=True)
+            click.echo(f"internal error (a bug in reconciler, please report it): {mask_password(repr(err))}", err=True)
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             sys.exit(EXIT_BUG)

@@ -16,7 +16,9 @@ import click
 from reconciler.errors import EXIT_FINDINGS
 from reconciler.github import STATUS_CONTEXT, GitHubClient
 from reconciler.gitrepo import GitRepository
+from reconciler.policy import truncate
 from reconciler.pullrequests import evaluate_pull_request, project_repository, publish
+from reconciler.reconcile.regime import RulesInvalid, describe_findings
 
 
 @click.command("check-approvals")
@@ -31,7 +33,8 @@ def check_approvals(number: int, repo_path: str, subdir: str, store_url: str | N
     """Judge pull request N's reviews by the base policies and set the `reconciler/approvals` status.
 
     GITHUB_TOKEN is the token, GITHUB_API_URL the API root, GITHUB_REPOSITORY overrides the
-    repository named in reconciler.yaml. Exits 1 when the status is failure.
+    repository named in reconciler.yaml. Exits 1 when the status is failure, including when the
+    base's rules do not read in full (a pull request is never judged by fewer policies).
     """
     subdir = "" if subdir.strip("/") in ("", ".") else subdir
     with contextlib.ExitStack() as stack:
@@ -42,7 +45,13 @@ def check_approvals(number: int, repo_path: str, subdir: str, store_url: str | N
             from reconciler.store import Store
 
             store = stack.enter_context(Store.open(store_url))
-        result = evaluate_pull_request(repo, client, number, now=datetime.now(UTC), store=store)
+        try:
+            result = evaluate_pull_request(repo, client, number, now=datetime.now(UTC), store=store)
+        except RulesInvalid as err:
+            if not dry_run:  # say so on the pull request too, not only in the job's log
+                description = truncate(f"the base's rules do not read: {describe_findings(err.findings)}", 140)
+                client.create_status(client.get_pull(number).head_sha, "failure", description)
+            raise
         if dry_run:
             state, description = result.commit_status()
             click.echo(result.markdown())

@@ -1,4 +1,4 @@
-"""`reconciler reconcile`: one reconcile pass, a one-line summary, and exit (0 ok, 2 on error).
+"""`reconciler reconcile`: one reconcile pass, a summary, and exit (0 ok, 1 while no valid rules are in force, 2 on error).
 
 The pass runs under the store's leader lock. When another pass holds it (another `reconcile`,
 or the leader of `reconciler run`), or overtakes this one, the line starts with `Skipped:` and
@@ -44,10 +44,11 @@ def config_from(repo: str, branch: str | None, path: str, accept_rewrite: bool, 
 
 def summary(result: PassResult) -> str:
     head = result.head[:12] if result.head else "(no commit)"
-    return (
+    line = (
         f"{result.status} at {head}: {result.commits} new commit(s), {result.applied} change(s) applied, "
         f"{result.failed} failed, {result.scheduled} scheduled"
     )
+    return "\n".join([line, *(f"rule change not in force (the previous rules stay): {r}" for r in result.rules_rejected)])
 
 
 @click.command("reconcile")

@@ -20,7 +20,7 @@ from reconciler.approvals import ApprovalContext, MemberIndex
 from reconciler.documents import ChangeRequest
 from reconciler.errors import ConfigError
 from reconciler.flags import Flag
-from reconciler.loader import kind_of_path, parse_document
+from reconciler.loader import kind_of_path, not_regular_findings, parse_document
 from reconciler.plan.model import ChangePlan, ChangeStatus, Plan, Problem
 from reconciler.plan.rules import not_in_force, policy_needs, regime_of, require_regime, rule_changes
 from reconciler.plan.workspace import Workspace, open_workspace
@@ -109,7 +109,8 @@ class _Planner:
 def _plan(workspace: Workspace, store: Store, state_from: str, now: datetime) -> Plan:
     position = store.position()
     in_force = load_regime(store, position)
-    base_rules = regime_of(workspace.base_files) if workspace.base_files is not None else None
+    # The base's files judge only when the store holds no rules; then they must read in full.
+    base_rules = regime_of(workspace.base_files) if in_force is None and workspace.base_files is not None else None
     bootstrap = in_force is None and base_rules is None
     regime = require_regime(in_force, base_rules, regime_of(workspace.files) if bootstrap else None)
     # With no base, the rules land together with the changes: as in the reconcile pass, no policy
@@ -150,6 +151,8 @@ def _new_change_files(workspace: Workspace) -> tuple[list[tuple[str, bytes]], li
         else:
             new.append((path, data))
     problems.extend(Problem(path, REMOVED) for path in sorted(gone.values()))
+    # Links, gitlinks, pipes at a document's place: never read, never planned (the pass fails them).
+    problems.extend(Problem(f.path, f.message) for f in not_regular_findings(workspace.files))
     problems.sort(key=lambda p: p.file)
     return new, problems
 

@@ -15,39 +15,35 @@ from typing import Any
 
 from reconciler.documents import ApprovalPolicy, Members, Project
 from reconciler.errors import ConfigError
-from reconciler.loader import MEMBERS_FILE, PROJECT_FILE, FileSource, kind_of_path, parse_document
+from reconciler.loader import MEMBERS_FILE, PROJECT_FILE, FileSource
 from reconciler.plan.model import PolicyNeed, RuleChange, RuleNotInForce, RuleStatus
 from reconciler.plan.workspace import Workspace
 from reconciler.policy import Evaluation, Subject, eligible_approvers, evaluate
-from reconciler.reconcile.regime import Regime
-
-RULE_KINDS = ("Project", "Members", "ApprovalPolicy")
+from reconciler.reconcile.regime import Regime, is_rule_file, parse_rules, read_files, read_regime
 
 
-def is_rule_file(path: str) -> bool:
-    return kind_of_path(path) in RULE_KINDS
+def rule_paths(source: FileSource) -> list[str]:
+    """The rule files of `source`, with entries there that are not regular files (never taken as absent)."""
+    return sorted(p for p in [*source.paths(), *source.other_entries()] if is_rule_file(p))
 
 
 def read_rules(source: FileSource, paths: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:
     """The valid rule documents among `paths` of `source`, and a problem summary per invalid file."""
-    documents: dict[str, Any] = {}
-    problems: dict[str, str] = {}
-    for path in paths:
-        model, _plain, findings = parse_document(path, kind_of_path(path) or "", source.read(path))
-        if model is None:
-            problems[path] = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:3])
-        else:
-            documents[path] = model
-    return documents, problems
+    files, unreadable = read_files(source, paths)
+    documents, findings = parse_rules(files)
+    problems: dict[str, list[str]] = {}
+    for f in [*findings, *unreadable]:
+        problems.setdefault(f.path, []).append(f"{f.pointer or '/'}: {f.message}")
+    return documents, {path: "; ".join(found[:3]) for path, found in problems.items()}
 
 
 def regime_of(source: FileSource) -> Regime | None:
-    """The rules a tree holds, or None without a valid reconciler.yaml and members.yaml."""
-    documents, _problems = read_rules(source, [p for p in source.paths() if is_rule_file(p)])
-    project, members = documents.get(PROJECT_FILE), documents.get(MEMBERS_FILE)
-    if not isinstance(project, Project) or not isinstance(members, Members):
-        return None
-    return Regime(project, members, {p: d for p, d in documents.items() if isinstance(d, ApprovalPolicy)})
+    """The rules a tree holds, all of them, or None without a reconciler.yaml.
+
+    Raises `RulesInvalid` when any rule file is invalid: judging by the policies that happen
+    to load would judge by fewer policies than the rules say.
+    """
+    return read_regime(source, source.label)
 
 
 def policy_needs(
@@ -100,7 +96,8 @@ def rule_changes(
 
 
 def _changed_rule_files(workspace: Workspace) -> dict[str, RuleStatus]:
-    working = {p for p in workspace.files.paths() if is_rule_file(p)}
+    working = set(rule_paths(workspace.files))
+    odd = working.difference(workspace.files.paths())  # not regular files: changed, whatever they point at
     base = {p for p in workspace.base_paths() if is_rule_file(p)}
     changed: dict[str, RuleStatus] = {}
     for path in sorted(working | base):
@@ -108,14 +105,14 @@ def _changed_rule_files(workspace: Workspace) -> dict[str, RuleStatus]:
             changed[path] = "added"
         elif path not in working:
             changed[path] = "deleted"
-        elif workspace.files.read(path) != workspace.base_read(path):
+        elif path in odd or workspace.files.read(path) != workspace.base_read(path):
             changed[path] = "modified"
     return changed
 
 
 def _changed_from_regime(workspace: Workspace, regime: Regime) -> dict[str, RuleStatus]:
     """Without a base, the rule files that differ from the rules in force (a store's)."""
-    paths = sorted(p for p in workspace.files.paths() if is_rule_file(p))
+    paths = rule_paths(workspace.files)
     documents, problems = read_rules(workspace.files, paths)
     changed: dict[str, RuleStatus] = {}
     for path in paths:

@@ -18,7 +18,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from reconciler.approvals import ApprovalContext, ApprovalSource, TrailerSource
-from reconciler.documents import ApprovalPolicy, ChangeRequest, Members, Project
+from reconciler.documents import ApprovalPolicy, ChangeRequest
+from reconciler.errors import DocumentError
 from reconciler.gitrepo import CommitInfo, FileChange, GitRepository
 from reconciler.loader import (
     MEMBERS_FILE,
@@ -27,6 +28,8 @@ from reconciler.loader import (
     ParseWorkers,
     iter_parse_documents,
     kind_of_path,
+    not_a_file,
+    not_a_file_finding,
     parse_document,
 )
 from reconciler.policy import Subject, evaluate
@@ -39,7 +42,15 @@ from reconciler.reconcile.changes import (
     needs_new_id,
     record_decision,
 )
-from reconciler.reconcile.regime import Regime
+from reconciler.reconcile.regime import (
+    Regime,
+    RulesInvalid,
+    describe_findings,
+    is_rule_file,
+    parse_rules,
+    read_regime,
+    regime_findings,
+)
 from reconciler.store.reader import Reader
 from reconciler.store.records import ChangeRequestRecord, FlagRecord, PolicyRecord
 from reconciler.store.transaction import Transaction
@@ -57,6 +68,7 @@ class CommitReport:
     scheduled: int = 0
     regime_changed: bool = False
     rules_not_in_force: list[dict[str, Any]] = field(default_factory=list)
+    rules_invalid: RulesInvalid | None = None  # before any rules are in force: why this commit's are not
 
 
 @dataclass
@@ -116,11 +128,18 @@ class Landing:
         return commits[commits.index(commit) + 1 :] if commit in commits else []
 
     def change_request(self, commit: str, path: str) -> Parsed:
-        """The change-request file at `commit`, parsed (None: the commit has no such file)."""
+        """The change-request file at `commit`, parsed (None: the commit has no such file).
+
+        An entry that is not a regular file (a symbolic link, a gitlink) is never read: it
+        parses as a finding, so the change request is recorded failed.
+        """
         key = (commit, path)
         if key in self.parsed:
             return self.parsed.take(key)
-        data = self.repo.read_file(commit, path)
+        try:
+            data = self.repo.read_file(commit, path)
+        except DocumentError as err:
+            return None, [Finding(path, err.message, rule="not-a-file")]
         if data is None:
             return None
         model, _plain, findings = parse_document(path, "ChangeRequest", data)
@@ -201,37 +220,77 @@ def change_request_files(commits: list[CommitInfo]) -> list[tuple[str, str, str]
         (c.sha, change.path, change.blob)
         for c in commits
         for change in c.changes
-        if change.blob is not None and kind_of_path(change.path) == "ChangeRequest"
+        if change.blob is not None and _regular(change) and kind_of_path(change.path) == "ChangeRequest"
     ]
 
 
-def process_commit(tx: Transaction, landing: Landing, commit: CommitInfo, regime: Regime | None) -> tuple[Regime | None, CommitReport]:
-    """Apply `commit` inside `tx`; return the regime in force after it and what it did."""
+def _regular(change: FileChange) -> bool:
+    """Whether the change leaves a regular file: a gitlink's id may name any blob, never reviewed as this file."""
+    return change.mode is None or not_a_file(change.mode) is None
+
+
+def process_commit(
+    tx: Transaction, landing: Landing, commit: CommitInfo, regime: Regime | None, *, after_invalid: bool = False
+) -> tuple[Regime | None, CommitReport]:
+    """Apply `commit` inside `tx`; return the regime in force after it and what it did.
+
+    `after_invalid`: no rules are in force because an earlier commit's could not be read.
+    """
     report = CommitReport()
-    judge_by = regime
     if regime is None:
+        return _before_rules(tx, landing, commit, report, after_invalid), report
+    for change in _change_requests(commit):
+        _change_request(tx, landing, commit, change, regime, report)
+    rule_files = [c for c in commit.changes if is_rule_file(c.path) or (c.old_path and is_rule_file(c.old_path))]
+    if rule_files:
+        regime = _rule_changes(tx, landing, commit, rule_files, regime, report)
+    return regime, report
+
+
+def _before_rules(tx: Transaction, landing: Landing, commit: CommitInfo, report: CommitReport, after_invalid: bool) -> Regime | None:
+    """A commit while no rules are in force: it bootstraps them, or its change requests fail unjudged."""
+    try:
         regime = _bootstrap(tx, landing, commit)
-        if regime is None:
-            return None, report
-        report.regime_changed = True
+    except RulesInvalid as err:
+        report.rules_invalid = err
+        reason = f"no valid rules in force at {commit.sha[:12]}: {describe_findings(err.findings)}"
+        for change in _change_requests(commit):
+            _change_request(tx, landing, commit, change, None, report, reason)
+        return None
+    if regime is None:
+        return None  # not a policy repository (yet): nothing to judge by, nothing to record
+    report.regime_changed = True
+    judge_by: Regime | None = None
+    unjudged: str | None = None
+    if after_invalid:
+        # Rules that were invalid at the base govern nothing, and none may be skipped by
+        # repairing them in the same commit as a change: that change is never applied.
+        unjudged = (f"landed with {commit.sha[:12]}, the commit that made the rules valid after they were not: "
+                    "no rules in force judged it; file it again in a later commit")  # fmt: skip
+    else:
         # The bootstrap commit has no base, so no policy governs what lands with it (DESIGN §2:
         # policies are read from the base). Its author sets the repository up and could as well
         # have pushed the rules first; `unmatched_changes: deny` still refuses such changes.
         judge_by = replace(regime, policies={})
         landing = replace(landing, source=TrailerSource(landing.repo))
-    for change in commit.changes:
-        if kind_of_path(change.path) == "ChangeRequest" or (change.old_path and kind_of_path(change.old_path) == "ChangeRequest"):
-            _change_request(tx, landing, commit, change, judge_by or regime, report)
-    rule_files = [c for c in commit.changes if _is_rule_file(c.path) or (c.old_path and _is_rule_file(c.old_path))]
-    if rule_files and not report.regime_changed:
-        regime = _rule_changes(tx, landing, commit, rule_files, regime, report)
-    return regime, report
+    for change in _change_requests(commit):
+        _change_request(tx, landing, commit, change, judge_by, report, unjudged)
+    return regime
+
+
+def _change_requests(commit: CommitInfo) -> list[FileChange]:
+    return [c for c in commit.changes if kind_of_path(c.path) == "ChangeRequest"
+            or (c.old_path is not None and kind_of_path(c.old_path) == "ChangeRequest")]  # fmt: skip
 
 
 # --- change requests --------------------------------------------------------------------------
 
 
-def _change_request(tx: Transaction, landing: Landing, commit: CommitInfo, change: FileChange, regime: Regime, report: CommitReport) -> None:
+def _change_request(
+    tx: Transaction, landing: Landing, commit: CommitInfo, change: FileChange, regime: Regime | None,
+    report: CommitReport, unjudged: str | None = None,
+) -> None:
+    """Judge and apply one change-request file; `unjudged` (or no rules) fails it with that reason."""
     path = change.path
     if change.status == "deleted":
         return  # removing a file never undoes what it did; the record and the audit trail stay
@@ -250,10 +309,17 @@ def _change_request(tx: Transaction, landing: Landing, commit: CommitInfo, chang
         return
     if any(landing.source.same_change(commit, later) for later in landing.later_touches(commit, path)):
         return  # a later commit of the same pull request changes it again: judge it there
-    parsed = landing.change_request(commit.sha, path)
+    if change.mode is not None and not _regular(change):
+        parsed: Parsed = None, [not_a_file_finding(path, change.mode)]  # never read, whatever its id names
+    else:
+        parsed = landing.change_request(commit.sha, path)
     if parsed is None:
         return
     model, findings = parsed
+    if regime is None or unjudged is not None:
+        _unjudged(tx, landing, commit, path, model, unjudged or "no rules in force")
+        report.failed += 1
+        return
     context = landing.source.context(commit, path, regime.members)
     if not isinstance(model, ChangeRequest):
         _invalid(tx, landing, commit, path, findings, context)
@@ -298,7 +364,7 @@ def _invalid(tx: Transaction, landing: Landing, commit: CommitInfo, path: str, f
     errors = [{"pointer": f.pointer, "message": f.message, "line": f.line, "column": f.column} for f in findings]
     summary = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:5])
     record = ChangeRequestRecord(
-        id=change_request_id(path), name=path.rsplit("/", 1)[-1].rsplit(".", 1)[0][:63] or "invalid",
+        id=change_request_id(path), name=_name(path),
         file=path, environment_key="", environment_id=None, action_key="", resource_id="", spec={},
         state="failed", created_at=context.created_at, updated_at=commit.committed_at,
         validation_status="invalid", validation_errors=errors, validated_at=commit.committed_at,
@@ -313,61 +379,71 @@ def _invalid(tx: Transaction, landing: Landing, commit: CommitInfo, path: str, f
     )  # fmt: skip
 
 
+def _unjudged(tx: Transaction, landing: Landing, commit: CommitInfo, path: str, model: BaseModel | None, reason: str) -> None:
+    """A change request that no rules could judge: recorded failed with `reason`, never applied."""
+    spec = model.spec if isinstance(model, ChangeRequest) else None
+    record = ChangeRequestRecord(
+        id=change_request_id(path), name=model.metadata.name if isinstance(model, ChangeRequest) else _name(path),
+        file=path, environment_key=spec.environment if spec else "", environment_id=None,
+        action_key=spec.action_key if spec else "", resource_id=spec.resource_id if spec else "",
+        spec=spec.model_dump(mode="json") if spec else {}, state="failed", created_at=commit.committed_at,
+        updated_at=commit.committed_at, validation_status="valid" if spec else "invalid",
+        validated_at=commit.committed_at, apply_error=reason, commit=commit.sha,
+    )  # fmt: skip
+    tx.upsert_change_request(record)
+    landing.cache.requests[record.id] = (record.state, record.commit)
+    tx.append_audit(
+        "change_request.failed", object_type="change_request", object_id=record.id, at=commit.committed_at,
+        actor=None, commit=commit.sha, data={"file": path, "reason": reason},
+    )  # fmt: skip
+
+
+def _name(path: str) -> str:
+    return path.rsplit("/", 1)[-1].rsplit(".", 1)[0][:63] or "invalid"
+
+
 # --- rules: bootstrap and meta changes --------------------------------------------------------
 
 
-def _is_rule_file(path: str) -> bool:
-    return kind_of_path(path) in ("Project", "Members", "ApprovalPolicy")
-
-
 def _bootstrap(tx: Transaction, landing: Landing, commit: CommitInfo) -> Regime | None:
-    """The first commit with a valid reconciler.yaml and members.yaml puts its rules in force as they are."""
+    """The first commit whose rules all read cleanly puts them in force as they are.
+
+    None when the commit has no reconciler.yaml; `RulesInvalid` when any rule file is invalid:
+    then no rule is in force, never the ones that happened to load.
+    """
     if landing.repo.read_file(commit.sha, PROJECT_FILE) is None:
-        return None  # not a policy repository (yet) at this commit
-    documents, problems = _read_rules(landing.repo, commit, _all_rule_paths(landing.repo, commit))
-    project, members = documents.get(PROJECT_FILE), documents.get(MEMBERS_FILE)
-    if not isinstance(project, Project) or not isinstance(members, Members):
-        if problems:
-            log.warning("commit %s cannot bootstrap the rules: %s", commit.sha[:12], "; ".join(problems))
+        return None  # not a policy repository (yet) at this commit: skip listing its tree
+    regime = read_regime(landing.repo.source(commit.sha), f"commit {commit.sha[:12]}")
+    if regime is None:
         return None
-    policies = {p: d for p, d in documents.items() if isinstance(d, ApprovalPolicy)}
-    regime = Regime(project, members, policies)
-    _write_regime(tx, commit, regime, [PROJECT_FILE, MEMBERS_FILE, *policies])
+    _write_regime(tx, commit, regime, [PROJECT_FILE, MEMBERS_FILE, *regime.policies])
     tx.append_audit(
-        "rules.bootstrapped", object_type="project", object_id=project.metadata.name, at=commit.committed_at,
+        "rules.bootstrapped", object_type="project", object_id=regime.project.metadata.name, at=commit.committed_at,
         actor=None, commit=commit.sha,
-        data={"policies": sorted(policies), "members": len(members.spec.members), "invalid": problems},
+        data={"policies": sorted(regime.policies), "members": len(regime.members.spec.members)},
     )  # fmt: skip
     return regime
 
 
-def _all_rule_paths(repo: GitRepository, commit: CommitInfo) -> list[str]:
-    source = repo.source_at(commit.sha, repo.subdir)
-    return [p for p in source.paths() if _is_rule_file(p)]
-
-
 def _read_rules(repo: GitRepository, commit: CommitInfo, paths: list[str]) -> tuple[dict[str, Any], list[str]]:
     """The rule documents at `commit` (None for a deleted one) and the problems of invalid ones."""
-    documents: dict[str, Any] = {}
+    files: list[tuple[str, bytes | None]] = []
     problems: list[str] = []
     for path in paths:
-        data = repo.read_file(commit.sha, path)
-        if data is None:
-            documents[path] = None
-            continue
-        kind = kind_of_path(path)
-        model, _plain, findings = parse_document(path, kind or "", data)
-        if model is None:
-            problems.extend(f"{path}{f.pointer and ' ' + f.pointer}: {f.message}" for f in findings)
-        else:
-            documents[path] = model
-    return documents, problems
+        try:
+            files.append((path, repo.read_file(commit.sha, path)))
+        except DocumentError as err:
+            problems.append(f"{path}: {err.message}")  # a link or gitlink: invalid, never "deleted"
+    documents, findings = parse_rules(files)
+    return documents, problems + [describe_findings([f]) for f in findings]
 
 
 def _rule_changes(tx: Transaction, landing: Landing, commit: CommitInfo, changes: list[FileChange], regime: Regime, report: CommitReport) -> Regime:
     """Judge the commit's rule changes by the meta-action policies in force; apply the approved ones."""
     paths = sorted({c.path for c in changes} | {c.old_path for c in changes if c.old_path})
     documents, problems = _read_rules(landing.repo, commit, paths)
+    problems += [f"{p}: deleted, but the rules cannot do without it" for p in (PROJECT_FILE, MEMBERS_FILE)
+                 if p in documents and documents[p] is None]  # fmt: skip
     groups = {
         "members.change": [p for p in paths if p == MEMBERS_FILE],
         "approval_policy.change": [p for p in paths if p != MEMBERS_FILE],
@@ -376,7 +452,8 @@ def _rule_changes(tx: Transaction, landing: Landing, commit: CommitInfo, changes
     for action, files in groups.items():
         if not files:
             continue
-        reason = _judge_rules(landing, commit, action, files, regime, problems)
+        proposed = regime.with_files({**accepted, **{p: documents.get(p) for p in files}})
+        reason = _judge_rules(landing, commit, action, files, regime, problems, proposed)
         if reason is None:
             accepted.update({p: documents.get(p) for p in files})
         else:
@@ -397,11 +474,22 @@ def _rule_changes(tx: Transaction, landing: Landing, commit: CommitInfo, changes
     return new_regime
 
 
-def _judge_rules(landing: Landing, commit: CommitInfo, action: str, files: list[str], regime: Regime, problems: list[str]) -> str | None:
-    """None when the rule change may take effect, else why it may not."""
+def _judge_rules(
+    landing: Landing, commit: CommitInfo, action: str, files: list[str], regime: Regime, problems: list[str],
+    proposed: Regime,
+) -> str | None:
+    """None when the rule change may take effect, else why it may not.
+
+    `proposed` is the rules with the change in force: a change that leaves them inconsistent
+    (a policy naming an unknown role, two policies with one name) is invalid, as at bootstrap.
+    """
     own = [p for p in problems if any(p.startswith(f) for f in files)]
     if own:
         return "invalid: " + "; ".join(own)
+    known = {(f.path, f.pointer, f.message) for f in regime_findings(regime)}
+    broken = [f for f in regime_findings(proposed) if (f.path, f.pointer, f.message) not in known]
+    if broken:
+        return "invalid: " + describe_findings(broken)
     context = landing.source.context(commit, files[0], regime.members)
     evaluation = evaluate(
         Subject.meta_change(action, files), regime.policy_list, regime.members, context.votes,

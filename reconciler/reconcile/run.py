@@ -41,7 +41,7 @@ from reconciler.reconcile.landing import (
     process_commit,
     touches_by_path,
 )
-from reconciler.reconcile.regime import PROJECT_KEY, Regime, load_regime
+from reconciler.reconcile.regime import PROJECT_KEY, RULES_INVALID_KEY, Regime, RulesInvalid, load_regime
 from reconciler.reconcile.scheduled import apply_due
 from reconciler.store import Store
 from reconciler.store.records import Position
@@ -107,6 +107,8 @@ class PassResult:
     scheduled: int = 0
     commits: int = 0
     seconds: float = 0.0
+    # Rule changes of this pass that did not take effect: "files at commit: reason" each.
+    rules_rejected: tuple[str, ...] = ()
 
 
 def reconcile_once(
@@ -184,11 +186,30 @@ def _pass(config: ReconcileConfig, store: Store, github: GitHubClient | None, no
                 landing, regime, position = _land(store, config, github, landing, batch, regime, position, totals)
         if regime is not None:
             totals.applied += apply_due(store, regime, now)
+        else:
+            _no_valid_rules(store, position, now)
     _finish(store, head, now)
-    result = PassResult(head, totals.applied, totals.failed, "Synced", totals.scheduled, len(commits), time.monotonic() - started)
+    rejected = tuple(f"{', '.join(n['files'])} at {n['commit'][:12]}: {n['reason']}" for n in totals.rules_not_in_force)
+    result = PassResult(head, totals.applied, totals.failed, "Synced", totals.scheduled, len(commits),
+                        time.monotonic() - started, rejected)  # fmt: skip
     log.info("reconciled %s: %d commits, %d applied, %d failed, %d scheduled",
              head[:12], result.commits, result.applied, result.failed, result.scheduled)  # fmt: skip
     return result
+
+
+def _no_valid_rules(store: Store, position: Position, now: datetime) -> None:
+    """Fail the pass while the rules found so far could not be read in full: nothing was applied.
+
+    The commits walked are recorded (their change requests failed: no rules judged them), so
+    the next pass starts after them and the first commit that makes the rules valid bootstraps.
+    The status keeps saying why until then.
+    """
+    invalid = position.details.get(RULES_INVALID_KEY)
+    if not isinstance(invalid, dict):
+        return  # not a policy repository yet: nothing is wrong
+    err = RulesInvalid.from_details(invalid)
+    _update(store, sync_status="OutOfSync", last_error=str(err), last_error_at=now)
+    raise err
 
 
 def _parse_workers(repo: GitRepository, since: str | None, head: str) -> ParseWorkers | None:
@@ -284,9 +305,12 @@ def _land(
         _check_position(tx, position)
         for commit in batch:
             bootstrapping = regime is None
-            regime, report = process_commit(tx, landing, commit, regime)
+            regime, report = process_commit(tx, landing, commit, regime, after_invalid=RULES_INVALID_KEY in details)
             if regime is not None and report.regime_changed:
                 details[PROJECT_KEY] = regime.project.model_dump(mode="json")
+                details.pop(RULES_INVALID_KEY, None)
+            if report.rules_invalid is not None:
+                details[RULES_INVALID_KEY] = report.rules_invalid.as_details()
             if report.rules_not_in_force:
                 details["rules_not_in_force"] = [*details.get("rules_not_in_force", []), *report.rules_not_in_force][-50:]
             if bootstrapping and regime is not None:  # the project now says where approvals come from
@@ -294,6 +318,7 @@ def _land(
             totals.applied += report.applied
             totals.failed += report.failed
             totals.scheduled += report.scheduled
+            totals.rules_not_in_force.extend(report.rules_not_in_force)
         position = replace(
             position, last_applied_commit=batch[-1].sha, last_applied_at=landing.now, details=details,
             sync_status="OutOfSync", diverged_commit=None,

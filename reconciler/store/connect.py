@@ -22,7 +22,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from reconciler.errors import StoreError
+from reconciler.errors import StoreError, mask_password
 
 STORE_ENV = "RECONCILER_STORE"
 DEFAULT_STORE = "sqlite:///reconciler.db"
@@ -33,6 +33,9 @@ WRITE_OPTION = "reconciler_write"
 # Advisory lock keys (PostgreSQL): one for writers and migrations, one for the leader.
 WRITER_LOCK_KEY = 0x5245_434F_0001
 LEADER_LOCK_KEY = 0x5245_434F_0002
+
+
+URL_FORMS = "write a file path, sqlite:///FILE or postgresql://USER@HOST:PORT/DATABASE"
 
 
 def resolve_store_url(option: str | None, env: Mapping[str, str]) -> str:
@@ -63,8 +66,10 @@ def to_sqlalchemy_url(target: str | Path) -> sa.URL:
         return sa.URL.create("sqlite", database=str(Path(text).expanduser().resolve()))
     try:
         url = sa.make_url(text)
-    except sa.exc.ArgumentError as err:
-        raise StoreError(f"{text!r} is not a database URL or file path: {err}") from err
+    except (sa.exc.ArgumentError, ValueError) as err:  # ValueError: a port that is not a number
+        raise StoreError(
+            f"the store {mask_password(text)!r} is not a database URL ({mask_password(str(err))}): {URL_FORMS}"
+        ) from err
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() not in ("sqlite", "postgresql"):
@@ -83,10 +88,20 @@ def make_engine(url: sa.URL) -> sa.Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StoreError(f"cannot create the directory of the store {url.database}: {err}") from err
-        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **_JSON)
+        engine = _create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, **_JSON)
+    return _create_engine(url, pool_pre_ping=True)
+
+
+def _create_engine(url: sa.URL, **options: Any) -> sa.Engine:
+    try:
+        return sa.create_engine(url, **options, **_JSON)
+    except (sa.exc.NoSuchModuleError, ImportError) as err:
+        raise StoreError(
+            f"the store {url.render_as_string(hide_password=True)} names the driver {url.drivername!r}, "
+            f"which is not available ({mask_password(str(err))}): use postgresql:// (psycopg 3) or sqlite:///FILE"
+        ) from err
 
 
 def _dumps(value: Any) -> str:

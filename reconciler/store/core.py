@@ -17,7 +17,7 @@ from types import TracebackType
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from reconciler.errors import ConfigError, StoreError
+from reconciler.errors import ConfigError, StoreError, mask_password
 from reconciler.store import audit, connect, tokens
 from reconciler.store import schema as t
 from reconciler.store.flagindex import FlagIndex
@@ -44,6 +44,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _unusable(err: sa.exc.DBAPIError) -> bool:
+    """The database cannot answer (unreachable, locked, corrupt), as opposed to a statement
+    it refused (a constraint, a bug), which stays the caller's to handle."""
+    return isinstance(err, sa.exc.OperationalError) or type(err) is sa.exc.DatabaseError
+
+
+def _advice(err: sa.exc.DBAPIError) -> str:
+    if type(err) is sa.exc.DatabaseError:  # sqlite3 says "database disk image is malformed"
+        return "; the database file is damaged: restore it from a backup, or start a new store and reconcile again"
+    return ""
+
+
 class Store:
     """The flag store on SQLite or PostgreSQL."""
 
@@ -66,8 +78,8 @@ class Store:
         except sa.exc.DBAPIError as err:
             engine.dispose()
             raise StoreError(
-                f"cannot open the store {url.render_as_string(hide_password=True)}: {err.orig}; "
-                "check that the database exists, is reachable and that you may write to it"
+                f"cannot open the store {url.render_as_string(hide_password=True)}: {mask_password(str(err.orig))}; "
+                f"check that the database exists, is reachable and that you may write to it{_advice(err)}"
             ) from err
         return cls(engine)
 
@@ -127,8 +139,10 @@ class Store:
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except sa.exc.OperationalError as err:
-            raise StoreError(f"the store {self.url} failed: {err.orig}") from err
+        except sa.exc.DBAPIError as err:
+            if not _unusable(err):
+                raise
+            raise StoreError(f"the store {self.url} failed: {mask_password(str(err.orig))}{_advice(err)}") from err
 
     # --- reads --------------------------------------------------------------------------
 

@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
 from reconciler.api import ApiSettings, create_app
 from reconciler.store import Store
+from reconciler.store.connect import make_engine, to_sqlalchemy_url
 from tests.api.conftest import Client
 from tests.api.seed import APPLIED, Tokens, seed
 
@@ -103,7 +105,7 @@ def test_an_unexpected_failure_is_a_500_in_the_envelope(store_url: str) -> None:
         store.close()
 
 
-def test_a_broken_store_is_a_503_in_the_envelope(tmp_path: Path) -> None:
+def test_a_broken_store_is_a_503_in_the_envelope(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'broken.db'}")
     app = create_app(store, settings=ApiSettings())
     with store.engine.begin() as conn:
@@ -113,7 +115,29 @@ def test_a_broken_store_is_a_503_in_the_envelope(tmp_path: Path) -> None:
         response = client.get("/api/environments/1/change_requests/")
         assert response.status_code == 503
         assert_envelope(response)
-        assert "api_tokens" in response.json()["detail"]
+        assert "broken.db" not in response.text and "api_tokens" not in response.text
+        assert any("api_tokens" in r.getMessage() for r in caplog.records)  # the details are in the log
+    finally:
+        client.close()
+        store.close()
+
+
+def test_no_caller_learns_the_database_from_a_503(caplog: pytest.LogCaptureFixture) -> None:
+    """Driver, user, host, database and password stay out of every body; the log has all but the password."""
+    password = "s3cret-Pa55"
+    url = to_sqlalchemy_url(f"postgresql://flag_owner:{password}@127.0.0.1:1/flags_prod")
+    store = Store(make_engine(url))
+    client = Client(create_app(store, settings=ApiSettings()), "rcn_whatever", raise_app_exceptions=False)
+    try:
+        # No token at all is a 401 before the store; a made-up one reaches the store.
+        for path in ("/readyz", "/api/environments/1/change_requests/", "/api/reconciler/status"):
+            response = client.get(path)
+            assert response.status_code == 503, (path, response.text)
+            assert_envelope(response)
+            for detail in ("flag_owner", "127.0.0.1", "flags_prod", "psycopg", "postgresql", password):
+                assert detail not in response.text, (path, response.text)
+        logged = " ".join(r.getMessage() for r in caplog.records)
+        assert "flags_prod" in logged and password not in logged
     finally:
         client.close()
         store.close()

@@ -105,10 +105,10 @@ def test_a_failed_pass_keeps_the_position_at_the_last_commit_it_finished(
     commits = repo.git("rev-list", "--reverse", "HEAD").split()
     assert len(commits) == 3
 
-    def fail_on_the_last(tx: Any, landing: Any, commit: Any, regime: Any) -> Any:
+    def fail_on_the_last(tx: Any, landing: Any, commit: Any, *args: Any, **kwargs: Any) -> Any:
         if commit.sha == commits[2]:
             raise RuntimeError("the database went away")
-        return real_process_commit(tx, landing, commit, regime)
+        return real_process_commit(tx, landing, commit, *args, **kwargs)
 
     monkeypatch.setattr(run_module, "process_commit", fail_on_the_last)
     with Store.open(store_url) as store:
@@ -130,10 +130,10 @@ def test_a_failed_batch_moves_the_position_not_at_all(repo: GitRepo, store_url: 
     """Commits share a transaction: one that fails takes the whole batch's progress with it."""
     commits = repo.git("rev-list", "--reverse", "HEAD").split()
 
-    def fail_on_the_last(tx: Any, landing: Any, commit: Any, regime: Any) -> Any:
+    def fail_on_the_last(tx: Any, landing: Any, commit: Any, *args: Any, **kwargs: Any) -> Any:
         if commit.sha == commits[2]:
             raise RuntimeError("the database went away")
-        return real_process_commit(tx, landing, commit, regime)
+        return real_process_commit(tx, landing, commit, *args, **kwargs)
 
     monkeypatch.setattr(run_module, "process_commit", fail_on_the_last)
     with Store.open(store_url) as store:

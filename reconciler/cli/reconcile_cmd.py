@@ -1,5 +1,9 @@
 """`reconciler reconcile`: one reconcile pass, a summary, and exit (0 ok, 1 while no valid rules are in force, 2 on error).
 
+The pass runs under the store's leader lock. When another pass holds it (another `reconcile`,
+or the leader of `reconciler run`), or overtakes this one, the line starts with `Skipped:` and
+the exit code is 0: the other pass applies what landed.
+
 Its repository options are shared with `reconciler run` (`repository_options`, `config_from`).
 """
 
@@ -12,7 +16,7 @@ from typing import Literal, TypeVar, cast
 import click
 
 from reconciler.cli.options import store_option
-from reconciler.reconcile import PassResult, ReconcileConfig, reconcile_once
+from reconciler.reconcile import AnotherPassError, PassResult, ReconcileConfig, reconcile_exclusively
 from reconciler.store import Store, resolve_store_url
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -49,10 +53,22 @@ def summary(result: PassResult) -> str:
 
 @click.command("reconcile")
 @repository_options
+@click.option(
+    "--wait", default=0.0, show_default=True, type=click.FloatRange(min=0),
+    help="Seconds to wait for another pass on the same store to finish before skipping.",
+)  # fmt: skip
 def reconcile(
-    repo: str, store_option: str | None, branch: str | None, path: str, accept_rewrite: bool, approvals: str | None
-) -> None:
-    """Fetch the policy repository once, apply what landed, and exit."""
+    repo: str, store_option: str | None, branch: str | None, path: str, accept_rewrite: bool, approvals: str | None,
+    wait: float,
+) -> None:  # fmt: skip
+    """Fetch the policy repository once, apply what landed, and exit.
+
+    One pass at a time per store: when another pass (or the leader of `reconciler run`) holds
+    the store's lock, print `Skipped: …` and exit 0 without touching the store.
+    """
     config = config_from(repo, branch, path, accept_rewrite, approvals)
     with Store.open(resolve_store_url(store_option, os.environ)) as store:
-        click.echo(summary(reconcile_once(config, store)))
+        try:
+            click.echo(summary(reconcile_exclusively(config, store, wait=wait)))
+        except AnotherPassError as err:
+            click.echo(f"Skipped: {err}")

@@ -5,6 +5,13 @@ commit is processed in its own transaction together with the reconciler's new po
 pass killed at any point resumes exactly where the store says it stopped: nothing applied
 twice, nothing skipped. After the walk, scheduled changes that came due are applied, each in
 its own transaction.
+
+Two passes on one store never both apply a change. A pass runs under the store's leader lock
+(`reconcile_exclusively` for the one-shot command; the service loop holds it while it leads),
+and, because a lock can be lost without its holder noticing (a dropped PostgreSQL
+connection), every transaction that moves the position first checks that the stored position
+is still the one the pass started that batch from: if another pass moved it, the transaction
+rolls back and the pass stops with `AnotherPassError`.
 """
 
 from __future__ import annotations
@@ -21,10 +28,10 @@ from typing import Literal
 
 from reconciler.approvals import ApprovalSource, TrailerSource
 from reconciler.approvals_github import GitHubSource
-from reconciler.errors import ConfigError, GitError, ReconcilerError
+from reconciler.errors import EXIT_OK, ConfigError, GitError, ReconcilerError
 from reconciler.github import GitHubClient
 from reconciler.gitrepo import CommitInfo, GitRepository
-from reconciler.loader import ParseWorkers
+from reconciler.loader import PROJECT_FILE, ParseWorkers
 from reconciler.reconcile.landing import (
     CommitReport,
     Landing,
@@ -38,6 +45,7 @@ from reconciler.reconcile.regime import PROJECT_KEY, RULES_INVALID_KEY, Regime, 
 from reconciler.reconcile.scheduled import apply_due
 from reconciler.store import Store
 from reconciler.store.records import Position
+from reconciler.store.transaction import Transaction
 
 log = logging.getLogger(__name__)
 BATCH_COMMITS = 100
@@ -53,6 +61,23 @@ class DivergedError(ReconcilerError):
     """The tracked branch no longer descends from the last applied commit."""
 
     temporary = False
+
+
+class AnotherPassError(ReconcilerError):
+    """Another pass holds this store's lock, or moved its position while this one ran.
+
+    Not a failure of the store: the other pass applies what landed. The one-shot command
+    reports it and exits 0; the service loop retries on its next turn, if it still leads.
+    """
+
+    exit_code = EXIT_OK
+    temporary = True
+
+
+LOCK_HELD = (
+    "another reconcile pass holds the lock on this store (a `reconcile` command or the leader of "
+    "`reconciler run`); nothing done: it applies what landed"
+)
 
 
 @dataclass(frozen=True)
@@ -93,9 +118,30 @@ def reconcile_once(
     github: GitHubClient | None = None,
     now: datetime | None = None,
 ) -> PassResult:
-    """Run one pass. Records fetch and apply status in the store; raises on failure."""
+    """Run one pass. Records fetch and apply status in the store; raises on failure.
+
+    The caller holds the store's leader lock (or owns the store alone, as the scratch stores
+    of `plan` and `verify`); `AnotherPassError` if another pass moved the position meanwhile.
+    """
     with _fewer_collections():
         return _pass(config, store, github, now)
+
+
+def reconcile_exclusively(
+    config: ReconcileConfig, store: Store, *, wait: float = 0.0, github: GitHubClient | None = None
+) -> PassResult:
+    """One pass under the store's leader lock, waiting up to `wait` seconds for it.
+
+    Raises `AnotherPassError` (having touched nothing) when another pass or a `run` leader
+    holds the lock: two passes at once would both apply every change.
+    """
+    lock = store.leader_lock()
+    if not lock.acquire(wait):
+        raise AnotherPassError(LOCK_HELD)
+    try:
+        return reconcile_once(config, store, github=github)
+    finally:
+        lock.release()
 
 
 @contextmanager
@@ -183,8 +229,27 @@ def _fetch(config: ReconcileConfig, store: Store, now: datetime) -> tuple[GitRep
         err.temporary = True  # type: ignore[attr-defined]
         _update(store, last_error=str(err), last_error_at=now)
         raise
+    if config.until is None:
+        _require_project(repo, head)
     _update(store, last_fetched_commit=head, last_fetched_at=now)
     return repo, head
+
+
+def _require_project(repo: GitRepository, head: str) -> None:
+    """Refuse a head without reconciler.yaml: a mistyped --path or --branch, never "nothing to do".
+
+    Walking such a head would record it as applied, and the right options afterwards would
+    find no new commits. Nothing is recorded; the repository is closed.
+    """
+    if repo.read_file(head, PROJECT_FILE) is not None:
+        return
+    repo.close()
+    where = f"{repo.subdir}/{PROJECT_FILE}" if repo.subdir else PROJECT_FILE
+    branch = repo.branch or "the default branch"
+    raise ConfigError(
+        f"no {where} on {branch} (head {head[:12]}) of {repo.describe()}: --path must name the folder "
+        "that holds reconciler.yaml and --branch the branch to follow; nothing was applied or recorded"
+    )
 
 
 def _resume_point(config: ReconcileConfig, store: Store, repo: GitRepository, position: Position, head: str, now: datetime) -> str | None:
@@ -237,6 +302,7 @@ def _land(
     """Process `batch` in one transaction that also records the position after its last commit."""
     details = dict(position.details)
     with store.transaction() as tx:
+        _check_position(tx, position)
         for commit in batch:
             bootstrapping = regime is None
             regime, report = process_commit(tx, landing, commit, regime, after_invalid=RULES_INVALID_KEY in details)
@@ -259,6 +325,30 @@ def _land(
         )  # fmt: skip
         tx.set_position(position)
     return landing, regime, position
+
+
+def _check_position(tx: Transaction, expected: Position) -> None:
+    """Compare-and-set: the stored position must still be the one this batch starts from.
+
+    Writers are serialised, so the check holds for the whole transaction. The token is the
+    last applied commit with the time of the pass that recorded it: the commit alone could
+    come back after history is force-pushed back and forth with --accept-rewrite.
+    """
+    stored = tx.position()
+    if _token(stored) != _token(expected):
+        raise AnotherPassError(
+            f"another reconcile pass moved this store's position from {_short(expected.last_applied_commit)} "
+            f"to {_short(stored.last_applied_commit)} while this pass ran; this pass stopped and applied "
+            "nothing more (what it had committed before stays; the other pass applies the rest)"
+        )
+
+
+def _token(position: Position) -> tuple[str | None, datetime | None]:
+    return position.last_applied_commit, position.last_applied_at
+
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "(none)"
 
 
 def _approval_source(config: ReconcileConfig, regime: Regime | None, repo: GitRepository, github: GitHubClient | None) -> ApprovalSource:

@@ -15,7 +15,7 @@ from reconciler.documents import Project
 from reconciler.github import GitHubClient
 from reconciler.gitrepo import GitRepository
 from reconciler.pullrequests import SyncReport, sync_open_pull_requests, sync_pull_request
-from reconciler.reconcile import PassResult, ReconcileConfig, reconcile_once
+from reconciler.reconcile import AnotherPassError, PassResult, ReconcileConfig, reconcile_once
 from reconciler.reconcile.regime import PROJECT_KEY
 from reconciler.service import metrics
 from reconciler.service.loop import LoopSettings, ReconcileLoop, RefreshPullRequests
@@ -45,6 +45,8 @@ def reconcile_loop(
         started = datetime.now(UTC)
         try:
             return reconcile_once(config, store)
+        except AnotherPassError:
+            raise  # the lock was lost and another pass moved ahead: the position is now its to record
         except Exception as err:
             record_failure(store, err, started)
             raise

@@ -47,8 +47,22 @@ URL_FORMS = "write a file path, sqlite:///FILE or postgresql://USER@HOST:PORT/DA
 
 
 def resolve_store_url(option: str | None, env: Mapping[str, str]) -> str:
-    """The store to use: the `--store` option, else `RECONCILER_STORE`, else the default file."""
-    return option or env.get(STORE_ENV) or DEFAULT_STORE
+    """The store to use: the `--store` option, else `RECONCILER_STORE`, else the default file.
+
+    An empty value is an error, never the default: `--store "$UNSET"` would otherwise write a
+    new `reconciler.db` in the working directory and reconcile the whole history into it.
+    """
+    if option is not None:
+        if not option.strip():
+            raise StoreError("--store is empty: give a database URL or an SQLite file path, or leave the option out")
+        return option
+    value = env.get(STORE_ENV)
+    if value is not None and not value.strip():
+        raise StoreError(
+            f"{STORE_ENV} is set but empty: set it to a database URL or an SQLite file path, or unset it "
+            f"to use {DEFAULT_STORE}"
+        )
+    return value or DEFAULT_STORE
 
 
 def to_sqlalchemy_url(target: str | Path) -> sa.URL:

@@ -21,6 +21,7 @@ from types import TracebackType
 import filelock
 import sqlalchemy as sa
 
+from reconciler.errors import StoreError
 from reconciler.store.connect import LEADER_LOCK_KEY
 
 POLL_SECONDS = 0.05
@@ -93,9 +94,14 @@ class PostgresLeaderLock(LeaderLock):
         self._conn: sa.Connection | None = None
 
     def _try(self) -> bool:
-        if self._conn is None:
-            self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        got = bool(self._conn.scalar(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK_KEY}))
+        try:
+            if self._conn is None:
+                self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            got = bool(self._conn.scalar(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK_KEY}))
+        except sa.exc.DBAPIError as err:  # the database is what failed: the user's to fix, not a bug
+            self._conn = None
+            url = self._engine.url.render_as_string(hide_password=True)
+            raise StoreError(f"cannot take the leader lock on the store {url}: {err.orig}") from err
         if not got:
             self._close()
         return got

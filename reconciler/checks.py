@@ -23,7 +23,6 @@ from reconciler.documents import (
     UpdateVariants,
     action_mismatch,
 )
-from reconciler.durations import parse_duration
 from reconciler.errors import DocumentError
 from reconciler.flags import FlagFilters
 from reconciler.loader import FileSource, Finding, PolicyRepository, load_repository, locate_findings
@@ -148,10 +147,6 @@ def _check_policy(path: str, policy: ApprovalPolicy, context: _Context) -> Itera
     )
     yield from _known(path, "/spec/approver_config/roles", "role", spec.approver_config.roles, context.roles)
     yield from _known(path, "/spec/bypass_roles", "role", spec.bypass_roles, context.roles)
-    try:
-        parse_duration(spec.expires_after)
-    except ValueError as err:
-        yield _at(path, "/spec/expires_after", str(err), "bad-duration")
     yield from _check_quorum(path, policy, context)
 
 

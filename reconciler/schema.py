@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from reconciler.documents import DOCUMENT_MODELS
+from reconciler.limits import MAX_SAFE_INTEGER
 from reconciler.yamlio import pointer_of
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -83,6 +85,47 @@ def validate_document(data: Any, kind: str) -> tuple[BaseModel | None, list[Sche
     """Validate plain data as a document of `kind`: the model, or None and every issue found."""
     if not isinstance(data, dict):
         return None, [SchemaIssue("", f"a {kind} document must be a mapping, not {_json_type(data)}")]
+    unsafe = [SchemaIssue(pointer, message) for pointer, message in _unsafe_numbers(data, ())]
+    model, issues = _validate(data, kind)
+    if not unsafe:
+        return model, issues
+    places = {issue.pointer for issue in unsafe}
+    return None, unsafe + [issue for issue in issues if issue.pointer not in places]
+
+
+def _unsafe_numbers(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str, str]]:
+    """Every number no store or SDK holds as written: NaN, infinities, integers beyond 2^53 - 1."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield pointer_of(path), f"{value} is not a finite number: JSON has no NaN or Infinity"
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
+        yield pointer_of(path), (
+            f"integer {_digits(value)} is out of range: integers must lie within ±{MAX_SAFE_INTEGER} (2^53 - 1)"
+        )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _unsafe_numbers(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _unsafe_numbers(item, (*path, index))
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every non-finite number replaced by 0, so that JSON can carry the rest."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return 0.0
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _digits(value: int) -> str:
+    text = str(value) if value.bit_length() < 1000 else ""  # str() refuses huge ints: say how long
+    return text if len(text) <= 30 else f"of {len(text) or 'over 300'} digits"
+
+
+def _validate(data: dict[str, Any], kind: str) -> tuple[BaseModel | None, list[SchemaIssue]]:
     model = DOCUMENT_MODELS[kind]
     try:
         # Fast path: strict Python-mode validation accepts a subset of what strict JSON mode
@@ -92,22 +135,12 @@ def validate_document(data: Any, kind: str) -> tuple[BaseModel | None, list[Sche
         pass  # decide with the authoritative JSON-mode validator below
     try:
         text = json.dumps(data, ensure_ascii=False, allow_nan=False)
-    except ValueError:
-        return None, [SchemaIssue(pointer, "not a finite number") for pointer in _non_finite(data, ())]
+    except ValueError:  # a non-finite number, which `_unsafe_numbers` reports: judge the rest
+        text = json.dumps(_finite(data), ensure_ascii=False, allow_nan=False)
     try:
         return model.model_validate_json(text, strict=True), []
     except ValidationError as err:
         return None, _issues(err, data, kind)
-
-
-def _non_finite(value: Any, path: tuple[str | int, ...]) -> list[str]:
-    if isinstance(value, float) and not math.isfinite(value):
-        return [pointer_of(path)]
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _non_finite(v, (*path, k))]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in _non_finite(v, (*path, i))]
-    return []
 
 
 def _issues(err: ValidationError, data: Any, kind: str) -> list[SchemaIssue]:
@@ -162,6 +195,8 @@ def _message(error: Any, parts: list[str | int], kind: str) -> str:
         )
     if parts == ["kind"] and kind_of_error == "literal_error":
         return f"files in this place hold {kind} documents, not kind {error['input']!r}"
+    if kind_of_error == "timezone_aware":
+        return f"a time needs a time zone, e.g. 2025-06-01T09:00:00Z or +02:00 (got {json.dumps(error['input'])})"
     if kind_of_error == "union_tag_not_found":
         return "missing `kind`: say which instruction this is"
     if kind_of_error == "union_tag_invalid":

@@ -38,6 +38,7 @@ from reconciler.reconcile.changes import (
     decide,
     needs_new_id,
     record_decision,
+    unexpected_failure,
 )
 from reconciler.reconcile.regime import Regime
 from reconciler.store.reader import Reader
@@ -266,12 +267,21 @@ def _change_request(tx: Transaction, landing: Landing, commit: CommitInfo, chang
         new_id=tx.next_flag_id() if needs_new_id(model.spec, flags[1]) and not due_later else None,
         scheduled_for_later=due_later,
     )  # fmt: skip
-    record = build_record(model, path, decision, context, regime, at=commit.committed_at, commit=commit.sha)
+    decision, record = _record(model, path, decision, context, regime, commit)
     written = record_decision(tx, record, decision, actor=context.merger)
     landing.cache.requests[record.id] = (record.state, record.commit)
     if written is not None:
         landing.cache.flags[(written.environment_id, written.flag.key)] = written
     _count(report, decision)
+
+
+def _record(cr: ChangeRequest, path: str, decision: Decision, context: ApprovalContext, regime: Regime, commit: CommitInfo) -> tuple[Decision, ChangeRequestRecord]:
+    """The decision and its record; a record that cannot be built fails that change alone."""
+    try:
+        return decision, build_record(cr, path, decision, context, regime, at=commit.committed_at, commit=commit.sha)
+    except Exception as err:
+        failed = Decision("failed", decision.environment_id, error=unexpected_failure(cr, err))
+        return failed, build_record(cr, path, failed, context, regime, at=commit.committed_at, commit=commit.sha)
 
 
 def _count(report: CommitReport, decision: Decision) -> None:

@@ -9,9 +9,11 @@ SDKs that read the flags; these are the tightest of their limits:
 - Ids, versions, indexes and counts (`environments[].id`, `base_version`, group indexes,
   `quorum`) lie within 0 to 2^31 - 1: the store keeps them in PostgreSQL `integer` columns.
 - Durations (`expires_after`) are at most ten years.
+- Text holds no NUL character: PostgreSQL `text` columns cannot store one.
 
 `documents.py` and `flags.py` put these bounds into the models (and so into `schemas/`),
-`schema.py` enforces the JSON-safe bound on every number of a document, `durations.py` the cap.
+`schema.py` enforces the JSON-safe bound and the NUL rule on every value of a document,
+`durations.py` the cap.
 """
 
 from __future__ import annotations

@@ -85,28 +85,36 @@ def validate_document(data: Any, kind: str) -> tuple[BaseModel | None, list[Sche
     """Validate plain data as a document of `kind`: the model, or None and every issue found."""
     if not isinstance(data, dict):
         return None, [SchemaIssue("", f"a {kind} document must be a mapping, not {_json_type(data)}")]
-    unsafe = [SchemaIssue(pointer, message) for pointer, message in _unsafe_numbers(data, ())]
+    unsafe = [SchemaIssue(pointer, message) for pointer, message in _unstorable(data, ())]
     model, issues = _validate(data, kind)
     if not unsafe:
         return model, issues
     places = {issue.pointer for issue in unsafe}
-    return None, unsafe + [issue for issue in issues if issue.pointer not in places]
+    # An issue below a NUL-carrying name would repeat the NUL: the name's own issue says it all.
+    rest = [i for i in issues if i.pointer not in places and "\0" not in i.pointer + i.message]
+    return None, unsafe + rest
 
 
-def _unsafe_numbers(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str, str]]:
-    """Every number no store or SDK holds as written: NaN, infinities, integers beyond 2^53 - 1."""
+def _unstorable(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str, str]]:
+    """Every value no store or SDK holds as written: NaN, infinities, integers beyond 2^53 - 1,
+    and text with a NUL character (PostgreSQL text cannot hold one)."""
     if isinstance(value, float) and not math.isfinite(value):
         yield pointer_of(path), f"{value} is not a finite number: JSON has no NaN or Infinity"
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
         yield pointer_of(path), (
             f"integer {_digits(value)} is out of range: integers must lie within ±{MAX_SAFE_INTEGER} (2^53 - 1)"
         )
+    elif isinstance(value, str) and "\0" in value:
+        yield pointer_of(path), "text with a NUL character (\\0): remove it, the store cannot keep it"
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _unsafe_numbers(item, (*path, key))
+            if isinstance(key, str) and "\0" in key:
+                yield pointer_of(path), "a property name with a NUL character (\\0): remove it, the store cannot keep it"
+            else:
+                yield from _unstorable(item, (*path, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _unsafe_numbers(item, (*path, index))
+            yield from _unstorable(item, (*path, index))
 
 
 def _finite(value: Any) -> Any:
@@ -135,7 +143,7 @@ def _validate(data: dict[str, Any], kind: str) -> tuple[BaseModel | None, list[S
         pass  # decide with the authoritative JSON-mode validator below
     try:
         text = json.dumps(data, ensure_ascii=False, allow_nan=False)
-    except ValueError:  # a non-finite number, which `_unsafe_numbers` reports: judge the rest
+    except ValueError:  # a non-finite number, which `_unstorable` reports: judge the rest
         text = json.dumps(_finite(data), ensure_ascii=False, allow_nan=False)
     try:
         return model.model_validate_json(text, strict=True), []

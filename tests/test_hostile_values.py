@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,14 @@ HOSTILE_CHANGES: dict[str, tuple[dict[str, Any] | str, str]] = {
     "property value beyond 64 bits": (
         update({"kind": "addGroup", "properties": [{"key": "plan", "value": -HUGE}]}),
         "/spec/instructions/0/properties/0/value",
+    ),
+    "NUL in a description (PostgreSQL text cannot hold it)": (
+        {**pr.ramp("hostile", "checkout", 10), "metadata": {"name": "hostile", "description": "a\0b"}},
+        "/metadata/description",
+    ),
+    "NUL in a payload's property name": (
+        update({"kind": "updatePayload", "variant": "true", "payload": {"k\0": {"x": "v\0"}}}),
+        "/spec/instructions/0/payload",
     ),
     "execute_at without a time zone": (
         UPDATE_HEAD + "  instructions: [{kind: turnFlagOn}]\n  execute_at: 2020-01-01T00:00:00\n",
@@ -294,3 +303,21 @@ def test_a_store_error_while_deciding_stops_the_pass_and_records_nothing(
     monkeypatch.undo()
     run(git_repo, store)
     assert record(store, "changes/a-create.yaml").state == "applied"
+
+
+def test_a_create_scheduled_for_later_is_approved_then_applies_when_due(git_repo: GitRepo, store: Store) -> None:
+    # Found by the pass property: judging a scheduled create needed a flag id it was not given.
+    pr.bootstrap(git_repo)
+    when = datetime(2031, 1, 1, 9, 0, tzinfo=UTC)
+    later = pr.create_flag("later", "checkout", rollout=5)
+    later["spec"]["execute_at"] = when.isoformat()
+    pr.land(git_repo, {"changes/later.yaml": later})
+    pr.land(git_repo, {"changes/other.yaml": pr.create_flag("other", "other")})
+
+    reconcile_once(ReconcileConfig(repo=str(git_repo.path)), store, now=when - timedelta(hours=1))
+    assert record(store, "changes/later.yaml").state == "approved"
+    assert store.get_flag(PRODUCTION, "checkout") is None
+
+    reconcile_once(ReconcileConfig(repo=str(git_repo.path)), store, now=when + timedelta(minutes=1))
+    assert record(store, "changes/later.yaml").state == "applied"
+    assert rollout(store) == 5

@@ -262,9 +262,11 @@ def _change_request(tx: Transaction, landing: Landing, commit: CommitInfo, chang
         return
     flags = current_flags(landing.cache.lookup(tx), regime, model)
     due_later = model.spec.execute_at is not None and model.spec.execute_at > landing.now
+    # A create scheduled for later is judged on the flag it will create, which needs an id now;
+    # applying it later takes another (ids are never reused, so this one just stays unused).
     decision = decide(
         model, regime, context, flags, at=commit.committed_at,
-        new_id=tx.next_flag_id() if needs_new_id(model.spec, flags[1]) and not due_later else None,
+        new_id=tx.next_flag_id() if needs_new_id(model.spec, flags[1]) else None,
         scheduled_for_later=due_later,
     )  # fmt: skip
     decision, record = _record(model, path, decision, context, regime, commit)

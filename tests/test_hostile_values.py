@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -321,3 +322,48 @@ def test_a_create_scheduled_for_later_is_approved_then_applies_when_due(git_repo
     reconcile_once(ReconcileConfig(repo=str(git_repo.path)), store, now=when + timedelta(minutes=1))
     assert record(store, "changes/later.yaml").state == "applied"
     assert rollout(store) == 5
+
+
+def test_an_unexpected_error_applying_a_scheduled_change_fails_it_alone(
+    git_repo: GitRepo, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pr.bootstrap(git_repo)
+    pr.land(git_repo, {"changes/a-create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
+    when = datetime(2031, 1, 1, 9, 0, tzinfo=UTC)
+    pr.land(git_repo, {"changes/b-later.yaml": pr.ramp("later", "checkout", 80, execute_at=when.isoformat())})
+    reconcile_once(ReconcileConfig(repo=str(git_repo.path)), store, now=when - timedelta(hours=1))
+
+    def engine_bug(*_args: Any, **_kw: Any) -> Any:
+        raise RuntimeError("engine bug")
+
+    monkeypatch.setattr("reconciler.reconcile.scheduled.apply_change", engine_bug)
+    pr.land(git_repo, {"changes/c-good.yaml": pr.ramp("good", "checkout", 42)})
+    reconcile_once(ReconcileConfig(repo=str(git_repo.path)), store, now=when + timedelta(minutes=1))
+
+    later = record(store, "changes/b-later.yaml")
+    assert (later.state, later.apply_error) == (
+        "failed",
+        "the reconciler could not apply this change (RuntimeError: engine bug); it was not applied",
+    )
+    assert rollout(store) == 42
+    assert store.position().sync_status == "Synced"
+
+
+def test_a_scheduled_change_stored_by_an_older_release_that_no_longer_validates_fails_alone(
+    git_repo: GitRepo, store: Store
+) -> None:
+    pr.bootstrap(git_repo)
+    pr.land(git_repo, {"changes/a-create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
+    when = datetime(2031, 1, 1, 9, 0, tzinfo=UTC)
+    pr.land(git_repo, {"changes/b-later.yaml": pr.ramp("later", "checkout", 80, execute_at=when.isoformat())})
+    reconcile_once(ReconcileConfig(repo=str(git_repo.path)), store, now=when - timedelta(hours=1))
+    stored = record(store, "changes/b-later.yaml")
+    with store.transaction() as tx:  # what an older release accepted: a time without a zone
+        tx.upsert_change_request(replace(stored, spec={**stored.spec, "execute_at": "2031-01-01T09:00:00"}))
+
+    reconcile_once(ReconcileConfig(repo=str(git_repo.path)), store, now=when + timedelta(minutes=1))
+
+    later = record(store, "changes/b-later.yaml")
+    assert later.state == "failed"
+    assert (later.apply_error or "").startswith("the stored change no longer validates:")
+    assert rollout(store) == 10

@@ -95,14 +95,15 @@ def decide(
     try:
         return _decide(cr, regime, context, flags, at=at, new_id=new_id, scheduled_for_later=scheduled_for_later)
     except Exception as err:
-        return Decision("failed", flags[0], error=unexpected_failure(cr, err))
+        return Decision("failed", flags[0], error=unexpected_failure(cr.metadata.name, err))
 
 
-def unexpected_failure(cr: ChangeRequest, err: Exception) -> str:
-    """The error recorded for a change that failed unexpectedly; re-raises what is not its fault."""
+def unexpected_failure(name: str, err: Exception) -> str:
+    """The error recorded for change request `name`, which failed unexpectedly; re-raises
+    what is not the change's fault."""
     if isinstance(err, StoreError | GitError) or getattr(err, "temporary", False):
         raise err  # the infrastructure failed, not this change: the pass stops and retries
-    log.error("change request %s failed unexpectedly", cr.metadata.name, exc_info=err)
+    log.error("change request %s failed unexpectedly", name, exc_info=err)
     return f"the reconciler could not apply this change ({type(err).__name__}: {str(err)[:300]}); it was not applied"
 
 

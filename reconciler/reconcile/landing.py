@@ -282,7 +282,7 @@ def _record(cr: ChangeRequest, path: str, decision: Decision, context: ApprovalC
     try:
         return decision, build_record(cr, path, decision, context, regime, at=commit.committed_at, commit=commit.sha)
     except Exception as err:
-        failed = Decision("failed", decision.environment_id, error=unexpected_failure(cr, err))
+        failed = Decision("failed", decision.environment_id, error=unexpected_failure(cr.metadata.name, err))
         return failed, build_record(cr, path, failed, context, regime, at=commit.committed_at, commit=commit.sha)
 
 

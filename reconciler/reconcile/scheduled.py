@@ -12,7 +12,7 @@ from datetime import datetime
 from reconciler.documents import ChangeRequestSpec
 from reconciler.engine import apply_change
 from reconciler.errors import ChangeError
-from reconciler.reconcile.changes import flags_for, needs_new_id
+from reconciler.reconcile.changes import flags_for, needs_new_id, unexpected_failure
 from reconciler.reconcile.regime import Regime
 from reconciler.store import Store
 from reconciler.store.records import ChangeRequestFilter, ChangeRequestRecord
@@ -45,6 +45,8 @@ def _apply_one(tx: Transaction, regime: Regime, record: ChangeRequestRecord, now
         outcome = apply_change(spec, current, source=source, new_id=new_id)
     except ChangeError as err:
         return _fail(tx, record, now, str(err), stale=err.stale)
+    except Exception as err:  # the engine is pure: whatever else it raises concerns this change alone
+        return _fail(tx, record, now, unexpected_failure(record.name, err))
     tx.put_flag_version(env_id, outcome.flag, at=now, change_request_id=record.id, commit=record.commit)
     done = replace(
         record, state="applied", applied_at=now, updated_at=now, intent_display=outcome.intent.as_display(),

@@ -6,8 +6,12 @@ shipped inside the package as `reconciler/schemas/`. `python -m reconciler.schem
 the checked-in files; a test keeps them equal to what the models generate.
 
 Validation runs the models' compiled pydantic-core validators in strict JSON mode, which
-accepts exactly what the JSON Schemas accept, and reports every error as a JSON pointer and
-a message (`SchemaIssue`). `loader.py` calls `validate_document` for every file.
+accepts what the JSON Schemas accept, and reports every error as a JSON pointer and a message
+(`SchemaIssue`). On top, every value of a document must be one the stores and SDKs hold
+(`limits.py`): finite numbers, integers within 2^53 - 1, text without NUL. The schemas say so
+in the descriptions of free-form values (payloads, property values) but cannot enforce it
+there, so editors accept a few documents `validate` refuses. `loader.py` calls
+`validate_document` for every file.
 """
 
 from __future__ import annotations

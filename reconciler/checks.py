@@ -18,7 +18,6 @@ from reconciler.documents import (
     ChangeRequest,
     ChangeRequestSpec,
     Members,
-    Project,
     ReplaceFilters,
     UpdateVariants,
     action_mismatch,
@@ -42,8 +41,8 @@ def validate_source(source: FileSource, base: FileSource | None = None, jobs: in
 def check_repository(repo: PolicyRepository, base: FileSource | None = None) -> list[Finding]:
     """The semantic findings of a loaded repository (schema findings are in `repo.findings`)."""
     context = _Context(repo)
-    findings = list(_check_project(repo.project))
-    findings += _check_members(repo.members)
+    # Duplicate environments are a schema finding (documents.py): the pass must refuse them too.
+    findings = list(_check_members(repo.members))
     findings += _duplicate_names("ApprovalPolicy", repo.policies)
     findings += _duplicate_names("ChangeRequest", repo.changes)
     for path, policy in repo.policies.items():
@@ -64,30 +63,6 @@ class _Context:
         self.logins = {m.login.lower() for m in members.spec.members} if members else None
         self.roles = {r.name for r in members.spec.roles} if members else None
         self.members = members.spec.members if members else []
-
-
-def _check_project(project: Project | None) -> Iterator[Finding]:
-    if project is None:
-        return
-    keys: set[str] = set()
-    ids: set[int] = set()
-    for i, env in enumerate(project.spec.environments):
-        if env.key in keys:
-            yield _at(
-                "reconciler.yaml",
-                f"/spec/environments/{i}/key",
-                f"environment key {env.key!r} is used twice",
-                "duplicate-name",
-            )
-        if env.id in ids:
-            yield _at(
-                "reconciler.yaml",
-                f"/spec/environments/{i}/id",
-                f"environment id {env.id} is used twice",
-                "duplicate-name",
-            )
-        keys.add(env.key)
-        ids.add(env.id)
 
 
 def _check_members(members: Members | None) -> Iterator[Finding]:

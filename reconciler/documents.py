@@ -142,7 +142,7 @@ class ProjectSpec(_Closed):
                 where = [str(i) for i, v in enumerate(values) if v == twice[0]]
                 shown = "" if label == "api_token" else f" {twice[0]!r}"  # a token is not repeated in messages
                 raise ValueError(
-                    f"environments {' and '.join(where)} have the same {label}{shown}: "
+                    f"environment {label}{shown} is used twice (entries {' and '.join(where)}): "
                     f"each environment needs its own {label}"
                 )
         return environments

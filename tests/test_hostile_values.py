@@ -242,7 +242,7 @@ def test_validate_names_a_duplicate_environment(fixture_repo: Path) -> None:
 
     assert code == 1
     assert (findings[0]["file"], findings[0]["pointer"], findings[0]["line"]) == (str(path), "/spec/environments", 6)
-    assert "environments 0 and 1 have the same key 'staging'" in findings[0]["message"]
+    assert "environment key 'staging' is used twice (entries 0 and 1)" in findings[0]["message"]
 
 
 def test_validate_asks_for_a_time_zone_on_execute_at(fixture_repo: Path) -> None:

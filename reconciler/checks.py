@@ -18,12 +18,10 @@ from reconciler.documents import (
     ChangeRequest,
     ChangeRequestSpec,
     Members,
-    Project,
     ReplaceFilters,
     UpdateVariants,
     action_mismatch,
 )
-from reconciler.durations import parse_duration
 from reconciler.errors import DocumentError
 from reconciler.flags import FlagFilters
 from reconciler.loader import FileSource, Finding, PolicyRepository, load_repository, locate_findings
@@ -43,8 +41,8 @@ def validate_source(source: FileSource, base: FileSource | None = None, jobs: in
 def check_repository(repo: PolicyRepository, base: FileSource | None = None) -> list[Finding]:
     """The semantic findings of a loaded repository (schema findings are in `repo.findings`)."""
     context = _Context(repo)
-    findings = list(_check_project(repo.project))
-    findings += _check_members(repo.members)
+    # Duplicate environments are a schema finding (documents.py): the pass must refuse them too.
+    findings = list(_check_members(repo.members))
     findings += _duplicate_names("ApprovalPolicy", repo.policies)
     findings += _duplicate_names("ChangeRequest", repo.changes)
     for path, policy in repo.policies.items():
@@ -65,30 +63,6 @@ class _Context:
         self.logins = {m.login.lower() for m in members.spec.members} if members else None
         self.roles = {r.name for r in members.spec.roles} if members else None
         self.members = members.spec.members if members else []
-
-
-def _check_project(project: Project | None) -> Iterator[Finding]:
-    if project is None:
-        return
-    keys: set[str] = set()
-    ids: set[int] = set()
-    for i, env in enumerate(project.spec.environments):
-        if env.key in keys:
-            yield _at(
-                "reconciler.yaml",
-                f"/spec/environments/{i}/key",
-                f"environment key {env.key!r} is used twice",
-                "duplicate-name",
-            )
-        if env.id in ids:
-            yield _at(
-                "reconciler.yaml",
-                f"/spec/environments/{i}/id",
-                f"environment id {env.id} is used twice",
-                "duplicate-name",
-            )
-        keys.add(env.key)
-        ids.add(env.id)
 
 
 def _check_members(members: Members | None) -> Iterator[Finding]:
@@ -148,10 +122,6 @@ def _check_policy(path: str, policy: ApprovalPolicy, context: _Context) -> Itera
     )
     yield from _known(path, "/spec/approver_config/roles", "role", spec.approver_config.roles, context.roles)
     yield from _known(path, "/spec/bypass_roles", "role", spec.bypass_roles, context.roles)
-    try:
-        parse_duration(spec.expires_after)
-    except ValueError as err:
-        yield _at(path, "/spec/expires_after", str(err), "bad-duration")
     yield from _check_quorum(path, policy, context)
 
 

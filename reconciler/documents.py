@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import functools
 import uuid
-from datetime import datetime
+from collections import Counter
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from reconciler.durations import DURATION_PATTERN
+from reconciler.durations import DURATION_PATTERN, parse_duration
 from reconciler.flags import FlagDefinition, FlagFilters, PropertyFilter
+from reconciler.limits import MAX_DURATION_TEXT, MAX_SAFE_INTEGER, MAX_STORE_INTEGER
 
 API_VERSION = "reconciler/v1"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -82,11 +84,15 @@ class Environment(_Closed):
         pattern=ENV_KEY_PATTERN, description="Short key used in change requests, e.g. `production`."
     )
     id: int = Field(
-        ge=1, description="Numeric id: the `project_id` in `/api/environments/{project_id}/` paths."
+        ge=1,
+        le=MAX_STORE_INTEGER,
+        description="Numeric id: the `project_id` in `/api/environments/{project_id}/` paths.",
     )
     name: str = Field(min_length=1, description="Display name.")
     api_token: str = Field(
-        min_length=1, description="Public project API key that SDKs send as `?token=` for local evaluation."
+        min_length=1,
+        max_length=200,
+        description="Public project API key that SDKs send as `?token=` for local evaluation.",
     )
 
 
@@ -121,6 +127,26 @@ class ProjectSpec(_Closed):
         description="What happens to a change no policy governs: `allow` applies it, `deny` fails it.",
     )
 
+    @field_validator("environments")
+    @classmethod
+    def _unique_environments(cls, environments: list[Environment]) -> list[Environment]:
+        # Keys name environments in change requests, ids in API paths, tokens in SDK calls:
+        # a second entry with the same one would make every use of it ambiguous.
+        for label, values in (
+            ("key", [e.key for e in environments]),
+            ("id", [e.id for e in environments]),
+            ("api_token", [e.api_token for e in environments]),
+        ):
+            twice = [v for v, n in Counter(values).items() if n > 1]
+            if twice:
+                where = [str(i) for i, v in enumerate(values) if v == twice[0]]
+                shown = "" if label == "api_token" else f" {twice[0]!r}"  # a token is not repeated in messages
+                raise ValueError(
+                    f"environment {label}{shown} is used twice (entries {' and '.join(where)}): "
+                    f"each environment needs its own {label}"
+                )
+        return environments
+
 
 class Project(_Closed):
     """`reconciler.yaml`: environments, GitHub repository, approval source."""
@@ -145,7 +171,9 @@ class Member(_Closed):
     """A person, identified by GitHub login."""
 
     login: str = Field(pattern=LOGIN_PATTERN, description="GitHub login.")
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="Email, used to match commit authors.")
+    email: str = Field(
+        pattern=r"^[^@\s]+@[^@\s]+$", max_length=320, description="Email, used to match commit authors."
+    )
     first_name: str = Field(default="", description="First name.")
     last_name: str = Field(default="", description="Last name.")
     level: MembershipLevel = Field(
@@ -186,6 +214,11 @@ class Members(_Closed):
 # --- policies/*.yaml -------------------------------------------------------------------------
 
 
+def _duration(text: str) -> str:
+    parse_duration(text)  # raises ValueError saying what is wrong: zero, or longer than the cap
+    return text
+
+
 class PolicyMatch(_Closed):
     """Which changes a policy governs. An absent list means all."""
 
@@ -209,13 +242,17 @@ class Condition(_Closed):
     operator: Literal[">", "<", ">=", "<=", "==", "!="] | None = Field(
         default=None, description="Comparison operator (not used by `any_change`)."
     )
-    value: float | int | str | bool | None = Field(default=None, description="Value compared with.")
+    value: float | int | str | bool | None = Field(
+        default=None, description=f"Value compared with; a number within ±{MAX_SAFE_INTEGER}."
+    )
 
 
 class ApproverConfig(_Closed):
     """Who may approve, and how many approvals are needed."""
 
-    quorum: int = Field(ge=1, description="Number of distinct eligible approvals needed.")
+    quorum: int = Field(
+        ge=1, le=MAX_STORE_INTEGER, description="Number of distinct eligible approvals needed."
+    )
     users: list[str] = Field(default_factory=list, description="Logins of eligible approvers.")
     roles: list[str] = Field(default_factory=list, description="Roles whose members are eligible approvers.")
 
@@ -238,10 +275,10 @@ class ApprovalPolicySpec(_Closed):
     bypass_roles: list[str] = Field(
         default_factory=list, description="Roles whose merge applies a change without quorum."
     )
-    expires_after: str = Field(
+    expires_after: Annotated[str, AfterValidator(_duration)] = Field(
         default="14d",
         pattern=DURATION_PATTERN,
-        description="How long a request stays open, e.g. `14d` or `72h`.",
+        description=f"How long a request stays open, e.g. `14d` or `72h`; at most {MAX_DURATION_TEXT}.",
     )
     enabled: bool = Field(default=True, description="Disabled policies govern nothing.")
 
@@ -274,7 +311,7 @@ class UpdateRollout(_Closed):
     """Set one release condition's rollout percentage."""
 
     kind: Literal["updateRollout"] = Field(description="Instruction kind.")
-    group: int = Field(ge=0, description="Index of the release condition (0-based).")
+    group: int = Field(ge=0, le=MAX_STORE_INTEGER, description="Index of the release condition (0-based).")
     percentage: float = Field(ge=0, le=100, description="New rollout percentage, 0-100.")
 
 
@@ -295,14 +332,14 @@ class RemoveGroup(_Closed):
     """Remove a release condition."""
 
     kind: Literal["removeGroup"] = Field(description="Instruction kind.")
-    group: int = Field(ge=0, description="Index of the release condition (0-based).")
+    group: int = Field(ge=0, le=MAX_STORE_INTEGER, description="Index of the release condition (0-based).")
 
 
 class UpdateGroupProperties(_Closed):
     """Replace the conditions of one release condition."""
 
     kind: Literal["updateGroupProperties"] = Field(description="Instruction kind.")
-    group: int = Field(ge=0, description="Index of the release condition (0-based).")
+    group: int = Field(ge=0, le=MAX_STORE_INTEGER, description="Index of the release condition (0-based).")
     properties: list[PropertyFilter] = Field(description="New conditions.")
 
 
@@ -326,7 +363,10 @@ class UpdatePayload(_Closed):
 
     kind: Literal["updatePayload"] = Field(description="Instruction kind.")
     variant: str = Field(min_length=1, description="Variant key, or `true` for a boolean flag.")
-    payload: Any = Field(default=None, description="JSON payload; null removes it.")
+    payload: Any = Field(
+        default=None,
+        description=f"JSON payload; null removes it. Numbers in it are finite and within ±{MAX_SAFE_INTEGER}.",
+    )
 
 
 class UpdateName(_Closed):
@@ -374,6 +414,14 @@ Instruction = Annotated[
 ]
 
 
+def _in_utc(when: datetime) -> datetime:
+    try:
+        when.astimezone(UTC)  # the store keeps UTC: a time that has none cannot be scheduled
+    except OverflowError:
+        raise ValueError("this time is out of range once converted to UTC") from None
+    return when
+
+
 class ChangeRequestSpec(_Closed):
     """A flag change request (PostHog's change request / LaunchDarkly's approval request)."""
 
@@ -399,10 +447,12 @@ class ChangeRequestSpec(_Closed):
     base_version: int | None = Field(
         default=None,
         ge=1,
+        le=MAX_STORE_INTEGER,
         description="Flag version the author saw; a mismatch at apply time fails the change as stale.",
     )
-    execute_at: datetime | None = Field(
-        default=None, description="Apply no earlier than this time (UTC, ISO 8601)."
+    execute_at: Annotated[AwareDatetime, AfterValidator(_in_utc)] | None = Field(
+        default=None,
+        description="Apply no earlier than this time: ISO 8601 with a time zone, e.g. `2025-06-01T09:00:00Z`.",
     )
 
 

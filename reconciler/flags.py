@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reconciler.limits import MAX_SAFE_INTEGER, MAX_STORE_INTEGER
+
 PropertyOperator = Literal[
     "exact",
     "is_not",
@@ -44,14 +46,17 @@ class PropertyFilter(_Strict):
     key: str = Field(min_length=1, description="Property name, e.g. `email` or `$geoip_country_code`.")
     value: Any = Field(
         default=None,
-        description="Value to compare with; a list for `exact`/`is_not` means any of them.",
+        description=(
+            "Value to compare with; a list for `exact`/`is_not` means any of them. Numbers are"
+            f" finite and within ±{MAX_SAFE_INTEGER}."
+        ),
     )
     operator: PropertyOperator = Field(default="exact", description="Comparison operator.")
     type: Literal["person", "group", "cohort", "flag"] = Field(
         default="person", description="What the property belongs to."
     )
     group_type_index: int | None = Field(
-        default=None, ge=0, description="Group type for `type: group` properties."
+        default=None, ge=0, le=MAX_STORE_INTEGER, description="Group type for `type: group` properties."
     )
 
 
@@ -101,10 +106,16 @@ class FlagFilters(_Strict):
     )
     payloads: dict[str, Any] = Field(
         default_factory=dict,
-        description="JSON payload per variant key (`true` for a boolean flag).",
+        description=(
+            "JSON payload per variant key (`true` for a boolean flag). Numbers in it are finite and"
+            f" within ±{MAX_SAFE_INTEGER}."
+        ),
     )
     aggregation_group_type_index: int | None = Field(
-        default=None, ge=0, description="Evaluate per group of this type instead of per person."
+        default=None,
+        ge=0,
+        le=MAX_STORE_INTEGER,
+        description="Evaluate per group of this type instead of per person.",
     )
 
 

@@ -6,8 +6,12 @@ shipped inside the package as `reconciler/schemas/`. `python -m reconciler.schem
 the checked-in files; a test keeps them equal to what the models generate.
 
 Validation runs the models' compiled pydantic-core validators in strict JSON mode, which
-accepts exactly what the JSON Schemas accept, and reports every error as a JSON pointer and
-a message (`SchemaIssue`). `loader.py` calls `validate_document` for every file.
+accepts what the JSON Schemas accept, and reports every error as a JSON pointer and a message
+(`SchemaIssue`). On top, every value of a document must be one the stores and SDKs hold
+(`limits.py`): finite numbers, integers within 2^53 - 1, text without NUL. The schemas say so
+in the descriptions of free-form values (payloads, property values) but cannot enforce it
+there, so editors accept a few documents `validate` refuses. `loader.py` calls
+`validate_document` for every file.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -23,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from reconciler.documents import DOCUMENT_MODELS
+from reconciler.limits import MAX_SAFE_INTEGER
 from reconciler.yamlio import pointer_of
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -83,6 +89,80 @@ def validate_document(data: Any, kind: str) -> tuple[BaseModel | None, list[Sche
     """Validate plain data as a document of `kind`: the model, or None and every issue found."""
     if not isinstance(data, dict):
         return None, [SchemaIssue("", f"a {kind} document must be a mapping, not {_json_type(data)}")]
+    unsafe = [] if _all_storable(data) else [SchemaIssue(p, m) for p, m in _unstorable(data, ())]
+    model, issues = _validate(data, kind)
+    if not unsafe:
+        return model, issues
+    places = {issue.pointer for issue in unsafe}
+    # An issue below a NUL-carrying name would repeat the NUL: the name's own issue says it all.
+    rest = [i for i in issues if i.pointer not in places and "\0" not in i.pointer + i.message]
+    return None, unsafe + rest
+
+
+def _all_storable(data: Any) -> bool:
+    """Whether `_unstorable` finds nothing: the same rules as one flat loop, a few percent of
+    validating; the generator with its paths runs only for a document that fails."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is str:
+            if "\0" in value:
+                return False
+        elif kind is dict:
+            for key in value:
+                if type(key) is str and "\0" in key:
+                    return False
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind is int and not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return False
+    return True
+
+
+def _unstorable(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str, str]]:
+    """Every value no store or SDK holds as written: NaN, infinities, integers beyond 2^53 - 1,
+    and text with a NUL character (PostgreSQL text cannot hold one)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield pointer_of(path), f"{value} is not a finite number: JSON has no NaN or Infinity"
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
+        yield pointer_of(path), (
+            f"integer {_digits(value)} is out of range: integers must lie within ±{MAX_SAFE_INTEGER} (2^53 - 1)"
+        )
+    elif isinstance(value, str) and "\0" in value:
+        yield pointer_of(path), "text with a NUL character (\\0): remove it, the store cannot keep it"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and "\0" in key:
+                yield pointer_of(path), "a property name with a NUL character (\\0): remove it, the store cannot keep it"
+            else:
+                yield from _unstorable(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _unstorable(item, (*path, index))
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every non-finite number replaced by 0, so that JSON can carry the rest."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return 0.0
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _digits(value: int) -> str:
+    text = str(value) if value.bit_length() < 1000 else ""  # str() refuses huge ints: say how long
+    return text if len(text) <= 30 else f"of {len(text) or 'over 300'} digits"
+
+
+def _validate(data: dict[str, Any], kind: str) -> tuple[BaseModel | None, list[SchemaIssue]]:
     model = DOCUMENT_MODELS[kind]
     try:
         # Fast path: strict Python-mode validation accepts a subset of what strict JSON mode
@@ -92,22 +172,12 @@ def validate_document(data: Any, kind: str) -> tuple[BaseModel | None, list[Sche
         pass  # decide with the authoritative JSON-mode validator below
     try:
         text = json.dumps(data, ensure_ascii=False, allow_nan=False)
-    except ValueError:
-        return None, [SchemaIssue(pointer, "not a finite number") for pointer in _non_finite(data, ())]
+    except ValueError:  # a non-finite number, which `_unstorable` reports: judge the rest
+        text = json.dumps(_finite(data), ensure_ascii=False, allow_nan=False)
     try:
         return model.model_validate_json(text, strict=True), []
     except ValidationError as err:
         return None, _issues(err, data, kind)
-
-
-def _non_finite(value: Any, path: tuple[str | int, ...]) -> list[str]:
-    if isinstance(value, float) and not math.isfinite(value):
-        return [pointer_of(path)]
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _non_finite(v, (*path, k))]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in _non_finite(v, (*path, i))]
-    return []
 
 
 def _issues(err: ValidationError, data: Any, kind: str) -> list[SchemaIssue]:
@@ -162,11 +232,15 @@ def _message(error: Any, parts: list[str | int], kind: str) -> str:
         )
     if parts == ["kind"] and kind_of_error == "literal_error":
         return f"files in this place hold {kind} documents, not kind {error['input']!r}"
+    if kind_of_error == "timezone_aware":
+        return f"a time needs a time zone, e.g. 2025-06-01T09:00:00Z or +02:00 (got {json.dumps(error['input'])})"
     if kind_of_error == "union_tag_not_found":
         return "missing `kind`: say which instruction this is"
     if kind_of_error == "union_tag_invalid":
         return f"unknown instruction kind {error['ctx']['tag']!r}: use one of {error['ctx']['expected_tags']}"
     message = str(error["msg"])
+    if kind_of_error == "value_error":  # our own validators' messages, without pydantic's prefix
+        message = str(error["ctx"]["error"])
     value = error.get("input")
     if isinstance(value, str | int | float | bool) or value is None:
         message += f" (got {json.dumps(value)})"

@@ -3,11 +3,13 @@ rejection, quorum, bypass, expiry, several policies at once, and the meta action
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 
-from reconciler.errors import ConfigError
+from reconciler.durations import parse_duration
 from reconciler.policy import (
     DISMISSED,
     NOT_ELIGIBLE,
@@ -263,9 +265,23 @@ def test_an_ungoverned_change_has_no_expiry() -> None:
     assert judge([], []).expires_at is None
 
 
-def test_a_zero_expiry_is_a_config_error_naming_the_policy() -> None:
-    with pytest.raises(ConfigError, match="policy production-rollouts: expires_after"):
-        judge([], [policy(expires_after="0d")])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0d", "'0d' is a zero duration"),
+        ("3000000d", "'3000000d' is longer than the maximum of 3650d (10 years)"),
+        ("99999999999999999999w", "is longer than the maximum of 3650d (10 years)"),
+        ("9" * 5000 + "d", "is longer than the maximum of 3650d (10 years)"),
+    ],
+)
+def test_an_expiry_of_nothing_or_beyond_ten_years_is_not_a_policy(text: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        policy(expires_after=text)
+
+
+def test_ten_years_is_the_longest_expiry() -> None:
+    assert parse_duration("3650d") == parse_duration("521w3d") == timedelta(days=3650)
+    assert policy(expires_after="3650d").spec.expires_after == "3650d"
 
 
 # --- meta actions -----------------------------------------------------------------------------

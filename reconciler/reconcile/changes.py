@@ -4,10 +4,15 @@
 evaluation and the reason. `record_decision` writes it inside the caller's transaction: the
 flag's new version, the change request's record and its audit event. Deciding never writes
 and writing never judges, so `plan` and the reconcile pass share the same judgement.
+
+Deciding is pure, so an unexpected exception while deciding one change concerns that change
+alone: it is `failed` with the error (`unexpected_failure`), and the pass goes on. Errors of
+the store or of git are not the change's fault and abort the transaction as before.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -15,7 +20,7 @@ from typing import Any, Protocol
 from reconciler.approvals import ApprovalContext
 from reconciler.documents import ChangeRequest, ChangeRequestSpec
 from reconciler.engine import Outcome, apply_change, field_values
-from reconciler.errors import ChangeError
+from reconciler.errors import ChangeError, GitError, StoreError
 from reconciler.flags import Flag
 from reconciler.policy import Evaluation, Subject, evaluate
 from reconciler.reconcile.regime import Regime
@@ -27,6 +32,8 @@ from reconciler.store.records import (
     change_request_uuid,
 )
 from reconciler.store.transaction import Transaction
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,31 @@ def decide(
     scheduled_for_later: bool,
 ) -> Decision:
     """Judge `cr` by `regime` with the votes of `context` at time `at` (the merge time)."""
+    try:
+        return _decide(cr, regime, context, flags, at=at, new_id=new_id, scheduled_for_later=scheduled_for_later)
+    except Exception as err:
+        return Decision("failed", flags[0], error=unexpected_failure(cr.metadata.name, err))
+
+
+def unexpected_failure(name: str, err: Exception) -> str:
+    """The error recorded for change request `name`, which failed unexpectedly; re-raises
+    what is not the change's fault."""
+    if isinstance(err, StoreError | GitError) or getattr(err, "temporary", False):
+        raise err  # the infrastructure failed, not this change: the pass stops and retries
+    log.error("change request %s failed unexpectedly", name, exc_info=err)
+    return f"the reconciler could not apply this change ({type(err).__name__}: {str(err)[:300]}); it was not applied"
+
+
+def _decide(
+    cr: ChangeRequest,
+    regime: Regime,
+    context: ApprovalContext,
+    flags: tuple[int | None, Flag | None, Flag | None],
+    *,
+    at: datetime,
+    new_id: int | None,
+    scheduled_for_later: bool,
+) -> Decision:
     spec = cr.spec
     env_id, current, source = flags
     problem = _reference_problem(cr, regime)

@@ -41,6 +41,7 @@ from reconciler.reconcile.changes import (
     decide,
     needs_new_id,
     record_decision,
+    unexpected_failure,
 )
 from reconciler.reconcile.regime import (
     Regime,
@@ -327,17 +328,28 @@ def _change_request(
         return
     flags = current_flags(landing.cache.lookup(tx), regime, model)
     due_later = model.spec.execute_at is not None and model.spec.execute_at > landing.now
+    # A create scheduled for later is judged on the flag it will create, which needs an id now;
+    # applying it later takes another (ids are never reused, so this one just stays unused).
     decision = decide(
         model, regime, context, flags, at=commit.committed_at,
-        new_id=tx.next_flag_id() if needs_new_id(model.spec, flags[1]) and not due_later else None,
+        new_id=tx.next_flag_id() if needs_new_id(model.spec, flags[1]) else None,
         scheduled_for_later=due_later,
     )  # fmt: skip
-    record = build_record(model, path, decision, context, regime, at=commit.committed_at, commit=commit.sha)
+    decision, record = _record(model, path, decision, context, regime, commit)
     written = record_decision(tx, record, decision, actor=context.merger)
     landing.cache.requests[record.id] = (record.state, record.commit)
     if written is not None:
         landing.cache.flags[(written.environment_id, written.flag.key)] = written
     _count(report, decision)
+
+
+def _record(cr: ChangeRequest, path: str, decision: Decision, context: ApprovalContext, regime: Regime, commit: CommitInfo) -> tuple[Decision, ChangeRequestRecord]:
+    """The decision and its record; a record that cannot be built fails that change alone."""
+    try:
+        return decision, build_record(cr, path, decision, context, regime, at=commit.committed_at, commit=commit.sha)
+    except Exception as err:
+        failed = Decision("failed", decision.environment_id, error=unexpected_failure(cr.metadata.name, err))
+        return failed, build_record(cr, path, failed, context, regime, at=commit.committed_at, commit=commit.sha)
 
 
 def _count(report: CommitReport, decision: Decision) -> None:

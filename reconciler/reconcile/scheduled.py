@@ -12,7 +12,7 @@ from datetime import datetime
 from reconciler.documents import ChangeRequestSpec
 from reconciler.engine import apply_change
 from reconciler.errors import ChangeError
-from reconciler.reconcile.changes import flags_for, needs_new_id
+from reconciler.reconcile.changes import flags_for, needs_new_id, unexpected_failure
 from reconciler.reconcile.regime import Regime
 from reconciler.store import Store
 from reconciler.store.records import ChangeRequestFilter, ChangeRequestRecord
@@ -33,7 +33,10 @@ def apply_due(store: Store, regime: Regime, now: datetime) -> int:
 
 
 def _apply_one(tx: Transaction, regime: Regime, record: ChangeRequestRecord, now: datetime) -> int:
-    spec = ChangeRequestSpec.model_validate(record.spec)
+    try:
+        spec = ChangeRequestSpec.model_validate(record.spec)
+    except ValueError as err:  # kept by an older release that accepted it: it fails, alone
+        return _fail(tx, record, now, f"the stored change no longer validates: {err}")
     env_id, current, source = flags_for(tx, regime, spec)
     try:
         if env_id is None:
@@ -41,11 +44,9 @@ def _apply_one(tx: Transaction, regime: Regime, record: ChangeRequestRecord, now
         new_id = tx.next_flag_id() if needs_new_id(spec, current) else None
         outcome = apply_change(spec, current, source=source, new_id=new_id)
     except ChangeError as err:
-        failed = replace(record, state="failed", apply_error=str(err), updated_at=now,
-                         validation_status="stale" if err.stale else record.validation_status)  # fmt: skip
-        tx.upsert_change_request(failed)
-        _audit(tx, failed, "change_request.failed", now, {"reason": str(err)})
-        return 0
+        return _fail(tx, record, now, str(err), stale=err.stale)
+    except Exception as err:  # the engine is pure: whatever else it raises concerns this change alone
+        return _fail(tx, record, now, unexpected_failure(record.name, err))
     tx.put_flag_version(env_id, outcome.flag, at=now, change_request_id=record.id, commit=record.commit)
     done = replace(
         record, state="applied", applied_at=now, updated_at=now, intent_display=outcome.intent.as_display(),
@@ -54,6 +55,14 @@ def _apply_one(tx: Transaction, regime: Regime, record: ChangeRequestRecord, now
     tx.upsert_change_request(done)
     _audit(tx, done, "change_request.applied", now, {"version": outcome.flag.version, "scheduled": True})
     return 1
+
+
+def _fail(tx: Transaction, record: ChangeRequestRecord, now: datetime, reason: str, *, stale: bool = False) -> int:
+    failed = replace(record, state="failed", apply_error=reason, updated_at=now,
+                     validation_status="stale" if stale else record.validation_status)  # fmt: skip
+    tx.upsert_change_request(failed)
+    _audit(tx, failed, "change_request.failed", now, {"reason": reason})
+    return 0
 
 
 def _audit(tx: Transaction, record: ChangeRequestRecord, verb: str, now: datetime, extra: dict[str, object]) -> None:

@@ -286,6 +286,35 @@ def test_an_unexpected_error_while_deciding_fails_that_change_alone(
     assert store.verify_audit().intact
 
 
+def test_an_unexpected_error_while_judging_a_rule_change_rejects_it_alone(
+    git_repo: GitRepo, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.policy import evaluate as real
+
+    def breaks_on_meta_changes(subject: Any, *args: Any, **kw: Any) -> Any:
+        if subject.action_key == "approval_policy.change":
+            raise OverflowError("date value out of range")
+        return real(subject, *args, **kw)
+
+    monkeypatch.setattr("reconciler.reconcile.landing.evaluate", breaks_on_meta_changes)
+    pr.bootstrap(git_repo)
+    pr.land(git_repo, {"changes/a-create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
+    lax = pr.policy("staging-lax", "feature_flag.update", 1, match={"environments": ["staging"]})
+    pr.land(git_repo, {"policies/staging-lax.yaml": lax}, approvers=("bob", "erin"))
+    pr.land(git_repo, {"changes/c-good.yaml": pr.ramp("good", "checkout", 42)})
+
+    run(git_repo, store)
+
+    assert rollout(store) == 42
+    assert "staging-lax" not in {p.name for p in store.list_policies()}
+    _count, events = store.list_audit(limit=100)
+    reasons = [e.data["reason"] for e in events if e.verb == "rules.change_rejected"]
+    assert reasons == [
+        "the reconciler could not apply this change (OverflowError: date value out of range); it was not applied"
+    ]
+    assert store.verify_audit().intact
+
+
 def test_a_store_error_while_deciding_stops_the_pass_and_records_nothing(
     git_repo: GitRepo, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -465,7 +465,10 @@ def _rule_changes(tx: Transaction, landing: Landing, commit: CommitInfo, changes
         if not files:
             continue
         proposed = regime.with_files({**accepted, **{p: documents.get(p) for p in files}})
-        reason = _judge_rules(landing, commit, action, files, regime, problems, proposed)
+        try:
+            reason = _judge_rules(landing, commit, action, files, regime, problems, proposed)
+        except Exception as err:  # a bug judging one rule change rejects it; it never stops the branch
+            reason = unexpected_failure(", ".join(files), err)
         if reason is None:
             accepted.update({p: documents.get(p) for p in files})
         else:

@@ -37,8 +37,8 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.documents import MembersSpec
-from reconciler.flags import Flag, FlagFilters, FlagGroup
+from reconciler.model.documents import MembersSpec
+from reconciler.model.flags import Flag, FlagFilters, FlagGroup
 from reconciler.store import (
     SCOPES,
     ChangeRequestFilter,
@@ -49,7 +49,7 @@ from reconciler.store import (
     VoteRecord,
     change_request_uuid,
 )
-from tests.pgutil import temporary_database
+from tests.support.pgutil import temporary_database
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

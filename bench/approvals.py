@@ -25,14 +25,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler.approvals_github import GitHubSource
-from reconciler.documents import Members
-from reconciler.gitrepo import GitRepository
-from reconciler.loader import parse_document
-from reconciler.pullrequests import evaluate_pull_request
-from tests.ghscenario import PullRequestScenario
-from tests.gitutil import GitRepo
-from tests.policyrepo import BOB, ramp
+from reconciler.approvals.github import GitHubSource
+from reconciler.gitrepo.repository import GitRepository
+from reconciler.model.documents import Members
+from reconciler.plan.pullrequest import evaluate_pull_request
+from reconciler.repo.loader import parse_document
+from tests.support.ghscenario import PullRequestScenario
+from tests.support.gitutil import GitRepo
+from tests.support.policyrepo import BOB, ramp
 
 FILES = 50
 REVIEWS = 200

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from reconciler.gitrepo import GitRepository
+from reconciler.gitrepo.repository import GitRepository
 
 
 def build(path: Path, commits: int, subdir: str) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.fakegithub import FakeGitHub
+from tests.support.fakegithub import FakeGitHub
 
 HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 ROUNDS = 100

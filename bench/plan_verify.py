@@ -19,10 +19,10 @@ from pathlib import Path
 
 from reconciler.plan import build_plan
 from reconciler.reconcile import ReconcileConfig, reconcile_once
+from reconciler.reconcile.verify import verify_store
 from reconciler.store import Store
-from reconciler.verify import verify_store
-from tests import policyrepo as pr
-from tests.gitutil import GitRepo
+from tests.support import policyrepo as pr
+from tests.support.gitutil import GitRepo
 
 COMMITS, CHANGES_PER_COMMIT, FLAGS, NEW = 300, 5, 150, 50
 

@@ -30,8 +30,8 @@ import yaml
 
 from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.store import Store
-from tests import policyrepo as pr
-from tests.pgutil import temporary_database
+from tests.support import policyrepo as pr
+from tests.support.pgutil import temporary_database
 
 EPOCH = 1_700_000_000
 

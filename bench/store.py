@@ -30,7 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from reconciler.flags import Flag, FlagFilters, FlagGroup
+from reconciler.model.flags import Flag, FlagFilters, FlagGroup
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Position, Store, change_request_uuid
 
 FLAGS = 500

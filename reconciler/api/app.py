@@ -12,12 +12,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from reconciler import __version__
-from reconciler.api import launchdarkly, localeval, ops, readonly, routes_posthog, v1, webhook
+from reconciler.api import launchdarkly, localeval, ops, readonly, v1, webhook
 from reconciler.api.context import ApiContext
 from reconciler.api.errors import install_error_handlers
+from reconciler.api.posthog import routes as routes_posthog
 from reconciler.api.settings import ApiSettings
+from reconciler.github.webhooks import WebhookEvent
 from reconciler.store import Store
-from reconciler.webhooks import WebhookEvent
 
 PROJECT_PREFIXES = ("/api/environments", "/api/projects")
 

@@ -20,8 +20,8 @@ from reconciler.api.context import ApiContext
 from reconciler.api.directory import Directory
 from reconciler.api.errors import ApiError, error_responses
 from reconciler.api.paging import SAFE_TEXT
-from reconciler.api.posthog import pull_request_object
-from reconciler.api.routes_posthog import is_uuid
+from reconciler.api.posthog.routes import is_uuid
+from reconciler.api.posthog.shapes import pull_request_object
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, VoteRecord, stable_uuid
 
 Key = Annotated[str, Path(max_length=200, pattern=SAFE_TEXT)]

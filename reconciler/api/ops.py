@@ -30,8 +30,8 @@ from reconciler.api.context import ApiContext
 from reconciler.api.directory import iso
 from reconciler.api.errors import STORE_UNAVAILABLE, ApiError, error_responses
 from reconciler.api.paging import json_response
+from reconciler.decision.regime import PROJECT_KEY
 from reconciler.errors import ReconcilerError, mask_password
-from reconciler.reconcile.regime import PROJECT_KEY
 
 log = logging.getLogger(__name__)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]

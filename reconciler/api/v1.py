@@ -22,7 +22,7 @@ from reconciler.api.context import ApiContext
 from reconciler.api.directory import Directory, iso
 from reconciler.api.errors import ApiError, error_responses
 from reconciler.api.paging import Offset
-from reconciler.api.routes_posthog import is_uuid
+from reconciler.api.posthog.routes import is_uuid
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Reader, stable_uuid
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]

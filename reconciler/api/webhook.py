@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from reconciler.api.context import ApiContext
 from reconciler.api.errors import ApiError, error_responses
 from reconciler.api.paging import json_response
-from reconciler.webhooks import (
+from reconciler.github.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     MAX_PAYLOAD_BYTES,

@@ -3,7 +3,7 @@
 Sets the `reconciler/approvals` commit status on the pull request's head and posts (or updates
 in place) one plan comment. The reusable workflow runs it on `pull_request` and
 `pull_request_review` events; branch protection makes the status required. The work is
-`reconciler.pullrequests`; this module only turns options into that call.
+`reconciler.plan.pullrequest`; this module only turns options into that call.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 
 import click
 
+from reconciler.decision.regime import RulesInvalid, describe_findings
 from reconciler.errors import EXIT_FINDINGS
 from reconciler.github import STATUS_CONTEXT, GitHubClient
-from reconciler.gitrepo import GitRepository
+from reconciler.gitrepo.repository import GitRepository
+from reconciler.plan.pullrequest import evaluate_pull_request, project_repository, publish
 from reconciler.policy import truncate
-from reconciler.pullrequests import evaluate_pull_request, project_repository, publish
-from reconciler.reconcile.regime import RulesInvalid, describe_findings
 
 
 @click.command("check-approvals")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler.schema import KINDS, schema_text
+from reconciler.model.schema import KINDS, schema_text
 
 
 @click.command()

@@ -7,10 +7,10 @@ import sys
 
 import click
 
-from reconciler.checks import validate_source
 from reconciler.errors import EXIT_FINDINGS, EXIT_OK
-from reconciler.loader import DirectorySource, FileSource, usable_cpus
-from reconciler.report import FORMATS, append_step_summary, render
+from reconciler.repo.loader import DirectorySource, FileSource, usable_cpus
+from reconciler.validate.checks import validate_source
+from reconciler.validate.report import FORMATS, append_step_summary, render
 
 
 @click.command()
@@ -43,7 +43,7 @@ def validate(path: str, fmt: str, base: str | None, jobs: int | None) -> None:
 def _base_source(path: str, base: str | None) -> FileSource | None:
     if base is None:
         return None
-    from reconciler.gitrepo import GitRepository  # GitPython is slow to import: only for --base
+    from reconciler.gitrepo.repository import GitRepository  # GitPython is slow to import: only for --base
 
     repository, subdir = GitRepository.containing(path)
     return repository.source_at(base, subdir=subdir)

@@ -1,7 +1,7 @@
 """`reconciler verify --repo PATH|URL [--store URL] [--branch B] [--path P] [--format text|json]`.
 
 Replays the applied change requests and compares every flag with the store
-(`reconciler.verify.verify_store`). Exit 0 clean, 1 drift found, 2 error.
+(`reconciler.reconcile.verify.verify_store`). Exit 0 clean, 1 drift found, 2 error.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def verify(
 ) -> None:
     """Report every flag whose state in the store differs from what its applied change requests make it."""
     from reconciler.reconcile.run import ReconcileConfig
+    from reconciler.reconcile.verify import verify_store
     from reconciler.store import Store, resolve_store_url
-    from reconciler.verify import verify_store
 
     with Store.open(resolve_store_url(store, os.environ), migrate=False) as opened:
         report = verify_store(opened, ReconcileConfig(repo=repo, branch=branch, path=subdir))

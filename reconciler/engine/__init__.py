@@ -33,11 +33,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.documents import ChangeRequestSpec, CopyAspect, action_mismatch
 from reconciler.engine.instructions import BOOLEAN_PAYLOAD_KEY, apply_instruction, pct, variants_text
 from reconciler.engine.intent import FieldChange, Intent, build_intent, field_values
 from reconciler.errors import ChangeError
-from reconciler.flags import Flag, FlagFilters, Multivariate
+from reconciler.model.documents import ChangeRequestSpec, CopyAspect, action_mismatch
+from reconciler.model.flags import Flag, FlagFilters, Multivariate
 
 __all__ = [
     "COPY_ASPECTS",

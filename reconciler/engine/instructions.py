@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.documents import (
+from reconciler.errors import ChangeError
+from reconciler.model.documents import (
     AddGroup,
     AddTags,
     Instruction,
@@ -29,8 +30,7 @@ from reconciler.documents import (
     UpdateRollout,
     UpdateVariants,
 )
-from reconciler.errors import ChangeError
-from reconciler.flags import Flag, FlagGroup, Multivariate, Variant
+from reconciler.model.flags import Flag, FlagGroup, Multivariate, Variant
 
 BOOLEAN_PAYLOAD_KEY = "true"  # the payload key of a flag without variants, as PostHog has it
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.flags import Flag
+from reconciler.model.flags import Flag
 
 _BOOKKEEPING = ("id", "version")  # always differ between versions; not a change anyone asked for
 

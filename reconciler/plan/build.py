@@ -16,19 +16,19 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from reconciler.approvals import ApprovalContext, MemberIndex
-from reconciler.documents import ChangeRequest
+from reconciler.approvals.base import ApprovalContext, MemberIndex
+from reconciler.decision.changes import Decision, change_request_id, current_flags, decide, needs_new_id
+from reconciler.decision.regime import Regime, load_regime
 from reconciler.errors import ConfigError
-from reconciler.flags import Flag
-from reconciler.loader import kind_of_path, not_regular_findings, parse_document
+from reconciler.model.documents import ChangeRequest
+from reconciler.model.flags import Flag
 from reconciler.plan.model import ChangePlan, ChangeStatus, Plan, Problem
 from reconciler.plan.rules import not_in_force, policy_needs, regime_of, require_regime, rule_changes
 from reconciler.plan.workspace import Workspace, open_workspace
 from reconciler.policy import Evaluation
-from reconciler.reconcile.changes import Decision, change_request_id, current_flags, decide, needs_new_id
-from reconciler.reconcile.regime import Regime, load_regime
 from reconciler.reconcile.replay import replayed_store
 from reconciler.reconcile.run import ReconcileConfig
+from reconciler.repo.loader import kind_of_path, not_regular_findings, parse_document
 from reconciler.store import Reader, Store
 from reconciler.store.transaction import FLAG_ID_COUNTER
 

@@ -13,13 +13,13 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from reconciler.documents import ApprovalPolicy, Members, Project
+from reconciler.decision.regime import Regime, is_rule_file, parse_rules, read_files, read_regime
 from reconciler.errors import ConfigError
-from reconciler.loader import MEMBERS_FILE, PROJECT_FILE, FileSource
+from reconciler.model.documents import ApprovalPolicy, Members, Project
 from reconciler.plan.model import PolicyNeed, RuleChange, RuleNotInForce, RuleStatus
 from reconciler.plan.workspace import Workspace
 from reconciler.policy import Evaluation, Subject, eligible_approvers, evaluate
-from reconciler.reconcile.regime import Regime, is_rule_file, parse_rules, read_files, read_regime
+from reconciler.repo.loader import MEMBERS_FILE, PROJECT_FILE, FileSource
 
 
 def rule_paths(source: FileSource) -> list[str]:

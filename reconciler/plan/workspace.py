@@ -17,8 +17,8 @@ from datetime import datetime
 from pathlib import Path
 
 from reconciler.errors import ConfigError, GitError
-from reconciler.gitrepo import CommitInfo, GitRepository
-from reconciler.loader import DirectorySource, FileSource
+from reconciler.gitrepo.repository import CommitInfo, GitRepository
+from reconciler.repo.loader import DirectorySource, FileSource
 
 TRACKED_CANDIDATES = ("@{upstream}", "origin/HEAD", "origin/main", "origin/master", "main", "master")
 

@@ -7,7 +7,7 @@ or fail with `Evaluation.quorum_error()`). Its `Evaluation` is also what the API
 
 Contract: callers pass the policies and members **of the base** (the tracked branch before
 the merge), never the pull request's own, so a pull request cannot weaken the rules that judge
-it. No I/O here: votes come from `reconciler.votes`, field values from the change engine.
+it. No I/O here: votes come from `reconciler.policy.votes`, field values from the change engine.
 
 `model` holds the values, `selection` decides which policies govern, `judge` counts the votes,
 `render` turns the verdict into API fields, the commit status and Markdown.

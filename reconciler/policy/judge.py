@@ -7,9 +7,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from reconciler.documents import ApprovalPolicy, Member, Members
-from reconciler.durations import parse_duration
 from reconciler.errors import ConfigError
+from reconciler.model.documents import ApprovalPolicy, Member, Members
+from reconciler.model.durations import parse_duration
 from reconciler.policy.model import (
     COUNTED,
     DISMISSED,
@@ -26,7 +26,7 @@ from reconciler.policy.model import (
     UnmatchedChanges,
 )
 from reconciler.policy.selection import governing_policies
-from reconciler.votes import Vote
+from reconciler.policy.votes import Vote
 
 LEVEL_NAMES = {1: "member", 8: "admin", 15: "owner"}
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from reconciler.documents import FLAG_ACTIONS, META_ACTIONS, ApprovalPolicy, Member
-from reconciler.votes import Vote
+from reconciler.model.documents import FLAG_ACTIONS, META_ACTIONS, ApprovalPolicy, Member
+from reconciler.policy.votes import Vote
 
 # The one reason a vote is ignored, as users read it.
 NOT_ELIGIBLE = "not an eligible approver"

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from reconciler.documents import ApprovalPolicy
+from reconciler.model.documents import ApprovalPolicy
 from reconciler.policy.model import COUNTED, DISMISSED, REJECTION, UNKNOWN_LOGIN, Evaluation, PolicyResult
-from reconciler.votes import Vote
+from reconciler.policy.votes import Vote
 
 CommitState = Literal["success", "pending", "failure"]
 STATUS_DESCRIPTION_LIMIT = 140  # GitHub truncates longer commit-status descriptions

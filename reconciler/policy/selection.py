@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
 from typing import Any
 
-from reconciler.documents import ApprovalPolicy, Condition
+from reconciler.model.documents import ApprovalPolicy, Condition
 from reconciler.policy.model import Subject
 
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {

@@ -17,23 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from reconciler.approvals import ApprovalContext, ApprovalSource, TrailerSource
-from reconciler.documents import ApprovalPolicy, ChangeRequest
-from reconciler.errors import DocumentError
-from reconciler.gitrepo import CommitInfo, FileChange, GitRepository
-from reconciler.loader import (
-    MEMBERS_FILE,
-    PROJECT_FILE,
-    Finding,
-    ParseWorkers,
-    iter_parse_documents,
-    kind_of_path,
-    not_a_file,
-    not_a_file_finding,
-    parse_document,
-)
-from reconciler.policy import Subject, evaluate
-from reconciler.reconcile.changes import (
+from reconciler.approvals.base import ApprovalContext, ApprovalSource, TrailerSource
+from reconciler.decision.changes import (
     Decision,
     build_record,
     change_request_id,
@@ -43,7 +28,7 @@ from reconciler.reconcile.changes import (
     record_decision,
     unexpected_failure,
 )
-from reconciler.reconcile.regime import (
+from reconciler.decision.regime import (
     Regime,
     RulesInvalid,
     describe_findings,
@@ -51,6 +36,21 @@ from reconciler.reconcile.regime import (
     parse_rules,
     read_regime,
     regime_findings,
+)
+from reconciler.errors import DocumentError
+from reconciler.gitrepo.repository import CommitInfo, FileChange, GitRepository
+from reconciler.model.documents import ApprovalPolicy, ChangeRequest
+from reconciler.policy import Subject, evaluate
+from reconciler.repo.loader import (
+    MEMBERS_FILE,
+    PROJECT_FILE,
+    Finding,
+    ParseWorkers,
+    iter_parse_documents,
+    kind_of_path,
+    not_a_file,
+    not_a_file_finding,
+    parse_document,
 )
 from reconciler.store.reader import Reader
 from reconciler.store.records import ChangeRequestRecord, FlagRecord, PolicyRecord

@@ -26,12 +26,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from reconciler.approvals import ApprovalSource, TrailerSource
-from reconciler.approvals_github import GitHubSource
+from reconciler.approvals.base import ApprovalSource, TrailerSource
+from reconciler.approvals.github import GitHubSource
+from reconciler.decision.regime import PROJECT_KEY, RULES_INVALID_KEY, Regime, RulesInvalid, load_regime
 from reconciler.errors import EXIT_OK, ConfigError, GitError, ReconcilerError
 from reconciler.github import GitHubClient
-from reconciler.gitrepo import CommitInfo, GitRepository
-from reconciler.loader import PROJECT_FILE, ParseWorkers
+from reconciler.gitrepo.repository import CommitInfo, GitRepository
 from reconciler.reconcile.landing import (
     CommitReport,
     Landing,
@@ -41,8 +41,8 @@ from reconciler.reconcile.landing import (
     process_commit,
     touches_by_path,
 )
-from reconciler.reconcile.regime import PROJECT_KEY, RULES_INVALID_KEY, Regime, RulesInvalid, load_regime
 from reconciler.reconcile.scheduled import apply_due
+from reconciler.repo.loader import PROJECT_FILE, ParseWorkers
 from reconciler.store import Store
 from reconciler.store.records import Position
 from reconciler.store.transaction import Transaction

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from reconciler.documents import ChangeRequestSpec
+from reconciler.decision.changes import flags_for, needs_new_id, unexpected_failure
+from reconciler.decision.regime import Regime
 from reconciler.engine import apply_change
 from reconciler.errors import ChangeError
-from reconciler.reconcile.changes import flags_for, needs_new_id, unexpected_failure
-from reconciler.reconcile.regime import Regime
+from reconciler.model.documents import ChangeRequestSpec
 from reconciler.store import Store
 from reconciler.store.records import ChangeRequestFilter, ChangeRequestRecord
 from reconciler.store.transaction import Transaction

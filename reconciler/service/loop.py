@@ -26,8 +26,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from reconciler.errors import ConfigError, GitError, ReconcilerError
+from reconciler.github.webhooks import (
+    PingEvent,
+    PullRequestEvent,
+    PullRequestReviewEvent,
+    PushEvent,
+    WebhookEvent,
+)
 from reconciler.service import metrics
-from reconciler.webhooks import PingEvent, PullRequestEvent, PullRequestReviewEvent, PushEvent, WebhookEvent
 
 log = logging.getLogger("reconciler.service")
 

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from reconciler.documents import Project
+from reconciler.decision.regime import PROJECT_KEY
 from reconciler.github import GitHubClient
-from reconciler.gitrepo import GitRepository
-from reconciler.pullrequests import SyncReport, sync_open_pull_requests, sync_pull_request
+from reconciler.gitrepo.repository import GitRepository
+from reconciler.model.documents import Project
+from reconciler.plan.pullrequest import SyncReport, sync_open_pull_requests, sync_pull_request
 from reconciler.reconcile import AnotherPassError, PassResult, ReconcileConfig, reconcile_once
-from reconciler.reconcile.regime import PROJECT_KEY
 from reconciler.service import metrics
 from reconciler.service.loop import LoopSettings, ReconcileLoop, RefreshPullRequests
 from reconciler.store import Store

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from reconciler.documents import MEMBER_NAMESPACE, ApprovalPolicy
-from reconciler.flags import Flag
+from reconciler.model.documents import MEMBER_NAMESPACE, ApprovalPolicy
+from reconciler.model.flags import Flag
 
 ChangeRequestState = Literal["pending", "approved", "applied", "rejected", "expired", "failed"]
 CHANGE_REQUEST_STATES: tuple[ChangeRequestState, ...] = (

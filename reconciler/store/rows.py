@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from reconciler.flags import Flag
+from reconciler.model.flags import Flag
 from reconciler.store.records import (
     AuditRecord,
     ChangeRequestRecord,

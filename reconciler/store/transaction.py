@@ -14,9 +14,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from reconciler.documents import MembersSpec
 from reconciler.errors import StoreError
-from reconciler.flags import Flag
+from reconciler.model.documents import MembersSpec
+from reconciler.model.flags import Flag
 from reconciler.store import audit, rows, statements
 from reconciler.store import schema as t
 from reconciler.store.flagindex import FlagIndex, FlagStates

@@ -8,8 +8,8 @@ from fastapi import FastAPI
 
 from reconciler.api import ApiSettings, create_app
 from reconciler.store import Store
-from tests.api.conftest import Client
-from tests.api.seed import APPLIED, STAGING_CR, Tokens
+from tests.support.apiclient import Client
+from tests.support.apiseed import APPLIED, STAGING_CR, Tokens
 
 SCOPED = [
     ("/api/environments/1/approval_policies/", "approvals"),

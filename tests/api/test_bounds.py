@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from tests.api.conftest import Client
-from tests.api.seed import APPLIED, PROD
+from tests.support.apiclient import Client
+from tests.support.apiseed import APPLIED, PROD
 
 LABELS = re.compile(r'^reconciler_api_request_duration_seconds_count\{(?P<labels>[^}]*)\}', re.MULTILINE)
 

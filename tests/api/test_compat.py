@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import Client
-from tests.api.seed import APPLIED, FAILED, PENDING, REJECTED, STAGING_CR, at
 from tests.api.test_posthog import assert_shape, example
+from tests.support.apiclient import Client
+from tests.support.apiseed import APPLIED, FAILED, PENDING, REJECTED, STAGING_CR, at
 
 LD = "/api/v2/projects/default/flags/{flag}/environments/{env}/approval-requests"
 

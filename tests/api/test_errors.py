@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from reconciler.api import ApiSettings, create_app
 from reconciler.store import Store
 from reconciler.store.connect import make_engine, to_sqlalchemy_url
-from tests.api.conftest import Client
-from tests.api.seed import APPLIED, Tokens, seed
+from tests.support.apiclient import Client
+from tests.support.apiseed import APPLIED, Tokens, seed
 
 ENVELOPE = {"type", "code", "detail", "attr"}
 SAMPLES = {

@@ -14,11 +14,11 @@ import pytest
 
 from reconciler.api import create_app
 from reconciler.store import Store
-from tests.api.conftest import SETTINGS
-from tests.api.live import serve
-from tests.api.seed import Tokens, seed
 from tests.api.test_bounds import PARAMS, get_routes
-from tests.tcpproxy import Proxy, proxied
+from tests.support.apiclient import SETTINGS
+from tests.support.apiseed import Tokens, seed
+from tests.support.live import serve
+from tests.support.tcpproxy import Proxy, proxied
 
 pytestmark = pytest.mark.postgres
 ANSWER_WITHIN = 10.0  # a liveness check, not a latency target: generous on a loaded machine

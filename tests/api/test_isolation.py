@@ -19,8 +19,8 @@ from fastapi import FastAPI
 
 from reconciler.api import create_app
 from reconciler.store import SCOPES, Store
-from tests.api.conftest import SETTINGS, Client
-from tests.api.seed import APPLIED, ENVIRONMENTS, STAGING_CR, Tokens, at, policy
+from tests.support.apiclient import SETTINGS, Client
+from tests.support.apiseed import APPLIED, ENVIRONMENTS, STAGING_CR, Tokens, at, policy
 
 STAGING_FILE = STAGING_CR.file
 # Anything that would tell a production-only caller that staging exists.

@@ -6,8 +6,8 @@ from fastapi import FastAPI
 
 from reconciler.api import ApiSettings, create_app
 from reconciler.store import Store
-from tests.api.conftest import Client
-from tests.api.seed import PROD, Tokens, at, flag
+from tests.support.apiclient import Client
+from tests.support.apiseed import PROD, Tokens, at, flag
 
 
 def test_definitions_for_the_project_token(client: Client) -> None:

@@ -9,12 +9,18 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from reconciler.api import ApiSettings, create_app
+from reconciler.github.webhooks import (
+    MAX_PAYLOAD_BYTES,
+    PullRequestReviewEvent,
+    PushEvent,
+    WebhookEvent,
+    sign,
+)
 from reconciler.store import Store
-from reconciler.webhooks import MAX_PAYLOAD_BYTES, PullRequestReviewEvent, PushEvent, WebhookEvent, sign
-from tests.api.conftest import SETTINGS, Client
-from tests.api.seed import Tokens
-from tests.conftest import FIXTURES
-from tests.test_service_loop import Passes, make_loop
+from tests.service.test_loop import Passes, make_loop
+from tests.support.apiclient import SETTINGS, Client
+from tests.support.apiseed import Tokens
+from tests.support.paths import FIXTURES
 
 SECRET = (SETTINGS.webhook_secret or "").encode()
 PUSH = {"ref": "refs/heads/main", "before": "a" * 40, "after": "b" * 40, "repository": {"full_name": "acme/flags"}}

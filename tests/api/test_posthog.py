@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import Client
-from tests.api.seed import APPLIED, FAILED, PENDING, REJECTED, STAGING_CR
-from tests.conftest import FIXTURES
+from tests.support.apiclient import Client
+from tests.support.apiseed import APPLIED, FAILED, PENDING, REJECTED, STAGING_CR
+from tests.support.paths import FIXTURES
 
 PREFIXES = ["/api/environments", "/api/projects"]
 

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.api import ApiSettings, create_app
+from reconciler.github.webhooks import WebhookEvent, sign
 from reconciler.store import Store
-from reconciler.webhooks import WebhookEvent, sign
-from tests.api.conftest import SETTINGS, Client
+from tests.support.apiclient import SETTINGS, Client
 
 WEBHOOKS = Path(__file__).resolve().parent.parent / "fixtures" / "shared" / "github" / "webhooks"
 PAYLOADS = {path.name: json.loads(path.read_text()) for path in sorted(WEBHOOKS.glob("*.json"))}

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from reconciler.store import Store
 from reconciler.store.schema import metadata
-from tests.pgutil import postgres_admin_url, temporary_database
+from tests.support.pgutil import postgres_admin_url, temporary_database
 
 
 @pytest.fixture(scope="session")

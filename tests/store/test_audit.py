@@ -11,7 +11,7 @@ from reconciler.errors import StoreError
 from reconciler.store import Store
 from reconciler.store.audit import event_hash
 from reconciler.store.schema import audit_events
-from tests.store.data import at
+from tests.support.storedata import at
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from reconciler.errors import StoreError
 from reconciler.store import ChangeRequestFilter, Store, VoteRecord, change_request_uuid
-from tests.store.data import at, change_request
+from tests.support.storedata import at, change_request
 
 
 def test_every_field_round_trips(store: Store) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.errors import StoreError
 from reconciler.store import Store
-from tests.store.data import at, flag
+from tests.support.storedata import at, flag
 
 
 @pytest.fixture

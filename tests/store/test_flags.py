@@ -9,7 +9,7 @@ import pytest
 from reconciler.errors import StoreError
 from reconciler.store import Position, Store, resolve_store_url, to_sqlalchemy_url
 from reconciler.store.pending import COPY_AFTER_ROWS
-from tests.store.data import at, change_request, flag
+from tests.support.storedata import at, change_request, flag
 
 
 def test_store_location_from_option_then_environment_then_default() -> None:

@@ -18,7 +18,7 @@ from reconciler.store.connect import (
     to_sqlalchemy_url,
 )
 from reconciler.store.schema import metadata
-from tests.store.data import at
+from tests.support.storedata import at
 
 
 def test_migrations_build_exactly_the_declared_schema(clean_store_url: str) -> None:

@@ -8,7 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler.documents import (
+from reconciler.errors import StoreError
+from reconciler.model.documents import (
     ApprovalPolicy,
     ApprovalPolicySpec,
     ApproverConfig,
@@ -17,9 +18,8 @@ from reconciler.documents import (
     Metadata,
     Role,
 )
-from reconciler.errors import StoreError
 from reconciler.store import EnvironmentRecord, PolicyRecord, Position, Store, policy_uuid, role_uuid
-from tests.store.data import at
+from tests.support.storedata import at
 
 
 def _policy(name: str, quorum: int = 1, **spec: object) -> ApprovalPolicy:

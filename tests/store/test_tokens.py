@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from reconciler.cli import main
-from reconciler.documents import Member, MembersSpec
 from reconciler.errors import ConfigError, StoreError
+from reconciler.model.documents import Member, MembersSpec
 from reconciler.store import Store
-from tests.store.data import at
+from tests.support.storedata import at
 
 
 def _dump(store: Store) -> str:

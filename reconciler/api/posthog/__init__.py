@@ -1,0 +1,1 @@
+"""The PostHog-compatible API: response shapes and routes."""

@@ -1,0 +1,1 @@
+"""Where approvals come from: one protocol, its sources side by side, one factory."""

@@ -1,0 +1,1 @@
+"""The one judgement shared by the reconcile pass, `plan` and `check-approvals`."""

@@ -1,0 +1,1 @@
+"""The vocabulary, pure: flags, documents, durations, states and the JSON Schemas."""

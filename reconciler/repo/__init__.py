@@ -1,0 +1,1 @@
+"""Files to documents: file sources, bounded YAML, parsing, findings, the repository layout."""

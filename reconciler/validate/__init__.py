@@ -1,0 +1,1 @@
+"""`reconciler validate` as a pipeline: checks, then a reporter."""

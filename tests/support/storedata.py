@@ -1,0 +1,45 @@
+"""Records for store tests: a flag, a change request, a time, built with plain defaults."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from reconciler.model.flags import Flag, FlagFilters, FlagGroup
+from reconciler.store import ChangeRequestRecord, VoteRecord, change_request_uuid
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def at(minutes: int) -> datetime:
+    """A fixed time `minutes` after T0."""
+    return T0 + timedelta(minutes=minutes)
+
+
+def flag(flag_id: int, key: str, version: int = 1, rollout: float = 10, **kw: Any) -> Flag:
+    groups = [FlagGroup(rollout_percentage=rollout)]
+    return Flag(id=flag_id, key=key, version=version, filters=FlagFilters(groups=groups), **kw)
+
+
+def change_request(name: str, minute: int = 0, **kw: Any) -> ChangeRequestRecord:
+    """A pending ramp of `checkout` in environment 1 (production), created at `minute`."""
+    base = ChangeRequestRecord(
+        id=change_request_uuid(f"c0ffee:{name}"),
+        name=name,
+        file=f"changes/{name}.yaml",
+        environment_key="production",
+        environment_id=1,
+        action_key="feature_flag.update",
+        resource_id="checkout",
+        spec={"instructions": [{"kind": "updateRollout", "group": 0, "percentage": 50}]},
+        state="pending",
+        created_at=at(minute),
+        updated_at=at(minute),
+        description=f"ramp for {name}",
+        created_by_login="ada",
+        created_by_uuid="5a0a3a3c-0000-4000-8000-000000000001",
+        expires_at=at(minute) + timedelta(days=14),
+        votes=(VoteRecord(login="grace", decision="approved", at=at(minute + 1), counted=True),),
+    )
+    return replace(base, **kw)

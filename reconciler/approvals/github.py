@@ -1,10 +1,9 @@
 """The GitHub approval source: pull-request reviews, as they stood when the change merged.
 
-`GitHubSource` is what the reconcile pass asks (`approvals.source: github`) for the votes,
-requesters and merger of each file a landing commit brings to the tracked branch; the pass
-builds one per run. `pull_request_context` answers the same question for an open pull request
-and is shared with `reconciler.plan.pullrequest` (check-approvals and the live sync), so a change is
-judged by one rule before and after it merges.
+`GitHubSource` (`approvals.source: github`) answers with the votes, requesters and merger of
+each file a landing commit brings to the tracked branch; one instance serves one reconcile
+pass. `pull_request_context` answers the same question for an open pull request, so a change
+is judged by one rule before and after it merges.
 
 GitHub says who reviewed what and who merged; local git says what the reviewed commits
 contained. An approval is stale when the change-request file at the reviewed commit differs
@@ -24,7 +23,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from reconciler.approvals.base import ApprovalContext, MemberIndex, PullRequestRef
+from reconciler.approvals.members import MemberIndex
+from reconciler.approvals.source import ApprovalContext, PullRequestRef, pushed_context
 from reconciler.github import GitHubClient, PullCommit, PullRequest, Review
 from reconciler.gitrepo.repository import CommitInfo, GitRepository
 from reconciler.model.documents import Members
@@ -176,8 +176,8 @@ class GitHubSource:
 
     def context(self, landing: CommitInfo, path: str, members: Members) -> ApprovalContext:
         snapshot = self.snapshot_for(landing)
-        if snapshot is None:
-            return self._direct_push(landing, path, members)
+        if snapshot is None:  # pushed without a pull request: nobody reviewed it, only a bypass applies it
+            return pushed_context(self.repo, landing, path, MemberIndex(members))
         index = MemberIndex(members)
         merged_by = snapshot.pull.merged_by
         merger = (index.login_for(merged_by) or merged_by) if merged_by else \
@@ -211,15 +211,3 @@ class GitHubSource:
         into_branch = [p for p in merged if self.repo.branch is None or p.base_ref == self.repo.branch]
         candidates = exact or into_branch or merged
         return min(candidates, key=lambda p: (p.merged_at, p.number)) if candidates else None
-
-    def _direct_push(self, landing: CommitInfo, path: str, members: Members) -> ApprovalContext:
-        """A commit pushed without a pull request: nobody reviewed it, so only a bypass applies it."""
-        index = MemberIndex(members)
-        added = self.repo.adding_commit(landing, path)
-        requester = index.person(added.author_name, added.author_email)
-        return ApprovalContext(
-            votes=(),
-            requesters=frozenset({requester} if requester else set()),
-            merger=index.person(landing.committer_name, landing.committer_email),
-            created_at=added.authored_at,
-        )

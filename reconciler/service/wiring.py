@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from reconciler.decision.regime import PROJECT_KEY
+from reconciler.approvals.factory import approval_kind, project_repository
+from reconciler.decision.regime import stored_project
 from reconciler.github import GitHubClient
 from reconciler.gitrepo.repository import GitRepository
-from reconciler.model.documents import Project
 from reconciler.plan.pullrequest import SyncReport, sync_open_pull_requests, sync_pull_request
 from reconciler.reconcile import AnotherPassError, PassResult, ReconcileConfig, reconcile_once
 from reconciler.service import metrics
@@ -81,21 +81,6 @@ def record_failure(store: Store, err: Exception, started: datetime) -> None:
         log.warning("could not record the failed pass in the store: %s", store_err)
 
 
-def approval_source(config: ReconcileConfig, store: Store) -> str | None:
-    """Where approvals come from: the option, else the project in force (None before bootstrap)."""
-    if config.approvals is not None:
-        return config.approvals
-    data = store.position().details.get(PROJECT_KEY)
-    return Project.model_validate(data).spec.approvals.source if data is not None else None
-
-
-def project_repository(store: Store) -> str | None:
-    """`spec.github.repository` of the project in force."""
-    data = store.position().details.get(PROJECT_KEY)
-    github = Project.model_validate(data).spec.github if data is not None else None
-    return github.repository if github else None
-
-
 GitHubFactory = Callable[[str | None], GitHubClient]  # repository named in reconciler.yaml -> client
 
 
@@ -113,11 +98,12 @@ def pull_request_refresher(
     """
 
     def refresh(number: int | None) -> SyncReport | None:
-        if approval_source(config, store) != "github":
+        project = stored_project(store.position())
+        if approval_kind(project, config.approvals) != "github":
             return None
         with (
             GitRepository.open(config.repo, branch=config.branch, subdir=config.path, cache_dir=config.cache_dir) as repo,
-            github(project_repository(store)) as client,
+            github(project_repository(project)) as client,
         ):
             if number is None:
                 report = sync_open_pull_requests(store, repo, client, now=now())

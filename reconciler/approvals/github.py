@@ -18,17 +18,15 @@ loop retries the temporary ones.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 from reconciler.approvals.members import MemberIndex
 from reconciler.approvals.source import ApprovalContext, PullRequestRef, pushed_context
-from reconciler.github import GitHubClient, PullCommit, PullRequest, Review
+from reconciler.github import GitHubClient, PullCommit, PullRequest, Review, parse_co_authors
 from reconciler.gitrepo.repository import CommitInfo, GitRepository
 from reconciler.model.documents import Members
-from reconciler.policy.votes import Vote, co_author_emails, requesters, votes_from_reviews
+from reconciler.policy.votes import Vote, requesters, votes_from_reviews
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +73,10 @@ class PullSnapshot:
     def ref(self) -> PullRequestRef:
         return PullRequestRef(self.pull.number, self.pull.html_url)
 
-    def review_objects(self, until: datetime | None) -> list[Mapping[str, Any]]:
-        """The reviews submitted by `until` (all when None), oldest first, as GitHub sent them."""
+    def reviews_until(self, until: datetime | None) -> list[Review]:
+        """The reviews submitted by `until` (all when None), oldest first."""
         return [
-            r.raw for r in self.reviews
+            r for r in self.reviews
             if until is None or (r.submitted_at is not None and r.submitted_at <= until)
         ]  # fmt: skip
 
@@ -119,7 +117,7 @@ def pull_request_context(
     def changed_since(commit_id: str) -> bool:
         return commit_id in snapshot.missing or snapshot.blob(repo, commit_id, path) != current
 
-    votes = votes_from_reviews(snapshot.review_objects(until), file_changed_since=changed_since)
+    votes = votes_from_reviews(snapshot.reviews_until(until), file_changed_since=changed_since)
     return ApprovalContext(
         votes=tuple(_explain_unreadable(v, snapshot.missing) for v in votes),
         requesters=frozenset(_requesters(repo, snapshot, path, MemberIndex(members), exclude)),
@@ -153,7 +151,7 @@ def _requesters(repo: GitRepository, snapshot: PullSnapshot, path: str, index: M
     for commit in snapshot.commits_touching(repo, exclude, path):
         api = by_sha.get(commit.sha)
         people.append(_api_author(api, index) if api and api.author_login else index.person(commit.author_name, commit.author_email))
-        people += [index.login_for(email) or email for email in co_author_emails(commit.message)]
+        people += [index.login_for(a.email) or a.email for a in parse_co_authors(commit.message)]
     return requesters(None, people)
 
 

@@ -461,7 +461,6 @@ class ChangeRequest(Closed):
     spec: ChangeRequestSpec = Field(description="The change.")
 
 
-Document = Project | Members | ApprovalPolicy | ChangeRequest
 DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
     "Project": Project,
     "Members": Members,
@@ -473,11 +472,6 @@ DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
 def instruction_kinds(spec: ChangeRequestSpec) -> list[str]:
     """The instruction kinds of a change request, in order."""
     return [i.kind for i in spec.instructions]
-
-
-def as_plain(value: BaseModel) -> dict[str, Any]:
-    """A model as JSON-compatible plain data (what the store and API keep)."""
-    return value.model_dump(mode="json", exclude_none=False)
 
 
 _ONLY_INSTRUCTION = {"feature_flag.enable": "turnFlagOn", "feature_flag.disable": "turnFlagOff"}

@@ -23,10 +23,10 @@ from reconciler.engine import Outcome, apply_change, field_values
 from reconciler.errors import ChangeError, GitError, StoreError
 from reconciler.model.documents import ChangeRequest, ChangeRequestSpec
 from reconciler.model.flags import Flag
+from reconciler.model.states import REFUSED_STATES, ChangeRequestState
 from reconciler.policy import Evaluation, Subject, evaluate
 from reconciler.store.records import (
     ChangeRequestRecord,
-    ChangeRequestState,
     FlagRecord,
     VoteRecord,
     change_request_uuid,
@@ -175,7 +175,7 @@ def _state(evaluation: Evaluation, scheduled_for_later: bool) -> ChangeRequestSt
         return "approved" if scheduled_for_later else "applied"
     if evaluation.denied:
         return "failed"
-    if evaluation.state in ("rejected", "expired"):
+    if evaluation.state in REFUSED_STATES:
         return evaluation.state
     return "failed"  # merged without quorum and without a bypass
 

@@ -22,6 +22,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_vali
 from reconciler.model.durations import DURATION_PATTERN, parse_duration
 from reconciler.model.flags import Closed, FlagDefinition, FlagFilters, PropertyFilter
 from reconciler.model.limits import MAX_DURATION_TEXT, MAX_SAFE_INTEGER, MAX_STORE_INTEGER
+from reconciler.model.states import LEVEL_NAMES, FlagAction, MembershipLevel, PolicyAction
 
 API_VERSION = "reconciler/v1"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -30,35 +31,6 @@ FLAG_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,400}$"
 ENV_KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 MEMBER_NAMESPACE = uuid.UUID("6f0d5a4e-8d0c-4c1b-9d7e-2f7a0b7f0a11")
 
-FLAG_ACTIONS = (
-    "feature_flag.create",
-    "feature_flag.update",
-    "feature_flag.enable",
-    "feature_flag.disable",
-    "feature_flag.delete",
-    "feature_flag.copy",
-)
-META_ACTIONS = ("approval_policy.change", "members.change")
-
-FlagAction = Literal[
-    "feature_flag.create",
-    "feature_flag.update",
-    "feature_flag.enable",
-    "feature_flag.disable",
-    "feature_flag.delete",
-    "feature_flag.copy",
-]
-PolicyAction = Literal[
-    "feature_flag.create",
-    "feature_flag.update",
-    "feature_flag.enable",
-    "feature_flag.disable",
-    "feature_flag.delete",
-    "feature_flag.copy",
-    "approval_policy.change",
-    "members.change",
-]
-MembershipLevel = Literal[1, 8, 15]
 CopyAspect = Literal["active", "groups", "variants", "payloads", "tags"]
 
 
@@ -173,7 +145,10 @@ class Member(Closed):
     first_name: str = Field(default="", description="First name.")
     last_name: str = Field(default="", description="Last name.")
     level: MembershipLevel = Field(
-        default=1, description="Organization membership level: 1 member, 8 admin, 15 owner."
+        default=1,
+        description="Organization membership level: "
+        + ", ".join(f"{level} {name}" for level, name in LEVEL_NAMES.items())
+        + ".",
     )
     roles: list[str] = Field(default_factory=list, description="Names of roles this member holds.")
     role_at_organization: str | None = Field(default=None, description="Job function, e.g. `engineering`.")

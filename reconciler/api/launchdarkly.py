@@ -22,13 +22,13 @@ from reconciler.api.errors import ApiError, error_responses
 from reconciler.api.paging import SAFE_TEXT
 from reconciler.api.posthog.routes import is_uuid
 from reconciler.api.posthog.shapes import pull_request_object
-from reconciler.model.states import APPROVALS_READ, APPROVED_STATES
+from reconciler.model.states import APPROVALS_READ, APPROVED_STATES, VoteDecision
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, VoteRecord, stable_uuid
 
 Key = Annotated[str, Path(max_length=200, pattern=SAFE_TEXT)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 PATH = "/api/v2/projects/{projectKey}/flags/{flagKey}/environments/{envKey}/approval-requests"
-_KIND = {"approved": "approve", "rejected": "decline", "dismissed": "comment"}
+_KIND: dict[VoteDecision, str] = {"approved": "approve", "rejected": "decline", "dismissed": "comment"}
 
 
 class ApprovalRequest(BaseModel):

@@ -38,9 +38,10 @@ LIVE_STATES: tuple[EvaluationState, ...] = get_args(EvaluationState)
 REFUSED_STATES: tuple[EvaluationState, ...] = ("rejected", "expired")
 # Quorum met (or bypassed): waiting for its `execute_at`, or applied.
 APPROVED_STATES: tuple[ChangeRequestState, ...] = ("approved", "applied")
-# Only landing (the reconcile pass) writes these: a pull request no longer changes them.
+# Written only once the change landed (its merge, or its `execute_at` coming due): a pull
+# request no longer changes them.
 LANDED_STATES: tuple[ChangeRequestState, ...] = ("applied", "failed")
-# Nothing more happens to a change request in these states.
+# Once its merge is recorded, nothing more happens to a change request in these states.
 TERMINAL_STATES: tuple[ChangeRequestState, ...] = (*LANDED_STATES, *REFUSED_STATES)
 # Decided: terminal, or approved and waiting for its time.
 DECIDED_STATES: tuple[ChangeRequestState, ...] = (*TERMINAL_STATES, "approved")

@@ -25,7 +25,6 @@ from reconciler.policy.model import (
     Evaluation,
     IgnoredVote,
     PolicyResult,
-    State,
     Subject,
     UnmatchedChanges,
 )
@@ -42,7 +41,6 @@ __all__ = [
     "Evaluation",
     "IgnoredVote",
     "PolicyResult",
-    "State",
     "Subject",
     "UnmatchedChanges",
     "bypass_reason",

@@ -40,6 +40,7 @@ from reconciler.decision.regime import (
 from reconciler.errors import DocumentError
 from reconciler.gitrepo.repository import CommitInfo, FileChange, GitRepository
 from reconciler.model.documents import ApprovalPolicy, ChangeRequest
+from reconciler.model.states import TERMINAL_STATES
 from reconciler.policy import Subject, evaluate
 from reconciler.repo.loader import (
     MEMBERS_FILE,
@@ -57,7 +58,6 @@ from reconciler.store.records import ChangeRequestRecord, FlagRecord, PolicyReco
 from reconciler.store.transaction import Transaction
 
 log = logging.getLogger(__name__)
-TERMINAL = ("applied", "failed", "rejected", "expired")
 
 
 @dataclass
@@ -298,7 +298,7 @@ def _change_request(
     known = landing.cache.requests.get(change_request_id(path))
     # A record without a commit is an open pull request's live state (pullrequests.py): the
     # merge decides afresh, whatever the review state was before it.
-    if known is not None and known[0] in TERMINAL and known[1] is not None:
+    if known is not None and known[0] in TERMINAL_STATES and known[1] is not None:
         if change.status != "added" or known[1] != commit.sha:
             _ignored_edit(tx, commit, path, change_request_id(path), known[0])
         return

@@ -104,10 +104,8 @@ def backoff_delay(failures: int, settings: LoopSettings) -> float:
 
 def classify(err: BaseException) -> FailureKind:
     """Temporary errors retry with backoff; permanent ones wait for the next poll (STYLE #7)."""
-    if getattr(err, "temporary", False):
-        return "temporary"
     if isinstance(err, ReconcilerError):
-        return "permanent"
+        return "temporary" if err.temporary else "permanent"
     return "unexpected"  # a bug or an unclassified outage: back off rather than hammer
 
 

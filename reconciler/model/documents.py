@@ -6,7 +6,7 @@ in `schemas/` (see `schema.py`): every field has a description, objects are clos
 instruction kinds form a union discriminated by `kind`.
 
 Structure only. Meaning that spans documents (unknown environment, action that does not fit
-the instructions, quorum nobody can reach) is checked in `checks.py`.
+the instructions, quorum nobody can reach) is checked in `validate/checks.py`.
 """
 
 from __future__ import annotations

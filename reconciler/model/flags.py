@@ -1,6 +1,6 @@
 """The PostHog feature-flag model: what the flag store holds and what change requests edit.
 
-Pure data, no behaviour: the change engine (`engine.py`) produces new `Flag` values, the store
+Pure data, no behaviour: the change engine (`engine/`) produces new `Flag` values, the store
 persists them, the API serialises them with PostHog's field names. Every field carries a
 description because these models also generate part of the JSON Schemas users edit against.
 """

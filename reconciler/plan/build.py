@@ -1,7 +1,6 @@
 """`build_plan`: what merging the working tree onto its base would do, computed as a `Plan`.
 
-Called by `reconciler plan` (and by anything that posts the plan on a pull request). The flag
-state before comes from a store when one is given, else from replaying the repository's
+The flag state before comes from a store when one is given, else from replaying the repository's
 history up to the base into a scratch store with the reconcile pass itself. Each change
 request new since the base is then judged with the reconcile pass's own `decide` (engine and
 policy evaluation) against the rules in force at the base, in the order the pass would apply

@@ -1,8 +1,8 @@
 """Votes on a change request, and how GitHub pull-request reviews become votes.
 
 A `Vote` is one person's standing decision on a change. Two sources build them: GitHub reviews
-(`votes_from_reviews`, called by the GitHub approval source and the `check-approvals` command)
-and the offline `Approved-by:` trailers (`Vote(login, "approved", at, commit, source="trailer")`).
+(`votes_from_reviews`) and the offline `Approved-by:` trailers
+(`Vote(login, "approved", at, commit, source="trailer")`).
 `policy.evaluate` then judges the votes against the governing policies.
 
 Pure: no git and no HTTP. Whether the change-request file changed after a review is a question

@@ -269,8 +269,8 @@ def _before_rules(tx: Transaction, landing: Landing, commit: CommitInfo, report:
         unjudged = (f"landed with {commit.sha[:12]}, the commit that made the rules valid after they were not: "
                     "no rules in force judged it; file it again in a later commit")  # fmt: skip
     else:
-        # The bootstrap commit has no base, so no policy governs what lands with it (DESIGN §2:
-        # policies are read from the base). Its author sets the repository up and could as well
+        # The bootstrap commit has no base, so no policy governs what lands with it (policies
+        # are read from the base). Its author sets the repository up and could as well
         # have pushed the rules first; `unmatched_changes: deny` still refuses such changes.
         judge_by = replace(regime, policies={})
         landing = replace(landing, source=TrailerSource(landing.repo))
@@ -296,7 +296,7 @@ def _change_request(
     if change.status == "deleted":
         return  # removing a file never undoes what it did; the record and the audit trail stay
     known = landing.cache.requests.get(change_request_id(path))
-    # A record without a commit is an open pull request's live state (pullrequests.py): the
+    # A record without a commit is an open pull request's live state (the live sync): the
     # merge decides afresh, whatever the review state was before it.
     if known is not None and known[0] in TERMINAL_STATES and known[1] is not None:
         if change.status != "added" or known[1] != commit.sha:

@@ -1,6 +1,6 @@
 """One reconcile pass: fetch, walk the new commits of the tracked branch in order, apply.
 
-Called by `reconciler reconcile` (one pass, then exit) and by the service loop. Each landing
+Each landing
 commit is processed in its own transaction together with the reconciler's new position, so a
 pass killed at any point resumes exactly where the store says it stopped: nothing applied
 twice, nothing skipped. After the walk, scheduled changes that came due are applied, each in

@@ -4,7 +4,7 @@
 this process leads (only the holder of the store's leader lock reconciles; the others try
 again every poll interval, so one of them takes over within an interval of the leader's
 death), runs a pass when one is due or a webhook asked for it, and sleeps until the next
-turn. Failures are classified (STYLE #7): a temporary one (unreachable remote, GitHub outage,
+turn. Failures are classified: a temporary one (unreachable remote, GitHub outage,
 or an unexpected exception) retries with exponential backoff capped at five minutes; a
 permanent one is recorded and the loop waits for the next poll. Nothing a pass raises ends
 the loop. The API reads `status()` and hands verified webhooks to `on_webhook()`.
@@ -103,7 +103,7 @@ def backoff_delay(failures: int, settings: LoopSettings) -> float:
 
 
 def classify(err: BaseException) -> FailureKind:
-    """Temporary errors retry with backoff; permanent ones wait for the next poll (STYLE #7)."""
+    """Temporary errors retry with backoff; permanent ones are recorded, then wait for the poll."""
     if isinstance(err, ReconcilerError):
         return "temporary" if err.temporary else "permanent"
     return "unexpected"  # a bug or an unclassified outage: back off rather than hammer

@@ -1,7 +1,7 @@
 """The typed records that go into and come out of the flag store.
 
-Frozen dataclasses, no ORM objects: the reconcile loop builds them to write, the API and the
-CLI read them. JSON-shaped fields (`spec`, `intent`, `policy_snapshot`, ...) hold plain
+Frozen dataclasses, no ORM objects: what is written is built as these, and what is read comes
+back as these. JSON-shaped fields (`spec`, `intent`, `policy_snapshot`, ...) hold plain
 JSON-compatible data exactly as the API will show it. Every time is timezone-aware UTC.
 """
 

@@ -2,7 +2,7 @@
 
 `router(ctx, prefix)` builds the read routes; `create_app` adds them under both prefixes,
 as PostHog serves them. Every handler opens one authorised snapshot (`Gate.open`) and renders records
-with `posthog.py`.
+with `shapes.py`.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from reconciler.documents import ChangeRequest, ChangeRequestSpec
 from reconciler.engine import Outcome, apply_change, field_values
 from reconciler.errors import ChangeError, GitError, StoreError
 from reconciler.flags import Flag
+from reconciler.github import GitHubError
 from reconciler.policy import Evaluation, Subject, evaluate
 from reconciler.reconcile.regime import Regime
 from reconciler.store.records import (
@@ -101,7 +102,7 @@ def decide(
 def unexpected_failure(name: str, err: Exception) -> str:
     """The error recorded for change request `name`, which failed unexpectedly; re-raises
     what is not the change's fault."""
-    if isinstance(err, StoreError | GitError) or getattr(err, "temporary", False):
+    if isinstance(err, StoreError | GitError | GitHubError) or getattr(err, "temporary", False):
         raise err  # the infrastructure failed, not this change: the pass stops and retries
     log.error("change request %s failed unexpectedly", name, exc_info=err)
     return f"the reconciler could not apply this change ({type(err).__name__}: {str(err)[:300]}); it was not applied"

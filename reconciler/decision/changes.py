@@ -21,6 +21,7 @@ from reconciler.approvals.base import ApprovalContext
 from reconciler.decision.regime import Regime
 from reconciler.engine import Outcome, apply_change, field_values
 from reconciler.errors import ChangeError, GitError, ReconcilerError, StoreError
+from reconciler.github import GitHubError
 from reconciler.model.documents import ChangeRequest, ChangeRequestSpec
 from reconciler.model.flags import Flag
 from reconciler.model.states import REFUSED_STATES, ChangeRequestState
@@ -101,7 +102,7 @@ def decide(
 def unexpected_failure(name: str, err: Exception) -> str:
     """The error recorded for change request `name`, which failed unexpectedly; re-raises
     what is not the change's fault."""
-    if isinstance(err, StoreError | GitError) or (isinstance(err, ReconcilerError) and err.temporary):
+    if isinstance(err, StoreError | GitError | GitHubError) or (isinstance(err, ReconcilerError) and err.temporary):
         raise err  # the infrastructure failed, not this change: the pass stops and retries
     log.error("change request %s failed unexpectedly", name, exc_info=err)
     return f"the reconciler could not apply this change ({type(err).__name__}: {str(err)[:300]}); it was not applied"

@@ -321,7 +321,12 @@ def _change_request(
         _unjudged(tx, landing, commit, path, model, unjudged or "no rules in force")
         report.failed += 1
         return
-    context = landing.source.context(commit, path, regime.members)
+    try:
+        context = landing.source.context(commit, path, regime.members)
+    except Exception as err:  # who requested and approved could not be worked out: this change fails alone
+        _unjudged(tx, landing, commit, path, model, unexpected_failure(path, err))
+        report.failed += 1
+        return
     if not isinstance(model, ChangeRequest):
         _invalid(tx, landing, commit, path, findings, context)
         report.failed += 1

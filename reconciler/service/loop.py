@@ -202,9 +202,10 @@ class ReconcileLoop:
         log.info("webhook %s: %s", name, result, extra={"event": name, "result": result})
 
     def status(self) -> dict[str, Any]:
-        """The loop's state for /readyz and /api/reconciler/status (JSON-ready).
+        """The loop's state for /api/reconciler/status and /readyz's body (JSON-ready).
 
-        `failing` (the last pass failed) makes /readyz answer 503 with `last_error`.
+        `failing` (the last pass failed) is reported with `last_error`; it never takes the
+        replica out of rotation: readiness depends on the store alone.
         """
         with self._guard:
             s = self._state

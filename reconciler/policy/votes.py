@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-Decision = Literal["approved", "rejected", "dismissed"]
+from reconciler.model.states import VoteDecision
+
 VoteSource = Literal["review", "trailer"]
 
 # Review states that set or clear a reviewer's vote. COMMENTED and PENDING are absent on
 # purpose: a comment after an approval must not revoke it ("last review wins" is a known bug).
-_DECISIVE_STATES: dict[str, Decision] = {
+_DECISIVE_STATES: dict[str, VoteDecision] = {
     "APPROVED": "approved",
     "CHANGES_REQUESTED": "rejected",
     "DISMISSED": "dismissed",
@@ -37,7 +38,7 @@ class Vote:
     """
 
     login: str
-    decision: Decision
+    decision: VoteDecision
     at: datetime | None
     commit_id: str | None = None
     stale: bool = False

@@ -1,9 +1,9 @@
 """The GitHub approval source: pull-request reviews, as they stood when the change merged.
 
-`GitHubSource` is what the reconcile pass asks (`approvals.source: github`) for the votes,
-requesters and merger of each file a landing commit brings to the tracked branch; the pass
-builds one per run. `pull_request_context` answers the same question for an open pull request,
-so a change is judged by one rule before and after it merges.
+`GitHubSource` (`approvals.source: github`) answers with the votes, requesters and merger of
+each file a landing commit brings to the tracked branch; one instance serves one reconcile
+pass. `pull_request_context` answers the same question for an open pull request, so a change
+is judged by one rule before and after it merges.
 
 GitHub says who reviewed what and who merged; local git says what the reviewed commits
 contained. An approval is stale when the change-request file at the reviewed commit differs
@@ -18,16 +18,15 @@ loop retries the temporary ones.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
-from reconciler.approvals.base import ApprovalContext, MemberIndex, PullRequestRef
-from reconciler.github import GitHubClient, PullCommit, PullRequest, Review
+from reconciler.approvals.members import MemberIndex
+from reconciler.approvals.source import ApprovalContext, PullRequestRef, pushed_context
+from reconciler.github import GitHubClient, PullCommit, PullRequest, Review, parse_co_authors
 from reconciler.gitrepo.repository import CommitInfo, GitRepository
 from reconciler.model.documents import Members
-from reconciler.policy.votes import Vote, co_author_emails, requesters, votes_from_reviews
+from reconciler.policy.votes import Vote, requesters, votes_from_reviews
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +73,10 @@ class PullSnapshot:
     def ref(self) -> PullRequestRef:
         return PullRequestRef(self.pull.number, self.pull.html_url)
 
-    def review_objects(self, until: datetime | None) -> list[Mapping[str, Any]]:
-        """The reviews submitted by `until` (all when None), oldest first, as GitHub sent them."""
+    def reviews_until(self, until: datetime | None) -> list[Review]:
+        """The reviews submitted by `until` (all when None), oldest first."""
         return [
-            r.raw for r in self.reviews
+            r for r in self.reviews
             if until is None or (r.submitted_at is not None and r.submitted_at <= until)
         ]  # fmt: skip
 
@@ -118,7 +117,7 @@ def pull_request_context(
     def changed_since(commit_id: str) -> bool:
         return commit_id in snapshot.missing or snapshot.blob(repo, commit_id, path) != current
 
-    votes = votes_from_reviews(snapshot.review_objects(until), file_changed_since=changed_since)
+    votes = votes_from_reviews(snapshot.reviews_until(until), file_changed_since=changed_since)
     return ApprovalContext(
         votes=tuple(_explain_unreadable(v, snapshot.missing) for v in votes),
         requesters=frozenset(_requesters(repo, snapshot, path, MemberIndex(members), exclude)),
@@ -152,7 +151,7 @@ def _requesters(repo: GitRepository, snapshot: PullSnapshot, path: str, index: M
     for commit in snapshot.commits_touching(repo, exclude, path):
         api = by_sha.get(commit.sha)
         people.append(_api_author(api, index) if api and api.author_login else index.person(commit.author_name, commit.author_email))
-        people += [index.login_for(email) or email for email in co_author_emails(commit.message)]
+        people += [index.login_for(a.email) or a.email for a in parse_co_authors(commit.message)]
     return requesters(None, people)
 
 
@@ -175,8 +174,8 @@ class GitHubSource:
 
     def context(self, landing: CommitInfo, path: str, members: Members) -> ApprovalContext:
         snapshot = self.snapshot_for(landing)
-        if snapshot is None:
-            return self._direct_push(landing, path, members)
+        if snapshot is None:  # pushed without a pull request: nobody reviewed it, only a bypass applies it
+            return pushed_context(self.repo, landing, path, MemberIndex(members))
         index = MemberIndex(members)
         merged_by = snapshot.pull.merged_by
         merger = (index.login_for(merged_by) or merged_by) if merged_by else \
@@ -210,15 +209,3 @@ class GitHubSource:
         into_branch = [p for p in merged if self.repo.branch is None or p.base_ref == self.repo.branch]
         candidates = exact or into_branch or merged
         return min(candidates, key=lambda p: (p.merged_at, p.number)) if candidates else None
-
-    def _direct_push(self, landing: CommitInfo, path: str, members: Members) -> ApprovalContext:
-        """A commit pushed without a pull request: nobody reviewed it, so only a bypass applies it."""
-        index = MemberIndex(members)
-        added = self.repo.adding_commit(landing, path)
-        requester = index.person(added.author_name, added.author_email)
-        return ApprovalContext(
-            votes=(),
-            requesters=frozenset({requester} if requester else set()),
-            merger=index.person(landing.committer_name, landing.committer_email),
-            created_at=added.authored_at,
-        )

@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 
 import click
 
+from reconciler.approvals.factory import project_repository
 from reconciler.decision.regime import RulesInvalid, describe_findings
 from reconciler.errors import EXIT_FINDINGS
 from reconciler.github import STATUS_CONTEXT, GitHubClient
 from reconciler.gitrepo.repository import GitRepository
-from reconciler.plan.pullrequest import evaluate_pull_request, project_repository, publish
+from reconciler.plan.pullrequest import evaluate_pull_request, project_at, publish
 from reconciler.policy import truncate
 
 
@@ -39,7 +40,7 @@ def check_approvals(number: int, repo_path: str, subdir: str, store_url: str | N
     subdir = "" if subdir.strip("/") in ("", ".") else subdir
     with contextlib.ExitStack() as stack:
         repo = stack.enter_context(GitRepository.open(repo_path, subdir=subdir))
-        client = stack.enter_context(GitHubClient.from_env(project_repository(repo)))
+        client = stack.enter_context(GitHubClient.from_env(project_repository(project_at(repo))))
         store = None
         if store_url:
             from reconciler.store import Store

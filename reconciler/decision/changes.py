@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from reconciler.approvals.base import ApprovalContext
+from reconciler.approvals.source import ApprovalContext
 from reconciler.decision.regime import Regime
 from reconciler.engine import Outcome, apply_change, field_values
 from reconciler.errors import ChangeError, GitError, ReconcilerError, StoreError

@@ -82,12 +82,17 @@ class Regime:
         return [EnvironmentRecord(e.id, e.key, e.name, e.api_token) for e in self.project.spec.environments]
 
 
+def stored_project(position: Position) -> Project | None:
+    """The project in force at `position`, or None before the repository was bootstrapped."""
+    data = position.details.get(PROJECT_KEY)
+    return Project.model_validate(data) if data is not None else None
+
+
 def load_regime(store: Store, position: Position) -> Regime | None:
     """The regime the store holds, or None before the repository was bootstrapped."""
-    project_data = position.details.get(PROJECT_KEY)
-    if project_data is None:
+    project = stored_project(position)
+    if project is None:
         return None
-    project = Project.model_validate(project_data)
     roles = [Role(name=r.name, id=r.id) for r in store.list_roles()]
     people = [
         Member(

@@ -155,6 +155,7 @@ class Review:
     state: str  # APPROVED | CHANGES_REQUESTED | COMMENTED | DISMISSED | PENDING
     commit_id: str | None
     submitted_at: datetime | None  # None while PENDING
+    body: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -165,18 +166,9 @@ class Review:
             state=str(_require(obj, "state", "review")).upper(),
             commit_id=obj.get("commit_id"),
             submitted_at=parse_time(obj.get("submitted_at")),
+            body=str(obj.get("body") or ""),
             raw=MappingProxyType(dict(obj)),
         )
-
-    def vote(self) -> dict[str, Any]:
-        """The review as a plain JSON-ready record, as stored with a change request's votes."""
-        return {
-            "id": self.id,
-            "user": {"login": self.user_login},
-            "state": self.state,
-            "commit_id": self.commit_id,
-            "submitted_at": self.raw.get("submitted_at"),
-        }
 
 
 @dataclass(frozen=True)

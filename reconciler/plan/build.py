@@ -15,7 +15,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from reconciler.approvals.base import ApprovalContext, MemberIndex
+from reconciler.approvals.members import MemberIndex
+from reconciler.approvals.source import ApprovalContext
 from reconciler.decision.changes import Decision, change_request_id, current_flags, decide, needs_new_id
 from reconciler.decision.regime import Regime, load_regime
 from reconciler.errors import ConfigError

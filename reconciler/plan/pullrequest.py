@@ -24,8 +24,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from reconciler.approvals.base import ApprovalContext
 from reconciler.approvals.github import PullSnapshot, pull_request_context
+from reconciler.approvals.source import ApprovalContext
 from reconciler.decision.changes import (
     Decision,
     build_record,
@@ -236,12 +236,11 @@ def publish(client: GitHubClient, result: PullRequestEvaluation) -> tuple[Commit
     return state, description
 
 
-def project_repository(repo: GitRepository, commit: str = "HEAD") -> str | None:
-    """`spec.github.repository` of reconciler.yaml at `commit`, or None when it says none."""
+def project_at(repo: GitRepository, commit: str = "HEAD") -> Project | None:
+    """The project (reconciler.yaml) at `commit`, or None when it is absent or does not read."""
     data = repo.read_file(commit, PROJECT_FILE)
     project = parse_document(PROJECT_FILE, "Project", data)[0] if data is not None else None
-    github = project.spec.github if isinstance(project, Project) else None
-    return github.repository if github else None
+    return project if isinstance(project, Project) else None
 
 
 # --- live change requests of open pull requests ------------------------------------------------

@@ -1,9 +1,9 @@
-"""Votes on a change request, and how GitHub pull-request reviews become votes.
+"""Votes on a change request, and how pull-request reviews become votes.
 
-A `Vote` is one person's standing decision on a change. Two sources build them: GitHub reviews
-(`votes_from_reviews`) and the offline `Approved-by:` trailers
-(`Vote(login, "approved", at, commit, source="trailer")`).
-`policy.evaluate` then judges the votes against the governing policies.
+A `Vote` is one person's standing decision on a change. Reviews become votes through
+`votes_from_reviews`, which reads the typed reviews the GitHub client returns (any object of the
+`SubmittedReview` shape); `Approved-by:` trailers become `Vote(login, "approved", at, commit,
+source="trailer")`. `policy.evaluate` then judges the votes against the governing policies.
 
 Pure: no git and no HTTP. Whether the change-request file changed after a review is a question
 the caller answers through a callable, so git stays out of this module.
@@ -11,11 +11,10 @@ the caller answers through a callable, so git stays out of this module.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal, Protocol
 
 from reconciler.model.states import VoteDecision
 
@@ -28,7 +27,6 @@ _DECISIVE_STATES: dict[str, VoteDecision] = {
     "CHANGES_REQUESTED": "rejected",
     "DISMISSED": "dismissed",
 }
-_CO_AUTHOR = re.compile(r"^co-authored-by:\s*(?P<name>.*?)\s*<(?P<email>[^<>\s]+)>\s*$", re.I | re.M)
 
 
 @dataclass(frozen=True)
@@ -53,10 +51,25 @@ class Vote:
         return self.login.lower()
 
 
+class SubmittedReview(Protocol):
+    """A pull-request review as votes read it (`github.Review` has this shape)."""
+
+    @property
+    def user_login(self) -> str | None: ...  # None when the reviewer's account was deleted
+    @property
+    def state(self) -> str: ...  # upper case: APPROVED, CHANGES_REQUESTED, COMMENTED, ...
+    @property
+    def commit_id(self) -> str | None: ...
+    @property
+    def submitted_at(self) -> datetime | None: ...
+    @property
+    def body(self) -> str: ...
+
+
 def votes_from_reviews(
-    reviews: Iterable[Mapping[str, Any]], *, file_changed_since: Callable[[str], bool]
+    reviews: Iterable[SubmittedReview], *, file_changed_since: Callable[[str], bool]
 ) -> list[Vote]:
-    """The standing vote of each reviewer, from GitHub review objects listed oldest first.
+    """The standing vote of each reviewer, from pull-request reviews listed oldest first.
 
     Per reviewer, the latest APPROVED, CHANGES_REQUESTED or DISMISSED review counts; COMMENTED
     and PENDING reviews never change it. A dismissed vote is kept (decision `dismissed`) so the
@@ -67,45 +80,30 @@ def votes_from_reviews(
 
     Votes come out in the order of each reviewer's deciding review.
     """
-    latest: dict[str, Mapping[str, Any]] = {}
+    latest: dict[str, tuple[str, SubmittedReview]] = {}
     for review in reviews:
-        login = _login(review)
-        if login is None or str(review.get("state", "")).upper() not in _DECISIVE_STATES:
+        # A deleted account has no login; nobody is left to vote.
+        login = review.user_login
+        if not login or review.state.upper() not in _DECISIVE_STATES:
             continue
         latest.pop(login.lower(), None)  # re-insert so the order follows the deciding review
-        latest[login.lower()] = review
-    return [_vote(review, file_changed_since) for review in latest.values()]
+        latest[login.lower()] = (login, review)
+    return [_vote(login, review, file_changed_since) for login, review in latest.values()]
 
 
-def _login(review: Mapping[str, Any]) -> str | None:
-    user = review.get("user")
-    # A deleted account shows up as `user: null`; nobody is left to vote.
-    login = user.get("login") if isinstance(user, Mapping) else None
-    return login if isinstance(login, str) and login else None
-
-
-def _vote(review: Mapping[str, Any], file_changed_since: Callable[[str], bool]) -> Vote:
-    decision = _DECISIVE_STATES[str(review["state"]).upper()]
-    commit_id = review.get("commit_id") or None
+def _vote(login: str, review: SubmittedReview, file_changed_since: Callable[[str], bool]) -> Vote:
+    decision = _DECISIVE_STATES[review.state.upper()]
+    commit_id = review.commit_id or None
     stale = decision == "approved" and (commit_id is None or file_changed_since(commit_id))
-    login = _login(review)
-    assert login is not None  # filtered by votes_from_reviews
     return Vote(
         login=login,
         decision=decision,
-        at=parse_timestamp(review.get("submitted_at")),
+        at=review.submitted_at,
         commit_id=commit_id,
         stale=stale,
         source="review",
-        reason=str(review.get("body") or ""),
+        reason=review.body,
     )
-
-
-def parse_timestamp(value: object) -> datetime | None:
-    """GitHub's ISO 8601 timestamp (`2019-11-17T17:43:43Z`) as an aware datetime, or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    return datetime.fromisoformat(value)
 
 
 def requesters(pr_author: str | None, file_commit_authors: Iterable[str | None]) -> set[str]:
@@ -117,11 +115,3 @@ def requesters(pr_author: str | None, file_commit_authors: Iterable[str | None])
     """
     people = {pr_author, *file_commit_authors}
     return {login.lower() for login in people if login}
-
-
-def co_author_emails(message: str) -> list[str]:
-    """The emails named by `Co-authored-by: Name <email>` trailers of a commit message, lower-cased.
-
-    Co-authors are requesters too, so the approval source maps these to member logins.
-    """
-    return [m.group("email").lower() for m in _CO_AUTHOR.finditer(message)]

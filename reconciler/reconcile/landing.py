@@ -17,7 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from reconciler.approvals.base import ApprovalContext, ApprovalSource, TrailerSource
+from reconciler.approvals.source import ApprovalContext, ApprovalSource
+from reconciler.approvals.trailers import TrailerSource
 from reconciler.decision.changes import (
     Decision,
     build_record,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, closing, contextmanager
@@ -26,8 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from reconciler.approvals.base import ApprovalSource, TrailerSource
-from reconciler.approvals.github import GitHubSource
+from reconciler.approvals.factory import approval_source
 from reconciler.decision.regime import PROJECT_KEY, RULES_INVALID_KEY, Regime, RulesInvalid, load_regime
 from reconciler.errors import EXIT_OK, ConfigError, GitError, ReconcilerError
 from reconciler.github import GitHubClient
@@ -182,7 +180,7 @@ def _pass(config: ReconcileConfig, store: Store, github: GitHubClient | None, no
             cache = PassCache(requests=reader.change_request_states(change_request_ids(commits)))
             if len(commits) > PRELOAD_AFTER_COMMITS:  # a long walk touches most flags: read them at once
                 cache.preload(reader)
-        source = _approval_source(config, regime, repo, github)
+        source = approval_source(regime.project if regime else None, repo, github, config.approvals)
         landing = Landing(repo, source, now, parsed, cache, touches_by_path(commits))
         totals = CommitReport()
         with closing(parsed):
@@ -317,7 +315,7 @@ def _land(
             if report.rules_not_in_force:
                 details["rules_not_in_force"] = [*details.get("rules_not_in_force", []), *report.rules_not_in_force][-50:]
             if bootstrapping and regime is not None:  # the project now says where approvals come from
-                landing = replace(landing, source=_approval_source(config, regime, landing.repo, github))
+                landing = replace(landing, source=approval_source(regime.project, landing.repo, github, config.approvals))
             totals.applied += report.applied
             totals.failed += report.failed
             totals.scheduled += report.scheduled
@@ -352,24 +350,6 @@ def _token(position: Position) -> tuple[str | None, datetime | None]:
 
 def _short(sha: str | None) -> str:
     return sha[:12] if sha else "(none)"
-
-
-def _approval_source(config: ReconcileConfig, regime: Regime | None, repo: GitRepository, github: GitHubClient | None) -> ApprovalSource:
-    kind = config.approvals or (regime.project.spec.approvals.source if regime else "trailers")
-    if kind == "trailers":
-        return TrailerSource(repo)
-    if github is None and not os.environ.get("GITHUB_TOKEN"):
-        # Unauthenticated calls would see no private repository and hit GitHub's rate limit at once.
-        raise ConfigError(
-            "reconciler.yaml sets approvals.source: github, but GITHUB_TOKEN is not set: export a token "
-            "that can read pull requests (see docs/github-setup.md), or pass --approvals trailers"
-        )
-    return GitHubSource(repo, github or GitHubClient.from_env(_repository(regime)))
-
-
-def _repository(regime: Regime | None) -> str | None:
-    settings = regime.project.spec.github if regime else None
-    return settings.repository if settings else None
 
 
 def _finish(store: Store, head: str, now: datetime) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from reconciler.decision.regime import PROJECT_KEY
+from reconciler.approvals.factory import approval_kind, project_repository
+from reconciler.decision.regime import stored_project
+from reconciler.errors import ConfigError
 from reconciler.github import GitHubClient
 from reconciler.gitrepo.repository import GitRepository
-from reconciler.model.documents import Project
 from reconciler.plan.pullrequest import SyncReport, sync_open_pull_requests, sync_pull_request
 from reconciler.reconcile import AnotherPassError, PassResult, ReconcileConfig, reconcile_once
 from reconciler.service import metrics
@@ -23,6 +24,10 @@ from reconciler.store import Store
 
 log = logging.getLogger("reconciler.service")
 
+# How long a webhook delivery id is remembered to recognise a redelivery. GitHub redelivers
+# (automatically or when asked) only deliveries of the past three days.
+DELIVERY_RETENTION = timedelta(days=7)
+
 
 def reconcile_loop(
     config: ReconcileConfig,
@@ -30,13 +35,17 @@ def reconcile_loop(
     *,
     interval: float = 60.0,
     refresh_pull_requests: RefreshPullRequests | None = None,
+    delivery_retention: timedelta = DELIVERY_RETENTION,
 ) -> ReconcileLoop:
     """A loop that runs `reconcile_once(config, store)` while this process leads `store`.
 
     Pushes to `config.branch` trigger a pass; without a branch any pushed branch does (the
     pass re-resolves the default branch, so an extra pass is harmless). Open pull requests are
     refreshed by `refresh_pull_requests`, by default `pull_request_refresher(config, store)`.
+    After each pass the leader forgets webhook deliveries older than `delivery_retention`.
     """
+    if delivery_retention <= timedelta(0):
+        raise ConfigError(f"the webhook delivery retention must be positive, not {delivery_retention}")
     if refresh_pull_requests is None:
         refresh_pull_requests = pull_request_refresher(config, store)
     settings = LoopSettings(interval=interval, tracked_branch=config.branch)
@@ -52,6 +61,7 @@ def reconcile_loop(
             raise
         finally:
             export_sync_status(store)
+            prune_deliveries(store, started - delivery_retention)
 
     return ReconcileLoop(run_pass, store.leader_lock(), settings, refresh_pull_requests=refresh_pull_requests)
 
@@ -62,6 +72,17 @@ def export_sync_status(store: Store) -> None:
         metrics.set_sync_status(store.position().sync_status)
     except Exception as err:  # the database may be what failed; the pass's error says so
         log.debug("could not read the sync status: %s", err)
+
+
+def prune_deliveries(store: Store, before: datetime) -> None:
+    """Forget webhook deliveries received before `before`, so the table stays bounded."""
+    try:
+        pruned = store.prune_deliveries(before)
+    except Exception as err:  # the database may be what failed; the next pass tries again
+        log.warning("could not prune old webhook deliveries: %s", err)
+        return
+    if pruned:
+        log.info("pruned old webhook deliveries", extra={"pruned": pruned})
 
 
 def record_failure(store: Store, err: Exception, started: datetime) -> None:
@@ -81,21 +102,6 @@ def record_failure(store: Store, err: Exception, started: datetime) -> None:
         log.warning("could not record the failed pass in the store: %s", store_err)
 
 
-def approval_source(config: ReconcileConfig, store: Store) -> str | None:
-    """Where approvals come from: the option, else the project in force (None before bootstrap)."""
-    if config.approvals is not None:
-        return config.approvals
-    data = store.position().details.get(PROJECT_KEY)
-    return Project.model_validate(data).spec.approvals.source if data is not None else None
-
-
-def project_repository(store: Store) -> str | None:
-    """`spec.github.repository` of the project in force."""
-    data = store.position().details.get(PROJECT_KEY)
-    github = Project.model_validate(data).spec.github if data is not None else None
-    return github.repository if github else None
-
-
 GitHubFactory = Callable[[str | None], GitHubClient]  # repository named in reconciler.yaml -> client
 
 
@@ -113,11 +119,12 @@ def pull_request_refresher(
     """
 
     def refresh(number: int | None) -> SyncReport | None:
-        if approval_source(config, store) != "github":
+        project = stored_project(store.position())
+        if approval_kind(project, config.approvals) != "github":
             return None
         with (
             GitRepository.open(config.repo, branch=config.branch, subdir=config.path, cache_dir=config.cache_dir) as repo,
-            github(project_repository(store)) as client,
+            github(project_repository(project)) as client,
         ):
             if number is None:
                 report = sync_open_pull_requests(store, repo, client, now=now())

@@ -7,6 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reconciler.github import Review
 from reconciler.model.documents import ApprovalPolicy
 from reconciler.policy import Evaluation, eligible_approvers
 from reconciler.policy.votes import Vote, votes_from_reviews
@@ -111,7 +112,7 @@ def test_adding_a_commented_review_never_changes_the_result(
     for position, login in sorted(comments, reverse=True):
         commented.insert(position, review(login, "COMMENTED"))
 
-    def evaluated(items: list[dict[str, Any]]) -> tuple[Any, ...]:
+    def evaluated(items: list[Review]) -> tuple[Any, ...]:
         votes = votes_from_reviews(items, file_changed_since=lambda commit: False)
         return verdict(judge(votes, policies, requesters={"carol"}))
 

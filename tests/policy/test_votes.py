@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.policy.votes import Vote, co_author_emails, requesters, votes_from_reviews
+from reconciler.github import Review
+from reconciler.policy.votes import Vote, requesters, votes_from_reviews
 from tests.support.policyutil import REVIEW, review
 
 
@@ -17,7 +18,7 @@ def never_changed(commit: str) -> bool:
 
 
 def test_the_real_review_payload_becomes_one_approval() -> None:
-    [vote] = votes_from_reviews([REVIEW], file_changed_since=never_changed)
+    [vote] = votes_from_reviews([Review.from_api(REVIEW)], file_changed_since=never_changed)
     assert vote == Vote(
         login="octocat",
         decision="approved",
@@ -29,7 +30,7 @@ def test_the_real_review_payload_becomes_one_approval() -> None:
     )
 
 
-def decisions(reviews: list[dict[str, Any]]) -> dict[str, str]:
+def decisions(reviews: list[Review]) -> dict[str, str]:
     return {v.login: v.decision for v in votes_from_reviews(reviews, file_changed_since=never_changed)}
 
 
@@ -106,8 +107,7 @@ def test_an_approval_of_a_commit_where_the_file_differed_is_stale() -> None:
 
 
 def test_an_approval_without_a_reviewed_commit_is_stale() -> None:
-    data = review("alice", "APPROVED")
-    data["commit_id"] = None
+    data = replace(review("alice", "APPROVED"), commit_id=None)
     [vote] = votes_from_reviews([data], file_changed_since=never_changed)
     assert vote.stale
 
@@ -115,15 +115,6 @@ def test_an_approval_without_a_reviewed_commit_is_stale() -> None:
 def test_requesters_are_the_author_and_every_file_author_lower_cased() -> None:
     assert requesters("Carol", ["bob", None, "ERIN", "carol"]) == {"carol", "bob", "erin"}
     assert requesters(None, []) == set()
-
-
-def test_co_authors_are_read_from_commit_trailers() -> None:
-    message = (
-        "Ramp checkout to 50%\n\nWhy: the canary was clean.\n\n"
-        "Co-authored-by: Bob Builder <Bob@Example.com>\nco-authored-by: erin <erin@example.com>\n"
-    )
-    assert co_author_emails(message) == ["bob@example.com", "erin@example.com"]
-    assert co_author_emails("No trailers here") == []
 
 
 LOGINS = st.sampled_from(["alice", "Alice", "bob", "erin"])

@@ -338,7 +338,7 @@ def test_a_store_error_while_deciding_stops_the_pass_and_records_nothing(
 def test_an_unexpected_error_finding_a_changes_approvals_fails_that_change_alone(
     git_repo: GitRepo, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reconciler.approvals.base import TrailerSource
+    from reconciler.approvals.trailers import TrailerSource
 
     real = TrailerSource.context
 
@@ -367,7 +367,7 @@ def test_an_unexpected_error_finding_a_changes_approvals_fails_that_change_alone
 def test_a_github_error_finding_a_changes_approvals_stops_the_pass_and_records_nothing(
     git_repo: GitRepo, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reconciler.approvals.base import TrailerSource
+    from reconciler.approvals.trailers import TrailerSource
     from reconciler.github import GitHubError
 
     def github_refuses(*_args: Any, **_kw: Any) -> Any:

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+import pytest
 from prometheus_client import REGISTRY
 
 from reconciler.api import ApiSettings, create_app
 from reconciler.decision.changes import change_request_id
+from reconciler.errors import ConfigError
 from reconciler.github import GitHubClient
 from reconciler.github.webhooks import PullRequestEvent, PullRequestReviewEvent
 from reconciler.reconcile import ReconcileConfig, reconcile_once
@@ -41,6 +43,26 @@ def test_the_loop_applies_what_landed_and_reports_it(store_url: str, git_repo: G
         assert store.position().last_applied_commit == head
         loop.stop()
         loop.run()  # returns at once and lets go of the lock
+
+
+def test_each_pass_forgets_webhook_deliveries_older_than_the_retention(store_url: str, git_repo: GitRepo) -> None:
+    pr.bootstrap(git_repo)
+    now = datetime.now(UTC)
+    with Store.open(store_url) as store:
+        assert store.record_delivery("old", event="push", at=now - timedelta(days=3, minutes=1))
+        assert store.record_delivery("recent", event="push", at=now - timedelta(days=2, hours=23))
+        loop = reconcile_loop(ReconcileConfig(str(git_repo.path)), store, interval=60, delivery_retention=timedelta(days=3))
+        loop.step()
+        assert loop.status()["last_result"]["status"] == "Synced"
+        assert store.record_delivery("old", event="push") is True  # forgotten: new again
+        assert store.record_delivery("recent", event="push") is False  # still remembered
+        loop.stop()
+        loop.run()
+
+
+def test_the_delivery_retention_must_be_positive(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "store.db") as store, pytest.raises(ConfigError, match="retention must be positive"):
+        reconcile_loop(ReconcileConfig(str(tmp_path)), store, delivery_retention=timedelta(0))
 
 
 def test_an_unreachable_remote_is_a_temporary_failure_recorded_in_the_store(tmp_path: Path, store_url: str) -> None:

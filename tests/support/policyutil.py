@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from reconciler.github import Review
 from reconciler.model.documents import ApprovalPolicy, Members
 from reconciler.policy import Evaluation, Subject, evaluate
 from reconciler.policy.votes import Vote
@@ -71,14 +72,14 @@ def reject(login: str) -> Vote:
     return Vote(login, "rejected", T0, "c1", reason="not this week")
 
 
-def review(login: str | None, state: str, commit: str = "c1", minute: int = 0) -> dict[str, Any]:
-    """GitHub's review object with the reviewer, state, reviewed commit and time replaced."""
+def review(login: str | None, state: str, commit: str = "c1", minute: int = 0) -> Review:
+    """GitHub's review, as the client reads it, with the reviewer, state, commit and time replaced."""
     data: dict[str, Any] = copy.deepcopy(REVIEW)
     data["user"] = None if login is None else {**data["user"], "login": login}
     data["state"] = state
     data["commit_id"] = commit
     data["submitted_at"] = (T0 + timedelta(minutes=minute)).isoformat().replace("+00:00", "Z")
-    return data
+    return Review.from_api(data)
 
 
 def judge(

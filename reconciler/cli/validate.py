@@ -8,7 +8,8 @@ import sys
 import click
 
 from reconciler.errors import EXIT_FINDINGS, EXIT_OK
-from reconciler.repo.loader import DirectorySource, FileSource, usable_cpus
+from reconciler.repo.parse import usable_cpus
+from reconciler.repo.sources import DirectorySource, FileSource
 from reconciler.validate.checks import validate_source
 from reconciler.validate.report import FORMATS, append_step_summary, render
 

@@ -1,7 +1,7 @@
 """Git access with GitPython: resolving refs and reading the files of a commit.
 
 The only module that talks to git. `GitRepository.source_at` exposes a commit's tree through
-the same `FileSource` interface as a directory, so `loader.load_repository` reads a commit the
+the same `FileSource` interface as a directory, so `repo.loader.load_repository` reads a commit the
 way it reads a checkout (the validator's `--base REF`, the reconciler's commits).
 
 `GitRepository.open` opens the policy repository the reconciler follows: a local path, or a
@@ -41,7 +41,8 @@ from reconciler.gitrepo.log import (
     parse_log,
     relative_to_subdir,
 )
-from reconciler.repo.loader import NOT_A_FILE_FIX, kind_of_path, not_a_file
+from reconciler.repo.layout import kind_of_path
+from reconciler.repo.sources import NOT_A_FILE_FIX, not_a_file
 from reconciler.repo.yamlio import MAX_FILE_BYTES
 
 __all__ = ["CommitInfo", "FileChange", "GitRepository", "GitTreeSource", "clone_path", "default_cache_dir", "is_url", "redact", "split_credentials"]

@@ -24,7 +24,9 @@ from reconciler.model.documents import (
     action_mismatch,
 )
 from reconciler.model.flags import FlagFilters
-from reconciler.repo.loader import FileSource, Finding, PolicyRepository, load_repository, locate_findings
+from reconciler.repo.findings import Finding, locate_findings
+from reconciler.repo.loader import PolicyRepository, load_repository
+from reconciler.repo.sources import FileSource
 
 
 def validate_source(source: FileSource, base: FileSource | None = None, jobs: int = 1) -> list[Finding]:

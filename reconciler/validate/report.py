@@ -12,7 +12,7 @@ import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler.repo.loader import Finding
+from reconciler.repo.findings import Finding
 
 FORMATS = ("text", "json", "github")
 

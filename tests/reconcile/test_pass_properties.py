@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from reconciler.model.documents import FLAG_ACTIONS
 from reconciler.model.limits import MAX_SAFE_INTEGER, MAX_STORE_INTEGER
 from reconciler.reconcile import ReconcileConfig, reconcile_once
-from reconciler.repo.loader import DirectorySource
+from reconciler.repo.sources import DirectorySource
 from reconciler.store import Store
 from reconciler.store.records import ChangeRequestFilter
 from reconciler.validate.checks import validate_source

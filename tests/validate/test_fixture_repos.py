@@ -16,7 +16,9 @@ import pytest
 import yaml
 
 from reconciler.model.documents import FLAG_ACTIONS, META_ACTIONS, Instruction
-from reconciler.repo.loader import DirectorySource, Finding, load_repository
+from reconciler.repo.findings import Finding
+from reconciler.repo.loader import load_repository
+from reconciler.repo.sources import DirectorySource
 from reconciler.validate.checks import validate_source
 
 REPOS = Path(__file__).resolve().parents[1] / "fixtures" / "repos"

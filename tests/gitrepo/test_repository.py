@@ -12,7 +12,7 @@ from reconciler.gitrepo.repository import GitRepository
 from reconciler.repo.loader import load_repository
 from reconciler.repo.sources import DirectorySource, FileSource
 from reconciler.repo.yamlio import MAX_FILE_BYTES
-from reconciler.validate.checks import validate_source
+from reconciler.validate.pipeline import validate_source
 from tests.support.gitutil import GitRepo
 
 

@@ -26,7 +26,7 @@ from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.repo.sources import DirectorySource
 from reconciler.store import Store
 from reconciler.store.records import ChangeRequestFilter
-from reconciler.validate.checks import validate_source
+from reconciler.validate.pipeline import validate_source
 from tests.support import policyrepo as pr
 from tests.support.gitutil import GitRepo
 

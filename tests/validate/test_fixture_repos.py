@@ -19,7 +19,7 @@ from reconciler.model.documents import FLAG_ACTIONS, META_ACTIONS, Instruction
 from reconciler.repo.findings import Finding
 from reconciler.repo.loader import load_repository
 from reconciler.repo.sources import DirectorySource
-from reconciler.validate.checks import validate_source
+from reconciler.validate.pipeline import validate_source
 
 REPOS = Path(__file__).resolve().parents[1] / "fixtures" / "repos"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "policies"

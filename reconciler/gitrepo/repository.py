@@ -42,7 +42,7 @@ from reconciler.gitrepo.log import (
     relative_to_subdir,
 )
 from reconciler.repo.layout import kind_of_path
-from reconciler.repo.sources import NOT_A_FILE_FIX, not_a_file
+from reconciler.repo.sources import not_a_file, not_a_file_message
 from reconciler.repo.yamlio import MAX_FILE_BYTES
 
 __all__ = ["CommitInfo", "FileChange", "GitRepository", "GitTreeSource", "clone_path", "default_cache_dir", "is_url", "redact", "split_credentials"]
@@ -414,7 +414,7 @@ class GitRepository:
             return None  # a folder, where no document is expected: no file there
         what = not_a_file(int(mode, 8))
         if what is not None:
-            raise DocumentError(path, f"{what} at {commit[:12]}, not a regular file: {NOT_A_FILE_FIX}")
+            raise DocumentError(path, not_a_file_message(f"{what} at {commit[:12]}"))
         return read_blobs(self.repo, [sha], where=self.describe())[sha]
 
 
@@ -448,7 +448,7 @@ class GitTreeSource:
         blob = self._blobs.get(path)
         if blob is None and path in self._others:
             what = not_a_file(self._others[path])
-            raise DocumentError(path, f"{what} at {self._label}, not a regular file: {NOT_A_FILE_FIX}")
+            raise DocumentError(path, not_a_file_message(f"{what} at {self._label}"))
         if blob is None:
             raise DocumentError(path, f"no such file at {self._label}")
         data = read_blobs(self._repo, [blob.hexsha], MAX_FILE_BYTES + 1)[blob.hexsha]

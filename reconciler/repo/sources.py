@@ -152,7 +152,7 @@ _ENTRY_TYPES = {
     stat.S_IFBLK: "a block device",
     stat.S_IFSOCK: "a socket",
 }
-NOT_A_FILE_FIX = (
+_NOT_A_FILE_FIX = (
     "only a regular file's own content is a document (a link's or submodule's target was never "
     "reviewed here); it is not read. Commit the file's content as a regular file"
 )
@@ -168,4 +168,4 @@ def not_a_file(mode: int) -> str | None:
 
 def not_a_file_message(what: str) -> str:
     """Why an entry that is `what` (as `not_a_file` says) is not read as a document."""
-    return f"{what}, not a regular file: {NOT_A_FILE_FIX}"
+    return f"{what}, not a regular file: {_NOT_A_FILE_FIX}"

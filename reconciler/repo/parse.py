@@ -107,10 +107,7 @@ def _parse_parallel(source: FileSource, documents: list[tuple[str, str]], worker
     )
     initargs = (source if worker_reads else None,)
     with context.Pool(workers, initializer=_start_worker, initargs=initargs) as pool:
-        for results in pool.imap(_parse_batch, jobs):
-            for path, kind, plain, findings in results:
-                model = DOCUMENT_MODELS[kind].model_validate(plain) if plain is not None else None
-                yield path, kind, model, findings
+        yield from _parsed(pool, jobs)
 
 
 # Below this many files starting worker processes (which import the package) costs more than it saves.
@@ -153,9 +150,17 @@ def _imap(
     batches: list[list[tuple[str, str, bytes | str | None]]] = [
         list(items[i : i + chunk]) for i in range(0, len(items), chunk)
     ]
+    for _path, _kind, model, findings in _parsed(pool, batches):
+        yield model, findings
+
+
+def _parsed(
+    pool: multiprocessing.pool.Pool, batches: Iterable[list[tuple[str, str, bytes | str | None]]]
+) -> Iterator[_Result]:
+    """The workers' results in order, each document's model built again from its plain data."""
     for results in pool.imap(_parse_batch, batches):
-        for _path, kind, plain, findings in results:
-            yield (DOCUMENT_MODELS[kind].model_validate(plain) if plain is not None else None), findings
+        for path, kind, plain, findings in results:
+            yield path, kind, (DOCUMENT_MODELS[kind].model_validate(plain) if plain is not None else None), findings
 
 
 def _start_pool(count: int) -> multiprocessing.pool.Pool | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import stat
 from collections.abc import Iterable, Iterator
 
-from reconciler.model.documents import META_ACTIONS
+from reconciler.model.states import META_ACTIONS
 from reconciler.repo.findings import Finding
 from reconciler.repo.sources import FileSource, not_a_file, not_a_file_message
 

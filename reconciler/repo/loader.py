@@ -1,7 +1,7 @@
 """Reading a policy repository: every document of a `FileSource`, and every finding on the way.
 
-`load_repository(source)` turns the files of a directory or a git commit into a
-`PolicyRepository`: the project, the members, the policies and the change requests keyed by
+`load_repository(source)` turns the files of a `FileSource` (a directory or a git commit) into
+a `PolicyRepository`: the project, the members, the policies and the change requests keyed by
 path, plus every finding met on the way (collect, don't stop).
 """
 

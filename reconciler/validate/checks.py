@@ -31,7 +31,7 @@ from reconciler.repo.sources import FileSource
 def check_repository(repo: PolicyRepository, base: FileSource | None = None) -> list[Finding]:
     """The semantic findings of a loaded repository (schema findings are in `repo.findings`)."""
     context = _Context(repo)
-    # Duplicate environments are a schema finding (documents.py): the pass must refuse them too.
+    # Duplicate environments are a schema finding (model/documents.py); the pass refuses them too.
     findings = list(_check_members(repo.members))
     findings += _duplicate_names("ApprovalPolicy", repo.policies)
     findings += _duplicate_names("ChangeRequest", repo.changes)

@@ -29,7 +29,7 @@ from reconciler.approvals.github import GitHubSource
 from reconciler.gitrepo.repository import GitRepository
 from reconciler.model.documents import Members
 from reconciler.plan.pullrequest import evaluate_pull_request
-from reconciler.repo.loader import parse_document
+from reconciler.repo.parse import parse_document
 from tests.support.ghscenario import PullRequestScenario
 from tests.support.gitutil import GitRepo
 from tests.support.policyrepo import BOB, ramp

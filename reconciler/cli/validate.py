@@ -8,15 +8,16 @@ import sys
 import click
 
 from reconciler.errors import EXIT_FINDINGS, EXIT_OK
-from reconciler.repo.loader import DirectorySource, FileSource, usable_cpus
-from reconciler.validate.checks import validate_source
-from reconciler.validate.report import FORMATS, append_step_summary, render
+from reconciler.repo.parse import usable_cpus
+from reconciler.repo.sources import DirectorySource, FileSource
+from reconciler.validate.pipeline import validate_source
+from reconciler.validate.report import REPORTERS
 
 
 @click.command()
 @click.argument("path", default=".", type=click.Path(exists=True, file_okay=False))
 @click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format."
+    "--format", "fmt", type=click.Choice(list(REPORTERS)), default="text", show_default=True, help="Output format."
 )
 @click.option(
     "--base",
@@ -33,10 +34,7 @@ def validate(path: str, fmt: str, base: str | None, jobs: int | None) -> None:
     """
     source = DirectorySource(path)
     findings = validate_source(source, base=_base_source(path, base), jobs=jobs or usable_cpus())
-    click.echo(render(findings, fmt, root=path), nl=False)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if fmt == "github" and summary:
-        append_step_summary(summary, findings, root=path)
+    REPORTERS[fmt](findings, path, lambda text: click.echo(text, nl=False), os.environ)
     sys.exit(EXIT_FINDINGS if findings else EXIT_OK)
 
 

@@ -24,24 +24,23 @@ from reconciler.model.documents import (
     Project,
     Role,
 )
-from reconciler.repo.loader import (
+from reconciler.repo.findings import Finding, locate_findings
+from reconciler.repo.layout import (
     MEMBERS_FILE,
     PROJECT_FILE,
-    FileSource,
-    Finding,
-    PolicyRepository,
+    is_rule_file,
     kind_of_path,
-    locate_findings,
     not_regular_findings,
-    parse_document,
 )
+from reconciler.repo.loader import PolicyRepository
+from reconciler.repo.parse import parse_document
+from reconciler.repo.sources import FileSource
 from reconciler.store import Store
 from reconciler.store.records import EnvironmentRecord, PolicyRecord, Position
 from reconciler.validate.checks import check_repository
 
 PROJECT_KEY = "project"  # Position.details key holding the project document in force
 RULES_INVALID_KEY = "rules_invalid"  # Position.details key: why no rules are in force yet
-RULE_KINDS = ("Project", "Members", "ApprovalPolicy")
 SHOWN_FINDINGS = 5
 
 
@@ -163,10 +162,6 @@ class RulesInvalid(ConfigError):
         findings = [Finding(str(f.get("file", "")), str(f.get("message", "")), str(f.get("pointer") or ""), f.get("line"))
                     for f in details.get("findings", []) if isinstance(f, dict)]  # fmt: skip
         return cls(str(details.get("where", "")), findings)
-
-
-def is_rule_file(path: str) -> bool:
-    return kind_of_path(path) in RULE_KINDS
 
 
 def describe_findings(findings: list[Finding]) -> str:

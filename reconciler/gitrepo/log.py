@@ -1,7 +1,7 @@
 """Reading git's own output: commits of a walk, their changed files and trailers, and blobs.
 
-Pure parsing, no I/O: `repository.GitRepository` runs `git log` and `git cat-file --batch` and
-hands the bytes here. Kept apart so the repository class reads as what it does with git.
+Pure parsing, no I/O: `repository` runs `git log` and `blobs` runs `git cat-file --batch`; both
+hand the bytes here. Kept apart so the repository class reads as what it does with git.
 """
 
 from __future__ import annotations

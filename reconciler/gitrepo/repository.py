@@ -33,21 +33,21 @@ from filelock import FileLock
 from git.exc import BadName, BadObject
 
 from reconciler.errors import DocumentError, GitError
+from reconciler.gitrepo.blobs import GIT_ENV, read_blobs
 from reconciler.gitrepo.log import (
     LOG_FORMAT,
     CommitInfo,
     FileChange,
-    parse_cat_file_batch,
     parse_log,
     relative_to_subdir,
 )
-from reconciler.repo.loader import NOT_A_FILE_FIX, kind_of_path, not_a_file
+from reconciler.repo.layout import kind_of_path
+from reconciler.repo.sources import not_a_file, not_a_file_message
 from reconciler.repo.yamlio import MAX_FILE_BYTES
 
 __all__ = ["CommitInfo", "FileChange", "GitRepository", "GitTreeSource", "clone_path", "default_cache_dir", "is_url", "redact", "split_credentials"]
 
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:")  # git@github.com:owner/name.git
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
 # Files of a cached clone are the owner's alone: the remote's contents may be private.
 _CLONE_MODE = "0600"
 
@@ -171,7 +171,7 @@ class GitRepository:
         self.remote_tracking = remote_tracking
         # Never wait for a password on a terminal: the reconciler runs unattended. Credentials
         # reach git through this process's environment only, never its config or command line.
-        self.repo.git.update_environment(**_GIT_ENV, **(auth or {}))
+        self.repo.git.update_environment(**GIT_ENV, **(auth or {}))
         return self
 
     def _fetch_or_close(self) -> None:
@@ -387,22 +387,10 @@ class GitRepository:
     def read_blobs(self, blobs: Iterable[str]) -> dict[str, bytes | None]:
         """The bytes of many blobs by id (as `first_parent_walk` gives them), in one exchange.
 
-        One `git cat-file --batch` process answers every request in a single pipelined exchange,
-        and git looks each object up directly instead of walking a commit's trees to a path, so
+        git looks each object up directly instead of walking a commit's trees to a path, so
         thousands of files cost about one round trip. An id that is not a blob maps to None.
         """
-        keys = list(dict.fromkeys(blobs))
-        if not keys:
-            return {}
-        request = "".join(f"{key}\n" for key in keys).encode()
-        git_binary = str(self.repo.git.GIT_PYTHON_GIT_EXECUTABLE or "git")
-        done = subprocess.run(
-            [git_binary, "cat-file", "--batch"], cwd=self.repo.git_dir, input=request,
-            capture_output=True, check=False, env={**os.environ, **_GIT_ENV},
-        )  # fmt: skip
-        if done.returncode != 0:
-            raise GitError(f"cannot read files from {self.describe()}: {done.stderr.decode(errors='replace').strip()}")
-        return dict(zip(keys, parse_cat_file_batch(done.stdout, len(keys)), strict=True))
+        return read_blobs(self.repo, blobs, where=self.describe())
 
     def read_file(self, commit: str, path: str) -> bytes | None:
         """The bytes of `path` (relative to the subdirectory) at `commit`, or None when it has no such entry.
@@ -426,10 +414,8 @@ class GitRepository:
             return None  # a folder, where no document is expected: no file there
         what = not_a_file(int(mode, 8))
         if what is not None:
-            raise DocumentError(path, f"{what} at {commit[:12]}, not a regular file: {NOT_A_FILE_FIX}")
-        # One long-lived `git cat-file --batch` serves every read: no process per file.
-        _sha, _kind, _size, data = self.repo.git.get_object_data(sha)
-        return bytes(data)
+            raise DocumentError(path, not_a_file_message(f"{what} at {commit[:12]}"))
+        return read_blobs(self.repo, [sha], where=self.describe())[sha]
 
 
 class GitTreeSource:
@@ -462,11 +448,12 @@ class GitTreeSource:
         blob = self._blobs.get(path)
         if blob is None and path in self._others:
             what = not_a_file(self._others[path])
-            raise DocumentError(path, f"{what} at {self._label}, not a regular file: {NOT_A_FILE_FIX}")
+            raise DocumentError(path, not_a_file_message(f"{what} at {self._label}"))
         if blob is None:
             raise DocumentError(path, f"no such file at {self._label}")
-        stream = self._repo.odb.stream(blob.binsha)
-        data: bytes = stream.read(MAX_FILE_BYTES + 1)
+        data = read_blobs(self._repo, [blob.hexsha], MAX_FILE_BYTES + 1)[blob.hexsha]
+        if data is None:
+            raise DocumentError(path, f"cannot read the file at {self._label}")
         return data
 
 
@@ -580,7 +567,7 @@ def _private_git(runner: git.Git, *args: str, env: dict[str, str] | None = None)
 def _git_config(target: Path, key: str, value: str) -> None:
     subprocess.run(
         ["git", "--git-dir", str(target), "config", key, value],
-        check=True, capture_output=True, env={**os.environ, **_GIT_ENV},
+        check=True, capture_output=True, env={**os.environ, **GIT_ENV},
     )  # fmt: skip
 
 
@@ -593,7 +580,7 @@ def _clone(url: str, auth: dict[str, str], target: Path) -> None:
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        _private_git(git.Git(), "clone", "--bare", "--quiet", "--", url, str(partial), env={**_GIT_ENV, **auth})
+        _private_git(git.Git(), "clone", "--bare", "--quiet", "--", url, str(partial), env={**GIT_ENV, **auth})
         repo = git.Repo(partial)
         # A bare clone has no fetch refspec; track every branch so later fetches follow force-pushes.
         repo.git.config("remote.origin.fetch", "+refs/heads/*:refs/heads/*")

@@ -29,7 +29,8 @@ from reconciler.plan.workspace import Workspace, open_workspace
 from reconciler.policy import Evaluation
 from reconciler.reconcile.replay import replayed_store
 from reconciler.reconcile.run import ReconcileConfig
-from reconciler.repo.loader import kind_of_path, not_regular_findings, parse_document
+from reconciler.repo.layout import kind_of_path, not_regular_findings
+from reconciler.repo.parse import parse_document
 from reconciler.store import Reader, Store
 from reconciler.store.transaction import FLAG_ID_COUNTER
 

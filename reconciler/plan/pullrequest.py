@@ -42,7 +42,8 @@ from reconciler.gitrepo.repository import GitRepository
 from reconciler.model.documents import ChangeRequest, Project
 from reconciler.model.states import LANDED_STATES, LIVE_STATES
 from reconciler.policy import CommitState, Evaluation, Subject, commit_status, evaluate, truncate
-from reconciler.repo.loader import MEMBERS_FILE, PROJECT_FILE, kind_of_path, parse_document
+from reconciler.repo.layout import PROJECT_FILE, by_meta_action, is_rule_file, kind_of_path
+from reconciler.repo.parse import parse_document
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Store
 
 log = logging.getLogger(__name__)
@@ -198,14 +199,8 @@ def _judge_without_flags(path: str, model: ChangeRequest, context: ApprovalConte
 def _judge_rules(repo: GitRepository, snapshot: PullSnapshot, paths: list[str], regime: Regime, base: str,
                  now: datetime) -> list[ChangeEvaluation]:
     """Policy and member changes, judged by the meta-action policies as the merge will judge them."""
-    groups = {
-        "members.change": [p for p in paths if p == MEMBERS_FILE],
-        "approval_policy.change": [p for p in paths if kind_of_path(p) in ("ApprovalPolicy", "Project")],
-    }
     judged = []
-    for action, files in groups.items():
-        if not files:
-            continue
+    for action, files in by_meta_action(p for p in paths if is_rule_file(p)).items():
         context = pull_request_context(repo, snapshot, files[0], regime.members, target=snapshot.pull.head_sha,
                                        exclude=base, until=None, fallback_created=now)
         evaluation = evaluate(Subject.meta_change(action, files), regime.policy_list, regime.members, context.votes,

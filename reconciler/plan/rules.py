@@ -13,13 +13,14 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from reconciler.decision.regime import Regime, is_rule_file, parse_rules, read_files, read_regime
+from reconciler.decision.regime import Regime, parse_rules, read_files, read_regime
 from reconciler.errors import ConfigError
 from reconciler.model.documents import ApprovalPolicy, Members, Project
 from reconciler.plan.model import PolicyNeed, RuleChange, RuleNotInForce, RuleStatus
 from reconciler.plan.workspace import Workspace
 from reconciler.policy import Evaluation, Subject, eligible_approvers, evaluate
-from reconciler.repo.loader import MEMBERS_FILE, PROJECT_FILE, FileSource
+from reconciler.repo.layout import MEMBERS_FILE, PROJECT_FILE, by_meta_action, is_rule_file
+from reconciler.repo.sources import FileSource
 
 
 def rule_paths(source: FileSource) -> list[str]:
@@ -84,15 +85,10 @@ def rule_changes(
     _documents, problems = read_rules(workspace.files, present)
     if bootstrap:
         return (_rule_change("bootstrap", changed, problems),)
-    groups = {
-        "approval_policy.change": [p for p in changed if p != MEMBERS_FILE],
-        "members.change": [p for p in changed if p == MEMBERS_FILE],
-    }
-    result = []
-    for action, files in groups.items():
-        if files:
-            result.append(_judged(action, {p: changed[p] for p in files}, problems, regime, now))
-    return tuple(result)
+    return tuple(
+        _judged(action, {p: changed[p] for p in files}, problems, regime, now)
+        for action, files in by_meta_action(changed).items()
+    )
 
 
 def _changed_rule_files(workspace: Workspace) -> dict[str, RuleStatus]:

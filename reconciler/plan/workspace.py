@@ -18,7 +18,7 @@ from pathlib import Path
 
 from reconciler.errors import ConfigError, GitError
 from reconciler.gitrepo.repository import CommitInfo, GitRepository
-from reconciler.repo.loader import DirectorySource, FileSource
+from reconciler.repo.sources import DirectorySource, FileSource
 
 TRACKED_CANDIDATES = ("@{upstream}", "origin/HEAD", "origin/main", "origin/master", "main", "master")
 

@@ -33,7 +33,6 @@ from reconciler.decision.regime import (
     Regime,
     RulesInvalid,
     describe_findings,
-    is_rule_file,
     parse_rules,
     read_regime,
     regime_findings,
@@ -43,17 +42,17 @@ from reconciler.gitrepo.repository import CommitInfo, FileChange, GitRepository
 from reconciler.model.documents import ApprovalPolicy, ChangeRequest
 from reconciler.model.states import TERMINAL_STATES
 from reconciler.policy import Subject, evaluate
-from reconciler.repo.loader import (
+from reconciler.repo.findings import Finding
+from reconciler.repo.layout import (
     MEMBERS_FILE,
     PROJECT_FILE,
-    Finding,
-    ParseWorkers,
-    iter_parse_documents,
+    by_meta_action,
+    is_rule_file,
     kind_of_path,
-    not_a_file,
     not_a_file_finding,
-    parse_document,
 )
+from reconciler.repo.parse import ParseWorkers, iter_parse_documents, parse_document
+from reconciler.repo.sources import not_a_file
 from reconciler.store.reader import Reader
 from reconciler.store.records import ChangeRequestRecord, FlagRecord, PolicyRecord
 from reconciler.store.transaction import Transaction
@@ -462,14 +461,8 @@ def _rule_changes(tx: Transaction, landing: Landing, commit: CommitInfo, changes
     documents, problems = _read_rules(landing.repo, commit, paths)
     problems += [f"{p}: deleted, but the rules cannot do without it" for p in (PROJECT_FILE, MEMBERS_FILE)
                  if p in documents and documents[p] is None]  # fmt: skip
-    groups = {
-        "members.change": [p for p in paths if p == MEMBERS_FILE],
-        "approval_policy.change": [p for p in paths if p != MEMBERS_FILE],
-    }
     accepted: dict[str, Any] = {}
-    for action, files in groups.items():
-        if not files:
-            continue
+    for action, files in by_meta_action(paths).items():
         proposed = regime.with_files({**accepted, **{p: documents.get(p) for p in files}})
         try:
             reason = _judge_rules(landing, commit, action, files, regime, problems, proposed)

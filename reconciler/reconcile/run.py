@@ -40,7 +40,8 @@ from reconciler.reconcile.landing import (
     touches_by_path,
 )
 from reconciler.reconcile.scheduled import apply_due
-from reconciler.repo.loader import PROJECT_FILE, ParseWorkers
+from reconciler.repo.layout import PROJECT_FILE
+from reconciler.repo.parse import ParseWorkers
 from reconciler.store import Store
 from reconciler.store.records import Position
 from reconciler.store.transaction import Transaction

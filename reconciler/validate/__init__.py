@@ -1,1 +1,1 @@
-"""`reconciler validate` as a pipeline: checks, then a reporter."""
+"""`reconciler validate` as a pipeline: load, check and locate (`pipeline`), then a reporter (`report`)."""

@@ -3,8 +3,7 @@
 The schema says each file is well formed; these checks say the repository makes sense as a
 whole: names are unique, every environment, login and role referred to exists, an action
 fits what the change asks for, rollouts add up, a quorum can be reached, and a change
-request that already exists on the base branch is not edited. `validate_source` is the whole
-validator: load, check, locate.
+request that already exists on the base branch is not edited.
 """
 
 from __future__ import annotations
@@ -24,18 +23,9 @@ from reconciler.model.documents import (
     action_mismatch,
 )
 from reconciler.model.flags import FlagFilters
-from reconciler.repo.loader import FileSource, Finding, PolicyRepository, load_repository, locate_findings
-
-
-def validate_source(source: FileSource, base: FileSource | None = None, jobs: int = 1) -> list[Finding]:
-    """Every schema and semantic finding of the repository in `source`, located and sorted.
-
-    `base` is the same repository at the base branch: change requests that exist there must
-    be unchanged.
-    """
-    repo = load_repository(source, jobs=jobs)
-    findings = [*repo.findings, *check_repository(repo, base=base)]
-    return locate_findings(findings, source)
+from reconciler.repo.findings import Finding
+from reconciler.repo.loader import PolicyRepository
+from reconciler.repo.sources import FileSource
 
 
 def check_repository(repo: PolicyRepository, base: FileSource | None = None) -> list[Finding]:

@@ -1,20 +1,28 @@
-"""Findings rendered for people and machines: text, JSON, GitHub annotations, step summary.
+"""Findings reported for people and machines: text, JSON, GitHub annotations, step summary.
 
-GitHub shows only ten
-annotations per step, so the `github` format also appends the full list as Markdown to the
-file named by `$GITHUB_STEP_SUMMARY` when the variable is set.
+`REPORTERS` names every output format; each reporter prints the findings and may write
+something beside them. GitHub shows only ten annotations per step, so the `github` reporter
+also appends the full list as Markdown to the file named by `$GITHUB_STEP_SUMMARY` when the
+variable is set.
 """
 
 from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
-from reconciler.repo.loader import Finding
+from reconciler.repo.findings import Finding
 
-FORMATS = ("text", "json", "github")
+
+class Reporter(Protocol):
+    """One output format: prints the findings through `out`, and may write what `environ` names."""
+
+    def __call__(
+        self, findings: Sequence[Finding], root: str, out: Callable[[str], None], environ: Mapping[str, str]
+    ) -> None: ...
 
 
 def display_path(root: str, path: str) -> str:
@@ -24,27 +32,43 @@ def display_path(root: str, path: str) -> str:
     )
 
 
-def render(findings: Sequence[Finding], fmt: str, root: str = ".", files: int | None = None) -> str:
-    """All findings in one format; `root` is the repository path as given on the command line."""
-    if fmt == "json":
-        return render_json(findings, root)
-    if fmt == "github":
-        return render_github(findings, root)
-    return render_text(findings, root, files)
+def report_text(
+    findings: Sequence[Finding], root: str, out: Callable[[str], None], environ: Mapping[str, str]
+) -> None:
+    out(render_text(findings, root))
 
 
-def render_text(findings: Sequence[Finding], root: str = ".", files: int | None = None) -> str:
+def report_json(
+    findings: Sequence[Finding], root: str, out: Callable[[str], None], environ: Mapping[str, str]
+) -> None:
+    out(render_json(findings, root))
+
+
+def report_github(
+    findings: Sequence[Finding], root: str, out: Callable[[str], None], environ: Mapping[str, str]
+) -> None:
+    """Annotations, and the full list in the step summary when `$GITHUB_STEP_SUMMARY` names a file."""
+    out(render_github(findings, root))
+    summary = environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        append_step_summary(summary, findings, root)
+
+
+# Every output format by name; `reconciler validate --format` offers these.
+REPORTERS: dict[str, Reporter] = {"text": report_text, "json": report_json, "github": report_github}
+
+
+def render_text(findings: Sequence[Finding], root: str = ".") -> str:
     lines = [f"{_where(f, root)}: {f.message} [{f.rule}]{_pointer(f)}" for f in findings]
-    lines.append(summary_line(findings, files))
+    lines.append(summary_line(findings))
     return "\n".join(lines) + "\n"
 
 
-def summary_line(findings: Sequence[Finding], files: int | None = None) -> str:
-    checked = f" in {files} file(s)" if files is not None else ""
+def summary_line(findings: Sequence[Finding]) -> str:
     if not findings:
-        return f"valid: no problems found{checked}"
+        return "valid: no problems found"
     affected = len({f.path for f in findings})
-    return f"invalid: {len(findings)} problem(s) in {affected} file(s){checked}"
+    return f"invalid: {len(findings)} problem(s) in {affected} file(s)"
 
 
 def render_json(findings: Sequence[Finding], root: str = ".") -> str:

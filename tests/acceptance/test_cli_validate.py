@@ -11,7 +11,9 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.model.schema import schema_text
-from reconciler.repo.loader import PARALLEL_THRESHOLD, DirectorySource, load_repository
+from reconciler.repo.loader import load_repository
+from reconciler.repo.parse import PARALLEL_THRESHOLD
+from reconciler.repo.sources import DirectorySource
 from tests.support.gitutil import GitRepo
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "repos"

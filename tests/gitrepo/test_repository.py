@@ -9,9 +9,10 @@ import pytest
 
 from reconciler.errors import DocumentError, GitError
 from reconciler.gitrepo.repository import GitRepository
-from reconciler.repo.loader import DirectorySource, FileSource, load_repository
+from reconciler.repo.loader import load_repository
+from reconciler.repo.sources import DirectorySource, FileSource
 from reconciler.repo.yamlio import MAX_FILE_BYTES
-from reconciler.validate.checks import validate_source
+from reconciler.validate.pipeline import validate_source
 from tests.support.gitutil import GitRepo
 
 

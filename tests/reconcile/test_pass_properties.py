@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from reconciler.model.limits import MAX_SAFE_INTEGER, MAX_STORE_INTEGER
 from reconciler.model.states import FLAG_ACTIONS
 from reconciler.reconcile import ReconcileConfig, reconcile_once
-from reconciler.repo.loader import DirectorySource
+from reconciler.repo.sources import DirectorySource
 from reconciler.store import Store
 from reconciler.store.records import ChangeRequestFilter
-from reconciler.validate.checks import validate_source
+from reconciler.validate.pipeline import validate_source
 from tests.support import policyrepo as pr
 from tests.support.gitutil import GitRepo
 

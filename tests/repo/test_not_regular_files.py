@@ -29,7 +29,7 @@ from reconciler.plan.pullrequest import evaluate_pull_request
 from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.store import Store
 from reconciler.store.records import ChangeRequestFilter, ChangeRequestRecord
-from reconciler.validate.checks import validate_source
+from reconciler.validate.pipeline import validate_source
 from tests.support import policyrepo as pr
 from tests.support.ghscenario import PullRequestScenario
 from tests.support.gitutil import GitRepo

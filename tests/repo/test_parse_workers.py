@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.repo.loader import ParseWorkers, iter_parse_documents, usable_cpus
+from reconciler.repo.parse import ParseWorkers, iter_parse_documents, usable_cpus
 
 RAMP = (Path(__file__).resolve().parents[1] / "fixtures" / "repos" / "base" / "changes" / "2026" / "ramp.yaml").read_bytes()
 

@@ -17,8 +17,10 @@ import yaml
 
 from reconciler.model.documents import Instruction
 from reconciler.model.states import FLAG_ACTIONS, META_ACTIONS
-from reconciler.repo.loader import DirectorySource, Finding, load_repository
-from reconciler.validate.checks import validate_source
+from reconciler.repo.findings import Finding
+from reconciler.repo.loader import load_repository
+from reconciler.repo.sources import DirectorySource
+from reconciler.validate.pipeline import validate_source
 
 REPOS = Path(__file__).resolve().parents[1] / "fixtures" / "repos"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "policies"

@@ -1,0 +1,55 @@
+"""Findings: one problem in one file, with where it is (path, line, column, JSON pointer).
+
+Parsing and checks give pointers; `locate_findings` maps them to lines and columns lazily,
+reading and composing again only the files that have something to report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from reconciler.errors import DocumentError
+from reconciler.repo.sources import FileSource
+from reconciler.repo.yamlio import locate
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem in one file: where (path relative to the repository root, line, column,
+    JSON pointer) and what (a message saying what to do, and a short rule name)."""
+
+    path: str
+    message: str
+    pointer: str = ""
+    line: int | None = None
+    column: int | None = None
+    rule: str = "schema"
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.line or 0, self.column or 0, self.message)
+
+
+def locate_findings(findings: Iterable[Finding], source: FileSource) -> list[Finding]:
+    """The findings with line and column filled in from their pointers, sorted by place.
+
+    Each file with findings is read and composed once more: positions are only ever computed
+    for files that have something to report.
+    """
+    by_path: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_path.setdefault(finding.path, []).append(finding)
+    located: list[Finding] = []
+    for path, group in by_path.items():
+        data = _read_quietly(source, path) if any(f.line is None for f in group) else None
+        for finding in group:
+            position = locate(data, finding.pointer) if data is not None and finding.line is None else None
+            located.append(replace(finding, line=position[0], column=position[1]) if position else finding)
+    return sorted(located, key=Finding.sort_key)
+
+
+def _read_quietly(source: FileSource, path: str) -> bytes | None:
+    try:
+        return source.read(path)
+    except DocumentError:
+        return None

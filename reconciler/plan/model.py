@@ -60,10 +60,6 @@ class ChangePlan:
     execute_at: datetime | None = None
     expires_at: datetime | None = None
 
-    @property
-    def approvals_needed(self) -> int:
-        return sum(p.needed for p in self.policies)
-
 
 @dataclass(frozen=True)
 class RuleChange:

@@ -39,7 +39,8 @@ from reconciler.errors import ConfigError, DocumentError, GitError
 from reconciler.github import GitHubClient, PullRequest
 from reconciler.gitrepo.repository import GitRepository
 from reconciler.model.documents import ChangeRequest, Project
-from reconciler.policy import CommitState, Evaluation, Subject, commit_status, evaluate, truncate
+from reconciler.model.text import MAX_STATUS_DESCRIPTION, table_cell, truncate
+from reconciler.policy import CommitState, Evaluation, Subject, commit_status, evaluate
 from reconciler.repo.loader import MEMBERS_FILE, PROJECT_FILE, kind_of_path, parse_document
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Store
 
@@ -89,7 +90,7 @@ class PullRequestEvaluation:
         invalid = [c for c in self.changes if c.state == "invalid"]
         if invalid:
             first = invalid[0]
-            return "failure", truncate(f"cannot apply {first.path}: {first.problem}", 140)
+            return "failure", truncate(f"cannot apply {first.path}: {first.problem}", MAX_STATUS_DESCRIPTION)
         return commit_status([c.evaluation for c in self.changes if c.evaluation is not None])
 
     def markdown(self) -> str:
@@ -376,4 +377,4 @@ def _cell(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # 50.0 % reads as 50 %
     text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
-    return truncate(text.replace("|", "\\|").replace("\n", " "), 120)
+    return truncate(table_cell(text), 120)

@@ -12,9 +12,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from reconciler.model.text import MAX_COMMENT_CHARS, table_cell, truncate
 from reconciler.plan.model import ChangePlan, Plan, PolicyNeed, RuleChange
 
-COMMENT_LIMIT = 65_536  # GitHub's limit on a comment body
 BUDGET = 60_000  # what full sections may use; the rest is kept for the summary and the footer
 CELL_LIMIT = 120
 LEVELS = {1: "member", 8: "admin", 15: "owner"}
@@ -125,7 +125,7 @@ def _what(change: ChangePlan) -> str:
 
 def _value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= CELL_LIMIT else text[: CELL_LIMIT - 1] + "…"
+    return truncate(text, CELL_LIMIT)
 
 
 # --- Markdown -----------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def render_markdown(plan: Plan) -> str:
     body += _md_rest(plan.changes[written:], written, budget - len(body))
     text = body + "\n".join(tail)
     return (
-        text if len(text) <= COMMENT_LIMIT else text[: COMMENT_LIMIT - 40] + "\n\n_…cut to fit a comment._\n"
+        text if len(text) <= MAX_COMMENT_CHARS else text[: MAX_COMMENT_CHARS - 40] + "\n\n_…cut to fit a comment._\n"
     )
 
 
@@ -241,7 +241,7 @@ def _md_problems(plan: Plan) -> list[str]:
 
 def _md(text: str) -> str:
     """Text safe inside a table cell or a line: no pipes, no newlines, no @-mentions."""
-    return text.replace("|", "\\|").replace("\n", " ").replace("@", "@\u200b")
+    return table_cell(text).replace("@", "@\u200b")
 
 
 def _code(text: str) -> str:

@@ -12,6 +12,7 @@ import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 
+from reconciler.model.text import table_cell
 from reconciler.repo.loader import Finding
 
 FORMATS = ("text", "json", "github")
@@ -83,7 +84,7 @@ def step_summary(findings: Sequence[Finding], root: str = ".") -> str:
     if not findings:
         return "### reconciler validate\n\nNo problems found.\n"
     rows = [
-        f"| `{_cell(_where(f, root))}` | {_cell(f.rule)} | {_cell(f.message)} | `{_cell(f.pointer or '/')}` |"
+        f"| `{table_cell(_where(f, root))}` | {table_cell(f.rule)} | {table_cell(f.message)} | `{table_cell(f.pointer or '/')}` |"
         for f in findings
     ]
     header = [
@@ -109,10 +110,6 @@ def _where(f: Finding, root: str) -> str:
 
 def _pointer(f: Finding) -> str:
     return f" (at {f.pointer})" if f.pointer else ""
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _escape_data(text: str) -> str:

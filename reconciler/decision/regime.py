@@ -174,6 +174,12 @@ def describe_findings(findings: list[Finding]) -> str:
     return "; ".join(shown) + (f" (and {more} more)" if more > 0 else "")
 
 
+def invalid_change_request(findings: list[Finding]) -> str:
+    """Why a change-request file is no change request: `pointer: message` of the first findings."""
+    summary = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:SHOWN_FINDINGS])
+    return f"invalid change request: {summary}"
+
+
 def parse_rules(files: Iterable[tuple[str, bytes | None]]) -> tuple[dict[str, Any], list[Finding]]:
     """Each rule file's document (None for one that is absent) and the findings of those that do not parse."""
     documents: dict[str, Any] = {}

@@ -34,7 +34,7 @@ from reconciler.decision.changes import (
     decide,
     subject,
 )
-from reconciler.decision.regime import Regime, load_regime, read_regime
+from reconciler.decision.regime import Regime, invalid_change_request, load_regime, read_regime
 from reconciler.errors import ConfigError, DocumentError, GitError
 from reconciler.github import GitHubClient, PullRequest
 from reconciler.gitrepo.repository import GitRepository
@@ -168,8 +168,7 @@ def _judge_change(repo: GitRepository, snapshot: PullSnapshot, path: str, regime
         return ChangeEvaluation(path, None, context, None, problem=f"{path}: {err.message}")
     model, _plain, findings = parse_document(path, "ChangeRequest", data)
     if not isinstance(model, ChangeRequest):
-        summary = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:3])
-        return ChangeEvaluation(path, None, context, None, problem=f"invalid change request: {summary}")
+        return ChangeEvaluation(path, None, context, None, problem=invalid_change_request(findings))
     if store is None:
         return _judge_without_flags(path, model, context, regime, now)
     with store.reading() as reader:

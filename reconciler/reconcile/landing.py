@@ -32,6 +32,7 @@ from reconciler.decision.regime import (
     Regime,
     RulesInvalid,
     describe_findings,
+    invalid_change_request,
     is_rule_file,
     parse_rules,
     read_regime,
@@ -374,13 +375,12 @@ def _ignored_edit(tx: Transaction, commit: CommitInfo, path: str, record_id: str
 
 def _invalid(tx: Transaction, landing: Landing, commit: CommitInfo, path: str, findings: list[Finding], context: ApprovalContext) -> None:
     errors = [{"pointer": f.pointer, "message": f.message, "line": f.line, "column": f.column} for f in findings]
-    summary = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:5])
     record = ChangeRequestRecord(
         id=change_request_id(path), name=_name(path),
         file=path, environment_key="", environment_id=None, action_key="", resource_id="", spec={},
         state="failed", created_at=context.created_at, updated_at=commit.committed_at,
         validation_status="invalid", validation_errors=errors, validated_at=commit.committed_at,
-        apply_error=f"invalid change request: {summary}", commit=commit.sha,
+        apply_error=invalid_change_request(findings), commit=commit.sha,
         created_by_login=next(iter(sorted(context.requesters)), None),
     )  # fmt: skip
     tx.upsert_change_request(record)

@@ -15,57 +15,29 @@ meta-action policies, as at merge.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from reconciler.approvals.base import ApprovalContext
 from reconciler.approvals.github import PullSnapshot, pull_request_context
-from reconciler.decision.changes import (
-    Decision,
-    current_flags,
-    decide,
-    subject,
-)
+from reconciler.decision.changes import current_flags, decide, subject
 from reconciler.decision.regime import Regime, invalid_change_request, load_regime, read_regime
 from reconciler.errors import ConfigError, DocumentError, GitError
 from reconciler.github import GitHubClient, PullRequest
 from reconciler.gitrepo.repository import GitRepository
 from reconciler.model.documents import ChangeRequest, Project
-from reconciler.model.text import MAX_STATUS_DESCRIPTION, table_cell, truncate
-from reconciler.policy import CommitState, Evaluation, Subject, commit_status, evaluate
+from reconciler.model.text import MAX_STATUS_DESCRIPTION, truncate
+from reconciler.plan.model import ChangeEvaluation
+from reconciler.plan.render import PLAN_MARKER, render_pull_request
+from reconciler.policy import CommitState, Subject, commit_status, evaluate
 from reconciler.repo.loader import MEMBERS_FILE, PROJECT_FILE, kind_of_path, parse_document
 from reconciler.store import Store
 
 log = logging.getLogger(__name__)
 
-PLAN_MARKER = "<!-- reconciler:plan -->"
 ADDED = ("added", "copied", "renamed")
 GITHUB_FILE_LIMIT = 3000  # GitHub lists no more files of a pull request
-
-
-@dataclass(frozen=True)
-class ChangeEvaluation:
-    """One file of the pull request judged: a change request, or the rule files of one meta action.
-
-    `problem` says why a change cannot apply at all (invalid document, unknown flag, stale
-    `base_version`); `decision` is set when the flags' state was known (a store was given).
-    """
-
-    path: str
-    change: ChangeRequest | None
-    context: ApprovalContext
-    evaluation: Evaluation | None
-    decision: Decision | None = None
-    problem: str | None = None
-    stale: bool = False
-    action: str | None = None  # the meta action, for policy and member changes
-
-    @property
-    def state(self) -> str:
-        return "invalid" if self.problem or self.evaluation is None else self.evaluation.state
 
 
 @dataclass(frozen=True)
@@ -88,14 +60,8 @@ class PullRequestEvaluation:
 
     def markdown(self) -> str:
         """The plan comment: per change, the flag before and after, then the vote table."""
-        state, description = self.commit_status()
-        lines = [PLAN_MARKER, "## Flag changes in this pull request", "",
-                 f"Judged by the rules of the base `{self.base[:12]}` ({self.pull.base_ref}), never by this "
-                 f"pull request's own. Status: **{state}**: {description}", ""]
-        if not self.flag_state_known:
-            lines += ["_Flag state unknown (no store given): every policy condition is assumed to select "
-                      "the change._", ""]
-        return "\n".join(lines + [_change_markdown(c) for c in self.changes])
+        return render_pull_request(self.changes, base=self.base, base_ref=self.pull.base_ref,
+                                   status=self.commit_status(), flag_state_known=self.flag_state_known)
 
 
 def evaluate_pull_request(repo: GitRepository, client: GitHubClient, number: int, *, now: datetime,
@@ -234,31 +200,3 @@ def project_repository(repo: GitRepository, commit: str = "HEAD") -> str | None:
     project = parse_document(PROJECT_FILE, "Project", data)[0] if data is not None else None
     github = project.spec.github if isinstance(project, Project) else None
     return github.repository if github else None
-
-
-# --- the plan comment ---------------------------------------------------------------------------
-
-
-def _change_markdown(change: ChangeEvaluation) -> str:
-    if change.action is not None:
-        title = f"### Rules: `{change.path}` ({change.action})"
-    else:
-        spec = change.change.spec if change.change else None
-        what = f"`{spec.action_key}` of `{spec.resource_id}` in `{spec.environment}`" if spec else "unreadable"
-        title = f"### `{change.path}`: {what}"
-    lines = [title, "", f"State: **{change.state}**" + (f": {change.problem}" if change.problem else ""), ""]
-    outcome = change.decision.outcome if change.decision else None
-    if outcome is not None:
-        lines += [outcome.intent.description, "", "| Field | Before | After |", "|---|---|---|"]
-        lines += [f"| `{c.field}` | {_cell(c.before)} | {_cell(c.after)} |" for c in outcome.intent.changes]
-        lines.append("")
-    if change.evaluation is not None:
-        lines.append(change.evaluation.vote_table_markdown())
-    return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # 50.0 % reads as 50 %
-    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
-    return truncate(table_cell(text), 120)

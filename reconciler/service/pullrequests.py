@@ -19,7 +19,8 @@ from reconciler.decision.regime import Regime
 from reconciler.errors import ConfigError, GitError
 from reconciler.github import GitHubClient
 from reconciler.gitrepo.repository import GitRepository
-from reconciler.plan.pullrequest import ChangeEvaluation, PullRequestEvaluation, evaluate_pull
+from reconciler.plan.model import ChangeEvaluation
+from reconciler.plan.pullrequest import PullRequestEvaluation, evaluate_pull
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Store
 
 log = logging.getLogger(__name__)

@@ -19,10 +19,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from reconciler.approvals.base import ApprovalContext
 from reconciler.approvals.github import PullSnapshot, pull_request_context
-from reconciler.decision.changes import current_flags, decide, subject
+from reconciler.decision.changes import current_flags, decide, decide_without_flags, needs_new_id
 from reconciler.decision.regime import Regime, invalid_change_request, load_regime, read_regime
+from reconciler.decision.rules import judge_rule_change
 from reconciler.errors import ConfigError, DocumentError, GitError
 from reconciler.github import GitHubClient, PullRequest
 from reconciler.gitrepo.repository import GitRepository
@@ -30,7 +30,7 @@ from reconciler.model.documents import ChangeRequest, Project
 from reconciler.model.text import MAX_STATUS_DESCRIPTION, truncate
 from reconciler.plan.model import ChangeEvaluation
 from reconciler.plan.render import PLAN_MARKER, render_pull_request
-from reconciler.policy import CommitState, Subject, commit_status, evaluate
+from reconciler.policy import CommitState, commit_status
 from reconciler.repo.loader import MEMBERS_FILE, PROJECT_FILE, kind_of_path, parse_document
 from reconciler.store import Store
 
@@ -129,28 +129,15 @@ def _judge_change(repo: GitRepository, snapshot: PullSnapshot, path: str, regime
     if not isinstance(model, ChangeRequest):
         return ChangeEvaluation(path, None, context, None, problem=invalid_change_request(findings))
     if store is None:
-        return _judge_without_flags(path, model, context, regime, now)
+        evaluation, problem = decide_without_flags(model, regime, context, at=now)
+        return ChangeEvaluation(path, model, context, evaluation, problem=problem)
     with store.reading() as reader:
         flags = current_flags(reader, regime, model)
-    creates = flags[1] is None and model.spec.action_key in ("feature_flag.create", "feature_flag.copy")
     # The id a created flag will get is the store's business at apply time; 0 stands for it here.
-    decision = decide(model, regime, context, flags, at=now, new_id=0 if creates else None, scheduled_for_later=False)
+    new_id = 0 if needs_new_id(model.spec, flags[1]) else None
+    decision = decide(model, regime, context, flags, at=now, new_id=new_id, scheduled_for_later=False)
     return ChangeEvaluation(path, model, context, decision.evaluation, decision,
                             problem=decision.error if decision.evaluation is None else None, stale=decision.stale)
-
-
-def _judge_without_flags(path: str, model: ChangeRequest, context: ApprovalContext, regime: Regime,
-                         now: datetime) -> ChangeEvaluation:
-    if regime.environment(model.spec.environment) is None:
-        known = ", ".join(e.key for e in regime.project.spec.environments)
-        return ChangeEvaluation(path, model, context, None,
-                                problem=f"unknown environment {model.spec.environment!r} (reconciler.yaml declares: {known})")
-    # Conditions compare the flag before and after; unknown here, so every condition selects.
-    strict = [p.model_copy(update={"spec": p.spec.model_copy(update={"conditions": None})}) for p in regime.policy_list]
-    evaluation = evaluate(subject(model, None, None), strict, regime.members, context.votes,
-                          requesters=context.requesters, created_at=context.created_at, now=now,
-                          unmatched_changes=regime.project.spec.unmatched_changes)
-    return ChangeEvaluation(path, model, context, evaluation)
 
 
 def _judge_rules(repo: GitRepository, snapshot: PullSnapshot, paths: list[str], regime: Regime, base: str,
@@ -166,9 +153,7 @@ def _judge_rules(repo: GitRepository, snapshot: PullSnapshot, paths: list[str], 
             continue
         context = pull_request_context(repo, snapshot, files[0], regime.members, target=snapshot.pull.head_sha,
                                        exclude=base, until=None, fallback_created=now)
-        evaluation = evaluate(Subject.meta_change(action, files), regime.policy_list, regime.members, context.votes,
-                              requesters=context.requesters, created_at=context.created_at, now=now,
-                              unmatched_changes=regime.project.spec.unmatched_changes)
+        evaluation = judge_rule_change(action, files, regime, context, now=now)
         judged.append(ChangeEvaluation(", ".join(files), None, context, evaluation, action=action,
                                        problem=_not_regular(repo, snapshot.pull.head_sha, files)))
     return judged

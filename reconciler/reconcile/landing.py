@@ -36,12 +36,11 @@ from reconciler.decision.regime import (
     is_rule_file,
     parse_rules,
     read_regime,
-    regime_findings,
 )
+from reconciler.decision.rules import invalid_rule_change, unapproved_rule_change
 from reconciler.errors import DocumentError
 from reconciler.gitrepo.repository import CommitInfo, FileChange, GitRepository
 from reconciler.model.documents import ApprovalPolicy, ChangeRequest
-from reconciler.policy import Subject, evaluate
 from reconciler.repo.loader import (
     MEMBERS_FILE,
     PROJECT_FILE,
@@ -493,27 +492,12 @@ def _judge_rules(
     landing: Landing, commit: CommitInfo, action: str, files: list[str], regime: Regime, problems: list[str],
     proposed: Regime,
 ) -> str | None:
-    """None when the rule change may take effect, else why it may not.
-
-    `proposed` is the rules with the change in force: a change that leaves them inconsistent
-    (a policy naming an unknown role, two policies with one name) is invalid, as at bootstrap.
-    """
-    own = [p for p in problems if any(p.startswith(f) for f in files)]
-    if own:
-        return "invalid: " + "; ".join(own)
-    known = {(f.path, f.pointer, f.message) for f in regime_findings(regime)}
-    broken = [f for f in regime_findings(proposed) if (f.path, f.pointer, f.message) not in known]
-    if broken:
-        return "invalid: " + describe_findings(broken)
+    """None when the rule change may take effect, else why it may not (the votes are read only when they matter)."""
+    invalid = invalid_rule_change(files, regime, proposed, problems)
+    if invalid is not None:
+        return invalid
     context = landing.source.context(commit, files[0], regime.members)
-    evaluation = evaluate(
-        Subject.meta_change(action, files), regime.policy_list, regime.members, context.votes,
-        requesters=context.requesters, merger=context.merger, created_at=context.created_at,
-        now=commit.committed_at, unmatched_changes=regime.project.spec.unmatched_changes,
-    )  # fmt: skip
-    if evaluation.approved:
-        return None
-    return evaluation.quorum_error() or f"{action} not approved ({evaluation.state})"
+    return unapproved_rule_change(action, files, regime, context, now=commit.committed_at)
 
 
 def _write_regime(tx: Transaction, commit: CommitInfo, regime: Regime, changed: list[str]) -> None:

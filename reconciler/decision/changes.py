@@ -285,11 +285,13 @@ def build_record(
 
 
 def record_decision(
-    tx: Transaction, record: ChangeRequestRecord, decision: Decision, *, actor: str | None
+    tx: Transaction, record: ChangeRequestRecord, decision: Decision, *, actor: str | None,
+    note: dict[str, Any] | None = None,
 ) -> FlagRecord | None:
     """Write the decision: the flag's new version when it applies, the record, the audit event.
 
-    Returns the flag as written, or None when the decision wrote no flag.
+    `note` adds to the audit event's data. Returns the flag as written, or None when the
+    decision wrote no flag.
     """
     written = None
     if decision.applies and decision.outcome and decision.environment_id is not None:
@@ -312,6 +314,7 @@ def record_decision(
         data["reason"] = record.apply_error
     if record.bypass:
         data["bypass"] = record.bypass
+    data.update(note or {})
     tx.append_audit(
         verb, object_type="change_request", object_id=record.id, at=record.updated_at, actor=actor,
         data=data, commit=record.commit,

@@ -296,7 +296,7 @@ def _change_request(
     if change.status == "deleted":
         return  # removing a file never undoes what it did; the record and the audit trail stay
     known = landing.cache.requests.get(change_request_id(path))
-    # A record without a commit is an open pull request's live state (pullrequests.py): the
+    # A record without a commit is an open pull request's live state (service/pullrequests.py): the
     # merge decides afresh, whatever the review state was before it.
     if known is not None and known[0] in TERMINAL and known[1] is not None:
         if change.status != "added" or known[1] != commit.sha:

@@ -6,11 +6,11 @@ comment follow from the result); `publish` sets the status and the one comment o
 The rules come from the base, never from the pull request: the rules in force in the store when
 one is given, else the policies and members of the pull request's base commit. Each change
 request the pull request adds is read from its head and judged by the reconcile pass's own
-code (`reconcile.changes.decide`, the change engine, `policy.evaluate`) with the votes of
-`approvals_github.pull_request_context`. Without a store the flags' current state is unknown:
-the change is then judged as if every condition of a policy selected it (the strict reading)
-and the plan says the flag state is unknown. Changes to policies and members are judged by the
-meta-action policies, as at merge.
+code (`decision.changes.decide`) with the votes of `approvals.github.pull_request_context`.
+Without a store the flags' current state is unknown: the change is then judged as if every
+condition of a policy selected it (`decide_without_flags`, the strict reading) and the plan says
+the flag state is unknown. Changes to policies and members are judged by the meta-action
+policies (`decision.rules`), as at merge.
 """
 
 from __future__ import annotations

@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from reconciler.engine import FieldChange
+from reconciler.model.states import LEVEL_NAMES
 from reconciler.model.text import MAX_COMMENT_CHARS, table_cell, truncate
 from reconciler.plan.model import ChangeEvaluation, ChangePlan, Plan, PolicyNeed, RuleChange
 
 PLAN_MARKER = "<!-- reconciler:plan -->"  # heads the plan comment, so it is found and edited in place
 BUDGET = 60_000  # what full sections may use; the rest is kept for the summary and the footer
 CELL_LIMIT = 120
-LEVELS = {1: "member", 8: "admin", 15: "owner"}
 HEADLINE = {
     "ready": "ready to apply: no approval needed",
     "pending": "needs approval",
@@ -118,7 +118,7 @@ def _text_need(need: PolicyNeed) -> str:
 
 
 def _bypass(need: PolicyNeed) -> str:
-    holders = [LEVELS.get(level, f"level {level}") for level in need.bypass_levels] + list(need.bypass_roles)
+    holders = [LEVEL_NAMES.get(level, f"level {level}") for level in need.bypass_levels] + list(need.bypass_roles)
     return f"; bypass: {', '.join(holders)}" if holders else ""
 
 

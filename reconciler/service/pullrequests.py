@@ -19,6 +19,7 @@ from reconciler.decision.regime import Regime
 from reconciler.errors import ConfigError, GitError
 from reconciler.github import GitHubClient
 from reconciler.gitrepo.repository import GitRepository
+from reconciler.model.states import LANDED_STATES, LIVE_STATES
 from reconciler.plan.model import ChangeEvaluation
 from reconciler.plan.pullrequest import PullRequestEvaluation, evaluate_pull
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Store
@@ -26,7 +27,6 @@ from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Store
 log = logging.getLogger(__name__)
 
 CLOSED_UNMERGED = "pull request closed without merging"
-LIVE_STATES = ("pending", "approved", "rejected", "expired")
 
 @dataclass
 class SyncReport:
@@ -96,7 +96,7 @@ def _write_live(store: Store, result: PullRequestEvaluation, now: datetime, repo
         record = _live_record(change, result.regime, now)
         with store.transaction() as tx:
             existing = tx.get_change_request(record.id)
-            if existing is not None and (existing.commit is not None or existing.state in ("applied", "failed")):
+            if existing is not None and (existing.commit is not None or existing.state in LANDED_STATES):
                 report.skipped += 1
                 continue
             tx.upsert_change_request(record)
@@ -124,7 +124,7 @@ def _live_record(change: ChangeEvaluation, regime: Regime, now: datetime) -> Cha
 def _reject(store: Store, record: ChangeRequestRecord, reason: str, now: datetime, report: SyncReport) -> None:
     with store.transaction() as tx:
         current = tx.get_change_request(record.id)
-        if current is None or current.commit is not None or current.state in ("applied", "failed"):
+        if current is None or current.commit is not None or current.state in LANDED_STATES:
             return  # landed meanwhile: the reconcile pass owns it now
         tx.upsert_change_request(replace(current, state="rejected", apply_error=reason, updated_at=now))
         tx.append_audit("change_request.rejected", object_type="change_request", object_id=record.id, at=now,

@@ -19,7 +19,6 @@ from reconciler.errors import EXIT_FINDINGS
 from reconciler.github import STATUS_CONTEXT, GitHubClient
 from reconciler.gitrepo.repository import GitRepository
 from reconciler.plan.pullrequest import evaluate_pull_request, project_at, publish
-from reconciler.policy import truncate
 
 
 @click.command("check-approvals")
@@ -50,7 +49,8 @@ def check_approvals(number: int, repo_path: str, subdir: str, store_url: str | N
             result = evaluate_pull_request(repo, client, number, now=datetime.now(UTC), store=store)
         except RulesInvalid as err:
             if not dry_run:  # say so on the pull request too, not only in the job's log
-                description = truncate(f"the base's rules do not read: {describe_findings(err.findings)}", 140)
+                # The client cuts the description to GitHub's limit.
+                description = f"the base's rules do not read: {describe_findings(err.findings)}"
                 client.create_status(client.get_pull(number).head_sha, "failure", description)
             raise
         if dry_run:

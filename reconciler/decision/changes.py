@@ -13,7 +13,7 @@ the store or of git are not the change's fault and abort the transaction as befo
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -25,7 +25,7 @@ from reconciler.github import GitHubError
 from reconciler.model.documents import ChangeRequest, ChangeRequestSpec
 from reconciler.model.flags import Flag
 from reconciler.model.states import REFUSED_STATES, ChangeRequestState
-from reconciler.policy import Evaluation, Subject, evaluate
+from reconciler.policy import Evaluation, Subject
 from reconciler.store.records import (
     ChangeRequestRecord,
     FlagRecord,
@@ -127,22 +127,28 @@ def _decide(
         outcome = apply_change(spec, current, source=source, new_id=new_id)
     except ChangeError as err:
         return Decision("failed", env_id, error=str(err), stale=err.stale)
-    evaluation = evaluate(
-        subject(cr, current, outcome.flag),
-        regime.policy_list,
-        regime.members,
-        context.votes,
-        requesters=context.requesters,
-        merger=context.merger,
-        created_at=context.created_at,
-        now=at,
-        unmatched_changes=regime.project.spec.unmatched_changes,
-    )
+    evaluation = regime.judge(subject(cr, current, outcome.flag), context, now=at)
     if evaluation.expires_at is not None and evaluation.expires_at < at:
         # Not applied within expires_after of its creation: too late, however many approvals.
         late = f"expired at {evaluation.expires_at.isoformat()}, before it was merged at {at.isoformat()}"
         return Decision("expired", env_id, outcome, evaluation, late)
     return Decision(_state(evaluation, scheduled_for_later), env_id, outcome, evaluation, _error(evaluation))
+
+
+def decide_without_flags(
+    cr: ChangeRequest, regime: Regime, context: ApprovalContext, *, at: datetime
+) -> tuple[Evaluation | None, str | None]:
+    """`cr` judged while the flags' state is unknown: the evaluation, or why it cannot apply.
+
+    Conditions compare the flag before and after, so here every condition selects the change:
+    the strict reading, never a laxer one than the merge's.
+    """
+    problem = _reference_problem(cr, regime)
+    if problem:
+        return None, problem
+    strict = {path: p.model_copy(update={"spec": p.spec.model_copy(update={"conditions": None})})
+              for path, p in regime.policies.items()}  # fmt: skip
+    return replace(regime, policies=strict).judge(subject(cr, None, None), context, now=at), None
 
 
 def subject(cr: ChangeRequest, before: Flag | None, after: Flag | None) -> Subject:
@@ -280,11 +286,13 @@ def build_record(
 
 
 def record_decision(
-    tx: Transaction, record: ChangeRequestRecord, decision: Decision, *, actor: str | None
+    tx: Transaction, record: ChangeRequestRecord, decision: Decision, *, actor: str | None,
+    note: dict[str, Any] | None = None,
 ) -> FlagRecord | None:
     """Write the decision: the flag's new version when it applies, the record, the audit event.
 
-    Returns the flag as written, or None when the decision wrote no flag.
+    `note` adds to the audit event's data. Returns the flag as written, or None when the
+    decision wrote no flag.
     """
     written = None
     if decision.applies and decision.outcome and decision.environment_id is not None:
@@ -307,6 +315,7 @@ def record_decision(
         data["reason"] = record.apply_error
     if record.bypass:
         data["bypass"] = record.bypass
+    data.update(note or {})
     tx.append_audit(
         verb, object_type="change_request", object_id=record.id, at=record.updated_at, actor=actor,
         data=data, commit=record.commit,

@@ -12,8 +12,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
+from reconciler.approvals.base import ApprovalContext
 from reconciler.errors import EXIT_FINDINGS, ConfigError, DocumentError
 from reconciler.model.documents import (
     ApprovalPolicy,
@@ -24,6 +26,7 @@ from reconciler.model.documents import (
     Project,
     Role,
 )
+from reconciler.policy import Evaluation, Subject, evaluate
 from reconciler.repo.findings import Finding, locate_findings
 from reconciler.repo.layout import (
     MEMBERS_FILE,
@@ -76,6 +79,14 @@ class Regime:
                     policies[path] = doc
                 regime = replace(regime, policies=policies)
         return regime
+
+    def judge(self, subject: Subject, context: ApprovalContext, *, now: datetime) -> Evaluation:
+        """The policies in force on `subject`, with the votes, requesters and merger of `context`."""
+        return evaluate(
+            subject, self.policy_list, self.members, context.votes, requesters=context.requesters,
+            merger=context.merger, created_at=context.created_at, now=now,
+            unmatched_changes=self.project.spec.unmatched_changes,
+        )  # fmt: skip
 
     def environment_records(self) -> list[EnvironmentRecord]:
         return [EnvironmentRecord(e.id, e.key, e.name, e.api_token) for e in self.project.spec.environments]
@@ -172,6 +183,12 @@ def describe_findings(findings: list[Finding]) -> str:
         shown.append(f"{where}{' ' + f.pointer if f.pointer else ''}: {f.message}")
     more = len(findings) - SHOWN_FINDINGS
     return "; ".join(shown) + (f" (and {more} more)" if more > 0 else "")
+
+
+def invalid_change_request(findings: list[Finding]) -> str:
+    """Why a change-request file is no change request: `pointer: message` of the first findings."""
+    summary = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:SHOWN_FINDINGS])
+    return f"invalid change request: {summary}"
 
 
 def parse_rules(files: Iterable[tuple[str, bytes | None]]) -> tuple[dict[str, Any], list[Finding]]:

@@ -8,14 +8,7 @@ limits and pagination. Tests serve GitHub in-process with `tests/support/fakegit
 
 from __future__ import annotations
 
-from reconciler.github.client import (
-    MAX_COMMENT_CHARS,
-    MAX_STATUS_DESCRIPTION,
-    STATUS_CONTEXT,
-    GitHubClient,
-    comment_body,
-    truncate_description,
-)
+from reconciler.github.client import STATUS_CONTEXT, GitHubClient, comment_body, truncate_description
 from reconciler.github.errors import (
     GitHubAuthError,
     GitHubError,
@@ -35,6 +28,7 @@ from reconciler.github.models import (
     Review,
     parse_co_authors,
 )
+from reconciler.model.text import MAX_COMMENT_CHARS, MAX_STATUS_DESCRIPTION
 
 __all__ = [
     "MAX_COMMENT_CHARS",

@@ -26,12 +26,11 @@ from reconciler.github.models import (
     PullRequest,
     Review,
 )
+from reconciler.model.text import MAX_COMMENT_CHARS, MAX_STATUS_DESCRIPTION, truncate
 
 DEFAULT_API_URL = "https://api.github.com"
 STATUS_CONTEXT = "reconciler/approvals"
 STATUS_STATES = ("error", "failure", "pending", "success")
-MAX_STATUS_DESCRIPTION = 140
-MAX_COMMENT_CHARS = 65_536  # GitHub refuses longer issue comments
 REPOSITORY_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 # The permission each call needs, named as fine-grained tokens and the Actions
@@ -51,9 +50,7 @@ def _check_repository(repository: str) -> str:
 
 def truncate_description(text: str) -> str:
     """A commit-status description cut to GitHub's 140 characters, with an ellipsis."""
-    if len(text) <= MAX_STATUS_DESCRIPTION:
-        return text
-    return text[: MAX_STATUS_DESCRIPTION - 1] + "…"
+    return truncate(text, MAX_STATUS_DESCRIPTION)
 
 
 def comment_body(body: str, marker: str) -> str:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from reconciler.approvals.members import MemberIndex
 from reconciler.approvals.source import ApprovalContext
 from reconciler.decision.changes import Decision, change_request_id, current_flags, decide, needs_new_id
-from reconciler.decision.regime import Regime, load_regime
+from reconciler.decision.regime import Regime, invalid_change_request, load_regime
 from reconciler.errors import ConfigError
 from reconciler.model.documents import ChangeRequest
 from reconciler.model.flags import Flag
@@ -161,12 +161,11 @@ def _new_change_files(workspace: Workspace) -> tuple[list[tuple[str, bytes]], li
 def _plan_change(planner: _Planner, path: str, data: bytes, problems: list[Problem]) -> ChangePlan | None:
     model, _plain, findings = parse_document(path, "ChangeRequest", data)
     if not isinstance(model, ChangeRequest):
-        summary = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:5])
         return ChangePlan(
             path,
             path.rsplit("/", 1)[-1].rsplit(".", 1)[0],
             "invalid",
-            reason=f"invalid change request: {summary}",
+            reason=invalid_change_request(findings),
         )
     known = planner.reader.get_change_request(change_request_id(path))
     if known is not None and known.state in DECIDED_STATES:

@@ -1,7 +1,8 @@
-"""What merging would do, as plain values: the `Plan` that `build_plan` computes and renderers print.
+"""What merging would do, as plain values: a `Plan` of a working tree, the changes of a pull request.
 
-Nothing here computes or prints; `build` fills these, `render` turns them into text, Markdown
-and JSON (`Plan.as_json()`), so the three formats always say the same.
+Nothing here computes or prints; `build` fills a `Plan` and `pullrequest` the
+`ChangeEvaluation`s of a pull request, `render` turns them into text, Markdown and JSON
+(`Plan.as_json()`), so the formats always say the same.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from reconciler.approvals.base import ApprovalContext
+from reconciler.decision.changes import Decision
 from reconciler.engine import FieldChange
+from reconciler.model.documents import ChangeRequest
+from reconciler.policy import Evaluation
 
 # ready: nothing to wait for (ungoverned, or already approved); pending: approvals needed;
 # scheduled: will apply at execute_at; refused: the engine or the references reject it;
@@ -59,10 +64,6 @@ class ChangePlan:
     stale: bool = False
     execute_at: datetime | None = None
     expires_at: datetime | None = None
-
-    @property
-    def approvals_needed(self) -> int:
-        return sum(p.needed for p in self.policies)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,28 @@ class Plan:
         data = _jsonable(asdict(self))
         data["has_changes"] = self.has_changes
         return data  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class ChangeEvaluation:
+    """One file of the pull request judged: a change request, or the rule files of one meta action.
+
+    `problem` says why a change cannot apply at all (invalid document, unknown flag, stale
+    `base_version`); `decision` is set when the flags' state was known (a store was given).
+    """
+
+    path: str
+    change: ChangeRequest | None
+    context: ApprovalContext
+    evaluation: Evaluation | None
+    decision: Decision | None = None
+    problem: str | None = None
+    stale: bool = False
+    action: str | None = None  # the meta action, for policy and member changes
+
+    @property
+    def state(self) -> str:
+        return "invalid" if self.problem or self.evaluation is None else self.evaluation.state
 
 
 def _jsonable(value: Any) -> Any:

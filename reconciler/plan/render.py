@@ -1,21 +1,27 @@
-"""A `Plan` for people: plain text for terminals, Markdown for the pull-request comment.
+"""What merging would do, for people: plain text for terminals, Markdown for pull requests.
 
-The Markdown stays under GitHub's comment limit (65,536 characters): changes are written in
-full while they fit in a budget, the rest are summarised one line each, and beyond that only
-counted. Logins are written without `@`, so re-posting the comment pings nobody. JSON is
-`Plan.as_json()`; nothing here decides anything.
+`render_text` and `render_markdown` print a `Plan` of a working tree (`reconciler plan`);
+`render_pull_request` writes the one plan comment that `check-approvals` posts on a pull
+request, headed by `PLAN_MARKER` so that it is found and edited in place. Both Markdown forms
+share the field tables and the escaping. The plan's Markdown stays under GitHub's comment limit
+(65,536 characters): changes are written in full while they fit in a budget, the rest are
+summarised one line each, and beyond that only counted; the pull-request comment is cut to the
+limit when posted (`github.comment_body`). Logins are written without `@`, so re-posting a
+comment pings nobody. JSON is `Plan.as_json()`; nothing here decides anything.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from reconciler.engine import FieldChange
 from reconciler.model.states import LEVEL_NAMES
-from reconciler.plan.model import ChangePlan, Plan, PolicyNeed, RuleChange
+from reconciler.model.text import MAX_COMMENT_CHARS, table_cell, truncate
+from reconciler.plan.model import ChangeEvaluation, ChangePlan, Plan, PolicyNeed, RuleChange
 
-COMMENT_LIMIT = 65_536  # GitHub's limit on a comment body
+PLAN_MARKER = "<!-- reconciler:plan -->"  # heads the plan comment, so it is found and edited in place
 BUDGET = 60_000  # what full sections may use; the rest is kept for the summary and the footer
 CELL_LIMIT = 120
 HEADLINE = {
@@ -125,7 +131,7 @@ def _what(change: ChangePlan) -> str:
 
 def _value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= CELL_LIMIT else text[: CELL_LIMIT - 1] + "…"
+    return truncate(text, CELL_LIMIT)
 
 
 # --- Markdown -----------------------------------------------------------------------------
@@ -154,7 +160,7 @@ def render_markdown(plan: Plan) -> str:
     body += _md_rest(plan.changes[written:], written, budget - len(body))
     text = body + "\n".join(tail)
     return (
-        text if len(text) <= COMMENT_LIMIT else text[: COMMENT_LIMIT - 40] + "\n\n_…cut to fit a comment._\n"
+        text if len(text) <= MAX_COMMENT_CHARS else text[: MAX_COMMENT_CHARS - 40] + "\n\n_…cut to fit a comment._\n"
     )
 
 
@@ -168,9 +174,7 @@ def _md_change(index: int, change: ChangePlan) -> list[str]:
     if change.intent:
         lines += [f"> {_md(change.intent)}", ""]
     if change.changes:
-        lines += ["| Field | Before | After |", "|---|---|---|"]
-        lines += [f"| {_code(c.field)} | {_cell(c.before)} | {_cell(c.after)} |" for c in change.changes]
-        lines.append("")
+        lines += _field_table(change.changes, _cell)
     if change.policies:
         lines += _md_policies(change.policies)
     elif change.status not in ("refused", "invalid"):
@@ -241,7 +245,7 @@ def _md_problems(plan: Plan) -> list[str]:
 
 def _md(text: str) -> str:
     """Text safe inside a table cell or a line: no pipes, no newlines, no @-mentions."""
-    return text.replace("|", "\\|").replace("\n", " ").replace("@", "@\u200b")
+    return table_cell(text).replace("@", "@\u200b")
 
 
 def _code(text: str) -> str:
@@ -250,3 +254,54 @@ def _code(text: str) -> str:
 
 def _cell(value: Any) -> str:
     return _code(_value(value)) if value is not None else "—"
+
+
+def _field_table(changes: Iterable[FieldChange], cell: Callable[[Any], str]) -> list[str]:
+    lines = ["| Field | Before | After |", "|---|---|---|"]
+    lines += [f"| {_code(c.field)} | {cell(c.before)} | {cell(c.after)} |" for c in changes]
+    return [*lines, ""]
+
+
+# --- the pull-request comment -------------------------------------------------------------
+
+
+def render_pull_request(
+    changes: Sequence[ChangeEvaluation],
+    *,
+    base: str,
+    base_ref: str,
+    status: tuple[str, str],
+    flag_state_known: bool,
+) -> str:
+    """The plan comment of a pull request: per change, the flag before and after, then the vote table."""
+    state, description = status
+    lines = [PLAN_MARKER, "## Flag changes in this pull request", "",
+             f"Judged by the rules of the base `{base[:12]}` ({base_ref}), never by this "
+             f"pull request's own. Status: **{state}**: {description}", ""]  # fmt: skip
+    if not flag_state_known:
+        lines += ["_Flag state unknown (no store given): every policy condition is assumed to select "
+                  "the change._", ""]  # fmt: skip
+    return "\n".join(lines + [_pr_change(c) for c in changes])
+
+
+def _pr_change(change: ChangeEvaluation) -> str:
+    if change.action is not None:
+        title = f"### Rules: `{change.path}` ({change.action})"
+    else:
+        spec = change.change.spec if change.change else None
+        what = f"`{spec.action_key}` of `{spec.resource_id}` in `{spec.environment}`" if spec else "unreadable"
+        title = f"### `{change.path}`: {what}"
+    lines = [title, "", f"State: **{change.state}**" + (f": {change.problem}" if change.problem else ""), ""]
+    outcome = change.decision.outcome if change.decision else None
+    if outcome is not None:
+        lines += [outcome.intent.description, "", *_field_table(outcome.intent.changes, _plain_cell)]
+    if change.evaluation is not None:
+        lines.append(change.evaluation.vote_table_markdown())
+    return "\n".join(lines)
+
+
+def _plain_cell(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 50.0 % reads as 50 %
+    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
+    return truncate(table_cell(text), CELL_LIMIT)

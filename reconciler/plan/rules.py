@@ -13,12 +13,14 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
+from reconciler.approvals.source import ApprovalContext
 from reconciler.decision.regime import Regime, parse_rules, read_files, read_regime
+from reconciler.decision.rules import judge_rule_change
 from reconciler.errors import ConfigError
 from reconciler.model.documents import ApprovalPolicy, Members, Project
 from reconciler.plan.model import PolicyNeed, RuleChange, RuleNotInForce, RuleStatus
 from reconciler.plan.workspace import Workspace
-from reconciler.policy import Evaluation, Subject, eligible_approvers, evaluate
+from reconciler.policy import Evaluation, eligible_approvers
 from reconciler.repo.layout import MEMBERS_FILE, PROJECT_FILE, by_meta_action, is_rule_file
 from reconciler.repo.sources import FileSource
 
@@ -127,10 +129,8 @@ def _rule_change(action: str, changed: dict[str, RuleStatus], problems: dict[str
 def _judged(
     action: str, changed: dict[str, RuleStatus], problems: dict[str, str], regime: Regime, now: datetime
 ) -> RuleChange:
-    evaluation = evaluate(
-        Subject.meta_change(action, list(changed)), regime.policy_list, regime.members, (),
-        requesters=(), created_at=now, now=now, unmatched_changes=regime.project.spec.unmatched_changes,
-    )  # fmt: skip
+    no_votes = ApprovalContext(votes=(), requesters=frozenset(), merger=None, created_at=now)
+    evaluation = judge_rule_change(action, list(changed), regime, no_votes, now=now)
     plain = _rule_change(action, changed, problems)
     return RuleChange(
         plain.files,

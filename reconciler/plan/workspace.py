@@ -42,9 +42,6 @@ class Workspace:
     def git_root(self) -> str:
         return self.git.path if self.git else str(self.root)
 
-    def base_has(self, path: str) -> bool:
-        return path in self._base_paths
-
     def base_read(self, path: str) -> bytes | None:
         if self.base_files is None or path not in self._base_paths:
             return None

@@ -28,7 +28,7 @@ from reconciler.policy.model import (
     Subject,
     UnmatchedChanges,
 )
-from reconciler.policy.render import CommitState, commit_status, policy_snapshot, truncate
+from reconciler.policy.render import CommitState, commit_status, policy_snapshot
 from reconciler.policy.selection import governing_policies, matches, rule_holds, selects
 
 __all__ = [
@@ -54,5 +54,4 @@ __all__ = [
     "reason_ignored",
     "rule_holds",
     "selects",
-    "truncate",
 ]

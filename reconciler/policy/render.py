@@ -13,11 +13,11 @@ from typing import Any, Literal
 
 from reconciler.model.documents import ApprovalPolicy
 from reconciler.model.states import REFUSED_STATES
+from reconciler.model.text import MAX_STATUS_DESCRIPTION, truncate
 from reconciler.policy.model import COUNTED, DISMISSED, REJECTION, UNKNOWN_LOGIN, Evaluation, PolicyResult
 from reconciler.policy.votes import Vote
 
 CommitState = Literal["success", "pending", "failure"]
-STATUS_DESCRIPTION_LIMIT = 140  # GitHub truncates longer commit-status descriptions
 UNGOVERNED = "no approval policy governs this change"
 
 
@@ -108,12 +108,7 @@ def status_description(ev: Evaluation) -> str:
     else:
         text = "; ".join(f"{_progress(r)} · {r.name}" for r in ev.results)
         text = f"expired · {text}" if ev.expired else text
-    return truncate(text, STATUS_DESCRIPTION_LIMIT)
-
-
-def truncate(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters, ending in `…` when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return truncate(text, MAX_STATUS_DESCRIPTION)
 
 
 def quorum_error(ev: Evaluation) -> str:
@@ -186,4 +181,4 @@ def commit_status(evaluations: Sequence[Evaluation]) -> tuple[CommitState, str]:
     if len(evaluations) > 1:
         approved = sum(e.approved for e in evaluations)
         text = f"{approved}/{len(evaluations)} changes approved · {text}"
-    return state, truncate(text, STATUS_DESCRIPTION_LIMIT)
+    return state, truncate(text, MAX_STATUS_DESCRIPTION)

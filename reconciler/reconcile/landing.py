@@ -33,15 +33,15 @@ from reconciler.decision.regime import (
     Regime,
     RulesInvalid,
     describe_findings,
+    invalid_change_request,
     parse_rules,
     read_regime,
-    regime_findings,
 )
+from reconciler.decision.rules import invalid_rule_change, unapproved_rule_change
 from reconciler.errors import DocumentError
 from reconciler.gitrepo.repository import CommitInfo, FileChange, GitRepository
 from reconciler.model.documents import ApprovalPolicy, ChangeRequest
 from reconciler.model.states import TERMINAL_STATES
-from reconciler.policy import Subject, evaluate
 from reconciler.repo.findings import Finding
 from reconciler.repo.layout import (
     MEMBERS_FILE,
@@ -296,7 +296,7 @@ def _change_request(
     if change.status == "deleted":
         return  # removing a file never undoes what it did; the record and the audit trail stay
     known = landing.cache.requests.get(change_request_id(path))
-    # A record without a commit is an open pull request's live state (the live sync): the
+    # A record without a commit is an open pull request's live state (service/pullrequests.py): the
     # merge decides afresh, whatever the review state was before it.
     if known is not None and known[0] in TERMINAL_STATES and known[1] is not None:
         if change.status != "added" or known[1] != commit.sha:
@@ -379,13 +379,12 @@ def _ignored_edit(tx: Transaction, commit: CommitInfo, path: str, record_id: str
 
 def _invalid(tx: Transaction, landing: Landing, commit: CommitInfo, path: str, findings: list[Finding], context: ApprovalContext) -> None:
     errors = [{"pointer": f.pointer, "message": f.message, "line": f.line, "column": f.column} for f in findings]
-    summary = "; ".join(f"{f.pointer or '/'}: {f.message}" for f in findings[:5])
     record = ChangeRequestRecord(
         id=change_request_id(path), name=_name(path),
         file=path, environment_key="", environment_id=None, action_key="", resource_id="", spec={},
         state="failed", created_at=context.created_at, updated_at=commit.committed_at,
         validation_status="invalid", validation_errors=errors, validated_at=commit.committed_at,
-        apply_error=f"invalid change request: {summary}", commit=commit.sha,
+        apply_error=invalid_change_request(findings), commit=commit.sha,
         created_by_login=next(iter(sorted(context.requesters)), None),
     )  # fmt: skip
     tx.upsert_change_request(record)
@@ -492,27 +491,12 @@ def _judge_rules(
     landing: Landing, commit: CommitInfo, action: str, files: list[str], regime: Regime, problems: list[str],
     proposed: Regime,
 ) -> str | None:
-    """None when the rule change may take effect, else why it may not.
-
-    `proposed` is the rules with the change in force: a change that leaves them inconsistent
-    (a policy naming an unknown role, two policies with one name) is invalid, as at bootstrap.
-    """
-    own = [p for p in problems if any(p.startswith(f) for f in files)]
-    if own:
-        return "invalid: " + "; ".join(own)
-    known = {(f.path, f.pointer, f.message) for f in regime_findings(regime)}
-    broken = [f for f in regime_findings(proposed) if (f.path, f.pointer, f.message) not in known]
-    if broken:
-        return "invalid: " + describe_findings(broken)
+    """None when the rule change may take effect, else why it may not (the votes are read only when they matter)."""
+    invalid = invalid_rule_change(files, regime, proposed, problems)
+    if invalid is not None:
+        return invalid
     context = landing.source.context(commit, files[0], regime.members)
-    evaluation = evaluate(
-        Subject.meta_change(action, files), regime.policy_list, regime.members, context.votes,
-        requesters=context.requesters, merger=context.merger, created_at=context.created_at,
-        now=commit.committed_at, unmatched_changes=regime.project.spec.unmatched_changes,
-    )  # fmt: skip
-    if evaluation.approved:
-        return None
-    return evaluation.quorum_error() or f"{action} not approved ({evaluation.state})"
+    return unapproved_rule_change(action, files, regime, context, now=commit.committed_at)
 
 
 def _write_regime(tx: Transaction, commit: CommitInfo, regime: Regime, changed: list[str]) -> None:

@@ -1,7 +1,8 @@
 """Scheduled changes: approved at merge, applied on the first pass after `execute_at`.
 
 Each due change is applied in its own transaction that also moves its state from `approved`
-to `applied` (or `failed`), so a pass killed here applies it on the next pass, once.
+to `applied` (or `failed`), so a pass killed here applies it on the next pass, once. It is
+recorded as the pass records a change at merge (`record_decision`), marked as scheduled.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from reconciler.decision.changes import flags_for, needs_new_id, unexpected_failure
+from reconciler.decision.changes import Decision, flags_for, needs_new_id, record_decision, unexpected_failure
 from reconciler.decision.regime import Regime
 from reconciler.engine import apply_change
 from reconciler.errors import ChangeError
@@ -17,6 +18,8 @@ from reconciler.model.documents import ChangeRequestSpec
 from reconciler.store import Store
 from reconciler.store.records import ChangeRequestFilter, ChangeRequestRecord
 from reconciler.store.transaction import Transaction
+
+SCHEDULED = {"scheduled": True}  # in the audit data of what a scheduled change did
 
 
 def apply_due(store: Store, regime: Regime, now: datetime) -> int:
@@ -47,25 +50,17 @@ def _apply_one(tx: Transaction, regime: Regime, record: ChangeRequestRecord, now
         return _fail(tx, record, now, str(err), stale=err.stale)
     except Exception as err:  # the engine is pure: whatever else it raises concerns this change alone
         return _fail(tx, record, now, unexpected_failure(record.name, err))
-    tx.put_flag_version(env_id, outcome.flag, at=now, change_request_id=record.id, commit=record.commit)
     done = replace(
         record, state="applied", applied_at=now, updated_at=now, intent_display=outcome.intent.as_display(),
         result_data={"resource_id": outcome.flag.id, "resource_version": outcome.flag.version},
     )  # fmt: skip
-    tx.upsert_change_request(done)
-    _audit(tx, done, "change_request.applied", now, {"version": outcome.flag.version, "scheduled": True})
+    record_decision(tx, done, Decision("applied", env_id, outcome), actor=record.applied_by_login, note=SCHEDULED)
     return 1
 
 
 def _fail(tx: Transaction, record: ChangeRequestRecord, now: datetime, reason: str, *, stale: bool = False) -> int:
     failed = replace(record, state="failed", apply_error=reason, updated_at=now,
                      validation_status="stale" if stale else record.validation_status)  # fmt: skip
-    tx.upsert_change_request(failed)
-    _audit(tx, failed, "change_request.failed", now, {"reason": reason})
+    decision = Decision("failed", record.environment_id, error=reason, stale=stale)
+    record_decision(tx, failed, decision, actor=record.applied_by_login, note=SCHEDULED)
     return 0
-
-
-def _audit(tx: Transaction, record: ChangeRequestRecord, verb: str, now: datetime, extra: dict[str, object]) -> None:
-    data = {"file": record.file, "environment": record.environment_key, "flag": record.resource_id, **extra}
-    tx.append_audit(verb, object_type="change_request", object_id=record.id, at=now,
-                    actor=record.applied_by_login, data=data, commit=record.commit)  # fmt: skip

@@ -23,6 +23,7 @@ from reconciler.engine import FieldChange
 from reconciler.engine.intent import build_intent
 from reconciler.github import GitHubClient
 from reconciler.model.flags import Flag
+from reconciler.model.text import truncate
 from reconciler.reconcile.replay import replayed_store
 from reconciler.reconcile.run import ReconcileConfig
 from reconciler.store import Store
@@ -141,5 +142,4 @@ def _compare(env: str, key: tuple[int, str], expected: Flag | None, live: Flag |
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return truncate(repr(value), limit)

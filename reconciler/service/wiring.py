@@ -16,10 +16,10 @@ from reconciler.decision.regime import stored_project
 from reconciler.errors import ConfigError
 from reconciler.github import GitHubClient
 from reconciler.gitrepo.repository import GitRepository
-from reconciler.plan.pullrequest import SyncReport, sync_open_pull_requests, sync_pull_request
 from reconciler.reconcile import AnotherPassError, PassResult, ReconcileConfig, reconcile_once
 from reconciler.service import metrics
 from reconciler.service.loop import LoopSettings, ReconcileLoop, RefreshPullRequests
+from reconciler.service.pullrequests import SyncReport, sync_open_pull_requests, sync_pull_request
 from reconciler.store import Store
 
 log = logging.getLogger("reconciler.service")

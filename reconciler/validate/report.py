@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from reconciler.model.text import table_cell
 from reconciler.repo.findings import Finding
 
 
@@ -107,7 +108,7 @@ def step_summary(findings: Sequence[Finding], root: str = ".") -> str:
     if not findings:
         return "### reconciler validate\n\nNo problems found.\n"
     rows = [
-        f"| `{_cell(_where(f, root))}` | {_cell(f.rule)} | {_cell(f.message)} | `{_cell(f.pointer or '/')}` |"
+        f"| `{table_cell(_where(f, root))}` | {table_cell(f.rule)} | {table_cell(f.message)} | `{table_cell(f.pointer or '/')}` |"
         for f in findings
     ]
     header = [
@@ -133,10 +134,6 @@ def _where(f: Finding, root: str) -> str:
 
 def _pointer(f: Finding) -> str:
     return f" (at {f.pointer})" if f.pointer else ""
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _escape_data(text: str) -> str:

@@ -16,8 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
+from reconciler.model.text import MAX_COMMENT_CHARS
 from reconciler.plan import Plan, build_plan
-from reconciler.plan.render import COMMENT_LIMIT, render_markdown, render_text
+from reconciler.plan.render import render_markdown, render_text
 from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.store import Store
 from tests.support import policyrepo as pr
@@ -275,7 +276,7 @@ def test_the_markdown_comment_stays_under_githubs_limit(repo: GitRepo) -> None:
     markdown = render_markdown(plan)
 
     assert len(plan.changes) == 150
-    assert len(markdown) < COMMENT_LIMIT
+    assert len(markdown) < MAX_COMMENT_CHARS
     assert "### 1. `changes/0000-create.yaml`" in markdown
     assert "more change requests" in markdown
     assert "changes/0149-create.yaml" in markdown or "run `reconciler plan` locally" in markdown

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.gitrepo.repository import GitRepository
-from reconciler.plan.pullrequest import PLAN_MARKER, PullRequestEvaluation, evaluate_pull_request
+from reconciler.plan.pullrequest import PullRequestEvaluation, evaluate_pull_request
+from reconciler.plan.render import PLAN_MARKER
 from reconciler.store import Store
 from tests.support.ghscenario import REPOSITORY, PullRequestScenario, serve
 from tests.support.gitutil import GitRepo

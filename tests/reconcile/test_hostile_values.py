@@ -296,7 +296,7 @@ def test_an_unexpected_error_while_judging_a_rule_change_rejects_it_alone(
             raise OverflowError("date value out of range")
         return real(subject, *args, **kw)
 
-    monkeypatch.setattr("reconciler.reconcile.landing.evaluate", breaks_on_meta_changes)
+    monkeypatch.setattr("reconciler.decision.regime.evaluate", breaks_on_meta_changes)
     pr.bootstrap(git_repo)
     pr.land(git_repo, {"changes/a-create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
     lax = pr.policy("staging-lax", "feature_flag.update", 1, match={"environments": ["staging"]})

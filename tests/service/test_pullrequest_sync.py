@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.decision.changes import change_request_id
 from reconciler.gitrepo.repository import GitRepository
-from reconciler.plan.pullrequest import SyncReport, sync_open_pull_requests, sync_pull_request
+from reconciler.service.pullrequests import SyncReport, sync_open_pull_requests, sync_pull_request
 from reconciler.store import ChangeRequestRecord, Store
 from tests.support.ghscenario import PullRequestScenario
 from tests.support.gitutil import GitRepo

@@ -9,7 +9,6 @@ rule change is rejected (the old rules stay) and the pass summary names it. `pla
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +32,6 @@ from tests.support.gitutil import GitRepo
 
 PRODUCTION = 1
 ROLLOUTS = "policies/production-rollouts.yaml"
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    opened = Store.open(store_url)
-    yield opened
-    opened.close()
 
 
 def run(repo: GitRepo, store: Store) -> PassResult:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,13 +28,6 @@ from tests.support.gitutil import GitRepo
 PRODUCTION = 1
 HUGE = 2**70  # beyond 64 bits
 BASE = Path(__file__).resolve().parents[1] / "fixtures" / "repos" / "base"
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    store = Store.open(store_url)
-    yield store
-    store.close()
 
 
 def run(repo: GitRepo, store: Store) -> None:

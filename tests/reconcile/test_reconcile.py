@@ -8,7 +8,6 @@ the audit trail, and the reconciler's position.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,13 +21,6 @@ from tests.support.gitutil import GitRepo
 
 PRODUCTION = 1
 STAGING = 2
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    store = Store.open(store_url)
-    yield store
-    store.close()
 
 
 def run(repo: GitRepo, store: Store, **options: object) -> None:

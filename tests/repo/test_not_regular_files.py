@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -37,13 +36,6 @@ from tests.support.gitutil import GitRepo
 PRODUCTION = 1
 SECRET = "SECRET-LINE-4711"
 Entry = Literal["gitlink", "symlink"]
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    opened = Store.open(store_url)
-    yield opened
-    opened.close()
 
 
 def cli(*args: str) -> tuple[int, str]:

@@ -18,7 +18,8 @@ from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.store import ChangeRequestRecord, Store
 from tests.support.ghscenario import MergeMethod, PullRequestScenario
 from tests.support.gitutil import GitRepo
-from tests.support.policyrepo import BOB, CAROL, ERIN, create_flag, policy, ramp
+from tests.support.people import BOB, CAROL, ERIN
+from tests.support.policyrepo import create_flag, policy, ramp
 
 RAMP = "changes/ramp-checkout.yaml"
 
@@ -102,7 +103,7 @@ def test_a_bypass_level_merger_applies_without_quorum_and_the_bypass_is_recorded
         with_flag(scenario, store)
         scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
         scenario.review(2, "bob", "APPROVED")
-        scenario.merge(2, "squash", merged_by="erin", merger=ERIN)
+        scenario.merge(2, "squash", merged_by="erin", merger=ERIN.identity)
 
         reconcile(scenario, store)
 
@@ -144,7 +145,7 @@ def test_a_reviewer_who_co_authored_a_commit_to_the_file_is_a_requester(scenario
     with_flag(scenario, sqlite_store)
     scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 40)})
     scenario.push(2, {RAMP: ramp("ramp-checkout", "checkout", 50)},
-            message=f"Ramp further\n\nCo-authored-by: {BOB[0]} <{BOB[1]}>")  # fmt: skip
+            message=f"Ramp further\n\nCo-authored-by: {BOB.name} <{BOB.email}>")  # fmt: skip
     scenario.review(2, "bob", "APPROVED")
     scenario.merge(2, "squash")
     reconcile(scenario, sqlite_store)
@@ -217,8 +218,8 @@ def test_a_pull_request_that_weakens_the_policy_is_judged_by_the_base(scenario: 
 
 def test_a_direct_push_has_no_votes_and_needs_a_bypass(scenario: PullRequestScenario, sqlite_store: Store) -> None:
     with_flag(scenario, sqlite_store)
-    scenario.push_main({RAMP: ramp("ramp-checkout", "checkout", 50)}, author=CAROL)
-    scenario.push_main({"changes/ramp-again.yaml": ramp("ramp-again", "checkout", 70)}, author=ERIN)
+    scenario.push_main({RAMP: ramp("ramp-checkout", "checkout", 50)}, author=CAROL.identity)
+    scenario.push_main({"changes/ramp-again.yaml": ramp("ramp-again", "checkout", 70)}, author=ERIN.identity)
     reconcile(scenario, sqlite_store)
     cr = record(sqlite_store)
     assert (cr.state, cr.votes, cr.created_by_login, cr.pull_request_number) == ("failed", (), "carol", None)

@@ -29,6 +29,7 @@ from tests.support import policyrepo as pr
 from tests.support.apiclient import Client
 from tests.support.ghscenario import REPOSITORY, PullRequestScenario, serve
 from tests.support.gitutil import GitRepo
+from tests.support.people import BOB
 
 PRODUCTION = 1
 ROLLOUTS = "policies/production-rollouts.yaml"
@@ -181,7 +182,7 @@ def test_an_invalid_rule_change_later_is_rejected_and_the_summary_names_it(
 ) -> None:
     pr.bootstrap(git_repo)
     pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout")})
-    change = pr.land(git_repo, {ROLLOUTS: broken}, approvers=("dave", "erin"), author=pr.BOB)
+    change = pr.land(git_repo, {ROLLOUTS: broken}, approvers=("dave", "erin"), author=BOB.identity)
     pr.land(git_repo, {"changes/ramp.yaml": pr.ramp("ramp-unapproved", "checkout", 100)}, approvers=())
 
     result = run(git_repo, store)
@@ -196,7 +197,7 @@ def test_an_invalid_rule_change_later_is_rejected_and_the_summary_names_it(
 
 def test_the_printed_summary_names_a_rejected_rule_change(git_repo: GitRepo, tmp_path: Path) -> None:
     pr.bootstrap(git_repo)
-    pr.land(git_repo, {ROLLOUTS: rollouts_policy(quorum_typo=1)}, approvers=("dave", "erin"), author=pr.BOB)
+    pr.land(git_repo, {ROLLOUTS: rollouts_policy(quorum_typo=1)}, approvers=("dave", "erin"), author=BOB.identity)
 
     result = CliRunner().invoke(main, ["reconcile", "--repo", str(git_repo.path), "--store", str(tmp_path / "s.db")])
 

@@ -25,7 +25,8 @@ from reconciler.store import Store
 from tests.support.fakegithub import FakeGitHub
 from tests.support.fakegithub import _user as github_user
 from tests.support.gitutil import GitRepo
-from tests.support.policyrepo import ALICE, bootstrap
+from tests.support.people import ALICE
+from tests.support.policyrepo import bootstrap
 
 MergeMethod = Literal["merge", "squash", "rebase"]
 GITHUB = ("GitHub", "noreply@github.com")
@@ -74,7 +75,7 @@ class PullRequestScenario:
             return reconcile_once(config, store, github=client, now=now or self.now())
 
     def open(self, number: int, files: dict[str, Any], *, login: str = "alice",
-             author: tuple[str, str] = ALICE, message: str = "Change flags") -> Pull:
+             author: tuple[str, str] = ALICE.identity, message: str = "Change flags") -> Pull:
         """Branch off `main`, commit `files` as `author`, and open pull request `number`."""
         base = self.repo.head("main")
         branch = f"pr-{number}"
@@ -86,7 +87,7 @@ class PullRequestScenario:
         return pull
 
     def push(self, number: int, files: dict[str, Any], *, login: str | None = "alice",
-             author: tuple[str, str] = ALICE, message: str = "Change flags", remove: tuple[str, ...] = ()) -> str:
+             author: tuple[str, str] = ALICE.identity, message: str = "Change flags", remove: tuple[str, ...] = ()) -> str:
         """Another commit on the pull request's branch (a co-author goes in `message`)."""
         pull = self.pulls[number]
         self.repo.git("checkout", "-q", pull.branch)
@@ -122,7 +123,7 @@ class PullRequestScenario:
             landed = [self._merge_commit(pull, merger)]
         elif method == "squash":
             self.repo.git("merge", "--squash", "-q", pull.branch)
-            landed = [self.repo.commit(f"Squashed pull request #{number}", author=ALICE, committer=GITHUB)]
+            landed = [self.repo.commit(f"Squashed pull request #{number}", author=ALICE.identity, committer=GITHUB)]
         else:
             landed = [self._cherry_pick(sha) for sha in pull.commits]
         self.gh.pulls[number].update(state="closed", merged=True, merged_at=iso(self.repo.clock),
@@ -136,7 +137,7 @@ class PullRequestScenario:
         self.repo.clock += 60
         self.gh.pulls[number].update(state="closed", closed_at=iso(self.repo.clock))
 
-    def push_main(self, files: dict[str, Any], *, author: tuple[str, str] = ALICE,
+    def push_main(self, files: dict[str, Any], *, author: tuple[str, str] = ALICE.identity,
                   committer: tuple[str, str] | None = None) -> str:
         """A direct push to `main`, without a pull request."""
         for path, content in files.items():

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.model.flags import Flag, FlagFilters, FlagGroup
 from reconciler.store import ChangeRequestRecord, VoteRecord, change_request_uuid
-
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+from tests.support.people import T0
 
 
 def at(minutes: int) -> datetime:

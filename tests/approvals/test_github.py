@@ -20,6 +20,7 @@ from tests.support.ghscenario import MergeMethod, PullRequestScenario
 from tests.support.gitutil import GitRepo
 from tests.support.people import BOB, CAROL, ERIN
 from tests.support.policyrepo import create_flag, policy, ramp
+from tests.support.storedata import record_of
 
 RAMP = "changes/ramp-checkout.yaml"
 
@@ -29,9 +30,7 @@ def reconcile(scenario: PullRequestScenario, store: Store) -> Any:
 
 
 def record(store: Store, path: str = RAMP) -> ChangeRequestRecord:
-    found = store.get_change_request(change_request_id(path))
-    assert found is not None, f"no change request recorded for {path}"
-    return found
+    return record_of(store, path)
 
 
 def votes(cr: ChangeRequestRecord) -> list[tuple[str, str, bool, str | None]]:
@@ -40,9 +39,7 @@ def votes(cr: ChangeRequestRecord) -> list[tuple[str, str, bool, str | None]]:
 
 def with_flag(scenario: PullRequestScenario, store: Store, method: MergeMethod = "merge") -> None:
     """Pull request #1 creates `checkout` in production at 10 %, approved by bob."""
-    scenario.open(1, {"changes/create-checkout.yaml": create_flag("create-checkout", "checkout", rollout=10)})
-    scenario.review(1, "bob", "APPROVED")
-    scenario.merge(1, method)
+    scenario.land_checkout(method)
     reconcile(scenario, store)
     assert record(store, "changes/create-checkout.yaml").state == "applied"
 

@@ -24,12 +24,12 @@ from reconciler.plan import build_plan
 from reconciler.plan.pullrequest import evaluate_pull_request
 from reconciler.reconcile import PassResult, ReconcileConfig, reconcile_once
 from reconciler.store import SCOPES, Store
-from reconciler.store.records import ChangeRequestFilter, ChangeRequestRecord
 from tests.support import policyrepo as pr
 from tests.support.apiclient import Client
 from tests.support.ghscenario import REPOSITORY, PullRequestScenario, serve
 from tests.support.gitutil import GitRepo
 from tests.support.people import BOB
+from tests.support.storedata import record
 
 PRODUCTION = 1
 ROLLOUTS = "policies/production-rollouts.yaml"
@@ -37,12 +37,6 @@ ROLLOUTS = "policies/production-rollouts.yaml"
 
 def run(repo: GitRepo, store: Store) -> PassResult:
     return reconcile_once(ReconcileConfig(repo=str(repo.path)), store)
-
-
-def record(store: Store, path: str) -> ChangeRequestRecord:
-    _count, rows = store.list_change_requests(ChangeRequestFilter(file=path))
-    assert len(rows) == 1, f"expected one change request for {path}, found {len(rows)}"
-    return rows[0]
 
 
 def rollouts_policy(**extra: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from reconciler.gitrepo.repository import GitRepository
 from reconciler.plan.pullrequest import PLAN_MARKER, PullRequestEvaluation, evaluate_pull_request
 from reconciler.store import Store
 from tests.support.ghscenario import REPOSITORY, PullRequestScenario, serve
-from tests.support.policyrepo import create_flag, policy, ramp
+from tests.support.policyrepo import policy, ramp
 
 RAMP = "changes/ramp-checkout.yaml"
 
@@ -32,9 +32,7 @@ def judge(scenario: PullRequestScenario, number: int, store: Store | None = None
 
 
 def land_flag(scenario: PullRequestScenario, store: Store) -> None:
-    scenario.open(1, {"changes/create-checkout.yaml": create_flag("create-checkout", "checkout", rollout=10)})
-    scenario.review(1, "bob", "APPROVED")
-    scenario.merge(1)
+    scenario.land_checkout()
     scenario.reconcile(store)
 
 

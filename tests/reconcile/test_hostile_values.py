@@ -21,9 +21,10 @@ from reconciler.cli import main
 from reconciler.errors import StoreError
 from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.store import Store
-from reconciler.store.records import ChangeRequestFilter, ChangeRequestRecord
+from reconciler.store.records import ChangeRequestFilter
 from tests.support import policyrepo as pr
 from tests.support.gitutil import GitRepo
+from tests.support.storedata import record
 
 PRODUCTION = 1
 HUGE = 2**70  # beyond 64 bits
@@ -32,12 +33,6 @@ BASE = Path(__file__).resolve().parents[1] / "fixtures" / "repos" / "base"
 
 def run(repo: GitRepo, store: Store) -> None:
     reconcile_once(ReconcileConfig(repo=str(repo.path)), store)
-
-
-def record(store: Store, path: str) -> ChangeRequestRecord:
-    _count, rows = store.list_change_requests(ChangeRequestFilter(file=path))
-    assert len(rows) == 1, f"expected one change request for {path}, found {len(rows)}"
-    return rows[0]
 
 
 def rollout(store: Store, key: str = "checkout") -> float | None:

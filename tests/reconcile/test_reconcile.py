@@ -15,10 +15,11 @@ import pytest
 from reconciler.errors import GitError
 from reconciler.reconcile import DivergedError, ReconcileConfig, reconcile_once
 from reconciler.store import Store
-from reconciler.store.records import AuditRecord, ChangeRequestFilter, ChangeRequestRecord
+from reconciler.store.records import AuditRecord
 from tests.support import policyrepo as pr
 from tests.support.gitutil import GitRepo
 from tests.support.people import ALICE, BOB, CAROL, DAVE, ERIN
+from tests.support.storedata import record
 
 PRODUCTION = 1
 STAGING = 2
@@ -26,12 +27,6 @@ STAGING = 2
 
 def run(repo: GitRepo, store: Store, **options: object) -> None:
     reconcile_once(ReconcileConfig(repo=str(repo.path), **options), store)  # type: ignore[arg-type]
-
-
-def record(store: Store, path: str) -> ChangeRequestRecord:
-    _count, rows = store.list_change_requests(ChangeRequestFilter(file=path))
-    assert len(rows) == 1, f"expected one change request for {path}, found {len(rows)}"
-    return rows[0]
 
 
 def audit(store: Store) -> list[AuditRecord]:

@@ -13,6 +13,7 @@ from reconciler.plan.pullrequest import SyncReport, sync_open_pull_requests, syn
 from reconciler.store import ChangeRequestRecord, Store
 from tests.support.ghscenario import PullRequestScenario
 from tests.support.policyrepo import create_flag, ramp
+from tests.support.storedata import record_of
 
 RAMP = "changes/ramp-checkout.yaml"
 
@@ -34,15 +35,11 @@ def reconcile(scenario: PullRequestScenario, store: Store) -> None:
 
 
 def record(store: Store, path: str = RAMP) -> ChangeRequestRecord:
-    found = store.get_change_request(change_request_id(path))
-    assert found is not None
-    return found
+    return record_of(store, path)
 
 
 def land_flag(scenario: PullRequestScenario, store: Store) -> None:
-    scenario.open(1, {"changes/create-checkout.yaml": create_flag("create-checkout", "checkout", rollout=10)})
-    scenario.review(1, "bob", "APPROVED")
-    scenario.merge(1)
+    scenario.land_checkout()
     reconcile(scenario, store)
 
 

@@ -25,8 +25,8 @@ from reconciler.store import Store
 from tests.support.fakegithub import FakeGitHub
 from tests.support.fakegithub import _user as github_user
 from tests.support.gitutil import GitRepo
-from tests.support.people import ALICE
-from tests.support.policyrepo import bootstrap
+from tests.support.people import ALICE, CAROL
+from tests.support.policyrepo import bootstrap, create_flag
 
 MergeMethod = Literal["merge", "squash", "rebase"]
 GITHUB = ("GitHub", "noreply@github.com")
@@ -74,6 +74,12 @@ class PullRequestScenario:
         with self.gh.client() as client:
             return reconcile_once(config, store, github=client, now=now or self.now())
 
+    def land_checkout(self, method: MergeMethod = "merge") -> None:
+        """Pull request #1 creates `checkout` in production at 10 %, approved by bob, merged."""
+        self.open(1, {"changes/create-checkout.yaml": create_flag("create-checkout", "checkout", rollout=10)})
+        self.review(1, "bob", "APPROVED")
+        self.merge(1, method)
+
     def open(self, number: int, files: dict[str, Any], *, login: str = "alice",
              author: tuple[str, str] = ALICE.identity, message: str = "Change flags") -> Pull:
         """Branch off `main`, commit `files` as `author`, and open pull request `number`."""
@@ -116,7 +122,7 @@ class PullRequestScenario:
                            submitted_at=iso(when), body=body)
 
     def merge(self, number: int, method: MergeMethod = "merge", *, merged_by: str = "carol",
-              merger: tuple[str, str] = ("Carol Reviewer", "carol@example.com")) -> list[str]:
+              merger: tuple[str, str] = CAROL.identity) -> list[str]:
         """Merge on `main` as GitHub's button does; return the landing commits, oldest first."""
         pull = self.pulls[number]
         if method == "merge":

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import click
 
-from reconciler.store import SCOPES, STORE_HELP, TokenRecord, open_store
+from reconciler.model.states import SCOPES
+from reconciler.store import STORE_HELP, TokenRecord, open_store
 
 
 @click.group()

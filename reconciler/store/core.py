@@ -2,8 +2,7 @@
 
 Open it with `Store.open(url_or_path)` (migrations run on open), write through
 `with store.transaction() as tx:`, and read through the methods here (each a short read
-transaction) or `with store.reading() as r:` for several reads from one snapshot. Called by
-the reconcile loop, the API, the service and the CLI.
+transaction) or `with store.reading() as r:` for several reads from one snapshot.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Read queries on one connection: what the API, the CLI and the reconcile loop ask the store.
+"""Read queries on one connection: everything that is read from the store.
 
 `Reader` wraps a connection inside a transaction, so a group of reads sees one consistent
 snapshot (`Store.reading()`); the write transaction extends it, so a pass can read what it is

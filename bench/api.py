@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -48,10 +48,10 @@ from reconciler.store import (
     VoteRecord,
     change_request_uuid,
 )
+from tests.support.people import T0
 from tests.support.pgutil import temporary_database
 
 ROOT = Path(__file__).resolve().parent.parent
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 STATES: list[ChangeRequestState] = ["applied", "applied", "applied", "applied", "applied", "applied",
                                     "pending", "approved", "rejected", "failed", "expired"]  # fmt: skip
 LOGINS = [f"dev-{i:02}" for i in range(12)]

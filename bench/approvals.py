@@ -32,7 +32,8 @@ from reconciler.plan.pullrequest import evaluate_pull_request
 from reconciler.repo.parse import parse_document
 from tests.support.ghscenario import PullRequestScenario
 from tests.support.gitutil import GitRepo
-from tests.support.policyrepo import BOB, ramp
+from tests.support.people import BOB
+from tests.support.policyrepo import ramp
 
 FILES = 50
 REVIEWS = 200
@@ -49,7 +50,7 @@ def build(root: Path) -> tuple[PullRequestScenario, list[str]]:
     for start in range(per_commit, FILES, per_commit):
         chunk = paths[start:start + per_commit]
         sc.push(7, {p: ramp(p[8:-5], f"flag-{start + i:02}", 50) for i, p in enumerate(chunk)},
-                message=f"More ramps\n\nCo-authored-by: {BOB[0]} <{BOB[1]}>")
+                message=f"More ramps\n\nCo-authored-by: {BOB.name} <{BOB.email}>")
     for index in range(REVIEWS):
         sc.review(7, f"reviewer{index % 40}", STATES[index % len(STATES)])
     return sc, paths

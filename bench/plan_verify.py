@@ -23,6 +23,7 @@ from reconciler.reconcile.verify import verify_store
 from reconciler.store import Store
 from tests.support import policyrepo as pr
 from tests.support.gitutil import GitRepo
+from tests.support.people import ALICE
 
 COMMITS, CHANGES_PER_COMMIT, FLAGS, NEW = 300, 5, 150, 50
 
@@ -42,7 +43,7 @@ def build(root: Path) -> GitRepo:
     repo.git("checkout", "-q", "-b", "feature")
     for i in range(NEW):
         repo.write(f"changes/new/{i:04d}.yaml", pr.ramp(f"new-{i}", f"flag-{i % FLAGS}", 42))
-    repo.commit("New ramps", author=pr.ALICE)
+    repo.commit("New ramps", author=ALICE.identity)
     return repo
 
 

@@ -31,9 +31,8 @@ import yaml
 from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.store import Store
 from tests.support import policyrepo as pr
+from tests.support.people import ALICE, CAROL, DAVE, EPOCH
 from tests.support.pgutil import temporary_database
-
-EPOCH = 1_700_000_000
 
 
 def _blob(lines: list[str], path: str, content: dict[str, Any] | str) -> None:
@@ -44,7 +43,7 @@ def _blob(lines: list[str], path: str, content: dict[str, Any] | str) -> None:
 def _commit(lines: list[str], n: int, message: str, author: tuple[str, str]) -> None:
     data = message.encode()
     who = f"{author[0]} <{author[1]}> {EPOCH + n * 60} +0000"
-    committer = f"{pr.CAROL[0]} <{pr.CAROL[1]}> {EPOCH + n * 60} +0000"
+    committer = f"{CAROL.name} <{CAROL.email}> {EPOCH + n * 60} +0000"
     lines += ["commit refs/heads/main", f"author {who}", f"committer {committer}", f"data {len(data)}", message]
 
 
@@ -52,7 +51,7 @@ def build(path: Path, commits: int, per_commit: int, flags: int) -> int:
     """Write the repository; return the number of change requests in it."""
     subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
     lines: list[str] = []
-    _commit(lines, 0, "Bootstrap\n", pr.DAVE)
+    _commit(lines, 0, "Bootstrap\n", DAVE.identity)
     _blob(lines, "reconciler.yaml", pr.project())
     _blob(lines, "members.yaml", pr.members())
     for action in ("feature_flag.create", "feature_flag.update"):
@@ -60,7 +59,7 @@ def build(path: Path, commits: int, per_commit: int, flags: int) -> int:
         _blob(lines, f"policies/{name}.yaml", pr.policy(name, action, 1, match={"environments": ["production"]}))
     count = 0
     for n in range(1, commits + 1):
-        _commit(lines, n, f"Change {n}\n\nApproved-by: bob\n", pr.ALICE)
+        _commit(lines, n, f"Change {n}\n\nApproved-by: bob\n", ALICE.identity)
         for k in range(per_commit):
             flag = f"flag-{count % flags}"
             doc = (
@@ -78,8 +77,8 @@ def build(path: Path, commits: int, per_commit: int, flags: int) -> int:
 def add_one_commit(path: Path) -> None:
     doc = yaml.safe_dump(pr.ramp("one-more", "flag-1", 42), sort_keys=False)
     (path / "changes" / "one-more.yaml").write_text(doc)
-    env = {**os.environ, "GIT_AUTHOR_NAME": pr.ALICE[0], "GIT_AUTHOR_EMAIL": pr.ALICE[1],
-           "GIT_COMMITTER_NAME": pr.CAROL[0], "GIT_COMMITTER_EMAIL": pr.CAROL[1]}  # fmt: skip
+    env = {**os.environ, "GIT_AUTHOR_NAME": ALICE.name, "GIT_AUTHOR_EMAIL": ALICE.email,
+           "GIT_COMMITTER_NAME": CAROL.name, "GIT_COMMITTER_EMAIL": CAROL.email}  # fmt: skip
     subprocess.run(["git", "add", "-A"], cwd=path, check=True)
     subprocess.run(["git", "commit", "-q", "-m", "One more\n\nApproved-by: bob"], cwd=path, check=True, env=env)
 

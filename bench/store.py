@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,10 @@ import sqlalchemy as sa
 
 from reconciler.model.flags import Flag, FlagFilters, FlagGroup
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Position, Store, change_request_uuid
+from tests.support.people import T0
 
 FLAGS = 500
 PER_COMMIT = 5
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def change(n: int) -> tuple[Flag, ChangeRequestRecord]:

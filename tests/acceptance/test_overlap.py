@@ -31,10 +31,10 @@ from reconciler.errors import StoreError
 from reconciler.reconcile import AnotherPassError, ReconcileConfig, reconcile_exclusively, reconcile_once
 from reconciler.reconcile import run as run_module
 from reconciler.reconcile.verify import verify_store
-from reconciler.service import reconcile_loop
 from reconciler.store import Store
 from tests.support import policyrepo as pr
 from tests.support.gitutil import GitRepo
+from tests.support.passes import one_step
 from tests.support.pgutil import postgres_admin_url, temporary_database
 from tests.support.serviceproc import ROOT, Service
 
@@ -302,11 +302,7 @@ def test_a_service_pass_overtaken_leaves_the_stored_status_to_the_other_pass(
 ) -> None:
     """A leader whose lock was lost retries later; the store keeps the winner's clean status."""
     with Store.open(store_url) as store, overtaken_at(1, history, store_url, monkeypatch):
-        loop = reconcile_loop(ReconcileConfig(repo=str(history.path)), store, refresh_pull_requests=lambda _n: None)
-        loop.step()
-        status = loop.status()
-        loop.stop()
-        loop.run()  # returns at once and lets go of the lock
+        status = one_step(ReconcileConfig(repo=str(history.path)), store)
         assert status["last_error_kind"] == "temporary"
         assert status["last_error"].startswith("another reconcile pass moved this store's position")
         position = store.position()

@@ -73,9 +73,9 @@ def test_an_environment_the_token_may_not_read_is_404_and_never_its_data(client:
     assert client.get("/api/environments/1/change_requests/", token=prod).json()["count"] == 4
 
 
-def test_anonymous_reads_only_when_the_operator_allows_it(store: Store, app: FastAPI) -> None:
+def test_anonymous_reads_only_when_the_operator_allows_it(seeded_store: Store, app: FastAPI) -> None:
     closed = Client(app, None)
-    opened = Client(create_app(store, settings=ApiSettings(allow_anonymous=True)), None)
+    opened = Client(create_app(seeded_store, settings=ApiSettings(allow_anonymous=True)), None)
     try:
         assert closed.get("/api/environments/1/change_requests/").status_code == 401
         page = opened.get("/api/environments/1/change_requests/").json()

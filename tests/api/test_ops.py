@@ -63,11 +63,11 @@ def test_health_status_and_metrics(client: Client) -> None:
     assert not any(ident in metrics.text for ident in ("/api/environments/1/",))  # templates, never raw paths
 
 
-def test_a_failing_loop_keeps_the_replica_ready_and_the_status_says_why(store: Store, tokens: Tokens) -> None:
+def test_a_failing_loop_keeps_the_replica_ready_and_the_status_says_why(seeded_store: Store, tokens: Tokens) -> None:
     # The seeded position says OutOfSync; the loop reports a Git outage. Readiness means
     # "can serve reads", so the replica stays in rotation and the status names the failure.
     state: dict[str, Any] = {"failing": False, "last_error": None}
-    client = Client(create_app(store, status_provider=lambda: dict(state)), tokens.full)
+    client = Client(create_app(seeded_store, status_provider=lambda: dict(state)), tokens.full)
     try:
         assert client.get("/readyz").status_code == 200
         state.update(failing=True, last_error="git fetch: could not resolve host")
@@ -80,9 +80,9 @@ def test_a_failing_loop_keeps_the_replica_ready_and_the_status_says_why(store: S
         client.close()
 
 
-def test_verified_deliveries_reach_the_service_once(store: Store) -> None:
+def test_verified_deliveries_reach_the_service_once(seeded_store: Store) -> None:
     received: list[WebhookEvent] = []
-    client = webhook_app(store, received)
+    client = webhook_app(seeded_store, received)
     try:
         push = delivery("push", PUSH)
         first = client.post("/webhooks/github", **push)
@@ -100,9 +100,9 @@ def test_verified_deliveries_reach_the_service_once(store: Store) -> None:
     assert isinstance(received[1], PullRequestReviewEvent) and received[1].review_state == "APPROVED"
 
 
-def test_unsigned_or_forged_deliveries_are_401(store: Store) -> None:
+def test_unsigned_or_forged_deliveries_are_401(seeded_store: Store) -> None:
     received: list[WebhookEvent] = []
-    client = webhook_app(store, received)
+    client = webhook_app(seeded_store, received)
     try:
         forged = delivery("push", PUSH, secret=b"not the secret")
         assert client.post("/webhooks/github", **forged).status_code == 401
@@ -115,7 +115,7 @@ def test_unsigned_or_forged_deliveries_are_401(store: Store) -> None:
         assert client.post("/webhooks/github", **tampered).status_code == 401
     finally:
         client.close()
-    nowhere = webhook_app(store, received, secret=None)
+    nowhere = webhook_app(seeded_store, received, secret=None)
     try:
         assert nowhere.post("/webhooks/github", **delivery("push", PUSH)).status_code == 401
     finally:
@@ -123,9 +123,9 @@ def test_unsigned_or_forged_deliveries_are_401(store: Store) -> None:
     assert received == []
 
 
-def test_oversized_and_malformed_deliveries(store: Store) -> None:
+def test_oversized_and_malformed_deliveries(seeded_store: Store) -> None:
     received: list[WebhookEvent] = []
-    client = webhook_app(store, received)
+    client = webhook_app(seeded_store, received)
     try:
         declared = delivery("push", PUSH)
         declared["headers"]["Content-Length"] = str(MAX_PAYLOAD_BYTES + 1)
@@ -147,9 +147,9 @@ def test_oversized_and_malformed_deliveries(store: Store) -> None:
     assert received == []
 
 
-def test_githubs_example_deliveries_are_accepted(store: Store) -> None:
+def test_githubs_example_deliveries_are_accepted(seeded_store: Store) -> None:
     received: list[WebhookEvent] = []
-    client = webhook_app(store, received)
+    client = webhook_app(seeded_store, received)
     try:
         for path in sorted((FIXTURES / "github" / "webhooks").glob("*.json")):
             event = path.name.split(".")[0]
@@ -160,11 +160,11 @@ def test_githubs_example_deliveries_are_accepted(store: Store) -> None:
     assert len(received) == len(list((FIXTURES / "github" / "webhooks").glob("*.json"))) - 1
 
 
-def test_replays_under_new_delivery_ids_cost_one_pass_per_new_head(store: Store) -> None:
+def test_replays_under_new_delivery_ids_cost_one_pass_per_new_head(seeded_store: Store) -> None:
     passes = Passes()
     loop, _ = make_loop(passes)
     loop.step()  # the first pass, due at once
-    client = Client(create_app(store, settings=SETTINGS, on_webhook=loop.on_webhook), None)
+    client = Client(create_app(seeded_store, settings=SETTINGS, on_webhook=loop.on_webhook), None)
     push = json.loads((FIXTURES / "github" / "webhooks" / "push.branch-with-commit.json").read_text())
     moved = {**push, "before": push["after"], "after": "f" * 40}
     try:

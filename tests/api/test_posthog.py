@@ -108,10 +108,10 @@ def test_pages_link_absolutely_and_keep_filters(client: Client) -> None:
     assert [r["id"] for r in first["results"] + second["results"]] == [REJECTED.id, FAILED.id, PENDING.id, APPLIED.id]
 
 
-def test_public_base_url_is_the_origin_of_links(store: Any, tokens: Any) -> None:
+def test_public_base_url_is_the_origin_of_links(seeded_store: Any, tokens: Any) -> None:
     from reconciler.api import ApiSettings, create_app
 
-    app = create_app(store, settings=ApiSettings(public_base_url="https://flags.example.com/"))
+    app = create_app(seeded_store, settings=ApiSettings(public_base_url="https://flags.example.com/"))
     c = Client(app, tokens.full)
     try:
         page = c.get("/api/projects/1/change_requests/?limit=1").json()

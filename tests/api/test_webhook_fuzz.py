@@ -72,9 +72,9 @@ def deliveries(draw: st.DrawFn) -> tuple[str, bytes]:
 
 
 @pytest.fixture
-def webhook_client(store: Store) -> Any:
+def webhook_client(seeded_store: Store) -> Any:
     received: list[WebhookEvent] = []
-    app = create_app(store, settings=ApiSettings(webhook_secret=SETTINGS.webhook_secret), on_webhook=received.append)
+    app = create_app(seeded_store, settings=ApiSettings(webhook_secret=SETTINGS.webhook_secret), on_webhook=received.append)
     client = Client(app, None, raise_app_exceptions=False)
     yield client
     client.close()

@@ -9,7 +9,6 @@ rule change is rejected (the old rules stay) and the pass summary names it. `pla
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,31 +25,19 @@ from reconciler.plan import build_plan
 from reconciler.plan.pullrequest import evaluate_pull_request
 from reconciler.reconcile import PassResult, ReconcileConfig, reconcile_once
 from reconciler.store import Store
-from reconciler.store.records import ChangeRequestFilter, ChangeRequestRecord
 from tests.support import policyrepo as pr
 from tests.support.apiclient import Client
 from tests.support.ghscenario import REPOSITORY, PullRequestScenario, serve
 from tests.support.gitutil import GitRepo
+from tests.support.people import BOB
+from tests.support.storedata import record
 
 PRODUCTION = 1
 ROLLOUTS = "policies/production-rollouts.yaml"
 
 
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    opened = Store.open(store_url)
-    yield opened
-    opened.close()
-
-
 def run(repo: GitRepo, store: Store) -> PassResult:
     return reconcile_once(ReconcileConfig(repo=str(repo.path)), store)
-
-
-def record(store: Store, path: str) -> ChangeRequestRecord:
-    _count, rows = store.list_change_requests(ChangeRequestFilter(file=path))
-    assert len(rows) == 1, f"expected one change request for {path}, found {len(rows)}"
-    return rows[0]
 
 
 def rollouts_policy(**extra: Any) -> dict[str, Any]:
@@ -190,7 +177,7 @@ def test_an_invalid_rule_change_later_is_rejected_and_the_summary_names_it(
 ) -> None:
     pr.bootstrap(git_repo)
     pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout")})
-    change = pr.land(git_repo, {ROLLOUTS: broken}, approvers=("dave", "erin"), author=pr.BOB)
+    change = pr.land(git_repo, {ROLLOUTS: broken}, approvers=("dave", "erin"), author=BOB.identity)
     pr.land(git_repo, {"changes/ramp.yaml": pr.ramp("ramp-unapproved", "checkout", 100)}, approvers=())
 
     result = run(git_repo, store)
@@ -205,7 +192,7 @@ def test_an_invalid_rule_change_later_is_rejected_and_the_summary_names_it(
 
 def test_the_printed_summary_names_a_rejected_rule_change(git_repo: GitRepo, tmp_path: Path) -> None:
     pr.bootstrap(git_repo)
-    pr.land(git_repo, {ROLLOUTS: rollouts_policy(quorum_typo=1)}, approvers=("dave", "erin"), author=pr.BOB)
+    pr.land(git_repo, {ROLLOUTS: rollouts_policy(quorum_typo=1)}, approvers=("dave", "erin"), author=BOB.identity)
 
     result = CliRunner().invoke(main, ["reconcile", "--repo", str(git_repo.path), "--store", str(tmp_path / "s.db")])
 

@@ -20,10 +20,9 @@ from reconciler.gitrepo.repository import (
     redact,
 )
 from tests.support.gitutil import GitRepo
+from tests.support.people import BOB, CAROL, EPOCH
 
-BOB = ("Bob Builder", "bob@example.com")
 OpenRepo = Callable[..., GitRepository]
-CAROL = ("Carol Merger", "carol@example.com")
 
 
 def changed(repo: GitRepo, commit: str, status: ChangeStatus, path: str, old_path: str | None = None, subdir: str = "") -> FileChange:
@@ -186,12 +185,12 @@ def test_the_walk_lists_commits_oldest_first_with_metadata_and_changes(
 ) -> None:
     git_repo.write("policies/p.yaml", "p: 1\n")
     git_repo.write("changes/old.yaml", "o: 1\n")
-    root = git_repo.commit("Bootstrap", when=1_700_000_000)
+    root = git_repo.commit("Bootstrap", when=EPOCH)
     git_repo.write("changes/new.yaml", "n: 1\n")
     git_repo.write("policies/p.yaml", "p: 2\n")
     git_repo.git("mv", "changes/old.yaml", "changes/renamed.yaml")
     second = git_repo.commit(
-        "Ramp checkout", author=BOB, committer=CAROL, trailers=[("Approved-by", "dave")], when=1_700_000_600
+        "Ramp checkout", author=BOB.identity, committer=CAROL.identity, trailers=[("Approved-by", "dave")], when=EPOCH + 600
     )
     git_repo.remove("changes/new.yaml")
     third = git_repo.commit("Drop a change")
@@ -206,9 +205,9 @@ def test_the_walk_lists_commits_oldest_first_with_metadata_and_changes(
     ]
     info = commits[1]
     assert info.parent == root
-    assert (info.author_name, info.author_email) == BOB
-    assert (info.committer_name, info.committer_email) == CAROL
-    assert info.authored_at == datetime.fromtimestamp(1_700_000_600, tz=UTC)
+    assert (info.author_name, info.author_email) == BOB.identity
+    assert (info.committer_name, info.committer_email) == CAROL.identity
+    assert info.authored_at == datetime.fromtimestamp(EPOCH + 600, tz=UTC)
     assert info.message == "Ramp checkout\n\nApproved-by: dave\n"
     assert info.trailers == [("Approved-by", "dave")]
     assert sorted(info.changes, key=lambda c: c.path) == [

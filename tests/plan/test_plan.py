@@ -23,6 +23,7 @@ from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.store import Store
 from tests.support import policyrepo as pr
 from tests.support.gitutil import GitRepo
+from tests.support.people import ALICE
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def run(*args: str) -> tuple[int, str]:
 
 def test_a_ramp_shows_before_after_policy_and_approvals_needed(repo: GitRepo) -> None:
     repo.write("changes/002-ramp.yaml", pr.ramp("ramp-checkout", "checkout", 50))
-    repo.commit("Ramp checkout to 50%", author=pr.ALICE)
+    repo.commit("Ramp checkout to 50%", author=ALICE.identity)
 
     plan = plan_of(repo, base=None, store=None)
 
@@ -78,7 +79,7 @@ def test_a_ramp_shows_before_after_policy_and_approvals_needed(repo: GitRepo) ->
 
 def test_text_json_and_markdown_say_the_same(repo: GitRepo) -> None:
     repo.write("changes/002-ramp.yaml", pr.ramp("ramp-checkout", "checkout", 50))
-    repo.commit("Ramp checkout", author=pr.ALICE)
+    repo.commit("Ramp checkout", author=ALICE.identity)
 
     code_text, text = run(str(repo.path))
     code_json, raw = run(str(repo.path), "--format", "json")
@@ -133,7 +134,7 @@ def test_before_state_from_a_store_matches_the_replay(repo: GitRepo, tmp_path: P
 def test_changes_to_one_flag_chain_and_a_stale_base_version_is_refused(repo: GitRepo) -> None:
     repo.write("changes/002-ramp.yaml", pr.ramp("ramp-to-50", "checkout", 50, base_version=1))
     repo.write("changes/003-ramp.yaml", pr.ramp("ramp-to-80", "checkout", 80, base_version=1))
-    repo.commit("Two ramps", author=pr.ALICE)
+    repo.commit("Two ramps", author=ALICE.identity)
 
     plan = plan_of(repo, base=None, store=None)
 
@@ -165,7 +166,7 @@ def test_a_policy_change_is_judged_by_the_base(repo: GitRepo) -> None:
     weaker = pr.policy("production-rollouts", "feature_flag.update", 1, match={"environments": ["staging"]})
     repo.write("policies/production-rollouts.yaml", weaker)
     repo.write("changes/002-ramp.yaml", pr.ramp("ramp-checkout", "checkout", 100))
-    repo.commit("Loosen the rules and ramp", author=pr.ALICE)
+    repo.commit("Loosen the rules and ramp", author=ALICE.identity)
 
     plan = plan_of(repo, base=None, store=None)
 
@@ -190,7 +191,7 @@ def test_a_rule_change_that_was_never_approved_is_not_in_force(repo: GitRepo) ->
     pr.land(repo, {"policies/production-rollouts.yaml": loose}, approvers=())  # no approval: rejected
     repo.git("checkout", "-q", "-b", "next")
     repo.write("changes/002-ramp.yaml", pr.ramp("ramp-checkout", "checkout", 40))
-    repo.commit("Ramp", author=pr.ALICE)
+    repo.commit("Ramp", author=ALICE.identity)
 
     plan = plan_of(repo, base=None, store=None)
 
@@ -270,7 +271,7 @@ def test_the_markdown_comment_stays_under_githubs_limit(repo: GitRepo) -> None:
         repo.write(
             f"changes/{i:04d}-create.yaml", pr.create_flag(f"create-{i}", f"flag-number-{i}", rollout=i % 100)
         )
-    repo.commit("Many flags", author=pr.ALICE)
+    repo.commit("Many flags", author=ALICE.identity)
 
     plan = plan_of(repo, base=None, store=None)
     markdown = render_markdown(plan)

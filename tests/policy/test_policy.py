@@ -21,7 +21,8 @@ from reconciler.policy import (
     evaluate,
 )
 from reconciler.policy.votes import Vote, requesters, votes_from_reviews
-from tests.support.policyutil import MEMBERS, T0, approve, judge, policy, ramp, reject, review
+from tests.support.people import T0
+from tests.support.policyutil import MEMBERS, approve, judge, policy, ramp, reject, review
 
 
 def reasons(ev: Evaluation, name: str = "production-rollouts") -> dict[str, str]:
@@ -158,11 +159,11 @@ QUORUM_TWO_WITH_BYPASS = policy(
 
 
 def test_quorum_two_with_one_vote_and_a_bypass_level_merger_is_satisfied_by_bypass() -> None:
-    ev = judge([approve("bob")], [QUORUM_TWO_WITH_BYPASS], merger="Dave")
+    ev = judge([approve("bob")], [QUORUM_TWO_WITH_BYPASS], merger="Erin")
     assert (ev.satisfied, ev.state) == (True, "approved")
     [result] = ev.results
-    assert (result.bypassed_by, result.bypass_reason) == ("dave", "organization owner (level 15)")
-    assert ev.status_description() == "bypassed by dave · production-rollouts"
+    assert (result.bypassed_by, result.bypass_reason) == ("erin", "organization owner (level 15)")
+    assert ev.status_description() == "bypassed by erin · production-rollouts"
 
 
 def test_a_merger_holding_a_bypass_role_bypasses() -> None:
@@ -183,13 +184,13 @@ def test_an_unknown_merger_bypasses_nothing() -> None:
 
 
 def test_no_bypass_is_recorded_when_the_quorum_is_met() -> None:
-    ev = judge([approve("bob"), approve("alice")], [QUORUM_TWO_WITH_BYPASS], merger="dave")
+    ev = judge([approve("bob"), approve("alice")], [QUORUM_TWO_WITH_BYPASS], merger="erin")
     assert ev.state == "approved"
     assert ev.results[0].bypassed_by is None
 
 
 def test_a_bypass_does_not_override_a_standing_rejection() -> None:
-    ev = judge([reject("bob")], [QUORUM_TWO_WITH_BYPASS], merger="dave")
+    ev = judge([reject("bob")], [QUORUM_TWO_WITH_BYPASS], merger="erin")
     assert ev.state == "rejected"
 
 
@@ -246,7 +247,7 @@ def test_an_unsatisfied_request_expires_after_expires_after() -> None:
     assert (ev.expired, ev.state, ev.expires_at) == (True, "expired", T0 + timedelta(hours=72))
     assert ev.status_description() == "expired · 0/1 approvals · production-rollouts"
     assert (
-        ev.quorum_error() == "approval request expired at 2026-11-04T12:00:00Z: 0 of 1 (production-rollouts)"
+        ev.quorum_error() == "approval request expired at 2026-03-04T12:00:00Z: 0 of 1 (production-rollouts)"
     )
 
 

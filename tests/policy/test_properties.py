@@ -11,7 +11,8 @@ from reconciler.github import Review
 from reconciler.model.documents import ApprovalPolicy
 from reconciler.policy import Evaluation, eligible_approvers
 from reconciler.policy.votes import Vote, votes_from_reviews
-from tests.support.policyutil import MEMBERS, T0, judge, policy, review
+from tests.support.people import T0
+from tests.support.policyutil import MEMBERS, judge, policy, review
 
 KNOWN = [m.login for m in MEMBERS.spec.members]
 LOGINS = st.sampled_from([*KNOWN, "ALICE", "Bob", "mallory", "octocat"])

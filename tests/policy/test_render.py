@@ -8,7 +8,8 @@ from datetime import timedelta
 from reconciler.model.documents import MEMBER_NAMESPACE
 from reconciler.policy import SELF_APPROVAL, UNKNOWN_LOGIN, commit_status
 from reconciler.policy.votes import Vote
-from tests.support.policyutil import T0, approve, judge, policy, reject
+from tests.support.people import T0
+from tests.support.policyutil import approve, judge, policy, reject
 
 SRE = policy("sre-signoff", approver_config={"quorum": 1, "roles": ["sre"]})
 
@@ -54,7 +55,7 @@ def test_approvals_explain_every_vote() -> None:
     assert bob["member_uuid"] == str(uuid.uuid5(MEMBER_NAMESPACE, "bob"))
     assert (bob["decision"], bob["created_at"], bob["commit_id"], bob["source"]) == (
         "approved",
-        "2026-11-01T12:00:00Z",
+        "2026-03-01T12:00:00Z",
         "c1",
         "review",
     )
@@ -94,9 +95,9 @@ def test_vote_table_shows_each_vote_per_policy() -> None:
     bypass = policy(
         approver_config={"quorum": 2, "roles": ["release-managers"]}, bypass_org_membership_levels=[15]
     )
-    table = judge([approve("bob"), approve("Alice")], [bypass], requesters={"alice"}, merger="dave")
+    table = judge([approve("bob"), approve("Alice")], [bypass], requesters={"alice"}, merger="erin")
     assert table.vote_table_markdown() == (
-        "**production-rollouts**: 1/2 approvals (satisfied by bypass: dave, organization owner (level 15))\n"
+        "**production-rollouts**: 1/2 approvals (satisfied by bypass: erin, organization owner (level 15))\n"
         "\n"
         "| Reviewer | Vote | Counts | Why not |\n"
         "|---|---|---|---|\n"

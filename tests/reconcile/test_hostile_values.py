@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,30 +21,18 @@ from reconciler.cli import main
 from reconciler.errors import StoreError
 from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.store import Store
-from reconciler.store.records import ChangeRequestFilter, ChangeRequestRecord
+from reconciler.store.records import ChangeRequestFilter
 from tests.support import policyrepo as pr
 from tests.support.gitutil import GitRepo
+from tests.support.storedata import record
 
 PRODUCTION = 1
 HUGE = 2**70  # beyond 64 bits
 BASE = Path(__file__).resolve().parents[1] / "fixtures" / "repos" / "base"
 
 
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    store = Store.open(store_url)
-    yield store
-    store.close()
-
-
 def run(repo: GitRepo, store: Store) -> None:
     reconcile_once(ReconcileConfig(repo=str(repo.path)), store)
-
-
-def record(store: Store, path: str) -> ChangeRequestRecord:
-    _count, rows = store.list_change_requests(ChangeRequestFilter(file=path))
-    assert len(rows) == 1, f"expected one change request for {path}, found {len(rows)}"
-    return rows[0]
 
 
 def rollout(store: Store, key: str = "checkout") -> float | None:
@@ -405,14 +392,21 @@ def test_a_create_scheduled_for_later_is_approved_then_applies_when_due(git_repo
     assert rollout(store) == 5
 
 
-def test_an_unexpected_error_applying_a_scheduled_change_fails_it_alone(
-    git_repo: GitRepo, store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def schedule_a_ramp(git_repo: GitRepo, store: Store) -> datetime:
+    """`checkout` created at 10 %, a ramp to 80 % scheduled for the returned time and stored an
+    hour before it."""
     pr.bootstrap(git_repo)
     pr.land(git_repo, {"changes/a-create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
     when = datetime(2031, 1, 1, 9, 0, tzinfo=UTC)
     pr.land(git_repo, {"changes/b-later.yaml": pr.ramp("later", "checkout", 80, execute_at=when.isoformat())})
     reconcile_once(ReconcileConfig(repo=str(git_repo.path)), store, now=when - timedelta(hours=1))
+    return when
+
+
+def test_an_unexpected_error_applying_a_scheduled_change_fails_it_alone(
+    git_repo: GitRepo, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    when = schedule_a_ramp(git_repo, store)
 
     def engine_bug(*_args: Any, **_kw: Any) -> Any:
         raise RuntimeError("engine bug")
@@ -433,11 +427,7 @@ def test_an_unexpected_error_applying_a_scheduled_change_fails_it_alone(
 def test_a_scheduled_change_stored_by_an_older_release_that_no_longer_validates_fails_alone(
     git_repo: GitRepo, store: Store
 ) -> None:
-    pr.bootstrap(git_repo)
-    pr.land(git_repo, {"changes/a-create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
-    when = datetime(2031, 1, 1, 9, 0, tzinfo=UTC)
-    pr.land(git_repo, {"changes/b-later.yaml": pr.ramp("later", "checkout", 80, execute_at=when.isoformat())})
-    reconcile_once(ReconcileConfig(repo=str(git_repo.path)), store, now=when - timedelta(hours=1))
+    when = schedule_a_ramp(git_repo, store)
     stored = record(store, "changes/b-later.yaml")
     with store.transaction() as tx:  # what an older release accepted: a time without a zone
         tx.upsert_change_request(replace(stored, spec={**stored.spec, "execute_at": "2031-01-01T09:00:00"}))

@@ -18,10 +18,10 @@ from reconciler.cli import main
 from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.reconcile import run as run_module
 from reconciler.reconcile.landing import process_commit as real_process_commit
-from reconciler.service import reconcile_loop
 from reconciler.store import Position, Store
 from tests.support import policyrepo as pr
 from tests.support.gitutil import GitRepo
+from tests.support.passes import one_step
 
 
 @pytest.fixture
@@ -68,11 +68,7 @@ def test_a_branch_without_reconciler_yaml_is_an_error_and_records_nothing(repo: 
 
 def test_the_service_with_a_wrong_path_fails_and_records_no_progress(repo: GitRepo, store_url: str) -> None:
     with Store.open(store_url) as store:
-        loop = reconcile_loop(ReconcileConfig(repo=str(repo.path), path="no-such-dir"), store, refresh_pull_requests=lambda _n: None)
-        loop.step()
-        status = loop.status()
-        loop.stop()
-        loop.run()  # returns at once and lets go of the lock
+        status = one_step(ReconcileConfig(repo=str(repo.path), path="no-such-dir"), store)
         assert status["last_error_kind"] == "permanent"
         assert status["last_error"].startswith("no no-such-dir/reconciler.yaml on the default branch")
         position = store.position()
@@ -98,6 +94,17 @@ def test_an_empty_store_is_an_error_not_the_default_file(
     assert not (tmp_path / "reconciler.db").exists()
 
 
+def failing_at(sha: str) -> Any:
+    """`process_commit` that fails on commit `sha`, as a database gone away would."""
+
+    def process(tx: Any, landing: Any, commit: Any, *args: Any, **kwargs: Any) -> Any:
+        if commit.sha == sha:
+            raise RuntimeError("the database went away")
+        return real_process_commit(tx, landing, commit, *args, **kwargs)
+
+    return process
+
+
 def test_a_failed_pass_keeps_the_position_at_the_last_commit_it_finished(
     repo: GitRepo, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -105,12 +112,7 @@ def test_a_failed_pass_keeps_the_position_at_the_last_commit_it_finished(
     commits = repo.git("rev-list", "--reverse", "HEAD").split()
     assert len(commits) == 3
 
-    def fail_on_the_last(tx: Any, landing: Any, commit: Any, *args: Any, **kwargs: Any) -> Any:
-        if commit.sha == commits[2]:
-            raise RuntimeError("the database went away")
-        return real_process_commit(tx, landing, commit, *args, **kwargs)
-
-    monkeypatch.setattr(run_module, "process_commit", fail_on_the_last)
+    monkeypatch.setattr(run_module, "process_commit", failing_at(commits[2]))
     with Store.open(store_url) as store:
         with pytest.raises(RuntimeError):
             reconcile_once(ReconcileConfig(repo=str(repo.path), batch_changes=1), store)
@@ -130,12 +132,7 @@ def test_a_failed_batch_moves_the_position_not_at_all(repo: GitRepo, store_url: 
     """Commits share a transaction: one that fails takes the whole batch's progress with it."""
     commits = repo.git("rev-list", "--reverse", "HEAD").split()
 
-    def fail_on_the_last(tx: Any, landing: Any, commit: Any, *args: Any, **kwargs: Any) -> Any:
-        if commit.sha == commits[2]:
-            raise RuntimeError("the database went away")
-        return real_process_commit(tx, landing, commit, *args, **kwargs)
-
-    monkeypatch.setattr(run_module, "process_commit", fail_on_the_last)
+    monkeypatch.setattr(run_module, "process_commit", failing_at(commits[2]))
     with Store.open(store_url) as store:
         with pytest.raises(RuntimeError):
             reconcile_once(ReconcileConfig(repo=str(repo.path)), store)

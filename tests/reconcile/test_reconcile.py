@@ -8,7 +8,6 @@ the audit trail, and the reconciler's position.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,29 +15,18 @@ import pytest
 from reconciler.errors import GitError
 from reconciler.reconcile import DivergedError, ReconcileConfig, reconcile_once
 from reconciler.store import Store
-from reconciler.store.records import AuditRecord, ChangeRequestFilter, ChangeRequestRecord
+from reconciler.store.records import AuditRecord
 from tests.support import policyrepo as pr
 from tests.support.gitutil import GitRepo
+from tests.support.people import ALICE, BOB, CAROL, DAVE, ERIN
+from tests.support.storedata import record
 
 PRODUCTION = 1
 STAGING = 2
 
 
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    store = Store.open(store_url)
-    yield store
-    store.close()
-
-
 def run(repo: GitRepo, store: Store, **options: object) -> None:
     reconcile_once(ReconcileConfig(repo=str(repo.path), **options), store)  # type: ignore[arg-type]
-
-
-def record(store: Store, path: str) -> ChangeRequestRecord:
-    _count, rows = store.list_change_requests(ChangeRequestFilter(file=path))
-    assert len(rows) == 1, f"expected one change request for {path}, found {len(rows)}"
-    return rows[0]
 
 
 def audit(store: Store) -> list[AuditRecord]:
@@ -129,7 +117,7 @@ def test_unknown_logins_and_outsiders_never_count(git_repo: GitRepo, store: Stor
 def test_a_bypass_level_merger_applies_without_quorum_and_it_is_recorded(git_repo: GitRepo, store: Store) -> None:
     pr.bootstrap(git_repo, quorum=2)
     pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout")})
-    pr.land(git_repo, {"changes/ramp.yaml": pr.ramp("ramp", "checkout", 70)}, approvers=("bob",), committer=pr.ERIN)
+    pr.land(git_repo, {"changes/ramp.yaml": pr.ramp("ramp", "checkout", 70)}, approvers=("bob",), committer=ERIN.identity)
 
     run(git_repo, store)
 
@@ -207,8 +195,8 @@ def test_expired_when_merged_after_expires_after(git_repo: GitRepo, store: Store
     git_repo.git("add", "-A")
     git_repo.git(
         "commit", "-q", "-m", "Late ramp\n\nApproved-by: bob",
-        env={"GIT_AUTHOR_NAME": pr.ALICE[0], "GIT_AUTHOR_EMAIL": pr.ALICE[1], "GIT_AUTHOR_DATE": f"{authored} +0000",
-             "GIT_COMMITTER_NAME": pr.CAROL[0], "GIT_COMMITTER_EMAIL": pr.CAROL[1],
+        env={"GIT_AUTHOR_NAME": ALICE.name, "GIT_AUTHOR_EMAIL": ALICE.email, "GIT_AUTHOR_DATE": f"{authored} +0000",
+             "GIT_COMMITTER_NAME": CAROL.name, "GIT_COMMITTER_EMAIL": CAROL.email,
              "GIT_COMMITTER_DATE": f"{git_repo.clock + 60} +0000"},
     )  # fmt: skip
 
@@ -267,7 +255,7 @@ def test_an_approved_policy_change_takes_effect_for_later_commits(git_repo: GitR
     pr.bootstrap(git_repo, quorum=2)
     pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout")})
     relaxed = pr.policy("production-rollouts", "feature_flag.update", 1, match={"environments": ["production"]})
-    pr.land(git_repo, {"policies/production-rollouts.yaml": relaxed}, approvers=("dave", "erin"), author=pr.BOB)
+    pr.land(git_repo, {"policies/production-rollouts.yaml": relaxed}, approvers=("dave", "erin"), author=BOB.identity)
     pr.land(git_repo, {"changes/ramp.yaml": pr.ramp("ramp", "checkout", 45)}, approvers=("bob",))
 
     run(git_repo, store)
@@ -293,12 +281,12 @@ def test_merge_commit_requester_is_the_branch_author(git_repo: GitRepo, store: S
     pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout")})
     git_repo.git("checkout", "-q", "-b", "ramp")
     git_repo.write("changes/ramp.yaml", pr.ramp("ramp", "checkout", 35))
-    git_repo.commit("Ramp checkout", author=pr.BOB)
+    git_repo.commit("Ramp checkout", author=BOB.identity)
     git_repo.git("checkout", "-q", "main")
     git_repo.git(
         "merge", "-q", "--no-ff", "ramp", "-m", "Merge ramp\n\nApproved-by: bob",
-        env={"GIT_COMMITTER_NAME": pr.CAROL[0], "GIT_COMMITTER_EMAIL": pr.CAROL[1],
-             "GIT_AUTHOR_NAME": pr.CAROL[0], "GIT_AUTHOR_EMAIL": pr.CAROL[1],
+        env={"GIT_COMMITTER_NAME": CAROL.name, "GIT_COMMITTER_EMAIL": CAROL.email,
+             "GIT_AUTHOR_NAME": CAROL.name, "GIT_AUTHOR_EMAIL": CAROL.email,
              "GIT_AUTHOR_DATE": f"{git_repo.clock + 60} +0000", "GIT_COMMITTER_DATE": f"{git_repo.clock + 60} +0000"},
     )  # fmt: skip
 
@@ -346,10 +334,10 @@ def test_monorepo_subdirectory(tmp_path: object, store: Store, git_repo: GitRepo
         "policies/production-creates.yaml": pr.policy("production-creates", "feature_flag.create", 1),
     }.items():
         git_repo.write(f"flags/{path}", content)
-    git_repo.commit("Add the flag policies", author=pr.DAVE)
+    git_repo.commit("Add the flag policies", author=DAVE.identity)
     git_repo.write("flags/changes/create.yaml", pr.create_flag("create-checkout", "checkout"))
     git_repo.write("changes/create.yaml", pr.create_flag("outside", "outside"))  # outside --path
-    git_repo.commit("Create checkout", author=pr.ALICE, committer=pr.CAROL, trailers=[("Approved-by", "bob")])
+    git_repo.commit("Create checkout", author=ALICE.identity, committer=CAROL.identity, trailers=[("Approved-by", "bob")])
 
     run(git_repo, store, path="flags")
 
@@ -387,9 +375,9 @@ def test_changes_landing_with_the_bootstrap_are_judged_by_no_policy(git_repo: Gi
     git_repo.write("members.yaml", pr.members())
     git_repo.write("policies/creates.yaml", pr.policy("creates", "feature_flag.create", 2))
     git_repo.write("changes/create.yaml", pr.create_flag("create-checkout", "checkout"))
-    git_repo.commit("Set up the flag policies", author=pr.DAVE)
+    git_repo.commit("Set up the flag policies", author=DAVE.identity)
     git_repo.write("changes/create-2.yaml", pr.create_flag("create-search", "search"))
-    git_repo.commit("Create search", author=pr.ALICE, trailers=[("Approved-by", "bob")])
+    git_repo.commit("Create search", author=ALICE.identity, trailers=[("Approved-by", "bob")])
 
     run(git_repo, store, approvals="trailers")  # the project says github; the operator overrides
 
@@ -402,7 +390,7 @@ def test_a_folder_inside_a_work_tree_is_the_policy_repository(git_repo: GitRepo,
     for path, content in {"reconciler.yaml": pr.project(), "members.yaml": pr.members()}.items():
         git_repo.write(f"examples/policies/{path}", content)
     git_repo.write("examples/policies/changes/create.yaml", pr.create_flag("create-checkout", "checkout"))
-    git_repo.commit("Example policies", author=pr.DAVE)
+    git_repo.commit("Example policies", author=DAVE.identity)
 
     run_in = git_repo.path / "examples" / "policies"
     reconcile_once(ReconcileConfig(repo=str(run_in)), store)
@@ -417,7 +405,7 @@ def test_moving_an_applied_file_does_nothing_but_refiling_a_failed_one_retries(g
     (git_repo.path / "changes" / "2026").mkdir()
     git_repo.git("mv", "changes/create.yaml", "changes/2026/create.yaml")
     git_repo.git("mv", "changes/ramp.yaml", "changes/2026/ramp.yaml")
-    git_repo.commit("File the changes by year, retry the ramp", committer=pr.CAROL, trailers=[("Approved-by", "bob")])
+    git_repo.commit("File the changes by year, retry the ramp", committer=CAROL.identity, trailers=[("Approved-by", "bob")])
 
     run(git_repo, store)
 

@@ -41,7 +41,7 @@ def reconciled(repo: GitRepo, url: str) -> Iterator[Store]:
 
 
 @pytest.fixture
-def store(repo: GitRepo, store_url: str) -> Iterator[Store]:
+def reconciled_store(repo: GitRepo, store_url: str) -> Iterator[Store]:
     """The reconciled store, on SQLite and on PostgreSQL."""
     yield from reconciled(repo, store_url)
 
@@ -82,8 +82,8 @@ def verify_cli(repo: GitRepo, store_url: str, *extra: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_a_store_the_reconciler_wrote_is_clean(repo: GitRepo, store: Store, store_url: str) -> None:
-    report = verify_store(store, ReconcileConfig(str(repo.path)))
+def test_a_store_the_reconciler_wrote_is_clean(repo: GitRepo, reconciled_store: Store, store_url: str) -> None:
+    report = verify_store(reconciled_store, ReconcileConfig(str(repo.path)))
 
     assert report.clean
     assert report.flags_checked == 2
@@ -93,13 +93,13 @@ def test_a_store_the_reconciler_wrote_is_clean(repo: GitRepo, store: Store, stor
     assert "clean" in output
 
 
-def test_a_flag_row_edited_in_the_database_is_drift(repo: GitRepo, store: Store, store_url: str) -> None:
+def test_a_flag_row_edited_in_the_database_is_drift(repo: GitRepo, reconciled_store: Store, store_url: str) -> None:
     data = flag_data(store_url, "checkout")
     data["filters"]["groups"][0]["rollout_percentage"] = 100
     data["active"] = False
     edit_flags(store_url, "UPDATE flags SET data = :d WHERE key = 'checkout'", d=json.dumps(data))
 
-    report = verify_store(store, ReconcileConfig(str(repo.path)))
+    report = verify_store(reconciled_store, ReconcileConfig(str(repo.path)))
 
     [drift] = report.drift
     assert (drift.environment, drift.flag, drift.kind) == ("production", "checkout", "changed")
@@ -113,7 +113,7 @@ def test_a_flag_row_edited_in_the_database_is_drift(repo: GitRepo, store: Store,
     assert "filters.groups[0].rollout_percentage: expected 50.0, store has 100" in output
 
 
-def test_a_deleted_flag_row_is_drift(repo: GitRepo, store: Store, store_url: str) -> None:
+def test_a_deleted_flag_row_is_drift(repo: GitRepo, reconciled_store: Store, store_url: str) -> None:
     edit_flags(store_url, "DELETE FROM flag_versions WHERE key = 'beta'")
     edit_flags(store_url, "DELETE FROM flags WHERE key = 'beta'")
 

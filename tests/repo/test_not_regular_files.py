@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -28,34 +27,21 @@ from reconciler.gitrepo.repository import GitRepository
 from reconciler.plan.pullrequest import evaluate_pull_request
 from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.store import Store
-from reconciler.store.records import ChangeRequestFilter, ChangeRequestRecord
 from reconciler.validate.pipeline import validate_source
 from tests.support import policyrepo as pr
 from tests.support.ghscenario import PullRequestScenario
 from tests.support.gitutil import GitRepo
+from tests.support.storedata import record
 
 PRODUCTION = 1
 SECRET = "SECRET-LINE-4711"
 Entry = Literal["gitlink", "symlink"]
 
 
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    opened = Store.open(store_url)
-    yield opened
-    opened.close()
-
-
 def cli(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, list(args))
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result.exit_code, result.output
-
-
-def record(store: Store, path: str) -> ChangeRequestRecord:
-    _count, rows = store.list_change_requests(ChangeRequestFilter(file=path))
-    assert len(rows) == 1, rows
-    return rows[0]
 
 
 def rollout(store: Store, key: str) -> float | None:

@@ -10,23 +10,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
 
 from reconciler.service import LoopSettings, ReconcileLoop
 from reconciler.store import Store
+from tests.support.passes import Result
 
 INTERVAL = 0.2
-
-
-@dataclass(frozen=True)
-class Result:
-    head: str | None = None
-    applied: int = 0
-    failed: int = 0
-    status: str = "Synced"
 
 
 class Journal:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from prometheus_client import REGISTRY
 from reconciler.errors import ConfigError, GitError, ReconcilerError
 from reconciler.github.webhooks import WebhookEvent, parse_event
 from reconciler.service import LoopSettings, ReconcileLoop, backoff_delay, classify, jittered
+from tests.support.people import T0
 
 WEBHOOKS = Path(__file__).resolve().parents[1] / "fixtures" / "shared" / "github" / "webhooks"
 
@@ -55,7 +56,7 @@ class Clock:
         self.t += seconds
 
     def wall(self) -> datetime:
-        return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=self.t)
+        return T0 + timedelta(seconds=self.t)
 
 
 class Passes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,7 @@ from reconciler.api import create_app
 from reconciler.service import LoopSettings, ReconcileLoop, ServeError
 from reconciler.service.process import build_server, run_until
 from reconciler.store import Store
-
-
-@dataclass(frozen=True)
-class Result:
-    head: str | None = None
-    applied: int = 0
-    failed: int = 0
-    status: str = "Synced"
+from tests.support.passes import Result
 
 
 def test_a_port_in_use_stops_the_loop_releases_the_lock_and_says_so(tmp_path: Path) -> None:

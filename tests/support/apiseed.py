@@ -7,7 +7,7 @@ Everything is written through the store's own transaction API, as the reconciler
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.model.documents import ApprovalPolicy, MembersSpec
@@ -22,25 +22,14 @@ from reconciler.store import (
     VoteRecord,
     change_request_uuid,
 )
+from tests.support.people import ADA, GRACE, LINUS, T0, members_spec
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PROD, STAGING = 1, 2
 ENVIRONMENTS = [
     EnvironmentRecord(PROD, "production", "Production", "phc_production_key"),
     EnvironmentRecord(STAGING, "staging", "Staging", "phc_staging_key"),
 ]
-MEMBERS = MembersSpec.model_validate(
-    {
-        "roles": [{"name": "release-managers"}],
-        "members": [
-            {"login": "ada", "email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace",
-             "level": 8, "roles": ["release-managers"], "role_at_organization": "engineering"},
-            {"login": "grace", "email": "grace@example.com", "first_name": "Grace", "last_name": "Hopper",
-             "level": 15, "role_at_organization": "leadership"},
-            {"login": "linus", "email": "linus@example.com", "first_name": "Linus", "last_name": "T"},
-        ],
-    }
-)
+MEMBERS = MembersSpec.model_validate(members_spec((ADA, GRACE, LINUS), roles=["release-managers"]))
 
 
 def at(minutes: float) -> datetime:

@@ -49,11 +49,12 @@ import httpx
 
 from reconciler.github import GitHubClient
 from reconciler.github.webhooks import sign
+from tests.support.people import EPOCH
 
 REST = Path(__file__).resolve().parents[1] / "fixtures" / "shared" / "github" / "rest"
 WEBHOOKS = REST.parent / "webhooks"
 DOCS = "https://docs.github.com/rest"
-NOW = 1_700_000_000.0
+NOW = float(EPOCH)
 
 
 @cache

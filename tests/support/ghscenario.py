@@ -25,7 +25,8 @@ from reconciler.store import Store
 from tests.support.fakegithub import FakeGitHub
 from tests.support.fakegithub import _user as github_user
 from tests.support.gitutil import GitRepo
-from tests.support.policyrepo import ALICE, bootstrap
+from tests.support.people import ALICE, CAROL
+from tests.support.policyrepo import bootstrap, create_flag
 
 MergeMethod = Literal["merge", "squash", "rebase"]
 GITHUB = ("GitHub", "noreply@github.com")
@@ -73,8 +74,14 @@ class PullRequestScenario:
         with self.gh.client() as client:
             return reconcile_once(config, store, github=client, now=now or self.now())
 
+    def land_checkout(self, method: MergeMethod = "merge") -> None:
+        """Pull request #1 creates `checkout` in production at 10 %, approved by bob, merged."""
+        self.open(1, {"changes/create-checkout.yaml": create_flag("create-checkout", "checkout", rollout=10)})
+        self.review(1, "bob", "APPROVED")
+        self.merge(1, method)
+
     def open(self, number: int, files: dict[str, Any], *, login: str = "alice",
-             author: tuple[str, str] = ALICE, message: str = "Change flags") -> Pull:
+             author: tuple[str, str] = ALICE.identity, message: str = "Change flags") -> Pull:
         """Branch off `main`, commit `files` as `author`, and open pull request `number`."""
         base = self.repo.head("main")
         branch = f"pr-{number}"
@@ -86,7 +93,7 @@ class PullRequestScenario:
         return pull
 
     def push(self, number: int, files: dict[str, Any], *, login: str | None = "alice",
-             author: tuple[str, str] = ALICE, message: str = "Change flags", remove: tuple[str, ...] = ()) -> str:
+             author: tuple[str, str] = ALICE.identity, message: str = "Change flags", remove: tuple[str, ...] = ()) -> str:
         """Another commit on the pull request's branch (a co-author goes in `message`)."""
         pull = self.pulls[number]
         self.repo.git("checkout", "-q", pull.branch)
@@ -115,14 +122,14 @@ class PullRequestScenario:
                            submitted_at=iso(when), body=body)
 
     def merge(self, number: int, method: MergeMethod = "merge", *, merged_by: str = "carol",
-              merger: tuple[str, str] = ("Carol Reviewer", "carol@example.com")) -> list[str]:
+              merger: tuple[str, str] = CAROL.identity) -> list[str]:
         """Merge on `main` as GitHub's button does; return the landing commits, oldest first."""
         pull = self.pulls[number]
         if method == "merge":
             landed = [self._merge_commit(pull, merger)]
         elif method == "squash":
             self.repo.git("merge", "--squash", "-q", pull.branch)
-            landed = [self.repo.commit(f"Squashed pull request #{number}", author=ALICE, committer=GITHUB)]
+            landed = [self.repo.commit(f"Squashed pull request #{number}", author=ALICE.identity, committer=GITHUB)]
         else:
             landed = [self._cherry_pick(sha) for sha in pull.commits]
         self.gh.pulls[number].update(state="closed", merged=True, merged_at=iso(self.repo.clock),
@@ -136,7 +143,7 @@ class PullRequestScenario:
         self.repo.clock += 60
         self.gh.pulls[number].update(state="closed", closed_at=iso(self.repo.clock))
 
-    def push_main(self, files: dict[str, Any], *, author: tuple[str, str] = ALICE,
+    def push_main(self, files: dict[str, Any], *, author: tuple[str, str] = ALICE.identity,
                   committer: tuple[str, str] | None = None) -> str:
         """A direct push to `main`, without a pull request."""
         for path, content in files.items():

@@ -14,13 +14,15 @@ from pathlib import Path
 
 import yaml
 
-DEFAULT_AUTHOR = ("Ada Lovelace", "ada@example.com")
+from tests.support.people import ADA, EPOCH
+
+DEFAULT_AUTHOR = ADA.identity
 
 
 @dataclass
 class GitRepo:
     path: Path
-    clock: int = 1_700_000_000  # seconds; every commit advances it by a minute
+    clock: int = EPOCH  # seconds; every commit advances it by a minute
     env: dict[str, str] = field(default_factory=dict)
 
     @classmethod

@@ -11,13 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tests.support.gitutil import GitRepo
-
-ALICE = ("Alice Requester", "alice@example.com")
-BOB = ("Bob Reviewer", "bob@example.com")
-CAROL = ("Carol Reviewer", "carol@example.com")
-DAVE = ("Dave Admin", "dave@example.com")
-ERIN = ("Erin Owner", "erin@example.com")
-MALLORY = ("Mallory Outsider", "mallory@example.com")
+from tests.support.people import ALICE, CAROL, DAVE, members_document
 
 ENVIRONMENTS = [
     {"key": "production", "id": 1, "name": "Production", "api_token": "phc_production_key"},
@@ -40,32 +34,7 @@ def project(source: str = "trailers", unmatched: str = "allow") -> dict[str, Any
 
 
 def members() -> dict[str, Any]:
-    def person(login: str, who: tuple[str, str], level: int = 1, roles: list[str] | None = None) -> dict[str, Any]:
-        first, last = who[0].split(" ", 1)
-        return {
-            "login": login,
-            "email": who[1],
-            "first_name": first,
-            "last_name": last,
-            "level": level,
-            "roles": roles or [],
-        }
-
-    return {
-        "apiVersion": "reconciler/v1",
-        "kind": "Members",
-        "metadata": {"name": "acme-members"},
-        "spec": {
-            "roles": [{"name": "flag-approvers"}, {"name": "release-managers"}],
-            "members": [
-                person("alice", ALICE, roles=["flag-approvers"]),
-                person("bob", BOB, roles=["flag-approvers"]),
-                person("carol", CAROL, roles=["flag-approvers"]),
-                person("dave", DAVE, level=8, roles=["release-managers"]),
-                person("erin", ERIN, level=15),
-            ],
-        },
-    }
+    return members_document()
 
 
 def policy(name: str, action: str, quorum: int = 1, **spec: Any) -> dict[str, Any]:
@@ -140,14 +109,14 @@ def bootstrap(repo: GitRepo, *, source: str = "trailers", unmatched: str = "allo
         "policies/member-changes.yaml",
         policy("member-changes", "members.change", 1, approver_config={"quorum": 1, "users": ["dave", "erin"]}),
     )
-    return repo.commit("Bootstrap policies and members", author=DAVE)
+    return repo.commit("Bootstrap policies and members", author=DAVE.identity)
 
 
 def land(
     repo: GitRepo,
     files: Mapping[str, dict[str, Any] | str],
     *,
-    author: tuple[str, str] = ALICE,
+    author: tuple[str, str] = ALICE.identity,
     committer: tuple[str, str] | None = None,
     approvers: tuple[str, ...] = ("bob",),
     message: str = "Land change",
@@ -156,4 +125,4 @@ def land(
     for path, content in files.items():
         repo.write(path, content)
     trailers = [("Approved-by", login) for login in approvers]
-    return repo.commit(message, author=author, committer=committer or CAROL, trailers=trailers)
+    return repo.commit(message, author=author, committer=committer or CAROL.identity, trailers=trailers)

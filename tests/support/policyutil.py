@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.github import Review
@@ -16,28 +16,10 @@ from reconciler.model.documents import ApprovalPolicy, Members
 from reconciler.policy import Evaluation, Subject, evaluate
 from reconciler.policy.votes import Vote
 from tests.support.paths import FIXTURES
+from tests.support.people import T0, members_document
 
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 REVIEW = json.loads((FIXTURES / "github" / "rest" / "pulls.list-reviews.200.json").read_text())[0]
-
-MEMBERS = Members.model_validate(
-    {
-        "apiVersion": "reconciler/v1",
-        "kind": "Members",
-        "metadata": {"name": "members"},
-        "spec": {
-            "roles": [{"name": "release-managers"}, {"name": "sre"}, {"name": "oncall"}],
-            "members": [
-                {"login": "Alice", "email": "alice@example.com", "roles": ["release-managers"]},
-                {"login": "bob", "email": "bob@example.com", "roles": ["release-managers"]},
-                {"login": "carol", "email": "carol@example.com"},
-                {"login": "dave", "email": "dave@example.com", "level": 15},
-                {"login": "erin", "email": "erin@example.com", "roles": ["sre"]},
-                {"login": "frank", "email": "frank@example.com", "level": 8, "roles": ["oncall"]},
-            ],
-        },
-    }
-)
+MEMBERS = Members.model_validate(members_document())
 
 
 def policy(name: str = "production-rollouts", **spec: Any) -> ApprovalPolicy:

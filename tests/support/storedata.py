@@ -1,15 +1,16 @@
-"""Records for store tests: a flag, a change request, a time, built with plain defaults."""
+"""Records for store tests: a flag, a change request, a time, built with plain defaults; and
+the one change request a pass recorded for a file."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from reconciler.decision.changes import change_request_id
 from reconciler.model.flags import Flag, FlagFilters, FlagGroup
-from reconciler.store import ChangeRequestRecord, VoteRecord, change_request_uuid
-
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Store, VoteRecord, change_request_uuid
+from tests.support.people import T0
 
 
 def at(minutes: int) -> datetime:
@@ -43,3 +44,17 @@ def change_request(name: str, minute: int = 0, **kw: Any) -> ChangeRequestRecord
         votes=(VoteRecord(login="grace", decision="approved", at=at(minute + 1), counted=True),),
     )
     return replace(base, **kw)
+
+
+def record(store: Store, path: str) -> ChangeRequestRecord:
+    """The one change request recorded for the file at `path`."""
+    _count, rows = store.list_change_requests(ChangeRequestFilter(file=path))
+    assert len(rows) == 1, f"expected one change request for {path}, found {len(rows)}"
+    return rows[0]
+
+
+def record_of(store: Store, path: str) -> ChangeRequestRecord:
+    """The change request whose identity the file at `path` gives (open or merged)."""
+    found = store.get_change_request(change_request_id(path))
+    assert found is not None, f"no change request recorded for {path}"
+    return found

@@ -45,7 +45,17 @@ from reconciler.repo.layout import kind_of_path
 from reconciler.repo.sources import not_a_file, not_a_file_message
 from reconciler.repo.yamlio import MAX_FILE_BYTES
 
-__all__ = ["CommitInfo", "FileChange", "GitRepository", "GitTreeSource", "clone_path", "default_cache_dir", "is_url", "redact", "split_credentials"]
+__all__ = [
+    "CommitInfo",
+    "FileChange",
+    "GitRepository",
+    "GitTreeSource",
+    "clone_path",
+    "default_cache_dir",
+    "is_url",
+    "redact",
+    "split_credentials",
+]
 
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:")  # git@github.com:owner/name.git
 # Files of a cached clone are the owner's alone: the remote's contents may be private.
@@ -76,7 +86,9 @@ class GitRepository:
         try:
             repo = git.Repo(path, search_parent_directories=True)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as err:
-            raise GitError(f"{os.fspath(path)} is not a git repository, nor inside one: give the path of a clone, or its URL") from err
+            raise GitError(
+                f"{os.fspath(path)} is not a git repository, nor inside one: give the path of a clone, or its URL"
+            ) from err
         root = repo.working_tree_dir
         if root is None:
             raise GitError(f"{os.fspath(path)} is in a bare repository: give a work tree")
@@ -164,7 +176,12 @@ class GitRepository:
             return repo
 
     def _configured(
-        self, branch: str | None, subdir: str, *, url: str | None, remote_tracking: bool,
+        self,
+        branch: str | None,
+        subdir: str,
+        *,
+        url: str | None,
+        remote_tracking: bool,
         auth: dict[str, str] | None = None,
     ) -> GitRepository:
         self.branch, self.subdir, self.url = branch, subdir.strip("/"), url
@@ -245,7 +262,9 @@ class GitRepository:
         try:
             return int(self.repo.git.rev_list("--count", "--first-parent", *revs, "--"))
         except git.GitCommandError as err:
-            raise GitError(f"cannot count the commits to {head[:12]} in {self.describe()}: {_stderr(err)}") from err
+            raise GitError(
+                f"cannot count the commits to {head[:12]} in {self.describe()}: {_stderr(err)}"
+            ) from err
 
     def describe(self) -> str:
         """Where this repository comes from, for messages (credentials masked)."""
@@ -305,9 +324,13 @@ class GitRepository:
         args = ["--reverse", "--diff-filter=A", "-z", f"--format={LOG_FORMAT}"]
         try:
             out: bytes = self.repo.git.log(
-                *args, f"{landing.parent}..{landing.sha}", "--", full,
-                stdout_as_string=False, strip_newline_in_stdout=False,
-            )  # fmt: skip
+                *args,
+                f"{landing.parent}..{landing.sha}",
+                "--",
+                full,
+                stdout_as_string=False,
+                strip_newline_in_stdout=False,
+            )
         except git.GitCommandError as err:
             raise GitError(f"cannot find the commit that added {full}: {_stderr(err)}") from err
         found = parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
@@ -320,12 +343,23 @@ class GitRepository:
         they were made on; one run answers for every file of a pull request.
         """
         revs = [self.resolve(tip)] + ([f"^{self.resolve(exclude)}"] if exclude else [])
-        args = ["--reverse", "--no-merges", "-z", f"--format={LOG_FORMAT}", "--name-status", "-M", *revs,
-                "--", self.subdir or "."]
+        args = [
+            "--reverse",
+            "--no-merges",
+            "-z",
+            f"--format={LOG_FORMAT}",
+            "--name-status",
+            "-M",
+            *revs,
+            "--",
+            self.subdir or ".",
+        ]
         try:
             out: bytes = self.repo.git.log(*args, stdout_as_string=False, strip_newline_in_stdout=False)
         except git.GitCommandError as err:
-            raise GitError(f"cannot read the history of {tip[:12]} in {self.describe()}: {_stderr(err)}") from err
+            raise GitError(
+                f"cannot read the history of {tip[:12]} in {self.describe()}: {_stderr(err)}"
+            ) from err
         return parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
 
     def blob_ids(self, commit: str) -> dict[str, str]:
@@ -338,7 +372,9 @@ class GitRepository:
         try:
             out: str = self.repo.git.ls_tree(*args)
         except git.GitCommandError as err:
-            raise GitError(f"cannot list the files of {commit[:12]} in {self.describe()}: {_stderr(err)}") from err
+            raise GitError(
+                f"cannot list the files of {commit[:12]} in {self.describe()}: {_stderr(err)}"
+            ) from err
         blobs: dict[str, str] = {}
         for entry in out.split("\0"):
             meta, _tab, path = entry.partition("\t")
@@ -567,8 +603,10 @@ def _private_git(runner: git.Git, *args: str, env: dict[str, str] | None = None)
 def _git_config(target: Path, key: str, value: str) -> None:
     subprocess.run(
         ["git", "--git-dir", str(target), "config", key, value],
-        check=True, capture_output=True, env={**os.environ, **GIT_ENV},
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        env={**os.environ, **GIT_ENV},
+    )
 
 
 def _clone(url: str, auth: dict[str, str], target: Path) -> None:
@@ -580,7 +618,9 @@ def _clone(url: str, auth: dict[str, str], target: Path) -> None:
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        _private_git(git.Git(), "clone", "--bare", "--quiet", "--", url, str(partial), env={**GIT_ENV, **auth})
+        _private_git(
+            git.Git(), "clone", "--bare", "--quiet", "--", url, str(partial), env={**GIT_ENV, **auth}
+        )
         repo = git.Repo(partial)
         # A bare clone has no fetch refspec; track every branch so later fetches follow force-pushes.
         repo.git.config("remote.origin.fetch", "+refs/heads/*:refs/heads/*")

@@ -108,7 +108,9 @@ class ProjectSpec(Closed):
             twice = [v for v, n in Counter(values).items() if n > 1]
             if twice:
                 where = [str(i) for i, v in enumerate(values) if v == twice[0]]
-                shown = "" if label == "api_token" else f" {twice[0]!r}"  # a token is not repeated in messages
+                shown = (
+                    "" if label == "api_token" else f" {twice[0]!r}"
+                )  # a token is not repeated in messages
                 raise ValueError(
                     f"environment {label}{shown} is used twice (entries {' and '.join(where)}): "
                     f"each environment needs its own {label}"

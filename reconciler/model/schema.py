@@ -130,15 +130,21 @@ def _unstorable(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str, 
     if isinstance(value, float) and not math.isfinite(value):
         yield pointer_of(path), f"{value} is not a finite number: JSON has no NaN or Infinity"
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
-        yield pointer_of(path), (
-            f"integer {_digits(value)} is out of range: integers must lie within ±{MAX_SAFE_INTEGER} (2^53 - 1)"
+        yield (
+            pointer_of(path),
+            (
+                f"integer {_digits(value)} is out of range: integers must lie within ±{MAX_SAFE_INTEGER} (2^53 - 1)"
+            ),
         )
     elif isinstance(value, str) and "\0" in value:
         yield pointer_of(path), "text with a NUL character (\\0): remove it, the store cannot keep it"
     elif isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str) and "\0" in key:
-                yield pointer_of(path), "a property name with a NUL character (\\0): remove it, the store cannot keep it"
+                yield (
+                    pointer_of(path),
+                    "a property name with a NUL character (\\0): remove it, the store cannot keep it",
+                )
             else:
                 yield from _unstorable(item, (*path, key))
     elif isinstance(value, list):

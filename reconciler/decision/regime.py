@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from reconciler.approvals.base import ApprovalContext
+from reconciler.approvals.source import ApprovalContext
 from reconciler.errors import EXIT_FINDINGS, ConfigError, DocumentError
 from reconciler.model.documents import (
     ApprovalPolicy,

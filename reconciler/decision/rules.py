@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from reconciler.approvals.base import ApprovalContext
+from reconciler.approvals.source import ApprovalContext
 from reconciler.decision.regime import Regime, describe_findings, regime_findings
 from reconciler.policy import Evaluation, Subject
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from reconciler.approvals.base import ApprovalContext
+from reconciler.approvals.source import ApprovalContext
 from reconciler.decision.changes import Decision
 from reconciler.engine import FieldChange
 from reconciler.model.documents import ChangeRequest

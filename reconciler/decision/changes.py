@@ -113,7 +113,10 @@ def unexpected_failure(name: str, err: Exception) -> str:
     ):
         raise err  # the infrastructure failed, not this change: the pass stops and retries
     log.error("change request %s failed unexpectedly", name, exc_info=err)
-    return f"the reconciler could not apply this change ({type(err).__name__}: {str(err)[:300]}); it was not applied"
+    return (
+        f"the reconciler could not apply this change ({type(err).__name__}: {str(err)[:300]}); "
+        "it was not applied"
+    )
 
 
 def _decide(
@@ -208,7 +211,8 @@ def _error(evaluation: Evaluation) -> str | None:
 
 
 def change_request_id(path: str) -> str:
-    """Change requests are identified by their file: an applied file is immutable, a new change is a new file."""
+    """Change requests are identified by their file: an applied file is immutable, a new change
+    is a new file."""
     return change_request_uuid(path)
 
 

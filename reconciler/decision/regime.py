@@ -235,7 +235,8 @@ def read_files(
 
 
 def regime_findings(regime: Regime) -> list[Finding]:
-    """What `reconciler validate` finds across the rule files of `regime` (duplicate names, unknown references)."""
+    """What `reconciler validate` finds across the rule files of `regime` (duplicate names,
+    unknown references)."""
     repo = PolicyRepository(_NO_FILES, regime.project, regime.members, dict(regime.policies))
     return check_repository(repo)
 

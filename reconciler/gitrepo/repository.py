@@ -87,7 +87,8 @@ class GitRepository:
             repo = git.Repo(path, search_parent_directories=True)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as err:
             raise GitError(
-                f"{os.fspath(path)} is not a git repository, nor inside one: give the path of a clone, or its URL"
+                f"{os.fspath(path)} is not a git repository, nor inside one: "
+                "give the path of a clone, or its URL"
             ) from err
         root = repo.working_tree_dir
         if root is None:
@@ -273,7 +274,8 @@ class GitRepository:
     # --- history ------------------------------------------------------------------------------
 
     def first_parent_walk(self, since: str | None, head: str) -> list[CommitInfo]:
-        """The first-parent commits after `since` up to `head`, oldest first (all of them when `since` is None).
+        """The first-parent commits after `since` up to `head`, oldest first (all of them when
+        `since` is None).
 
         Each commit carries the files it changed against its first parent, inside the
         subdirectory; commits that changed nothing there are still listed, with no changes.
@@ -497,7 +499,8 @@ class GitTreeSource:
 
 
 def is_url(location: str) -> bool:
-    """Whether `location` names a remote (scheme URL or scp-like `user@host:path`) rather than a local path."""
+    """Whether `location` names a remote (scheme URL or scp-like `user@host:path`) rather than a
+    local path."""
     return "://" in location or bool(_SCP_LIKE.match(location))
 
 
@@ -508,7 +511,8 @@ def default_cache_dir() -> Path:
 
 
 def clone_path(url: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where the cached clone of `url` lives: one directory per URL (credentials left out), named by its hash."""
+    """Where the cached clone of `url` lives: one directory per URL (credentials left out), named
+    by its hash."""
     return _hashed_path(split_credentials(url)[0], cache_dir)
 
 

@@ -133,7 +133,8 @@ def _unstorable(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str, 
         yield (
             pointer_of(path),
             (
-                f"integer {_digits(value)} is out of range: integers must lie within ±{MAX_SAFE_INTEGER} (2^53 - 1)"
+                f"integer {_digits(value)} is out of range: "
+                f"integers must lie within ±{MAX_SAFE_INTEGER} (2^53 - 1)"
             ),
         )
     elif isinstance(value, str) and "\0" in value:
@@ -239,7 +240,10 @@ def _message(error: Any, parts: list[str | int], kind: str) -> str:
     if parts == ["kind"] and kind_of_error == "literal_error":
         return f"files in this place hold {kind} documents, not kind {error['input']!r}"
     if kind_of_error == "timezone_aware":
-        return f"a time needs a time zone, e.g. 2025-06-01T09:00:00Z or +02:00 (got {json.dumps(error['input'])})"
+        return (
+            "a time needs a time zone, e.g. 2025-06-01T09:00:00Z or +02:00 "
+            f"(got {json.dumps(error['input'])})"
+        )
     if kind_of_error == "union_tag_not_found":
         return "missing `kind`: say which instruction this is"
     if kind_of_error == "union_tag_invalid":

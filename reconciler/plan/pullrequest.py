@@ -205,7 +205,8 @@ def _judge_rules(
 
 
 def _not_regular(repo: GitRepository, head: str, files: list[str]) -> str | None:
-    """Why some of `files` cannot take effect at `head`: entries that are not regular files (the merge rejects them)."""
+    """Why some of `files` cannot take effect at `head`: entries that are not regular files (the
+    merge rejects them)."""
     problems = []
     for path in files:
         try:

@@ -200,7 +200,8 @@ def touches_by_path(commits: list[CommitInfo]) -> dict[str, list[CommitInfo]]:
 def parse_walk(
     repo: GitRepository, commits: list[CommitInfo], workers: ParseWorkers | None = None
 ) -> ParsedWalk:
-    """Every change-request file the walk adds or edits, read by blob id in one git exchange, parsed on every core.
+    """Every change-request file the walk adds or edits, read by blob id in one git exchange,
+    parsed on every core.
 
     A file whose blob id the walk does not know is read when the pass reaches it.
     """
@@ -232,7 +233,8 @@ def change_request_files(commits: list[CommitInfo]) -> list[tuple[str, str, str]
 
 
 def _regular(change: FileChange) -> bool:
-    """Whether the change leaves a regular file: a gitlink's id may name any blob, never reviewed as this file."""
+    """Whether the change leaves a regular file: a gitlink's id may name any blob, never reviewed
+    as this file."""
     return change.mode is None or not_a_file(change.mode) is None
 
 
@@ -611,7 +613,8 @@ def _judge_rules(
     problems: list[str],
     proposed: Regime,
 ) -> str | None:
-    """None when the rule change may take effect, else why it may not (the votes are read only when they matter)."""
+    """None when the rule change may take effect, else why it may not (the votes are read only
+    when they matter)."""
     invalid = invalid_rule_change(files, regime, proposed, problems)
     if invalid is not None:
         return invalid

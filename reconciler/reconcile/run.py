@@ -285,9 +285,9 @@ def _resume_point(
         return last
     if not config.accept_rewrite:
         message = (
-            f"history rewritten: the tracked branch head {head[:12]} does not descend from the last applied "
-            f"commit {last[:12]}; nothing was applied. Check the force-push, then rerun with --accept-rewrite "
-            "to resume from the new head (changes already applied are not applied again)"
+            f"history rewritten: the tracked branch head {head[:12]} does not descend from the last "
+            f"applied commit {last[:12]}; nothing was applied. Check the force-push, then rerun with "
+            "--accept-rewrite to resume from the new head (changes already applied are not applied again)"
         )
         _update(store, sync_status="Diverged", diverged_commit=head, last_error=message, last_error_at=now)
         raise DivergedError(message)

@@ -2,7 +2,8 @@
 
 The API's `/metrics` endpoint exposes that same default registry, so everything defined here
 shows up there without the API knowing about the loop. Only the loop (`loop.py`) updates
-these (and `wiring.py` the sync status after each pass); operators read them (docs/production.md lists them with suggested alerts).
+these (and `wiring.py` the sync status after each pass); operators read them
+(docs/production.md lists them with suggested alerts).
 """
 
 from __future__ import annotations

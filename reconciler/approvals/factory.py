@@ -22,7 +22,8 @@ SourceKind = Literal["github", "trailers"]
 
 
 def approval_kind(project: Project | None, override: SourceKind | None = None) -> SourceKind | None:
-    """Where approvals come from: `override` (the option), else the project's; None before there is a project."""
+    """Where approvals come from: `override` (the option), else the project's; None before there
+    is a project."""
     if override is not None:
         return override
     return project.spec.approvals.source if project is not None else None

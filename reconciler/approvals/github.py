@@ -76,9 +76,10 @@ class PullSnapshot:
     def reviews_until(self, until: datetime | None) -> list[Review]:
         """The reviews submitted by `until` (all when None), oldest first."""
         return [
-            r for r in self.reviews
+            r
+            for r in self.reviews
             if until is None or (r.submitted_at is not None and r.submitted_at <= until)
-        ]  # fmt: skip
+        ]
 
 
 def _fetch_missing(repo: GitRepository, number: int, shas: set[str]) -> frozenset[str]:
@@ -86,8 +87,13 @@ def _fetch_missing(repo: GitRepository, number: int, shas: set[str]) -> frozense
     if missing and repo.fetch_pull_head(number):
         missing = {sha for sha in missing if not repo.has_commit(sha)}
     if missing:
-        log.warning("pull request #%d: commits %s cannot be read in %s even after fetching refs/pull/%d/head",
-                    number, ", ".join(sorted(s[:12] for s in missing)), repo.describe(), number)  # fmt: skip
+        log.warning(
+            "pull request #%d: commits %s cannot be read in %s even after fetching refs/pull/%d/head",
+            number,
+            ", ".join(sorted(s[:12] for s in missing)),
+            repo.describe(),
+            number,
+        )
     return frozenset(missing)
 
 
@@ -130,12 +136,16 @@ def pull_request_context(
 def _explain_unreadable(vote: Vote, missing: frozenset[str]) -> Vote:
     if not vote.stale or vote.commit_id not in missing:
         return vote
-    note = (f"[treated as stale: the reviewed commit {vote.commit_id[:12]} cannot be read from the "
-            f"repository, even after fetching the pull request's head]")  # fmt: skip
+    note = (
+        f"[treated as stale: the reviewed commit {vote.commit_id[:12]} cannot be read from the "
+        f"repository, even after fetching the pull request's head]"
+    )
     return replace(vote, reason=f"{vote.reason}\n\n{note}".strip())
 
 
-def _requesters(repo: GitRepository, snapshot: PullSnapshot, path: str, index: MemberIndex, exclude: str | None) -> set[str]:
+def _requesters(
+    repo: GitRepository, snapshot: PullSnapshot, path: str, index: MemberIndex, exclude: str | None
+) -> set[str]:
     """The pull request's author and every author or co-author of a commit of it that touched `path`.
 
     Local git says which commits touched the file; when the head cannot be read, every commit
@@ -150,13 +160,21 @@ def _requesters(repo: GitRepository, snapshot: PullSnapshot, path: str, index: M
         return requesters(None, people)
     for commit in snapshot.commits_touching(repo, exclude, path):
         api = by_sha.get(commit.sha)
-        people.append(_api_author(api, index) if api and api.author_login else index.person(commit.author_name, commit.author_email))
+        people.append(
+            _api_author(api, index)
+            if api and api.author_login
+            else index.person(commit.author_name, commit.author_email)
+        )
         people += [index.login_for(a.email) or a.email for a in parse_co_authors(commit.message)]
     return requesters(None, people)
 
 
 def _api_author(commit: PullCommit, index: MemberIndex) -> str | None:
-    return index.login_for(commit.author_login, commit.author_email) or commit.author_login or commit.author_email
+    return (
+        index.login_for(commit.author_login, commit.author_email)
+        or commit.author_login
+        or commit.author_email
+    )
 
 
 class GitHubSource:
@@ -178,12 +196,22 @@ class GitHubSource:
             return pushed_context(self.repo, landing, path, MemberIndex(members))
         index = MemberIndex(members)
         merged_by = snapshot.pull.merged_by
-        merger = (index.login_for(merged_by) or merged_by) if merged_by else \
-            index.person(landing.committer_name, landing.committer_email)  # fmt: skip
+        merger = (
+            (index.login_for(merged_by) or merged_by)
+            if merged_by
+            else index.person(landing.committer_name, landing.committer_email)
+        )
         return pull_request_context(
-            self.repo, snapshot, path, members, target=landing.sha, exclude=landing.parent,
-            until=snapshot.pull.merged_at, fallback_created=landing.authored_at, merger=merger,
-        )  # fmt: skip
+            self.repo,
+            snapshot,
+            path,
+            members,
+            target=landing.sha,
+            exclude=landing.parent,
+            until=snapshot.pull.merged_at,
+            fallback_created=landing.authored_at,
+            merger=merger,
+        )
 
     def same_change(self, landing: CommitInfo, later: CommitInfo) -> bool:
         """Both commits came from one merged pull request (a rebase merge lands several)."""

@@ -59,12 +59,16 @@ class FlagLookup(Protocol):
     def get_flag(self, environment_id: int, key: str) -> FlagRecord | None: ...
 
 
-def current_flags(reader: FlagLookup, regime: Regime, cr: ChangeRequest) -> tuple[int | None, Flag | None, Flag | None]:
+def current_flags(
+    reader: FlagLookup, regime: Regime, cr: ChangeRequest
+) -> tuple[int | None, Flag | None, Flag | None]:
     """The environment id, the flag as it stands, and for a copy the source flag."""
     return flags_for(reader, regime, cr.spec)
 
 
-def flags_for(reader: FlagLookup, regime: Regime, spec: ChangeRequestSpec) -> tuple[int | None, Flag | None, Flag | None]:
+def flags_for(
+    reader: FlagLookup, regime: Regime, spec: ChangeRequestSpec
+) -> tuple[int | None, Flag | None, Flag | None]:
     """`current_flags` for a spec alone (a scheduled change is stored as its spec)."""
     env_id = regime.environment(spec.environment)
     if env_id is None:
@@ -94,7 +98,9 @@ def decide(
 ) -> Decision:
     """Judge `cr` by `regime` with the votes of `context` at time `at` (the merge time)."""
     try:
-        return _decide(cr, regime, context, flags, at=at, new_id=new_id, scheduled_for_later=scheduled_for_later)
+        return _decide(
+            cr, regime, context, flags, at=at, new_id=new_id, scheduled_for_later=scheduled_for_later
+        )
     except Exception as err:
         return Decision("failed", flags[0], error=unexpected_failure(cr.metadata.name, err))
 
@@ -102,10 +108,15 @@ def decide(
 def unexpected_failure(name: str, err: Exception) -> str:
     """The error recorded for change request `name`, which failed unexpectedly; re-raises
     what is not the change's fault."""
-    if isinstance(err, StoreError | GitError | GitHubError) or (isinstance(err, ReconcilerError) and err.temporary):
+    if isinstance(err, StoreError | GitError | GitHubError) or (
+        isinstance(err, ReconcilerError) and err.temporary
+    ):
         raise err  # the infrastructure failed, not this change: the pass stops and retries
     log.error("change request %s failed unexpectedly", name, exc_info=err)
-    return f"the reconciler could not apply this change ({type(err).__name__}: {str(err)[:300]}); it was not applied"
+    return (
+        f"the reconciler could not apply this change ({type(err).__name__}: {str(err)[:300]}); "
+        "it was not applied"
+    )
 
 
 def _decide(
@@ -146,8 +157,10 @@ def decide_without_flags(
     problem = _reference_problem(cr, regime)
     if problem:
         return None, problem
-    strict = {path: p.model_copy(update={"spec": p.spec.model_copy(update={"conditions": None})})
-              for path, p in regime.policies.items()}  # fmt: skip
+    strict = {
+        path: p.model_copy(update={"spec": p.spec.model_copy(update={"conditions": None})})
+        for path, p in regime.policies.items()
+    }
     return replace(regime, policies=strict).judge(subject(cr, None, None), context, now=at), None
 
 
@@ -171,7 +184,9 @@ def _reference_problem(cr: ChangeRequest, regime: Regime) -> str | None:
         return f"unknown environment {spec.environment!r} (reconciler.yaml declares: {known})"
     if spec.source_environment is not None:
         if regime.environment(spec.source_environment) is None:
-            return f"unknown source environment {spec.source_environment!r} (reconciler.yaml declares: {known})"
+            return (
+                f"unknown source environment {spec.source_environment!r} (reconciler.yaml declares: {known})"
+            )
         if spec.source_environment == spec.environment:
             return f"cannot copy {spec.resource_id!r} from {spec.environment!r} into itself"
     return None
@@ -196,7 +211,8 @@ def _error(evaluation: Evaluation) -> str | None:
 
 
 def change_request_id(path: str) -> str:
-    """Change requests are identified by their file: an applied file is immutable, a new change is a new file."""
+    """Change requests are identified by their file: an applied file is immutable, a new change
+    is a new file."""
     return change_request_uuid(path)
 
 
@@ -286,7 +302,11 @@ def build_record(
 
 
 def record_decision(
-    tx: Transaction, record: ChangeRequestRecord, decision: Decision, *, actor: str | None,
+    tx: Transaction,
+    record: ChangeRequestRecord,
+    decision: Decision,
+    *,
+    actor: str | None,
     note: dict[str, Any] | None = None,
 ) -> FlagRecord | None:
     """Write the decision: the flag's new version when it applies, the record, the audit event.
@@ -298,9 +318,15 @@ def record_decision(
     if decision.applies and decision.outcome and decision.environment_id is not None:
         flag = decision.outcome.flag
         tx.put_flag_version(
-            decision.environment_id, flag, at=record.updated_at, change_request_id=record.id, commit=record.commit
+            decision.environment_id,
+            flag,
+            at=record.updated_at,
+            change_request_id=record.id,
+            commit=record.commit,
         )
-        written = FlagRecord(decision.environment_id, flag, record.updated_at, record.updated_at, record.commit, record.id)
+        written = FlagRecord(
+            decision.environment_id, flag, record.updated_at, record.updated_at, record.commit, record.id
+        )
     tx.upsert_change_request(record)
     verb = {"approved": "change_request.scheduled"}.get(decision.state, f"change_request.{decision.state}")
     data: dict[str, Any] = {
@@ -317,7 +343,12 @@ def record_decision(
         data["bypass"] = record.bypass
     data.update(note or {})
     tx.append_audit(
-        verb, object_type="change_request", object_id=record.id, at=record.updated_at, actor=actor,
-        data=data, commit=record.commit,
-    )  # fmt: skip
+        verb,
+        object_type="change_request",
+        object_id=record.id,
+        at=record.updated_at,
+        actor=actor,
+        data=data,
+        commit=record.commit,
+    )
     return written

@@ -83,10 +83,16 @@ class Regime:
     def judge(self, subject: Subject, context: ApprovalContext, *, now: datetime) -> Evaluation:
         """The policies in force on `subject`, with the votes, requesters and merger of `context`."""
         return evaluate(
-            subject, self.policy_list, self.members, context.votes, requesters=context.requesters,
-            merger=context.merger, created_at=context.created_at, now=now,
+            subject,
+            self.policy_list,
+            self.members,
+            context.votes,
+            requesters=context.requesters,
+            merger=context.merger,
+            created_at=context.created_at,
+            now=now,
             unmatched_changes=self.project.spec.unmatched_changes,
-        )  # fmt: skip
+        )
 
     def environment_records(self) -> list[EnvironmentRecord]:
         return [EnvironmentRecord(e.id, e.key, e.name, e.api_token) for e in self.project.spec.environments]
@@ -164,14 +170,21 @@ class RulesInvalid(ConfigError):
         return {
             "where": self.where,
             "error": str(self),
-            "findings": [{"file": f.path, "pointer": f.pointer, "line": f.line, "message": f.message}
-                         for f in self.findings],
-        }  # fmt: skip
+            "findings": [
+                {"file": f.path, "pointer": f.pointer, "line": f.line, "message": f.message}
+                for f in self.findings
+            ],
+        }
 
     @classmethod
     def from_details(cls, details: dict[str, Any]) -> RulesInvalid:
-        findings = [Finding(str(f.get("file", "")), str(f.get("message", "")), str(f.get("pointer") or ""), f.get("line"))
-                    for f in details.get("findings", []) if isinstance(f, dict)]  # fmt: skip
+        findings = [
+            Finding(
+                str(f.get("file", "")), str(f.get("message", "")), str(f.get("pointer") or ""), f.get("line")
+            )
+            for f in details.get("findings", [])
+            if isinstance(f, dict)
+        ]
         return cls(str(details.get("where", "")), findings)
 
 
@@ -207,7 +220,9 @@ def parse_rules(files: Iterable[tuple[str, bytes | None]]) -> tuple[dict[str, An
     return documents, findings
 
 
-def read_files(source: FileSource, paths: Iterable[str]) -> tuple[list[tuple[str, bytes | None]], list[Finding]]:
+def read_files(
+    source: FileSource, paths: Iterable[str]
+) -> tuple[list[tuple[str, bytes | None]], list[Finding]]:
     """(path, bytes) of the readable `paths` of `source`, and a finding for each one that cannot be read."""
     files: list[tuple[str, bytes | None]] = []
     findings: list[Finding] = []
@@ -220,7 +235,8 @@ def read_files(source: FileSource, paths: Iterable[str]) -> tuple[list[tuple[str
 
 
 def regime_findings(regime: Regime) -> list[Finding]:
-    """What `reconciler validate` finds across the rule files of `regime` (duplicate names, unknown references)."""
+    """What `reconciler validate` finds across the rule files of `regime` (duplicate names,
+    unknown references)."""
     repo = PolicyRepository(_NO_FILES, regime.project, regime.members, dict(regime.policies))
     return check_repository(repo)
 
@@ -241,8 +257,13 @@ def read_regime(source: FileSource, where: str) -> Regime | None:
     if odd:
         raise RulesInvalid(where, locate_findings(findings, source))
     if MEMBERS_FILE not in paths:
-        findings.append(Finding(MEMBERS_FILE, f"{MEMBERS_FILE} is missing: policies refer to its people and roles",
-                                rule="missing-file"))  # fmt: skip
+        findings.append(
+            Finding(
+                MEMBERS_FILE,
+                f"{MEMBERS_FILE} is missing: policies refer to its people and roles",
+                rule="missing-file",
+            )
+        )
     if not findings:
         policies = {p: d for p, d in documents.items() if isinstance(d, ApprovalPolicy)}
         regime = Regime(documents[PROJECT_FILE], documents[MEMBERS_FILE], policies)

@@ -14,13 +14,16 @@ from reconciler.decision.regime import Regime, describe_findings, regime_finding
 from reconciler.policy import Evaluation, Subject
 
 
-def judge_rule_change(action: str, files: list[str], regime: Regime, context: ApprovalContext, *,
-                      now: datetime) -> Evaluation:
+def judge_rule_change(
+    action: str, files: list[str], regime: Regime, context: ApprovalContext, *, now: datetime
+) -> Evaluation:
     """The meta-action policies in force on changing `files`, with the votes of `context`."""
     return regime.judge(Subject.meta_change(action, files), context, now=now)
 
 
-def invalid_rule_change(files: list[str], regime: Regime, proposed: Regime, problems: list[str]) -> str | None:
+def invalid_rule_change(
+    files: list[str], regime: Regime, proposed: Regime, problems: list[str]
+) -> str | None:
     """Why changing `files` cannot take effect whatever the votes, or None.
 
     `problems` are the invalid files of the change (`path: why`); `proposed` is the rules with
@@ -37,8 +40,9 @@ def invalid_rule_change(files: list[str], regime: Regime, proposed: Regime, prob
     return None
 
 
-def unapproved_rule_change(action: str, files: list[str], regime: Regime, context: ApprovalContext, *,
-                           now: datetime) -> str | None:
+def unapproved_rule_change(
+    action: str, files: list[str], regime: Regime, context: ApprovalContext, *, now: datetime
+) -> str | None:
     """Why the meta-action policies do not let changing `files` take effect, or None when approved."""
     evaluation = judge_rule_change(action, files, regime, context, now=now)
     if evaluation.approved:

@@ -103,7 +103,8 @@ def _check_target(spec: ChangeRequestSpec, current: Flag | None) -> None:
         return  # copying into an absent or deleted flag (re-)creates it
     if current is None:
         raise ChangeError(
-            f"feature flag '{key}' does not exist in environment '{env}': create it with feature_flag.create first"
+            f"feature flag '{key}' does not exist in environment '{env}': "
+            "create it with feature_flag.create first"
         )
     if current.deleted:
         raise ChangeError(
@@ -134,7 +135,8 @@ def _check_consistent(flag: Flag) -> None:
         if group.variant is not None and group.variant not in variants:
             have = f"its variants are {', '.join(variants)}" if variants else "it has no variants"
             raise ChangeError(
-                f"group {index} of feature flag '{key}' forces variant '{group.variant}', which does not exist: {have}"
+                f"group {index} of feature flag '{key}' forces variant '{group.variant}', "
+                f"which does not exist: {have}"
             )
     allowed = set(variants) if variants else {BOOLEAN_PAYLOAD_KEY}
     orphans = sorted(set(filters.payloads) - allowed)
@@ -154,7 +156,8 @@ def _check_variants(key: str, multivariate: Multivariate) -> None:
     total = sum(v.rollout_percentage for v in multivariate.variants)
     if abs(total - 100) > 1e-9:
         raise ChangeError(
-            f"the variants of feature flag '{key}' sum to {pct(total)}, not 100%: {variants_text(multivariate)}"
+            f"the variants of feature flag '{key}' sum to {pct(total)}, not 100%: "
+            f"{variants_text(multivariate)}"
         )
 
 
@@ -168,7 +171,8 @@ def _create(spec: ChangeRequestSpec, current: Flag | None, _source: Flag | None,
     assert definition is not None  # action_mismatch guarantees it
     if definition.key is not None and definition.key != spec.resource_id:
         raise ChangeError(
-            f"`flag.key` is '{definition.key}' but the change's resource_id is '{spec.resource_id}': they must be equal"
+            f"`flag.key` is '{definition.key}' but the change's resource_id is '{spec.resource_id}': "
+            "they must be equal"
         )
     fields = definition.model_dump(exclude={"key"})
     flag = Flag.model_validate({**fields, "id": _id_for(current, new_id), "key": spec.resource_id})

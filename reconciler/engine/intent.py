@@ -106,10 +106,18 @@ def field_values(flag: Flag | None) -> dict[str, Any]:
     """
     if flag is None:
         return {
-            "exists": False, "active": False, "deleted": False, "name": "", "tags": [],
-            "ensure_experience_continuity": False, "rollout_percentages": [], "rollout_percentage": 0,
-            "effective_rollout_percentage": 0, "group_count": 0, "variants": {},
-        }  # fmt: skip
+            "exists": False,
+            "active": False,
+            "deleted": False,
+            "name": "",
+            "tags": [],
+            "ensure_experience_continuity": False,
+            "rollout_percentages": [],
+            "rollout_percentage": 0,
+            "effective_rollout_percentage": 0,
+            "group_count": 0,
+            "variants": {},
+        }
     percentages = [
         100.0 if g.rollout_percentage is None else g.rollout_percentage for g in flag.filters.groups
     ]

@@ -43,8 +43,10 @@ WRITE_COMMENTS = "`pull-requests: write` (or `issues: write`)"
 
 def _check_repository(repository: str) -> str:
     if not REPOSITORY_RE.match(repository):
-        raise ConfigError(f"GitHub repository {repository!r} is not of the form owner/name: "
-                          f"fix spec.github.repository in reconciler.yaml or GITHUB_REPOSITORY")
+        raise ConfigError(
+            f"GitHub repository {repository!r} is not of the form owner/name: "
+            f"fix spec.github.repository in reconciler.yaml or GITHUB_REPOSITORY"
+        )
     return repository
 
 
@@ -58,8 +60,10 @@ def comment_body(body: str, marker: str) -> str:
     text = body if body.startswith(marker) else f"{marker}\n{body}"
     if len(text) <= MAX_COMMENT_CHARS:
         return text
-    note = ("\n\n---\n*Cut short to fit GitHub's limit of 65,536 characters per comment: the "
-            "last {cut:,} characters are not shown. Run `reconciler plan` locally for the full text.*")
+    note = (
+        "\n\n---\n*Cut short to fit GitHub's limit of 65,536 characters per comment: the "
+        "last {cut:,} characters are not shown. Run `reconciler plan` locally for the full text.*"
+    )
     keep = MAX_COMMENT_CHARS - len(note.format(cut=len(text)))
     head = text[:keep]
     # Cut at a line end when one is near, so Markdown tables and code fences break cleanly.
@@ -80,23 +84,41 @@ class GitHubClient:
     raises `GitHubUnavailable` or `GitHubRateLimited`, both `temporary`.
     """
 
-    def __init__(self, repository: str, *, token: str | None, base_url: str = DEFAULT_API_URL,
-                 transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
-                 max_retries: int = 4, max_rate_limit_wait: float = 900.0, backoff_cap: float = 30.0,
-                 jitter: Callable[[], float] | None = None):
+    def __init__(
+        self,
+        repository: str,
+        *,
+        token: str | None,
+        base_url: str = DEFAULT_API_URL,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        max_retries: int = 4,
+        max_rate_limit_wait: float = 900.0,
+        backoff_cap: float = 30.0,
+        jitter: Callable[[], float] | None = None,
+    ):
         self.repository = _check_repository(repository)
         self.base_url = base_url.rstrip("/")
-        policy = RetryPolicy(max_retries=max_retries, backoff_cap=backoff_cap,
-                             max_rate_limit_wait=max_rate_limit_wait)
-        self._session = RestSession(base_url=self.base_url, token=token, repository=repository,
-                                    transport=transport, sleep=sleep, clock=clock, policy=policy,
-                                    jitter=jitter or random.random)
+        policy = RetryPolicy(
+            max_retries=max_retries, backoff_cap=backoff_cap, max_rate_limit_wait=max_rate_limit_wait
+        )
+        self._session = RestSession(
+            base_url=self.base_url,
+            token=token,
+            repository=repository,
+            transport=transport,
+            sleep=sleep,
+            clock=clock,
+            policy=policy,
+            jitter=jitter or random.random,
+        )
         self._repo_path = f"/repos/{repository}"
 
     @classmethod
-    def from_env(cls, repository_default: str | None, *, environ: Mapping[str, str] | None = None,
-                 **options: Any) -> GitHubClient:
+    def from_env(
+        cls, repository_default: str | None, *, environ: Mapping[str, str] | None = None, **options: Any
+    ) -> GitHubClient:
         """A client configured as GitHub Actions configures a job.
 
         `GITHUB_TOKEN` is the token, `GITHUB_API_URL` the API root (GitHub Enterprise sets its
@@ -106,10 +128,16 @@ class GitHubClient:
         env = os.environ if environ is None else environ
         repository = env.get("GITHUB_REPOSITORY") or repository_default
         if not repository:
-            raise ConfigError("no GitHub repository to talk to: set spec.github.repository in "
-                              "reconciler.yaml or the GITHUB_REPOSITORY environment variable")
-        return cls(repository, token=env.get("GITHUB_TOKEN") or None,
-                   base_url=env.get("GITHUB_API_URL") or DEFAULT_API_URL, **options)
+            raise ConfigError(
+                "no GitHub repository to talk to: set spec.github.repository in "
+                "reconciler.yaml or the GITHUB_REPOSITORY environment variable"
+            )
+        return cls(
+            repository,
+            token=env.get("GITHUB_TOKEN") or None,
+            base_url=env.get("GITHUB_API_URL") or DEFAULT_API_URL,
+            **options,
+        )
 
     def __repr__(self) -> str:
         return f"GitHubClient({self.repository!r}, base_url={self.base_url!r})"
@@ -127,8 +155,7 @@ class GitHubClient:
 
     def pulls_for_commit(self, sha: str) -> list[PullRequest]:
         """The pull requests that contain commit `sha` (a merge, squash or rebased commit)."""
-        items = self._session.paginate(f"{self._repo_path}/commits/{sha}/pulls",
-                                       permission=READ_COMMIT_PULLS)
+        items = self._session.paginate(f"{self._repo_path}/commits/{sha}/pulls", permission=READ_COMMIT_PULLS)
         return [PullRequest.from_api(item) for item in items]
 
     def list_open_pulls(self, base: str | None = None) -> list[PullRequest]:
@@ -140,8 +167,9 @@ class GitHubClient:
         return [PullRequest.from_api(item) for item in items]
 
     def get_pull(self, number: int) -> PullRequest:
-        return PullRequest.from_api(self._session.request_json(
-            "GET", f"{self._repo_path}/pulls/{number}", permission=READ_PULLS))
+        return PullRequest.from_api(
+            self._session.request_json("GET", f"{self._repo_path}/pulls/{number}", permission=READ_PULLS)
+        )
 
     def list_pull_files(self, number: int) -> list[PullFile]:
         """The files a pull request changes (GitHub stops at 3,000: see `changed_files`)."""
@@ -161,18 +189,30 @@ class GitHubClient:
 
     # Writing what the approvals check decided
 
-    def create_status(self, sha: str, state: str, description: str,
-                      context: str = STATUS_CONTEXT, target_url: str | None = None) -> CommitStatus:
+    def create_status(
+        self,
+        sha: str,
+        state: str,
+        description: str,
+        context: str = STATUS_CONTEXT,
+        target_url: str | None = None,
+    ) -> CommitStatus:
         """Set the commit status `context` on `sha`. A resent duplicate is harmless: the
         latest status of a context wins, so this one is retried like a read."""
         if state not in STATUS_STATES:
             raise ValueError(f"commit status state must be one of {STATUS_STATES}, not {state!r}")
-        payload: dict[str, Any] = {"state": state, "description": truncate_description(description),
-                                   "context": context}
+        payload: dict[str, Any] = {
+            "state": state,
+            "description": truncate_description(description),
+            "context": context,
+        }
         if target_url is not None:
             payload["target_url"] = target_url
-        return CommitStatus.from_api(self._session.request_json(
-            "POST", f"{self._repo_path}/statuses/{sha}", json=payload, permission=WRITE_STATUSES))
+        return CommitStatus.from_api(
+            self._session.request_json(
+                "POST", f"{self._repo_path}/statuses/{sha}", json=payload, permission=WRITE_STATUSES
+            )
+        )
 
     def find_comment(self, number: int, marker: str) -> IssueComment | None:
         """Our earlier comment: the first whose body starts with `marker`. Someone quoting it
@@ -195,12 +235,19 @@ class GitHubClient:
             return existing
         if existing is not None:
             answer = self._session.request_json(
-                "PATCH", f"{self._repo_path}/issues/comments/{existing.id}", json={"body": text},
-                permission=WRITE_COMMENTS)
+                "PATCH",
+                f"{self._repo_path}/issues/comments/{existing.id}",
+                json={"body": text},
+                permission=WRITE_COMMENTS,
+            )
         else:
             answer = self._session.request_json(
-                "POST", f"{self._repo_path}/issues/{number}/comments", json={"body": text},
-                permission=WRITE_COMMENTS, idempotent=False)
+                "POST",
+                f"{self._repo_path}/issues/{number}/comments",
+                json={"body": text},
+                permission=WRITE_COMMENTS,
+                idempotent=False,
+            )
         return IssueComment.from_api(answer)
 
     def _list(self, path: str, permission: str = READ_PULLS) -> Iterator[Any]:

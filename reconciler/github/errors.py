@@ -40,8 +40,9 @@ class GitHubNotFound(GitHubError):
 class GitHubValidation(GitHubError):
     """422: GitHub refused the request body; `errors` holds GitHub's details."""
 
-    def __init__(self, message: str, *, errors: list[Any], status: int | None = None,
-                 request: str | None = None):
+    def __init__(
+        self, message: str, *, errors: list[Any], status: int | None = None, request: str | None = None
+    ):
         self.errors = errors
         super().__init__(message, status=status, request=request)
 
@@ -51,8 +52,9 @@ class GitHubRateLimited(GitHubError):
 
     temporary = True
 
-    def __init__(self, message: str, *, retry_at: float | None, status: int | None = None,
-                 request: str | None = None):
+    def __init__(
+        self, message: str, *, retry_at: float | None, status: int | None = None, request: str | None = None
+    ):
         self.retry_at = retry_at  # Unix time, or None when GitHub did not say
         super().__init__(message, status=status, request=request)
 
@@ -92,31 +94,40 @@ def _describe_detail(detail: Any) -> str:
     return " ".join(parts)
 
 
-def error_for_response(response: httpx.Response, *, request: str, permission: str,
-                       has_token: bool, repository: str) -> GitHubError:
+def error_for_response(
+    response: httpx.Response, *, request: str, permission: str, has_token: bool, repository: str
+) -> GitHubError:
     """The typed error for a failed response that is neither a rate limit nor retryable."""
     status = response.status_code
     message = github_message(response)
     where = f"GitHub answered {status} ({message}) to {request}"
     if status == 401:
-        fix = (f"set {TOKEN_ENV} to a valid token" if not has_token
-               else f"the token in {TOKEN_ENV} is invalid or expired: replace it")
+        fix = (
+            f"set {TOKEN_ENV} to a valid token"
+            if not has_token
+            else f"the token in {TOKEN_ENV} is invalid or expired: replace it"
+        )
         return GitHubAuthError(f"{where}: {fix}", status=status, request=request)
     if status == 403:
         needed = response.headers.get("X-Accepted-GitHub-Permissions") or permission
         return GitHubForbidden(
             f"{where}: the token in {TOKEN_ENV} needs the {needed} permission on {repository}",
-            status=status, request=request)
+            status=status,
+            request=request,
+        )
     if status == 404:
         return GitHubNotFound(
             f"{where}: check that {repository} exists and that the token in {TOKEN_ENV} can read it",
-            status=status, request=request)
+            status=status,
+            request=request,
+        )
     if status == 422:
         details = _validation_details(response)
         described = "; ".join(_describe_detail(d) for d in details)
         text = f"{where}" + (f": {described}" if described else "")
         return GitHubValidation(text, errors=details, status=status, request=request)
     if status >= 500:
-        return GitHubUnavailable(f"{where}: GitHub is having trouble; try again later",
-                                 status=status, request=request)
+        return GitHubUnavailable(
+            f"{where}: GitHub is having trouble; try again later", status=status, request=request
+        )
     return GitHubError(where, status=status, request=request)

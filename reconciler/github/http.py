@@ -103,10 +103,18 @@ class _Attempt:
 class RestSession:
     """A synchronous httpx.Client bound to one GitHub API root and one token."""
 
-    def __init__(self, *, base_url: str, token: str | None, repository: str,
-                 transport: httpx.BaseTransport | None, sleep: Callable[[float], None],
-                 clock: Callable[[], float], policy: RetryPolicy,
-                 jitter: Callable[[], float] = random.random):
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str | None,
+        repository: str,
+        transport: httpx.BaseTransport | None,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float],
+        policy: RetryPolicy,
+        jitter: Callable[[], float] = random.random,
+    ):
         self.base_url = base_url.rstrip("/")
         self.repository = repository
         self.has_token = bool(token)
@@ -123,15 +131,27 @@ class RestSession:
             headers["Authorization"] = f"Bearer {token}"
         # GitHub answers 301 for a renamed repository; httpx drops the token if a redirect
         # leaves the API host, so following is safe.
-        self._client = httpx.Client(base_url=self.base_url + "/", headers=headers,
-                                    transport=transport, timeout=httpx.Timeout(30.0),
-                                    follow_redirects=True)
+        self._client = httpx.Client(
+            base_url=self.base_url + "/",
+            headers=headers,
+            transport=transport,
+            timeout=httpx.Timeout(30.0),
+            follow_redirects=True,
+        )
 
     def close(self) -> None:
         self._client.close()
 
-    def request(self, method: str, url: str, *, permission: str, params: dict[str, Any] | None = None,
-                json: Any = None, idempotent: bool = True) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        permission: str,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool = True,
+    ) -> httpx.Response:
         """Send one request, retrying what is safe to retry; raise a `GitHubError` on failure.
 
         `idempotent=False` (creating a comment) resends only requests that never left this
@@ -151,16 +171,30 @@ class RestSession:
             elif response.status_code >= 500 and idempotent and self._may_retry(attempt):
                 self._back_off(attempt, f"answered {response.status_code}")
             else:
-                raise error_for_response(response, request=attempt.described, permission=permission,
-                                         has_token=self.has_token, repository=self.repository)
+                raise error_for_response(
+                    response,
+                    request=attempt.described,
+                    permission=permission,
+                    has_token=self.has_token,
+                    repository=self.repository,
+                )
 
-    def request_json(self, method: str, url: str, *, permission: str, json: Any = None,
-                     idempotent: bool = True) -> Any:
+    def request_json(
+        self, method: str, url: str, *, permission: str, json: Any = None, idempotent: bool = True
+    ) -> Any:
         response = self.request(method, url, permission=permission, json=json, idempotent=idempotent)
         return self._decode(response, f"{method} {self._display(url)}")
 
-    def _send(self, attempt: _Attempt, method: str, url: str, *, params: dict[str, Any] | None,
-              json: Any, idempotent: bool) -> httpx.Response | None:
+    def _send(
+        self,
+        attempt: _Attempt,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None,
+        json: Any,
+        idempotent: bool,
+    ) -> httpx.Response | None:
         """One try: the response, or None after backing off from a retryable network error."""
         try:
             return self._client.request(method, url, params=params, json=json)
@@ -168,15 +202,16 @@ class RestSession:
             if (idempotent or _unsent(err)) and self._may_retry(attempt):
                 self._back_off(attempt, f"failed ({type(err).__name__})")
                 return None
-            raise GitHubUnavailable(f"could not reach GitHub at {self.base_url} for {attempt.described}: "
-                                    f"{err}; check the network and GITHUB_API_URL",
-                                    request=attempt.described) from err
+            raise GitHubUnavailable(
+                f"could not reach GitHub at {self.base_url} for {attempt.described}: "
+                f"{err}; check the network and GITHUB_API_URL",
+                request=attempt.described,
+            ) from err
 
     def _may_retry(self, attempt: _Attempt) -> bool:
         return attempt.failures < self._policy.max_retries
 
-    def paginate(self, url: str, *, permission: str, params: dict[str, Any] | None = None
-                 ) -> Iterator[Any]:
+    def paginate(self, url: str, *, permission: str, params: dict[str, Any] | None = None) -> Iterator[Any]:
         """Every item of a list endpoint: one request per page of 100, following `Link: next`."""
         page_params: dict[str, Any] | None = {**(params or {}), "per_page": PER_PAGE}
         next_url: str | None = url
@@ -184,8 +219,10 @@ class RestSession:
             response = self.request("GET", next_url, permission=permission, params=page_params)
             items = self._decode(response, f"GET {self._display(next_url)}")
             if not isinstance(items, list):
-                raise GitHubError(f"GitHub answered GET {self._display(next_url)} with "
-                                  f"{type(items).__name__}, expected a list")
+                raise GitHubError(
+                    f"GitHub answered GET {self._display(next_url)} with "
+                    f"{type(items).__name__}, expected a list"
+                )
             yield from items
             next_url = self._next_link(response)
             page_params = None  # the next link carries per_page and page itself
@@ -196,8 +233,10 @@ class RestSession:
             return None
         # Never send the token to a host other than the API root we were configured with.
         if urlsplit(link).netloc != urlsplit(self.base_url).netloc:
-            raise GitHubError(f"GitHub's pagination link points at another host ({urlsplit(link).netloc}); "
-                              f"refusing to follow it with the token")
+            raise GitHubError(
+                f"GitHub's pagination link points at another host ({urlsplit(link).netloc}); "
+                f"refusing to follow it with the token"
+            )
         return link
 
     def _wait_for_rate_limit(self, response: httpx.Response, wait: float, attempt: _Attempt) -> None:
@@ -206,7 +245,10 @@ class RestSession:
             raise GitHubRateLimited(
                 f"GitHub rate limit hit on {attempt.described} ({github_message(response)}); "
                 f"it resets in {wait:.0f} s: the next pass will retry",
-                retry_at=retry_at, status=response.status_code, request=attempt.described)
+                retry_at=retry_at,
+                status=response.status_code,
+                request=attempt.described,
+            )
         log.warning("GitHub rate limit on %s; waiting %.1f s as GitHub asks", attempt.described, wait)
         attempt.rate_waits += 1
         self._sleep(wait)
@@ -214,20 +256,29 @@ class RestSession:
     def _back_off(self, attempt: _Attempt, what: str) -> None:
         delay = self._policy.backoff(attempt.failures, self._jitter())
         attempt.failures += 1
-        log.warning("GitHub %s %s; retry %d of %d in %.1f s", attempt.described, what, attempt.failures,
-                    self._policy.max_retries, delay)
+        log.warning(
+            "GitHub %s %s; retry %d of %d in %.1f s",
+            attempt.described,
+            what,
+            attempt.failures,
+            self._policy.max_retries,
+            delay,
+        )
         self._sleep(delay)
 
     def _decode(self, response: httpx.Response, described: str) -> Any:
         try:
             return response.json()
         except ValueError as err:
-            raise GitHubUnavailable(f"GitHub answered {described} with something that is not JSON "
-                                    f"({response.headers.get('Content-Type', 'no content type')}): "
-                                    f"a proxy in the way, or GITHUB_API_URL points at a web page",
-                                    status=response.status_code, request=described) from err
+            raise GitHubUnavailable(
+                f"GitHub answered {described} with something that is not JSON "
+                f"({response.headers.get('Content-Type', 'no content type')}): "
+                f"a proxy in the way, or GITHUB_API_URL points at a web page",
+                status=response.status_code,
+                request=described,
+            ) from err
 
     def _display(self, url: str) -> str:
         """The request path without the API root, for messages (never the headers)."""
         text = str(url)
-        return text[len(self.base_url):] if text.startswith(self.base_url) else "/" + text.lstrip("/")
+        return text[len(self.base_url) :] if text.startswith(self.base_url) else "/" + text.lstrip("/")

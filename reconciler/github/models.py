@@ -19,14 +19,17 @@ from reconciler.github.errors import GitHubError
 # `Co-authored-by: Name <email>` as GitHub documents it. Matched on any line, not only in the
 # final trailer block: a looser match can only add co-authors, and co-authors count as
 # requesters, so erring this way never lets anyone approve their own change.
-CO_AUTHOR_RE = re.compile(r"^\s*co-authored-by:\s*(?P<name>[^<]*?)\s*<(?P<email>[^>]+)>\s*$",
-                          re.IGNORECASE | re.MULTILINE)
+CO_AUTHOR_RE = re.compile(
+    r"^\s*co-authored-by:\s*(?P<name>[^<]*?)\s*<(?P<email>[^>]+)>\s*$", re.IGNORECASE | re.MULTILINE
+)
 
 
 def _require(obj: Mapping[str, Any], key: str, what: str) -> Any:
     if key not in obj or obj[key] is None:
-        raise GitHubError(f"GitHub sent a {what} without `{key}`: the API answer is not what "
-                          f"this version of the reconciler understands")
+        raise GitHubError(
+            f"GitHub sent a {what} without `{key}`: the API answer is not what "
+            f"this version of the reconciler understands"
+        )
     return obj[key]
 
 

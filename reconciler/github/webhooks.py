@@ -45,7 +45,7 @@ def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
     given = header.strip()
     if not given.lower().startswith(_PREFIX):
         return False
-    given = _PREFIX + given[len(_PREFIX):].lower()
+    given = _PREFIX + given[len(_PREFIX) :].lower()
     return hmac.compare_digest(sign(secret, body).encode(), given.encode("utf-8", "replace"))
 
 
@@ -121,7 +121,9 @@ class _Fields:
     def __init__(self, value: Any, event: str, where: str = ""):
         if not isinstance(value, Mapping):
             found = "missing" if value is None else f"a JSON {_json_type(value)}"
-            raise WebhookPayloadError(f"GitHub `{event}` delivery: `{where or 'the body'}` must be a JSON object, not {found}")
+            raise WebhookPayloadError(
+                f"GitHub `{event}` delivery: `{where or 'the body'}` must be a JSON object, not {found}"
+            )
         self.value, self.event, self.where = value, event, where
 
     def _path(self, key: str) -> str:
@@ -209,8 +211,11 @@ def _login(parent: _Fields, key: str) -> str | None:
 
 
 def _ping(payload: _Fields) -> PingEvent:
-    return PingEvent(hook_id=payload.optional_integer("hook_id"), zen=payload.optional_text("zen") or "",
-                     repository=_repository(payload))
+    return PingEvent(
+        hook_id=payload.optional_integer("hook_id"),
+        zen=payload.optional_text("zen") or "",
+        repository=_repository(payload),
+    )
 
 
 def _push(payload: _Fields) -> PushEvent:
@@ -262,7 +267,10 @@ def _review(payload: _Fields) -> PullRequestReviewEvent:
 
 
 _PARSERS: dict[str, Callable[[_Fields], WebhookEvent]] = {
-    "ping": _ping, "push": _push, "pull_request": _pull_request, "pull_request_review": _review,
+    "ping": _ping,
+    "push": _push,
+    "pull_request": _pull_request,
+    "pull_request_review": _review,
 }
 
 

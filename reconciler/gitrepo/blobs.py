@@ -31,8 +31,10 @@ def read_blobs(
     keys = list(dict.fromkeys(ids))
     if len(keys) < BATCH_FROM:
         return {key: _read_one(repo, key, limit) for key in keys}
-    return {key: data[:limit] if data is not None and limit is not None else data
-            for key, data in _read_batch(repo, keys, where or str(repo.git_dir)).items()}  # fmt: skip
+    return {
+        key: data[:limit] if data is not None and limit is not None else data
+        for key, data in _read_batch(repo, keys, where or str(repo.git_dir)).items()
+    }
 
 
 def _read_one(repo: git.Repo, blob: str, limit: int | None) -> bytes | None:
@@ -49,9 +51,13 @@ def _read_batch(repo: git.Repo, keys: list[str], where: str) -> dict[str, bytes 
     request = "".join(f"{key}\n" for key in keys).encode()
     git_binary = str(repo.git.GIT_PYTHON_GIT_EXECUTABLE or "git")
     done = subprocess.run(
-        [git_binary, "cat-file", "--batch"], cwd=repo.git_dir, input=request,
-        capture_output=True, check=False, env={**os.environ, **GIT_ENV},
-    )  # fmt: skip
+        [git_binary, "cat-file", "--batch"],
+        cwd=repo.git_dir,
+        input=request,
+        capture_output=True,
+        check=False,
+        env={**os.environ, **GIT_ENV},
+    )
     if done.returncode != 0:
         raise GitError(f"cannot read files from {where}: {done.stderr.decode(errors='replace').strip()}")
     return dict(zip(keys, parse_cat_file_batch(done.stdout, len(keys)), strict=True))

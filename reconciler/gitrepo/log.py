@@ -56,7 +56,8 @@ class CommitInfo:
 
 
 def parse_log(out: str, subdir: str = "") -> list[CommitInfo]:
-    """Commits from the output of `git log` with `LOG_FORMAT`, `-z` and `--name-status` or `--raw --no-abbrev`."""
+    """Commits from the output of `git log` with `LOG_FORMAT`, `-z` and `--name-status` or
+    `--raw --no-abbrev`."""
     tokens = out.split("\0")
     commits: list[CommitInfo] = []
     i = 0
@@ -77,8 +78,8 @@ def _parse_change(tokens: list[str], i: int, subdir: str, changes: list[FileChan
     """Read one `STATUS\\0path[\\0path]` entry at `tokens[i]`; return the index after it.
 
     `--raw` entries start `:oldmode newmode oldblob newblob STATUS`; the new mode and blob id
-    are kept, so the file can be read by id once its mode says it is a regular file. Only paths inside `subdir` count: a rename across its
-    boundary is an addition or a deletion.
+    are kept, so the file can be read by id once its mode says it is a regular file. Only paths
+    inside `subdir` count: a rename across its boundary is an addition or a deletion.
     """
     status = tokens[i].lstrip("\n")
     if not status:

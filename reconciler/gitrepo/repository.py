@@ -45,7 +45,17 @@ from reconciler.repo.layout import kind_of_path
 from reconciler.repo.sources import not_a_file, not_a_file_message
 from reconciler.repo.yamlio import MAX_FILE_BYTES
 
-__all__ = ["CommitInfo", "FileChange", "GitRepository", "GitTreeSource", "clone_path", "default_cache_dir", "is_url", "redact", "split_credentials"]
+__all__ = [
+    "CommitInfo",
+    "FileChange",
+    "GitRepository",
+    "GitTreeSource",
+    "clone_path",
+    "default_cache_dir",
+    "is_url",
+    "redact",
+    "split_credentials",
+]
 
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:")  # git@github.com:owner/name.git
 # Files of a cached clone are the owner's alone: the remote's contents may be private.
@@ -76,7 +86,10 @@ class GitRepository:
         try:
             repo = git.Repo(path, search_parent_directories=True)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError) as err:
-            raise GitError(f"{os.fspath(path)} is not a git repository, nor inside one: give the path of a clone, or its URL") from err
+            raise GitError(
+                f"{os.fspath(path)} is not a git repository, nor inside one: "
+                "give the path of a clone, or its URL"
+            ) from err
         root = repo.working_tree_dir
         if root is None:
             raise GitError(f"{os.fspath(path)} is in a bare repository: give a work tree")
@@ -164,7 +177,12 @@ class GitRepository:
             return repo
 
     def _configured(
-        self, branch: str | None, subdir: str, *, url: str | None, remote_tracking: bool,
+        self,
+        branch: str | None,
+        subdir: str,
+        *,
+        url: str | None,
+        remote_tracking: bool,
         auth: dict[str, str] | None = None,
     ) -> GitRepository:
         self.branch, self.subdir, self.url = branch, subdir.strip("/"), url
@@ -245,7 +263,9 @@ class GitRepository:
         try:
             return int(self.repo.git.rev_list("--count", "--first-parent", *revs, "--"))
         except git.GitCommandError as err:
-            raise GitError(f"cannot count the commits to {head[:12]} in {self.describe()}: {_stderr(err)}") from err
+            raise GitError(
+                f"cannot count the commits to {head[:12]} in {self.describe()}: {_stderr(err)}"
+            ) from err
 
     def describe(self) -> str:
         """Where this repository comes from, for messages (credentials masked)."""
@@ -254,7 +274,8 @@ class GitRepository:
     # --- history ------------------------------------------------------------------------------
 
     def first_parent_walk(self, since: str | None, head: str) -> list[CommitInfo]:
-        """The first-parent commits after `since` up to `head`, oldest first (all of them when `since` is None).
+        """The first-parent commits after `since` up to `head`, oldest first (all of them when
+        `since` is None).
 
         Each commit carries the files it changed against its first parent, inside the
         subdirectory; commits that changed nothing there are still listed, with no changes.
@@ -305,9 +326,13 @@ class GitRepository:
         args = ["--reverse", "--diff-filter=A", "-z", f"--format={LOG_FORMAT}"]
         try:
             out: bytes = self.repo.git.log(
-                *args, f"{landing.parent}..{landing.sha}", "--", full,
-                stdout_as_string=False, strip_newline_in_stdout=False,
-            )  # fmt: skip
+                *args,
+                f"{landing.parent}..{landing.sha}",
+                "--",
+                full,
+                stdout_as_string=False,
+                strip_newline_in_stdout=False,
+            )
         except git.GitCommandError as err:
             raise GitError(f"cannot find the commit that added {full}: {_stderr(err)}") from err
         found = parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
@@ -320,12 +345,23 @@ class GitRepository:
         they were made on; one run answers for every file of a pull request.
         """
         revs = [self.resolve(tip)] + ([f"^{self.resolve(exclude)}"] if exclude else [])
-        args = ["--reverse", "--no-merges", "-z", f"--format={LOG_FORMAT}", "--name-status", "-M", *revs,
-                "--", self.subdir or "."]
+        args = [
+            "--reverse",
+            "--no-merges",
+            "-z",
+            f"--format={LOG_FORMAT}",
+            "--name-status",
+            "-M",
+            *revs,
+            "--",
+            self.subdir or ".",
+        ]
         try:
             out: bytes = self.repo.git.log(*args, stdout_as_string=False, strip_newline_in_stdout=False)
         except git.GitCommandError as err:
-            raise GitError(f"cannot read the history of {tip[:12]} in {self.describe()}: {_stderr(err)}") from err
+            raise GitError(
+                f"cannot read the history of {tip[:12]} in {self.describe()}: {_stderr(err)}"
+            ) from err
         return parse_log(out.decode("utf-8", errors="surrogateescape"), self.subdir)
 
     def blob_ids(self, commit: str) -> dict[str, str]:
@@ -338,7 +374,9 @@ class GitRepository:
         try:
             out: str = self.repo.git.ls_tree(*args)
         except git.GitCommandError as err:
-            raise GitError(f"cannot list the files of {commit[:12]} in {self.describe()}: {_stderr(err)}") from err
+            raise GitError(
+                f"cannot list the files of {commit[:12]} in {self.describe()}: {_stderr(err)}"
+            ) from err
         blobs: dict[str, str] = {}
         for entry in out.split("\0"):
             meta, _tab, path = entry.partition("\t")
@@ -461,7 +499,8 @@ class GitTreeSource:
 
 
 def is_url(location: str) -> bool:
-    """Whether `location` names a remote (scheme URL or scp-like `user@host:path`) rather than a local path."""
+    """Whether `location` names a remote (scheme URL or scp-like `user@host:path`) rather than a
+    local path."""
     return "://" in location or bool(_SCP_LIKE.match(location))
 
 
@@ -472,7 +511,8 @@ def default_cache_dir() -> Path:
 
 
 def clone_path(url: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where the cached clone of `url` lives: one directory per URL (credentials left out), named by its hash."""
+    """Where the cached clone of `url` lives: one directory per URL (credentials left out), named
+    by its hash."""
     return _hashed_path(split_credentials(url)[0], cache_dir)
 
 
@@ -567,8 +607,10 @@ def _private_git(runner: git.Git, *args: str, env: dict[str, str] | None = None)
 def _git_config(target: Path, key: str, value: str) -> None:
     subprocess.run(
         ["git", "--git-dir", str(target), "config", key, value],
-        check=True, capture_output=True, env={**os.environ, **GIT_ENV},
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        env={**os.environ, **GIT_ENV},
+    )
 
 
 def _clone(url: str, auth: dict[str, str], target: Path) -> None:
@@ -580,7 +622,9 @@ def _clone(url: str, auth: dict[str, str], target: Path) -> None:
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        _private_git(git.Git(), "clone", "--bare", "--quiet", "--", url, str(partial), env={**GIT_ENV, **auth})
+        _private_git(
+            git.Git(), "clone", "--bare", "--quiet", "--", url, str(partial), env={**GIT_ENV, **auth}
+        )
         repo = git.Repo(partial)
         # A bare clone has no fetch refspec; track every branch so later fetches follow force-pushes.
         repo.git.config("remote.origin.fetch", "+refs/heads/*:refs/heads/*")

@@ -108,7 +108,9 @@ class ProjectSpec(Closed):
             twice = [v for v, n in Counter(values).items() if n > 1]
             if twice:
                 where = [str(i) for i, v in enumerate(values) if v == twice[0]]
-                shown = "" if label == "api_token" else f" {twice[0]!r}"  # a token is not repeated in messages
+                shown = (
+                    "" if label == "api_token" else f" {twice[0]!r}"
+                )  # a token is not repeated in messages
                 raise ValueError(
                     f"environment {label}{shown} is used twice (entries {' and '.join(where)}): "
                     f"each environment needs its own {label}"
@@ -336,7 +338,9 @@ class UpdatePayload(Closed):
     variant: str = Field(min_length=1, description="Variant key, or `true` for a boolean flag.")
     payload: Any = Field(
         default=None,
-        description=f"JSON payload; null removes it. Numbers in it are finite and within ±{MAX_SAFE_INTEGER}.",
+        description=(
+            f"JSON payload; null removes it. Numbers in it are finite and within ±{MAX_SAFE_INTEGER}."
+        ),
     )
 
 
@@ -423,7 +427,9 @@ class ChangeRequestSpec(Closed):
     )
     execute_at: Annotated[AwareDatetime, AfterValidator(_in_utc)] | None = Field(
         default=None,
-        description="Apply no earlier than this time: ISO 8601 with a time zone, e.g. `2025-06-01T09:00:00Z`.",
+        description=(
+            "Apply no earlier than this time: ISO 8601 with a time zone, e.g. `2025-06-01T09:00:00Z`."
+        ),
     )
 
 
@@ -465,7 +471,10 @@ def action_mismatch(spec: ChangeRequestSpec) -> str | None:
     if action != "feature_flag.copy" and (
         spec.source_environment or spec.included_actions is not None or spec.excluded_actions is not None
     ):
-        return f"`source_environment`, `included_actions` and `excluded_actions` are only for feature_flag.copy, not {action}"
+        return (
+            "`source_environment`, `included_actions` and `excluded_actions` are only for "
+            f"feature_flag.copy, not {action}"
+        )
     if action == "feature_flag.update":
         return None if kinds else "feature_flag.update needs at least one instruction"
     if action in _ONLY_INSTRUCTION:

@@ -130,15 +130,22 @@ def _unstorable(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str, 
     if isinstance(value, float) and not math.isfinite(value):
         yield pointer_of(path), f"{value} is not a finite number: JSON has no NaN or Infinity"
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
-        yield pointer_of(path), (
-            f"integer {_digits(value)} is out of range: integers must lie within ±{MAX_SAFE_INTEGER} (2^53 - 1)"
+        yield (
+            pointer_of(path),
+            (
+                f"integer {_digits(value)} is out of range: "
+                f"integers must lie within ±{MAX_SAFE_INTEGER} (2^53 - 1)"
+            ),
         )
     elif isinstance(value, str) and "\0" in value:
         yield pointer_of(path), "text with a NUL character (\\0): remove it, the store cannot keep it"
     elif isinstance(value, dict):
         for key, item in value.items():
             if isinstance(key, str) and "\0" in key:
-                yield pointer_of(path), "a property name with a NUL character (\\0): remove it, the store cannot keep it"
+                yield (
+                    pointer_of(path),
+                    "a property name with a NUL character (\\0): remove it, the store cannot keep it",
+                )
             else:
                 yield from _unstorable(item, (*path, key))
     elif isinstance(value, list):
@@ -233,7 +240,10 @@ def _message(error: Any, parts: list[str | int], kind: str) -> str:
     if parts == ["kind"] and kind_of_error == "literal_error":
         return f"files in this place hold {kind} documents, not kind {error['input']!r}"
     if kind_of_error == "timezone_aware":
-        return f"a time needs a time zone, e.g. 2025-06-01T09:00:00Z or +02:00 (got {json.dumps(error['input'])})"
+        return (
+            "a time needs a time zone, e.g. 2025-06-01T09:00:00Z or +02:00 "
+            f"(got {json.dumps(error['input'])})"
+        )
     if kind_of_error == "union_tag_not_found":
         return "missing `kind`: say which instruction this is"
     if kind_of_error == "union_tag_invalid":

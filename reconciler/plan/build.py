@@ -111,7 +111,9 @@ def _plan(workspace: Workspace, store: Store, state_from: str, now: datetime) ->
     position = store.position()
     in_force = load_regime(store, position)
     # The base's files judge only when the store holds no rules; then they must read in full.
-    base_rules = regime_of(workspace.base_files) if in_force is None and workspace.base_files is not None else None
+    base_rules = (
+        regime_of(workspace.base_files) if in_force is None and workspace.base_files is not None else None
+    )
     bootstrap = in_force is None and base_rules is None
     regime = require_regime(in_force, base_rules, regime_of(workspace.files) if bootstrap else None)
     # With no base, the rules land together with the changes: as in the reconcile pass, no policy
@@ -126,11 +128,15 @@ def _plan(workspace: Workspace, store: Store, state_from: str, now: datetime) ->
             if planned is not None:
                 changes.append(planned)
     return Plan(
-        source=str(workspace.root), base=workspace.base, base_label=workspace.base_label, state_from=state_from,
-        changes=tuple(changes), rules=rule_changes(workspace, regime, bootstrap=bootstrap, now=now),
+        source=str(workspace.root),
+        base=workspace.base,
+        base_label=workspace.base_label,
+        state_from=state_from,
+        changes=tuple(changes),
+        rules=rule_changes(workspace, regime, bootstrap=bootstrap, now=now),
         problems=tuple(problems),
         not_in_force=not_in_force(workspace, in_force, position.details) if in_force else (),
-    )  # fmt: skip
+    )
 
 
 def _new_change_files(workspace: Workspace) -> tuple[list[tuple[str, bytes]], list[Problem]]:
@@ -147,8 +153,13 @@ def _new_change_files(workspace: Workspace) -> tuple[list[tuple[str, bytes]], li
                 problems.append(Problem(path, EDITED))
         elif data in gone:
             old = gone.pop(data)
-            problems.append(Problem(path, f"renames {old}: a change request is identified by its file, so a renamed "
-                                          "one is not applied again; file the next change as a new file"))  # fmt: skip
+            problems.append(
+                Problem(
+                    path,
+                    f"renames {old}: a change request is identified by its file, so a renamed "
+                    "one is not applied again; file the next change as a new file",
+                )
+            )
         else:
             new.append((path, data))
     problems.extend(Problem(path, REMOVED) for path in sorted(gone.values()))
@@ -181,13 +192,27 @@ def _judged(planner: _Planner, path: str, cr: ChangeRequest) -> ChangePlan:
     flags = planner.flags(cr)
     env_id, current, _source = flags
     later = spec.execute_at is not None and spec.execute_at > planner.now
-    decision = decide(cr, planner.regime, context, flags, at=planner.now,
-                      new_id=planner.new_id() if needs_new_id(spec, current) else None, scheduled_for_later=later)  # fmt: skip
+    decision = decide(
+        cr,
+        planner.regime,
+        context,
+        flags,
+        at=planner.now,
+        new_id=planner.new_id() if needs_new_id(spec, current) else None,
+        scheduled_for_later=later,
+    )
     common = ChangePlan(
-        path, cr.metadata.name, "refused", action=spec.action_key, environment=spec.environment, flag=spec.resource_id,
-        description=cr.metadata.description, requester=next(iter(sorted(context.requesters)), None),
-        before=current.model_dump(mode="json") if current else None, execute_at=spec.execute_at,
-    )  # fmt: skip
+        path,
+        cr.metadata.name,
+        "refused",
+        action=spec.action_key,
+        environment=spec.environment,
+        flag=spec.resource_id,
+        description=cr.metadata.description,
+        requester=next(iter(sorted(context.requesters)), None),
+        before=current.model_dump(mode="json") if current else None,
+        execute_at=spec.execute_at,
+    )
     if decision.outcome is None or decision.evaluation is None:
         return replace(common, status="refused", reason=decision.error, stale=decision.stale)
     outcome, evaluation = decision.outcome, decision.evaluation
@@ -195,11 +220,16 @@ def _judged(planner: _Planner, path: str, cr: ChangeRequest) -> ChangePlan:
         planner.overlay[(env_id, spec.resource_id)] = outcome.flag
     status = _status(decision, evaluation, later)
     return replace(
-        common, status=status, intent=outcome.intent.description, after=outcome.intent.after,
-        changes=tuple(outcome.intent.changes), governed=evaluation.governed,
+        common,
+        status=status,
+        intent=outcome.intent.description,
+        after=outcome.intent.after,
+        changes=tuple(outcome.intent.changes),
+        governed=evaluation.governed,
         policies=policy_needs(evaluation, planner.regime, context.requesters),
-        reason=_reason(status, decision), expires_at=evaluation.expires_at,
-    )  # fmt: skip
+        reason=_reason(status, decision),
+        expires_at=evaluation.expires_at,
+    )
 
 
 def _context(planner: _Planner, path: str) -> ApprovalContext:

@@ -61,28 +61,40 @@ class PullRequestEvaluation:
 
     def markdown(self) -> str:
         """The plan comment: per change, the flag before and after, then the vote table."""
-        return render_pull_request(self.changes, base=self.base, base_ref=self.pull.base_ref,
-                                   status=self.commit_status(), flag_state_known=self.flag_state_known)
+        return render_pull_request(
+            self.changes,
+            base=self.base,
+            base_ref=self.pull.base_ref,
+            status=self.commit_status(),
+            flag_state_known=self.flag_state_known,
+        )
 
 
-def evaluate_pull_request(repo: GitRepository, client: GitHubClient, number: int, *, now: datetime,
-                          store: Store | None = None) -> PullRequestEvaluation:
+def evaluate_pull_request(
+    repo: GitRepository, client: GitHubClient, number: int, *, now: datetime, store: Store | None = None
+) -> PullRequestEvaluation:
     """Judge pull request `number` as merging it now would (without a merger's bypass)."""
     return evaluate_pull(repo, client, client.get_pull(number), now=now, store=store)
 
 
-def evaluate_pull(repo: GitRepository, client: GitHubClient, pull: PullRequest, *, now: datetime,
-                  store: Store | None = None) -> PullRequestEvaluation:
+def evaluate_pull(
+    repo: GitRepository, client: GitHubClient, pull: PullRequest, *, now: datetime, store: Store | None = None
+) -> PullRequestEvaluation:
     """`evaluate_pull_request` for a pull request already read (the open-pull-request listing)."""
     snapshot = PullSnapshot.read(client, repo, pull)
     if pull.head_sha in snapshot.missing:
-        raise GitError(f"the head {pull.head_sha[:12]} of pull request #{pull.number} is not in {repo.describe()} "
-                       f"and fetching refs/pull/{pull.number}/head failed: check out the repository with its history")
+        raise GitError(
+            f"the head {pull.head_sha[:12]} of pull request #{pull.number} is not in {repo.describe()} "
+            f"and fetching refs/pull/{pull.number}/head failed: check out the repository with its history"
+        )
     base = _base_commit(repo, pull)
     regime = _regime(repo, base, store)
     files = _changed_files(client, repo, pull)
-    changes = [_judge_change(repo, snapshot, path, regime, base, store, now)
-               for path, status in files if kind_of_path(path) == "ChangeRequest" and status in ADDED]
+    changes = [
+        _judge_change(repo, snapshot, path, regime, base, store, now)
+        for path, status in files
+        if kind_of_path(path) == "ChangeRequest" and status in ADDED
+    ]
     changes += _judge_rules(repo, snapshot, [path for path, _ in files], regime, base, now)
     return PullRequestEvaluation(pull, base, regime, tuple(changes), flag_state_known=store is not None)
 
@@ -90,8 +102,10 @@ def evaluate_pull(repo: GitRepository, client: GitHubClient, pull: PullRequest, 
 def _base_commit(repo: GitRepository, pull: PullRequest) -> str:
     if repo.has_commit(pull.base_sha):
         return pull.base_sha
-    raise GitError(f"the base {pull.base_sha[:12]} ({pull.base_ref}) of pull request #{pull.number} is not in "
-                   f"{repo.describe()}: fetch the base branch (actions/checkout with fetch-depth: 0)")
+    raise GitError(
+        f"the base {pull.base_sha[:12]} ({pull.base_ref}) of pull request #{pull.number} is not in "
+        f"{repo.describe()}: fetch the base branch (actions/checkout with fetch-depth: 0)"
+    )
 
 
 def _regime(repo: GitRepository, base: str, store: Store | None) -> Regime:
@@ -102,8 +116,10 @@ def _regime(repo: GitRepository, base: str, store: Store | None) -> Regime:
     # not load must never leave the pull request judged by fewer policies.
     regime = read_regime(repo.source(base), f"the base commit {base[:12]}")
     if regime is None:
-        raise ConfigError(f"the base commit {base[:12]} has no {PROJECT_FILE}: "
-                          "nothing to judge the pull request by; add the rules on the base branch first")
+        raise ConfigError(
+            f"the base commit {base[:12]} has no {PROJECT_FILE}: "
+            "nothing to judge the pull request by; add the rules on the base branch first"
+        )
     return regime
 
 
@@ -111,17 +127,27 @@ def _changed_files(client: GitHubClient, repo: GitRepository, pull: PullRequest)
     """(path relative to the policy repository, status) of every file the pull request changes."""
     files = client.list_pull_files(pull.number)
     if len(files) >= GITHUB_FILE_LIMIT and (pull.changed_files or 0) > len(files):
-        raise ConfigError(f"pull request #{pull.number} changes {pull.changed_files} files and GitHub lists "
-                          f"only {len(files)}: split it into smaller pull requests")
+        raise ConfigError(
+            f"pull request #{pull.number} changes {pull.changed_files} files and GitHub lists "
+            f"only {len(files)}: split it into smaller pull requests"
+        )
     prefix = f"{repo.subdir}/" if repo.subdir else ""
-    return [(f.filename[len(prefix):], f.status) for f in files if f.filename.startswith(prefix)]
+    return [(f.filename[len(prefix) :], f.status) for f in files if f.filename.startswith(prefix)]
 
 
-def _judge_change(repo: GitRepository, snapshot: PullSnapshot, path: str, regime: Regime, base: str,
-                  store: Store | None, now: datetime) -> ChangeEvaluation:
+def _judge_change(
+    repo: GitRepository,
+    snapshot: PullSnapshot,
+    path: str,
+    regime: Regime,
+    base: str,
+    store: Store | None,
+    now: datetime,
+) -> ChangeEvaluation:
     head = snapshot.pull.head_sha
-    context = pull_request_context(repo, snapshot, path, regime.members, target=head, exclude=base,
-                                   until=None, fallback_created=now)
+    context = pull_request_context(
+        repo, snapshot, path, regime.members, target=head, exclude=base, until=None, fallback_created=now
+    )
     try:
         data = repo.read_file(head, path) or b""
     except DocumentError as err:  # a symbolic link or gitlink: its target was never reviewed here
@@ -137,25 +163,50 @@ def _judge_change(repo: GitRepository, snapshot: PullSnapshot, path: str, regime
     # The id a created flag will get is the store's business at apply time; 0 stands for it here.
     new_id = 0 if needs_new_id(model.spec, flags[1]) else None
     decision = decide(model, regime, context, flags, at=now, new_id=new_id, scheduled_for_later=False)
-    return ChangeEvaluation(path, model, context, decision.evaluation, decision,
-                            problem=decision.error if decision.evaluation is None else None, stale=decision.stale)
+    return ChangeEvaluation(
+        path,
+        model,
+        context,
+        decision.evaluation,
+        decision,
+        problem=decision.error if decision.evaluation is None else None,
+        stale=decision.stale,
+    )
 
 
-def _judge_rules(repo: GitRepository, snapshot: PullSnapshot, paths: list[str], regime: Regime, base: str,
-                 now: datetime) -> list[ChangeEvaluation]:
+def _judge_rules(
+    repo: GitRepository, snapshot: PullSnapshot, paths: list[str], regime: Regime, base: str, now: datetime
+) -> list[ChangeEvaluation]:
     """Policy and member changes, judged by the meta-action policies as the merge will judge them."""
     judged = []
     for action, files in by_meta_action(p for p in paths if is_rule_file(p)).items():
-        context = pull_request_context(repo, snapshot, files[0], regime.members, target=snapshot.pull.head_sha,
-                                       exclude=base, until=None, fallback_created=now)
+        context = pull_request_context(
+            repo,
+            snapshot,
+            files[0],
+            regime.members,
+            target=snapshot.pull.head_sha,
+            exclude=base,
+            until=None,
+            fallback_created=now,
+        )
         evaluation = judge_rule_change(action, files, regime, context, now=now)
-        judged.append(ChangeEvaluation(", ".join(files), None, context, evaluation, action=action,
-                                       problem=_not_regular(repo, snapshot.pull.head_sha, files)))
+        judged.append(
+            ChangeEvaluation(
+                ", ".join(files),
+                None,
+                context,
+                evaluation,
+                action=action,
+                problem=_not_regular(repo, snapshot.pull.head_sha, files),
+            )
+        )
     return judged
 
 
 def _not_regular(repo: GitRepository, head: str, files: list[str]) -> str | None:
-    """Why some of `files` cannot take effect at `head`: entries that are not regular files (the merge rejects them)."""
+    """Why some of `files` cannot take effect at `head`: entries that are not regular files (the
+    merge rejects them)."""
     problems = []
     for path in files:
         try:

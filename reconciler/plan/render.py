@@ -118,7 +118,9 @@ def _text_need(need: PolicyNeed) -> str:
 
 
 def _bypass(need: PolicyNeed) -> str:
-    holders = [LEVEL_NAMES.get(level, f"level {level}") for level in need.bypass_levels] + list(need.bypass_roles)
+    holders = [LEVEL_NAMES.get(level, f"level {level}") for level in need.bypass_levels] + list(
+        need.bypass_roles
+    )
     return f"; bypass: {', '.join(holders)}" if holders else ""
 
 
@@ -160,7 +162,9 @@ def render_markdown(plan: Plan) -> str:
     body += _md_rest(plan.changes[written:], written, budget - len(body))
     text = body + "\n".join(tail)
     return (
-        text if len(text) <= MAX_COMMENT_CHARS else text[: MAX_COMMENT_CHARS - 40] + "\n\n_…cut to fit a comment._\n"
+        text
+        if len(text) <= MAX_COMMENT_CHARS
+        else text[: MAX_COMMENT_CHARS - 40] + "\n\n_…cut to fit a comment._\n"
     )
 
 
@@ -275,12 +279,19 @@ def render_pull_request(
 ) -> str:
     """The plan comment of a pull request: per change, the flag before and after, then the vote table."""
     state, description = status
-    lines = [PLAN_MARKER, "## Flag changes in this pull request", "",
-             f"Judged by the rules of the base `{base[:12]}` ({base_ref}), never by this "
-             f"pull request's own. Status: **{state}**: {description}", ""]  # fmt: skip
+    lines = [
+        PLAN_MARKER,
+        "## Flag changes in this pull request",
+        "",
+        f"Judged by the rules of the base `{base[:12]}` ({base_ref}), never by this "
+        f"pull request's own. Status: **{state}**: {description}",
+        "",
+    ]
     if not flag_state_known:
-        lines += ["_Flag state unknown (no store given): every policy condition is assumed to select "
-                  "the change._", ""]  # fmt: skip
+        lines += [
+            "_Flag state unknown (no store given): every policy condition is assumed to select the change._",
+            "",
+        ]
     return "\n".join(lines + [_pr_change(c) for c in changes])
 
 
@@ -289,7 +300,9 @@ def _pr_change(change: ChangeEvaluation) -> str:
         title = f"### Rules: `{change.path}` ({change.action})"
     else:
         spec = change.change.spec if change.change else None
-        what = f"`{spec.action_key}` of `{spec.resource_id}` in `{spec.environment}`" if spec else "unreadable"
+        what = (
+            f"`{spec.action_key}` of `{spec.resource_id}` in `{spec.environment}`" if spec else "unreadable"
+        )
         title = f"### `{change.path}`: {what}"
     lines = [title, "", f"State: **{change.state}**" + (f": {change.problem}" if change.problem else ""), ""]
     outcome = change.decision.outcome if change.decision else None

@@ -65,13 +65,18 @@ def policy_needs(
             eligible -= own
         needs.append(
             PolicyNeed(
-                name=result.name, file=files.get(result.name), quorum=result.quorum,
-                approvals=len(result.approvers), needed=max(0, result.quorum - len(result.approvers)),
+                name=result.name,
+                file=files.get(result.name),
+                quorum=result.quorum,
+                approvals=len(result.approvers),
+                needed=max(0, result.quorum - len(result.approvers)),
                 eligible=tuple(sorted(evaluation.members[k].login for k in eligible)),
-                allow_self_approve=spec.allow_self_approve, bypass_levels=tuple(spec.bypass_org_membership_levels),
-                bypass_roles=tuple(spec.bypass_roles), expires_after=spec.expires_after,
+                allow_self_approve=spec.allow_self_approve,
+                bypass_levels=tuple(spec.bypass_org_membership_levels),
+                bypass_roles=tuple(spec.bypass_roles),
+                expires_after=spec.expires_after,
             )
-        )  # fmt: skip
+        )
     return tuple(needs)
 
 

@@ -18,4 +18,11 @@ from reconciler.reconcile.run import (
     reconcile_once,
 )
 
-__all__ = ["AnotherPassError", "DivergedError", "PassResult", "ReconcileConfig", "reconcile_exclusively", "reconcile_once"]
+__all__ = [
+    "AnotherPassError",
+    "DivergedError",
+    "PassResult",
+    "ReconcileConfig",
+    "reconcile_exclusively",
+    "reconcile_once",
+]

@@ -197,16 +197,23 @@ def touches_by_path(commits: list[CommitInfo]) -> dict[str, list[CommitInfo]]:
     return {path: found for path, found in touches.items() if len(found) > 1}
 
 
-def parse_walk(repo: GitRepository, commits: list[CommitInfo], workers: ParseWorkers | None = None) -> ParsedWalk:
-    """Every change-request file the walk adds or edits, read by blob id in one git exchange, parsed on every core.
+def parse_walk(
+    repo: GitRepository, commits: list[CommitInfo], workers: ParseWorkers | None = None
+) -> ParsedWalk:
+    """Every change-request file the walk adds or edits, read by blob id in one git exchange,
+    parsed on every core.
 
     A file whose blob id the walk does not know is read when the pass reaches it.
     """
     wanted = change_request_files(commits)
     blobs = repo.read_blobs(blob for _sha, _path, blob in wanted)
     found = [(sha, path, data) for sha, path, blob in wanted if (data := blobs[blob]) is not None]
-    parsed = iter_parse_documents([(path, "ChangeRequest", data) for _sha, path, data in found], workers=workers)
-    return ParsedWalk([(sha, path) for sha, path, _ in wanted], [(sha, path) for sha, path, _ in found], parsed)
+    parsed = iter_parse_documents(
+        [(path, "ChangeRequest", data) for _sha, path, data in found], workers=workers
+    )
+    return ParsedWalk(
+        [(sha, path) for sha, path, _ in wanted], [(sha, path) for sha, path, _ in found], parsed
+    )
 
 
 def change_request_ids(commits: list[CommitInfo]) -> list[str]:
@@ -226,12 +233,18 @@ def change_request_files(commits: list[CommitInfo]) -> list[tuple[str, str, str]
 
 
 def _regular(change: FileChange) -> bool:
-    """Whether the change leaves a regular file: a gitlink's id may name any blob, never reviewed as this file."""
+    """Whether the change leaves a regular file: a gitlink's id may name any blob, never reviewed
+    as this file."""
     return change.mode is None or not_a_file(change.mode) is None
 
 
 def process_commit(
-    tx: Transaction, landing: Landing, commit: CommitInfo, regime: Regime | None, *, after_invalid: bool = False
+    tx: Transaction,
+    landing: Landing,
+    commit: CommitInfo,
+    regime: Regime | None,
+    *,
+    after_invalid: bool = False,
 ) -> tuple[Regime | None, CommitReport]:
     """Apply `commit` inside `tx`; return the regime in force after it and what it did.
 
@@ -242,13 +255,17 @@ def process_commit(
         return _before_rules(tx, landing, commit, report, after_invalid), report
     for change in _change_requests(commit):
         _change_request(tx, landing, commit, change, regime, report)
-    rule_files = [c for c in commit.changes if is_rule_file(c.path) or (c.old_path and is_rule_file(c.old_path))]
+    rule_files = [
+        c for c in commit.changes if is_rule_file(c.path) or (c.old_path and is_rule_file(c.old_path))
+    ]
     if rule_files:
         regime = _rule_changes(tx, landing, commit, rule_files, regime, report)
     return regime, report
 
 
-def _before_rules(tx: Transaction, landing: Landing, commit: CommitInfo, report: CommitReport, after_invalid: bool) -> Regime | None:
+def _before_rules(
+    tx: Transaction, landing: Landing, commit: CommitInfo, report: CommitReport, after_invalid: bool
+) -> Regime | None:
     """A commit while no rules are in force: it bootstraps them, or its change requests fail unjudged."""
     try:
         regime = _bootstrap(tx, landing, commit)
@@ -266,8 +283,10 @@ def _before_rules(tx: Transaction, landing: Landing, commit: CommitInfo, report:
     if after_invalid:
         # Rules that were invalid at the base govern nothing, and none may be skipped by
         # repairing them in the same commit as a change: that change is never applied.
-        unjudged = (f"landed with {commit.sha[:12]}, the commit that made the rules valid after they were not: "
-                    "no rules in force judged it; file it again in a later commit")  # fmt: skip
+        unjudged = (
+            f"landed with {commit.sha[:12]}, the commit that made the rules valid after they were not: "
+            "no rules in force judged it; file it again in a later commit"
+        )
     else:
         # The bootstrap commit has no base, so no policy governs what lands with it (policies
         # are read from the base). Its author sets the repository up and could as well
@@ -280,16 +299,25 @@ def _before_rules(tx: Transaction, landing: Landing, commit: CommitInfo, report:
 
 
 def _change_requests(commit: CommitInfo) -> list[FileChange]:
-    return [c for c in commit.changes if kind_of_path(c.path) == "ChangeRequest"
-            or (c.old_path is not None and kind_of_path(c.old_path) == "ChangeRequest")]  # fmt: skip
+    return [
+        c
+        for c in commit.changes
+        if kind_of_path(c.path) == "ChangeRequest"
+        or (c.old_path is not None and kind_of_path(c.old_path) == "ChangeRequest")
+    ]
 
 
 # --- change requests --------------------------------------------------------------------------
 
 
 def _change_request(
-    tx: Transaction, landing: Landing, commit: CommitInfo, change: FileChange, regime: Regime | None,
-    report: CommitReport, unjudged: str | None = None,
+    tx: Transaction,
+    landing: Landing,
+    commit: CommitInfo,
+    change: FileChange,
+    regime: Regime | None,
+    report: CommitReport,
+    unjudged: str | None = None,
 ) -> None:
     """Judge and apply one change-request file; `unjudged` (or no rules) fails it with that reason."""
     path = change.path
@@ -336,10 +364,14 @@ def _change_request(
     # A create scheduled for later is judged on the flag it will create, which needs an id now;
     # applying it later takes another (ids are never reused, so this one just stays unused).
     decision = decide(
-        model, regime, context, flags, at=commit.committed_at,
+        model,
+        regime,
+        context,
+        flags,
+        at=commit.committed_at,
         new_id=tx.next_flag_id() if needs_new_id(model.spec, flags[1]) else None,
         scheduled_for_later=due_later,
-    )  # fmt: skip
+    )
     decision, record = _record(model, path, decision, context, regime, commit)
     written = record_decision(tx, record, decision, actor=context.merger)
     landing.cache.requests[record.id] = (record.state, record.commit)
@@ -348,13 +380,24 @@ def _change_request(
     _count(report, decision)
 
 
-def _record(cr: ChangeRequest, path: str, decision: Decision, context: ApprovalContext, regime: Regime, commit: CommitInfo) -> tuple[Decision, ChangeRequestRecord]:
+def _record(
+    cr: ChangeRequest,
+    path: str,
+    decision: Decision,
+    context: ApprovalContext,
+    regime: Regime,
+    commit: CommitInfo,
+) -> tuple[Decision, ChangeRequestRecord]:
     """The decision and its record; a record that cannot be built fails that change alone."""
     try:
-        return decision, build_record(cr, path, decision, context, regime, at=commit.committed_at, commit=commit.sha)
+        return decision, build_record(
+            cr, path, decision, context, regime, at=commit.committed_at, commit=commit.sha
+        )
     except Exception as err:
         failed = Decision("failed", decision.environment_id, error=unexpected_failure(cr.metadata.name, err))
-        return failed, build_record(cr, path, failed, context, regime, at=commit.committed_at, commit=commit.sha)
+        return failed, build_record(
+            cr, path, failed, context, regime, at=commit.committed_at, commit=commit.sha
+        )
 
 
 def _count(report: CommitReport, decision: Decision) -> None:
@@ -369,49 +412,97 @@ def _count(report: CommitReport, decision: Decision) -> None:
 def _ignored_edit(tx: Transaction, commit: CommitInfo, path: str, record_id: str, state: str) -> None:
     """An edit of a change request that was already decided: immutable, so it does nothing."""
     tx.append_audit(
-        "change_request.edit_ignored", object_type="change_request", object_id=record_id,
-        at=commit.committed_at, actor=None, commit=commit.sha,
-        data={"file": path, "state": state,
-              "reason": f"{path} was already {state}: a change-request file is immutable once decided; "
-                        "file the next change as a new file"},
-    )  # fmt: skip
+        "change_request.edit_ignored",
+        object_type="change_request",
+        object_id=record_id,
+        at=commit.committed_at,
+        actor=None,
+        commit=commit.sha,
+        data={
+            "file": path,
+            "state": state,
+            "reason": f"{path} was already {state}: a change-request file is immutable once decided; "
+            "file the next change as a new file",
+        },
+    )
 
 
-def _invalid(tx: Transaction, landing: Landing, commit: CommitInfo, path: str, findings: list[Finding], context: ApprovalContext) -> None:
-    errors = [{"pointer": f.pointer, "message": f.message, "line": f.line, "column": f.column} for f in findings]
+def _invalid(
+    tx: Transaction,
+    landing: Landing,
+    commit: CommitInfo,
+    path: str,
+    findings: list[Finding],
+    context: ApprovalContext,
+) -> None:
+    errors = [
+        {"pointer": f.pointer, "message": f.message, "line": f.line, "column": f.column} for f in findings
+    ]
     record = ChangeRequestRecord(
-        id=change_request_id(path), name=_name(path),
-        file=path, environment_key="", environment_id=None, action_key="", resource_id="", spec={},
-        state="failed", created_at=context.created_at, updated_at=commit.committed_at,
-        validation_status="invalid", validation_errors=errors, validated_at=commit.committed_at,
-        apply_error=invalid_change_request(findings), commit=commit.sha,
+        id=change_request_id(path),
+        name=_name(path),
+        file=path,
+        environment_key="",
+        environment_id=None,
+        action_key="",
+        resource_id="",
+        spec={},
+        state="failed",
+        created_at=context.created_at,
+        updated_at=commit.committed_at,
+        validation_status="invalid",
+        validation_errors=errors,
+        validated_at=commit.committed_at,
+        apply_error=invalid_change_request(findings),
+        commit=commit.sha,
         created_by_login=next(iter(sorted(context.requesters)), None),
-    )  # fmt: skip
+    )
     tx.upsert_change_request(record)
     landing.cache.requests[record.id] = (record.state, record.commit)
     tx.append_audit(
-        "change_request.failed", object_type="change_request", object_id=record.id, at=commit.committed_at,
-        actor=context.merger, commit=commit.sha, data={"file": path, "reason": record.apply_error},
-    )  # fmt: skip
+        "change_request.failed",
+        object_type="change_request",
+        object_id=record.id,
+        at=commit.committed_at,
+        actor=context.merger,
+        commit=commit.sha,
+        data={"file": path, "reason": record.apply_error},
+    )
 
 
-def _unjudged(tx: Transaction, landing: Landing, commit: CommitInfo, path: str, model: BaseModel | None, reason: str) -> None:
+def _unjudged(
+    tx: Transaction, landing: Landing, commit: CommitInfo, path: str, model: BaseModel | None, reason: str
+) -> None:
     """A change request that no rules could judge: recorded failed with `reason`, never applied."""
     spec = model.spec if isinstance(model, ChangeRequest) else None
     record = ChangeRequestRecord(
-        id=change_request_id(path), name=model.metadata.name if isinstance(model, ChangeRequest) else _name(path),
-        file=path, environment_key=spec.environment if spec else "", environment_id=None,
-        action_key=spec.action_key if spec else "", resource_id=spec.resource_id if spec else "",
-        spec=spec.model_dump(mode="json") if spec else {}, state="failed", created_at=commit.committed_at,
-        updated_at=commit.committed_at, validation_status="valid" if spec else "invalid",
-        validated_at=commit.committed_at, apply_error=reason, commit=commit.sha,
-    )  # fmt: skip
+        id=change_request_id(path),
+        name=model.metadata.name if isinstance(model, ChangeRequest) else _name(path),
+        file=path,
+        environment_key=spec.environment if spec else "",
+        environment_id=None,
+        action_key=spec.action_key if spec else "",
+        resource_id=spec.resource_id if spec else "",
+        spec=spec.model_dump(mode="json") if spec else {},
+        state="failed",
+        created_at=commit.committed_at,
+        updated_at=commit.committed_at,
+        validation_status="valid" if spec else "invalid",
+        validated_at=commit.committed_at,
+        apply_error=reason,
+        commit=commit.sha,
+    )
     tx.upsert_change_request(record)
     landing.cache.requests[record.id] = (record.state, record.commit)
     tx.append_audit(
-        "change_request.failed", object_type="change_request", object_id=record.id, at=commit.committed_at,
-        actor=None, commit=commit.sha, data={"file": path, "reason": reason},
-    )  # fmt: skip
+        "change_request.failed",
+        object_type="change_request",
+        object_id=record.id,
+        at=commit.committed_at,
+        actor=None,
+        commit=commit.sha,
+        data={"file": path, "reason": reason},
+    )
 
 
 def _name(path: str) -> str:
@@ -434,14 +525,20 @@ def _bootstrap(tx: Transaction, landing: Landing, commit: CommitInfo) -> Regime 
         return None
     _write_regime(tx, commit, regime, [PROJECT_FILE, MEMBERS_FILE, *regime.policies])
     tx.append_audit(
-        "rules.bootstrapped", object_type="project", object_id=regime.project.metadata.name, at=commit.committed_at,
-        actor=None, commit=commit.sha,
+        "rules.bootstrapped",
+        object_type="project",
+        object_id=regime.project.metadata.name,
+        at=commit.committed_at,
+        actor=None,
+        commit=commit.sha,
         data={"policies": sorted(regime.policies), "members": len(regime.members.spec.members)},
-    )  # fmt: skip
+    )
     return regime
 
 
-def _read_rules(repo: GitRepository, commit: CommitInfo, paths: list[str]) -> tuple[dict[str, Any], list[str]]:
+def _read_rules(
+    repo: GitRepository, commit: CommitInfo, paths: list[str]
+) -> tuple[dict[str, Any], list[str]]:
     """The rule documents at `commit` (None for a deleted one) and the problems of invalid ones."""
     files: list[tuple[str, bytes | None]] = []
     problems: list[str] = []
@@ -454,12 +551,22 @@ def _read_rules(repo: GitRepository, commit: CommitInfo, paths: list[str]) -> tu
     return documents, problems + [describe_findings([f]) for f in findings]
 
 
-def _rule_changes(tx: Transaction, landing: Landing, commit: CommitInfo, changes: list[FileChange], regime: Regime, report: CommitReport) -> Regime:
+def _rule_changes(
+    tx: Transaction,
+    landing: Landing,
+    commit: CommitInfo,
+    changes: list[FileChange],
+    regime: Regime,
+    report: CommitReport,
+) -> Regime:
     """Judge the commit's rule changes by the meta-action policies in force; apply the approved ones."""
     paths = sorted({c.path for c in changes} | {c.old_path for c in changes if c.old_path})
     documents, problems = _read_rules(landing.repo, commit, paths)
-    problems += [f"{p}: deleted, but the rules cannot do without it" for p in (PROJECT_FILE, MEMBERS_FILE)
-                 if p in documents and documents[p] is None]  # fmt: skip
+    problems += [
+        f"{p}: deleted, but the rules cannot do without it"
+        for p in (PROJECT_FILE, MEMBERS_FILE)
+        if p in documents and documents[p] is None
+    ]
     accepted: dict[str, Any] = {}
     for action, files in by_meta_action(paths).items():
         proposed = regime.with_files({**accepted, **{p: documents.get(p) for p in files}})
@@ -472,26 +579,42 @@ def _rule_changes(tx: Transaction, landing: Landing, commit: CommitInfo, changes
         else:
             report.rules_not_in_force.append({"files": files, "commit": commit.sha, "reason": reason})
             tx.append_audit(
-                "rules.change_rejected", object_type="rules", object_id=action, at=commit.committed_at,
-                actor=None, commit=commit.sha, data={"files": files, "reason": reason},
-            )  # fmt: skip
+                "rules.change_rejected",
+                object_type="rules",
+                object_id=action,
+                at=commit.committed_at,
+                actor=None,
+                commit=commit.sha,
+                data={"files": files, "reason": reason},
+            )
     if not accepted:
         return regime
     new_regime = regime.with_files(accepted)
     _write_regime(tx, commit, new_regime, list(accepted))
     tx.append_audit(
-        "rules.updated", object_type="rules", object_id=commit.sha, at=commit.committed_at, actor=None,
-        commit=commit.sha, data={"files": sorted(accepted)},
-    )  # fmt: skip
+        "rules.updated",
+        object_type="rules",
+        object_id=commit.sha,
+        at=commit.committed_at,
+        actor=None,
+        commit=commit.sha,
+        data={"files": sorted(accepted)},
+    )
     report.regime_changed = True
     return new_regime
 
 
 def _judge_rules(
-    landing: Landing, commit: CommitInfo, action: str, files: list[str], regime: Regime, problems: list[str],
+    landing: Landing,
+    commit: CommitInfo,
+    action: str,
+    files: list[str],
+    regime: Regime,
+    problems: list[str],
     proposed: Regime,
 ) -> str | None:
-    """None when the rule change may take effect, else why it may not (the votes are read only when they matter)."""
+    """None when the rule change may take effect, else why it may not (the votes are read only
+    when they matter)."""
     invalid = invalid_rule_change(files, regime, proposed, problems)
     if invalid is not None:
         return invalid
@@ -507,12 +630,23 @@ def _write_regime(tx: Transaction, commit: CommitInfo, regime: Regime, changed: 
         tx.replace_members(regime.members.spec, file=MEMBERS_FILE, commit=commit.sha, at=at)
     if any(p not in (PROJECT_FILE, MEMBERS_FILE) for p in changed):
         known = {p.file: p for p in tx.list_policies()}
-        tx.replace_policies([_policy_record(path, doc, commit, at, known.get(path)) for path, doc in sorted(regime.policies.items())])
+        tx.replace_policies(
+            [
+                _policy_record(path, doc, commit, at, known.get(path))
+                for path, doc in sorted(regime.policies.items())
+            ]
+        )
 
 
-def _policy_record(path: str, doc: ApprovalPolicy, commit: CommitInfo, at: datetime, old: PolicyRecord | None) -> PolicyRecord:
-    unchanged = old is not None and old.spec == doc.spec.model_dump(mode="json") and old.name == doc.metadata.name
+def _policy_record(
+    path: str, doc: ApprovalPolicy, commit: CommitInfo, at: datetime, old: PolicyRecord | None
+) -> PolicyRecord:
+    unchanged = (
+        old is not None and old.spec == doc.spec.model_dump(mode="json") and old.name == doc.metadata.name
+    )
     if unchanged and old is not None:
         return old
-    record = PolicyRecord.from_document(doc, file=path, commit=commit.sha, created_at=old.created_at if old else at, updated_at=at)
+    record = PolicyRecord.from_document(
+        doc, file=path, commit=commit.sha, created_at=old.created_at if old else at, updated_at=at
+    )
     return replace(record, created_by=old.created_by if old else None)

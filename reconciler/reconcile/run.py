@@ -164,7 +164,9 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*previous)
 
 
-def _pass(config: ReconcileConfig, store: Store, github: GitHubClient | None, now: datetime | None) -> PassResult:
+def _pass(
+    config: ReconcileConfig, store: Store, github: GitHubClient | None, now: datetime | None
+) -> PassResult:
     started = time.monotonic()
     now = now or datetime.now(UTC)
     repo, head = _fetch(config, store, now)
@@ -186,17 +188,35 @@ def _pass(config: ReconcileConfig, store: Store, github: GitHubClient | None, no
         totals = CommitReport()
         with closing(parsed):
             for batch in batches(commits, config.batch_changes):
-                landing, regime, position = _land(store, config, github, landing, batch, regime, position, totals)
+                landing, regime, position = _land(
+                    store, config, github, landing, batch, regime, position, totals
+                )
         if regime is not None:
             totals.applied += apply_due(store, regime, now)
         else:
             _no_valid_rules(store, position, now)
     _finish(store, head, now)
-    rejected = tuple(f"{', '.join(n['files'])} at {n['commit'][:12]}: {n['reason']}" for n in totals.rules_not_in_force)
-    result = PassResult(head, totals.applied, totals.failed, "Synced", totals.scheduled, len(commits),
-                        time.monotonic() - started, rejected)  # fmt: skip
-    log.info("reconciled %s: %d commits, %d applied, %d failed, %d scheduled",
-             head[:12], result.commits, result.applied, result.failed, result.scheduled)  # fmt: skip
+    rejected = tuple(
+        f"{', '.join(n['files'])} at {n['commit'][:12]}: {n['reason']}" for n in totals.rules_not_in_force
+    )
+    result = PassResult(
+        head,
+        totals.applied,
+        totals.failed,
+        "Synced",
+        totals.scheduled,
+        len(commits),
+        time.monotonic() - started,
+        rejected,
+    )
+    log.info(
+        "reconciled %s: %d commits, %d applied, %d failed, %d scheduled",
+        head[:12],
+        result.commits,
+        result.applied,
+        result.failed,
+        result.scheduled,
+    )
     return result
 
 
@@ -224,7 +244,9 @@ def _parse_workers(repo: GitRepository, since: str | None, head: str) -> ParseWo
 def _fetch(config: ReconcileConfig, store: Store, now: datetime) -> tuple[GitRepository, str]:
     repo: GitRepository | None = None
     try:
-        repo = GitRepository.open(config.repo, branch=config.branch, subdir=config.path, cache_dir=config.cache_dir)
+        repo = GitRepository.open(
+            config.repo, branch=config.branch, subdir=config.path, cache_dir=config.cache_dir
+        )
         head = repo.resolve(config.until) if config.until else repo.head()
     except GitError as err:
         if repo is not None:
@@ -254,16 +276,18 @@ def _require_project(repo: GitRepository, head: str) -> None:
     )
 
 
-def _resume_point(config: ReconcileConfig, store: Store, repo: GitRepository, position: Position, head: str, now: datetime) -> str | None:
+def _resume_point(
+    config: ReconcileConfig, store: Store, repo: GitRepository, position: Position, head: str, now: datetime
+) -> str | None:
     """The commit to walk from: the last applied one, or the fork point after an accepted rewrite."""
     last = position.last_applied_commit
     if last is None or last == head or repo.is_ancestor(last, head):
         return last
     if not config.accept_rewrite:
         message = (
-            f"history rewritten: the tracked branch head {head[:12]} does not descend from the last applied "
-            f"commit {last[:12]}; nothing was applied. Check the force-push, then rerun with --accept-rewrite "
-            "to resume from the new head (changes already applied are not applied again)"
+            f"history rewritten: the tracked branch head {head[:12]} does not descend from the last "
+            f"applied commit {last[:12]}; nothing was applied. Check the force-push, then rerun with "
+            "--accept-rewrite to resume from the new head (changes already applied are not applied again)"
         )
         _update(store, sync_status="Diverged", diverged_commit=head, last_error=message, last_error_at=now)
         raise DivergedError(message)
@@ -307,24 +331,35 @@ def _land(
         _check_position(tx, position)
         for commit in batch:
             bootstrapping = regime is None
-            regime, report = process_commit(tx, landing, commit, regime, after_invalid=RULES_INVALID_KEY in details)
+            regime, report = process_commit(
+                tx, landing, commit, regime, after_invalid=RULES_INVALID_KEY in details
+            )
             if regime is not None and report.regime_changed:
                 details[PROJECT_KEY] = regime.project.model_dump(mode="json")
                 details.pop(RULES_INVALID_KEY, None)
             if report.rules_invalid is not None:
                 details[RULES_INVALID_KEY] = report.rules_invalid.as_details()
             if report.rules_not_in_force:
-                details["rules_not_in_force"] = [*details.get("rules_not_in_force", []), *report.rules_not_in_force][-50:]
+                details["rules_not_in_force"] = [
+                    *details.get("rules_not_in_force", []),
+                    *report.rules_not_in_force,
+                ][-50:]
             if bootstrapping and regime is not None:  # the project now says where approvals come from
-                landing = replace(landing, source=approval_source(regime.project, landing.repo, github, config.approvals))
+                landing = replace(
+                    landing, source=approval_source(regime.project, landing.repo, github, config.approvals)
+                )
             totals.applied += report.applied
             totals.failed += report.failed
             totals.scheduled += report.scheduled
             totals.rules_not_in_force.extend(report.rules_not_in_force)
         position = replace(
-            position, last_applied_commit=batch[-1].sha, last_applied_at=landing.now, details=details,
-            sync_status="OutOfSync", diverged_commit=None,
-        )  # fmt: skip
+            position,
+            last_applied_commit=batch[-1].sha,
+            last_applied_at=landing.now,
+            details=details,
+            sync_status="OutOfSync",
+            diverged_commit=None,
+        )
         tx.set_position(position)
     return landing, regime, position
 
@@ -354,7 +389,14 @@ def _short(sha: str | None) -> str:
 
 
 def _finish(store: Store, head: str, now: datetime) -> None:
-    _update(store, sync_status="Synced", last_error=None, last_error_at=None, diverged_commit=None, last_fetched_commit=head)
+    _update(
+        store,
+        sync_status="Synced",
+        last_error=None,
+        last_error_at=None,
+        diverged_commit=None,
+        last_fetched_commit=head,
+    )
 
 
 def _update(store: Store, **fields: object) -> None:

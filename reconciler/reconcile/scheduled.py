@@ -24,7 +24,9 @@ SCHEDULED = {"scheduled": True}  # in the audit data of what a scheduled change 
 
 def apply_due(store: Store, regime: Regime, now: datetime) -> int:
     """Apply every approved change whose `execute_at` is at or before `now`; return how many applied."""
-    _count, due = store.list_change_requests(ChangeRequestFilter(states=("approved",), execute_due=now, limit=None))
+    _count, due = store.list_change_requests(
+        ChangeRequestFilter(states=("approved",), execute_due=now, limit=None)
+    )
     applied = 0
     for record in sorted(due, key=lambda r: (r.execute_at or now, r.created_at, r.file)):
         with store.transaction() as tx:
@@ -51,16 +53,29 @@ def _apply_one(tx: Transaction, regime: Regime, record: ChangeRequestRecord, now
     except Exception as err:  # the engine is pure: whatever else it raises concerns this change alone
         return _fail(tx, record, now, unexpected_failure(record.name, err))
     done = replace(
-        record, state="applied", applied_at=now, updated_at=now, intent_display=outcome.intent.as_display(),
+        record,
+        state="applied",
+        applied_at=now,
+        updated_at=now,
+        intent_display=outcome.intent.as_display(),
         result_data={"resource_id": outcome.flag.id, "resource_version": outcome.flag.version},
-    )  # fmt: skip
-    record_decision(tx, done, Decision("applied", env_id, outcome), actor=record.applied_by_login, note=SCHEDULED)
+    )
+    record_decision(
+        tx, done, Decision("applied", env_id, outcome), actor=record.applied_by_login, note=SCHEDULED
+    )
     return 1
 
 
-def _fail(tx: Transaction, record: ChangeRequestRecord, now: datetime, reason: str, *, stale: bool = False) -> int:
-    failed = replace(record, state="failed", apply_error=reason, updated_at=now,
-                     validation_status="stale" if stale else record.validation_status)  # fmt: skip
+def _fail(
+    tx: Transaction, record: ChangeRequestRecord, now: datetime, reason: str, *, stale: bool = False
+) -> int:
+    failed = replace(
+        record,
+        state="failed",
+        apply_error=reason,
+        updated_at=now,
+        validation_status="stale" if stale else record.validation_status,
+    )
     decision = Decision("failed", record.environment_id, error=reason, stale=stale)
     record_decision(tx, failed, decision, actor=record.applied_by_login, note=SCHEDULED)
     return 0

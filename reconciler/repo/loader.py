@@ -47,7 +47,9 @@ def load_repository(source: FileSource, jobs: int = 1) -> PolicyRepository:
     not_regular = not_regular_findings(source)
     repo.findings.extend(not_regular)
     for required in (PROJECT_FILE, MEMBERS_FILE):
-        if not any(path == required for path, _ in documents) and not any(f.path == required for f in not_regular):
+        if not any(path == required for path, _ in documents) and not any(
+            f.path == required for f in not_regular
+        ):
             repo.findings.append(
                 Finding(required, f"{required} is missing: {_REQUIRED[required]}", rule="missing-file")
             )

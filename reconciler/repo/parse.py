@@ -160,7 +160,12 @@ def _parsed(
     """The workers' results in order, each document's model built again from its plain data."""
     for results in pool.imap(_parse_batch, batches):
         for path, kind, plain, findings in results:
-            yield path, kind, (DOCUMENT_MODELS[kind].model_validate(plain) if plain is not None else None), findings
+            yield (
+                path,
+                kind,
+                (DOCUMENT_MODELS[kind].model_validate(plain) if plain is not None else None),
+                findings,
+            )
 
 
 def _start_pool(count: int) -> multiprocessing.pool.Pool | None:
@@ -249,5 +254,3 @@ def _parse_batch(
         model, plain, findings = parse_document(path, kind, data)
         out.append((path, kind, plain if model is not None else None, findings))
     return out
-
-

@@ -19,7 +19,10 @@ LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 # uvicorn's `color_message` is the message again with terminal colour codes: noise in a log file.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName", "color_message",
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
 }
 
 
@@ -60,7 +63,9 @@ class TextFormatter(logging.Formatter):
         return f"{head} {extras}{sep}{tail}"
 
 
-def configure_logging(log_format: LogFormat = "text", *, level: int = logging.INFO, stream: TextIO | None = None) -> None:
+def configure_logging(
+    log_format: LogFormat = "text", *, level: int = logging.INFO, stream: TextIO | None = None
+) -> None:
     """Send all logs (ours and uvicorn's) to `stream` (stderr) in the chosen format."""
     if log_format not in LOG_FORMATS:
         raise ValueError(f"unknown log format {log_format!r}: use one of {', '.join(LOG_FORMATS)}")

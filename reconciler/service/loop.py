@@ -293,7 +293,12 @@ class ReconcileLoop:
         metrics.CHANGES_APPLIED.inc(result.applied)
         metrics.CHANGES_FAILED.inc(result.failed)
         metrics.CONSECUTIVE_FAILURES.set(0)
-        summary = {"head": result.head, "applied": result.applied, "failed": result.failed, "status": result.status}
+        summary = {
+            "head": result.head,
+            "applied": result.applied,
+            "failed": result.failed,
+            "status": result.status,
+        }
         level = logging.INFO if result.applied or result.failed else logging.DEBUG
         log.log(level, "reconcile pass done", extra={**summary, "duration_seconds": round(duration, 3)})
         with self._guard:
@@ -322,7 +327,12 @@ class ReconcileLoop:
             self._state.last_error_at = self._now()
             failures = self._state.consecutive_failures
         metrics.CONSECUTIVE_FAILURES.set(failures)
-        fields = {"error": str(err), "kind": kind, "consecutive_failures": failures, "retry_in_seconds": round(delay, 3)}
+        fields = {
+            "error": str(err),
+            "kind": kind,
+            "consecutive_failures": failures,
+            "retry_in_seconds": round(delay, 3),
+        }
         if kind == "unexpected":
             log.exception("reconcile pass failed unexpectedly; retrying", extra=fields)
         else:

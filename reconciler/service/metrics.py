@@ -2,7 +2,8 @@
 
 The API's `/metrics` endpoint exposes that same default registry, so everything defined here
 shows up there without the API knowing about the loop. Only the loop (`loop.py`) updates
-these (and `wiring.py` the sync status after each pass); operators read them (docs/production.md lists them with suggested alerts).
+these (and `wiring.py` the sync status after each pass); operators read them
+(docs/production.md lists them with suggested alerts).
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ WEBHOOK_DELIVERIES = Counter(
     ["event", "result"],
 )
 REFRESH_FAILURES = Counter(
-    "reconciler_pull_request_refresh_failures", "Failed refreshes of open pull requests (live pending requests)."
+    "reconciler_pull_request_refresh_failures",
+    "Failed refreshes of open pull requests (live pending requests).",
 )
 LEADER = Gauge("reconciler_leader", "1 while this process holds the leader lock and reconciles, else 0.")
 # 1 for the stored position's sync status, 0 for the others: `Diverged` is a permanent
 # failure that /readyz deliberately does not report (the replica still serves reads).
 SYNC_STATUS = Gauge(
-    "reconciler_sync_status", "The sync status of the stored position after the last pass (1 for the current one).",
+    "reconciler_sync_status",
+    "The sync status of the stored position after the last pass (1 for the current one).",
     ["status"],
 )
 CONSECUTIVE_FAILURES = Gauge(

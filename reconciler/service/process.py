@@ -90,7 +90,9 @@ def run_until(stop: threading.Event, server: uvicorn.Server, loop: ReconcileLoop
     server.should_exit = True
     api.join(SHUTDOWN_GRACE_SECONDS)
     if loop_died:
-        raise ServeError("the reconcile loop stopped unexpectedly (a bug; see the log above): restart the process")
+        raise ServeError(
+            "the reconcile loop stopped unexpectedly (a bug; see the log above): restart the process"
+        )
     if not stop.is_set():
         where = f"{server.config.host}:{server.config.port}"
         raise ServeError(f"the API could not serve on {where} (is the port in use?); see the log above")

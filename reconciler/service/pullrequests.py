@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 CLOSED_UNMERGED = "pull request closed without merging"
 
+
 @dataclass
 class SyncReport:
     """What a sync wrote: change requests per state, and those closed with their pull request."""
@@ -39,7 +40,9 @@ class SyncReport:
     problems: dict[int, str] = field(default_factory=dict)  # pull request → why it was not judged
 
 
-def sync_open_pull_requests(store: Store, repo: GitRepository, client: GitHubClient, *, now: datetime) -> SyncReport:
+def sync_open_pull_requests(
+    store: Store, repo: GitRepository, client: GitHubClient, *, now: datetime
+) -> SyncReport:
     """Bring every open pull request's change requests into the store, and close the abandoned ones.
 
     Records already landed (applied, failed, or carrying a commit) are never touched: the
@@ -69,8 +72,9 @@ def sync_open_pull_requests(store: Store, repo: GitRepository, client: GitHubCli
     return report
 
 
-def sync_pull_request(store: Store, repo: GitRepository, client: GitHubClient, number: int, *,
-                      now: datetime) -> SyncReport:
+def sync_pull_request(
+    store: Store, repo: GitRepository, client: GitHubClient, number: int, *, now: datetime
+) -> SyncReport:
     """`sync_open_pull_requests` for one pull request, as a webhook about it asks."""
     report = SyncReport()
     pull = client.get_pull(number)
@@ -84,7 +88,8 @@ def sync_pull_request(store: Store, repo: GitRepository, client: GitHubClient, n
 
 def _live_records(store: Store, number: int | None = None) -> list[ChangeRequestRecord]:
     _count, records = store.list_change_requests(
-        ChangeRequestFilter(states=LIVE_STATES, pull_request_number=number, limit=None))
+        ChangeRequestFilter(states=LIVE_STATES, pull_request_number=number, limit=None)
+    )
     return [r for r in records if r.commit is None and r.pull_request_number is not None]
 
 
@@ -101,8 +106,14 @@ def _write_live(store: Store, result: PullRequestEvaluation, now: datetime, repo
                 continue
             tx.upsert_change_request(record)
             if existing is None or existing.state != record.state:
-                tx.append_audit(f"change_request.{record.state}", object_type="change_request", object_id=record.id,
-                                at=now, actor=None, data={"file": record.file, "pull_request": result.pull.number})
+                tx.append_audit(
+                    f"change_request.{record.state}",
+                    object_type="change_request",
+                    object_id=record.id,
+                    at=now,
+                    actor=None,
+                    data={"file": record.file, "pull_request": result.pull.number},
+                )
             report.written += 1
 
 
@@ -114,20 +125,35 @@ def _live_record(change: ChangeEvaluation, regime: Regime, now: datetime) -> Cha
     base = change.decision or Decision(state, regime.environment(change.change.spec.environment))
     decision = replace(base, state=state, evaluation=evaluation, error=error)
     errors = [{"pointer": "", "message": change.problem}] if change.problem else None
-    record = build_record(change.change, change.path, decision, change.context, regime, at=now, commit=None,
-                          validation_errors=errors)
+    record = build_record(
+        change.change,
+        change.path,
+        decision,
+        change.context,
+        regime,
+        at=now,
+        commit=None,
+        validation_errors=errors,
+    )
     if change.stale:
         record = replace(record, validation_status="stale")
     return replace(record, id=change_request_id(change.path))
 
 
-def _reject(store: Store, record: ChangeRequestRecord, reason: str, now: datetime, report: SyncReport) -> None:
+def _reject(
+    store: Store, record: ChangeRequestRecord, reason: str, now: datetime, report: SyncReport
+) -> None:
     with store.transaction() as tx:
         current = tx.get_change_request(record.id)
         if current is None or current.commit is not None or current.state in LANDED_STATES:
             return  # landed meanwhile: the reconcile pass owns it now
         tx.upsert_change_request(replace(current, state="rejected", apply_error=reason, updated_at=now))
-        tx.append_audit("change_request.rejected", object_type="change_request", object_id=record.id, at=now,
-                        actor=None, data={"file": record.file, "reason": reason,
-                                          "pull_request": record.pull_request_number})
+        tx.append_audit(
+            "change_request.rejected",
+            object_type="change_request",
+            object_id=record.id,
+            at=now,
+            actor=None,
+            data={"file": record.file, "reason": reason, "pull_request": record.pull_request_number},
+        )
     report.closed += 1

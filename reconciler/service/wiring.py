@@ -123,7 +123,9 @@ def pull_request_refresher(
         if approval_kind(project, config.approvals) != "github":
             return None
         with (
-            GitRepository.open(config.repo, branch=config.branch, subdir=config.path, cache_dir=config.cache_dir) as repo,
+            GitRepository.open(
+                config.repo, branch=config.branch, subdir=config.path, cache_dir=config.cache_dir
+            ) as repo,
             github(project_repository(project)) as client,
         ):
             if number is None:
@@ -132,7 +134,12 @@ def pull_request_refresher(
                 report = sync_pull_request(store, repo, client, number, now=now())
         log.info(
             "refreshed open pull requests",
-            extra={"pull_request": number, "pulls": report.pulls, "written": report.written, "closed": report.closed},
+            extra={
+                "pull_request": number,
+                "pulls": report.pulls,
+                "written": report.written,
+                "closed": report.closed,
+            },
         )
         return report
 

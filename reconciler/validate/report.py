@@ -108,7 +108,8 @@ def step_summary(findings: Sequence[Finding], root: str = ".") -> str:
     if not findings:
         return "### reconciler validate\n\nNo problems found.\n"
     rows = [
-        f"| `{table_cell(_where(f, root))}` | {table_cell(f.rule)} | {table_cell(f.message)} | `{table_cell(f.pointer or '/')}` |"
+        f"| `{table_cell(_where(f, root))}` | {table_cell(f.rule)} | {table_cell(f.message)} "
+        f"| `{table_cell(f.pointer or '/')}` |"
         for f in findings
     ]
     header = [

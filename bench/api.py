@@ -39,11 +39,10 @@ import httpx
 
 from reconciler.model.documents import MembersSpec
 from reconciler.model.flags import Flag, FlagFilters, FlagGroup
+from reconciler.model.states import SCOPES, ChangeRequestState
 from reconciler.store import (
-    SCOPES,
     ChangeRequestFilter,
     ChangeRequestRecord,
-    ChangeRequestState,
     EnvironmentRecord,
     Store,
     VoteRecord,

@@ -28,12 +28,13 @@ from pathlib import Path
 
 import yaml
 
+from reconciler.model.states import FLAG_ACTIONS
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
 ENVIRONMENTS = ["development", "staging", "production"]
 ROLES = ["release-managers", "platform", "payments", "growth", "sre", "security"]
 LOGINS = [f"dev-{i:02}" for i in range(12)]
-FLAG_ACTIONS = ["create", "update", "enable", "disable", "delete", "copy"]
 
 
 def project() -> dict[str, object]:
@@ -69,7 +70,7 @@ def members() -> dict[str, object]:
 
 def policy(i: int, rng: random.Random) -> dict[str, object]:
     spec: dict[str, object] = {
-        "action_key": f"feature_flag.{FLAG_ACTIONS[i % 6]}",
+        "action_key": FLAG_ACTIONS[i % 6],
         "match": {"environments": [ENVIRONMENTS[i % 3]], "flags": [f"team-{i % 17}-*"]},
         "approver_config": {
             "quorum": 1 + i % 2,
@@ -95,7 +96,7 @@ def policy(i: int, rng: random.Random) -> dict[str, object]:
 
 
 def change(i: int, rng: random.Random) -> dict[str, object]:
-    action = FLAG_ACTIONS[i % 6]
+    action = FLAG_ACTIONS[i % 6].removeprefix("feature_flag.")
     env = ENVIRONMENTS[i % 3]
     spec: dict[str, object] = {
         "action_key": f"feature_flag.{action}",

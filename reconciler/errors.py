@@ -3,6 +3,35 @@
 Every layer raises a subclass of `ReconcilerError` for a problem the user can fix (bad input,
 an unreachable remote, a missing token). Anything else escaping to the top is a bug, and the
 CLI's single handler reports it as such with a distinct exit code.
+
+`temporary` says whether the same operation may succeed later: the service loop retries a
+temporary error with backoff, and records and moves on from any other. It is a class
+attribute, False unless a subclass says otherwise. The whole tree, with the module (under
+`reconciler.`) that defines each class and what it overrides (a test keeps this drawing
+true):
+
+    ReconcilerError                 errors
+    ├── ConfigError                 errors
+    │   └── RulesInvalid            decision.regime      exit 1
+    ├── DocumentError               errors
+    ├── GitError                    errors
+    │   └── FetchError              reconcile.run        temporary
+    ├── StoreError                  errors
+    ├── ChangeError                 errors
+    ├── GitHubError                 github.errors
+    │   ├── GitHubAuthError         github.errors
+    │   ├── GitHubForbidden         github.errors
+    │   ├── GitHubNotFound          github.errors
+    │   ├── GitHubValidation        github.errors
+    │   ├── GitHubRateLimited       github.errors        temporary
+    │   └── GitHubUnavailable       github.errors        temporary
+    ├── WebhookPayloadError         github.webhooks
+    ├── DivergedError               reconcile.run
+    ├── AnotherPassError            reconcile.run        temporary, exit 0
+    └── ServeError                  service.process
+
+The HTTP API's `ApiError` (api.errors) is an error answer with a status, not a failure of a
+command, so it stands outside this family.
 """
 
 from __future__ import annotations
@@ -27,9 +56,13 @@ def mask_password(text: str) -> str:
 
 
 class ReconcilerError(Exception):
-    """A problem the user can act on. `str(err)` says what, where and what to do."""
+    """A problem the user can act on. `str(err)` says what, where and what to do.
+
+    `temporary`: whether a later attempt may succeed (retry) or not (record and move on).
+    """
 
     exit_code = EXIT_USAGE
+    temporary = False
 
 
 class ConfigError(ReconcilerError):

@@ -2,7 +2,7 @@
 LaunchDarkly and /v1 approval views, SDK local evaluation, and the operator endpoints.
 
 `create_app(store, settings=..., on_webhook=..., status_provider=...)` builds the FastAPI
-application; `reconciler run` and `reconciler serve` hand it to uvicorn.
+application.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """`create_app`: the read-only HTTP API over a flag store, as one FastAPI application.
 
-Called by `reconciler run` (with the service loop's `on_webhook` and `status_provider`) and
-`reconciler serve` (API alone), and by the tests and `bench/api.py` directly.
+The service's loop plugs in through `on_webhook` and `status_provider`; without them the app
+serves reads alone.
 """
 
 from __future__ import annotations

@@ -21,11 +21,6 @@ from reconciler.api.settings import ApiSettings
 from reconciler.store import EnvironmentRecord, Reader, Store, TokenRecord
 from reconciler.store.tokens import token_hash
 
-APPROVALS = "approvals:read"
-FLAGS = "feature_flag:read"
-ACTIVITY = "activity_log:read"
-MEMBERS = "organization_member:read"
-
 # Documents the scheme in /openapi.json; auto_error=False so a missing header reaches our
 # own 401 in the one envelope.
 bearer = HTTPBearer(auto_error=False, description="An API token from `reconciler token create`.")

@@ -3,7 +3,7 @@
 Every error the API answers (400, 401, 403, 404, 405, 413, 422, 500, 503) has the body
 `{"type", "code", "detail", "attr"}` (PostHog's error shape): handlers raise `ApiError`, and
 `install_error_handlers` maps Starlette's HTTP errors, FastAPI's validation errors and any
-unexpected exception into it. `tests/test_api_errors.py` asserts the shape over every route.
+unexpected exception into it. `tests/api/test_errors.py` asserts the shape over every route.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
-from reconciler.api.auth import APPROVALS, bearer
+from reconciler.api.auth import bearer
 from reconciler.api.compat import instructions, millis
 from reconciler.api.context import ApiContext
 from reconciler.api.directory import Directory
@@ -23,11 +23,12 @@ from reconciler.api.ids import is_uuid
 from reconciler.api.paging import SAFE_TEXT
 from reconciler.api.paths import LAUNCHDARKLY_APPROVALS as PATH
 from reconciler.api.posthog.shapes import pull_request_object
+from reconciler.model.states import APPROVALS_READ, APPROVED_STATES, VoteDecision
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, VoteRecord, stable_uuid
 
 Key = Annotated[str, Path(max_length=200, pattern=SAFE_TEXT)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
-_KIND = {"approved": "approve", "rejected": "decline", "dismissed": "comment"}
+_KIND: dict[VoteDecision, str] = {"approved": "approve", "rejected": "decline", "dismissed": "comment"}
 
 
 class ApprovalRequest(BaseModel):
@@ -61,7 +62,7 @@ class ApprovalRequests(BaseModel):
 
 
 def review_status(cr: ChangeRequestRecord) -> str:
-    if cr.state in ("approved", "applied"):
+    if cr.state in APPROVED_STATES:
         return "approved"
     if cr.state == "rejected" or any(v.counted and v.decision == "rejected" for v in cr.votes):
         return "declined"
@@ -136,7 +137,7 @@ def router(ctx: ApiContext) -> APIRouter:
     def list_approval_requests(request: Request, projectKey: Key, flagKey: Key, envKey: Key,
                                credentials: Credentials) -> Response:
         """Every change request of this flag in this environment, newest first."""
-        with ctx.gate.open(credentials, APPROVALS, environment_key=envKey) as access:
+        with ctx.gate.open(credentials, APPROVALS_READ, environment_key=envKey) as access:
 
             def render() -> dict[str, Any]:
                 filters = ChangeRequestFilter(resource_id=flagKey, environment_id=access.env.id, limit=None)
@@ -151,7 +152,7 @@ def router(ctx: ApiContext) -> APIRouter:
     def get_approval_request(*, request: Request, projectKey: Key, flagKey: Key, envKey: Key, id: str,
                              credentials: Credentials) -> Response:
         """One change request of this flag in this environment."""
-        with ctx.gate.open(credentials, APPROVALS, environment_key=envKey) as access:
+        with ctx.gate.open(credentials, APPROVALS_READ, environment_key=envKey) as access:
 
             def render() -> dict[str, Any]:
                 cr = access.reader.get_change_request(id) if is_uuid(id) else None

@@ -18,10 +18,11 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from reconciler.api import models
-from reconciler.api.auth import FLAGS, Access, bearer
+from reconciler.api.auth import Access, bearer
 from reconciler.api.context import ApiContext
 from reconciler.api.errors import error_responses
 from reconciler.api.paging import SAFE_TEXT
+from reconciler.model.states import FEATURE_FLAG_READ
 from reconciler.store import EnvironmentRecord, FlagRecord, Reader
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
@@ -106,7 +107,7 @@ def router(ctx: ApiContext, cache: DefinitionsCache) -> APIRouter:
     # Plain `def` handlers, run in the worker threads: even a cache hit reads a counter from
     # the store, and a store that hangs must never stop the event loop (and /healthz with it).
     def definitions(request: Request, token: str, credentials: HTTPAuthorizationCredentials | None) -> Response:
-        with ctx.gate.open(credentials, FLAGS, api_token=token) as access:
+        with ctx.gate.open(credentials, FEATURE_FLAG_READ, api_token=token) as access:
             entry = cache.get(access, access.env, access.version)
         headers = {"ETag": entry.etag, "Cache-Control": "no-cache"}
         if etag_matches(request.headers.get("if-none-match"), entry.etag):

@@ -1,6 +1,6 @@
 """Response models of the PostHog-compatible routes, for /openapi.json.
 
-Handlers build plain JSON (see `posthog.py`) and return it directly; these models document
+Handlers build plain JSON (see `posthog/shapes.py`) and return it directly; these models document
 it, and the Schemathesis test checks every response against them. Objects allow extra keys,
 as PostHog's do.
 """

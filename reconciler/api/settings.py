@@ -1,7 +1,7 @@
 """How an operator configures the read API: anonymous access, webhook secret, public URL.
 
-`create_app` takes an `ApiSettings`; the `run` and `serve` commands build one from their
-options and the environment (`ApiSettings.from_env`).
+`create_app` takes an `ApiSettings`, built from command options and the environment
+(`ApiSettings.from_env`).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
-from reconciler.api.auth import APPROVALS, bearer
+from reconciler.api.auth import bearer
 from reconciler.api.compat import enabled_after, instructions, last_review, rollout_after
 from reconciler.api.context import ApiContext
 from reconciler.api.directory import Directory, iso
@@ -24,15 +24,16 @@ from reconciler.api.errors import ApiError, error_responses
 from reconciler.api.ids import is_uuid
 from reconciler.api.paging import Offset
 from reconciler.api.paths import V1_APPROVALS
+from reconciler.model.states import APPROVALS_READ, REFUSED_STATES, ChangeRequestState
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Reader, stable_uuid
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 V1Status = Literal["pending", "approved", "rejected", "applied"]
-STATES: dict[str, tuple[str, ...]] = {
+STATES: dict[V1Status, tuple[ChangeRequestState, ...]] = {
     "pending": ("pending",),
     "approved": ("approved",),
     "applied": ("applied",),
-    "rejected": ("rejected", "expired", "failed"),
+    "rejected": (*REFUSED_STATES, "failed"),
 }
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
 
@@ -137,7 +138,7 @@ def router(ctx: ApiContext) -> APIRouter:
                        limit: Annotated[int, Query(ge=1, le=1_000_000)] = DEFAULT_LIMIT, offset: Offset = 0) -> Response:
         """Change requests as approval requests, newest first; `limit` is capped at 100."""
         limit = min(limit, MAX_LIMIT)
-        with ctx.gate.open(credentials, APPROVALS) as access:
+        with ctx.gate.open(credentials, APPROVALS_READ) as access:
 
             def render() -> dict[str, Any]:
                 states = None if status is None else STATES[status]
@@ -151,7 +152,7 @@ def router(ctx: ApiContext) -> APIRouter:
     @api.get(V1_APPROVALS + "/{approval_id}", response_model=V1Approval, responses=responses)
     def get_approval(request: Request, approval_id: str, credentials: Credentials) -> Response:
         """One change request as an approval request."""
-        with ctx.gate.open(credentials, APPROVALS) as access:
+        with ctx.gate.open(credentials, APPROVALS_READ) as access:
 
             def render() -> dict[str, Any]:
                 cr = access.reader.get_change_request(approval_id) if is_uuid(approval_id) else None

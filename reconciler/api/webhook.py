@@ -77,7 +77,7 @@ def router(ctx: ApiContext, on_webhook: OnWebhook | None) -> APIRouter:
     api = APIRouter(tags=["webhooks"])
     secret = (ctx.settings.webhook_secret or "").encode()
 
-    @api.post("/webhooks/github", response_model=WebhookAnswer, responses=error_responses(400, 401, 413, 422))
+    @api.post("/webhooks/github", response_model=WebhookAnswer, responses=error_responses(400, 401, 413))
     async def github(request: Request) -> Response:
         """A GitHub delivery: ping answers 200; others are handed to the reconciler (202)."""
         body = await read_bounded(request)
@@ -87,7 +87,7 @@ def router(ctx: ApiContext, on_webhook: OnWebhook | None) -> APIRouter:
             raise ApiError(401, f"missing or wrong {SIGNATURE_HEADER}: check the webhook secret on GitHub and the server")
         name = request.headers.get(EVENT_HEADER)
         if not name:
-            raise ApiError(422, f"no {EVENT_HEADER} header: not a GitHub delivery", attr=EVENT_HEADER)
+            raise ApiError(400, f"no {EVENT_HEADER} header: not a GitHub delivery", attr=EVENT_HEADER)
         if not EVENT_NAME.match(name):
             raise ApiError(400, f"{EVENT_HEADER} {name[:100]!r} is not a GitHub event name", attr=EVENT_HEADER)
         delivery = request.headers.get(DELIVERY_HEADER)

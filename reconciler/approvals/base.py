@@ -7,7 +7,7 @@ commit brings to the tracked branch, then judges it with `policy.evaluate`. Two 
   trailers of the landing commit; the requester is the author of the commit that added the
   file; the merging member is the landing commit's committer. Trust equals push access to the
   tracked branch: anyone who can push can write trailers.
-- `GitHubSource` (`approvals.source: github`, in `approvals_github.py`, a layer above this one):
+- `GitHubSource` (`approvals.source: github`, in `github.py`, a layer above this one):
   pull-request reviews.
 
 People are matched to members by login or by email, case-insensitively; a name that matches

@@ -2,9 +2,8 @@
 
 `GitHubSource` is what the reconcile pass asks (`approvals.source: github`) for the votes,
 requesters and merger of each file a landing commit brings to the tracked branch; the pass
-builds one per run. `pull_request_context` answers the same question for an open pull request
-and is shared with `reconciler.plan.pullrequest` (check-approvals and the live sync), so a change is
-judged by one rule before and after it merges.
+builds one per run. `pull_request_context` answers the same question for an open pull request,
+so a change is judged by one rule before and after it merges.
 
 GitHub says who reviewed what and who merged; local git says what the reviewed commits
 contained. An approval is stale when the change-request file at the reviewed commit differs

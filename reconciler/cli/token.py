@@ -10,7 +10,8 @@ from __future__ import annotations
 import click
 
 from reconciler.cli.options import store_option
-from reconciler.store import SCOPES, TokenRecord, open_store
+from reconciler.model.states import SCOPES
+from reconciler.store import TokenRecord, open_store
 
 
 @click.group()

@@ -20,13 +20,14 @@ from typing import Any, Protocol
 from reconciler.approvals.base import ApprovalContext
 from reconciler.decision.regime import Regime
 from reconciler.engine import Outcome, apply_change, field_values
-from reconciler.errors import ChangeError, GitError, StoreError
+from reconciler.errors import ChangeError, GitError, ReconcilerError, StoreError
+from reconciler.github import GitHubError
 from reconciler.model.documents import ChangeRequest, ChangeRequestSpec
 from reconciler.model.flags import Flag
+from reconciler.model.states import REFUSED_STATES, ChangeRequestState
 from reconciler.policy import Evaluation, Subject, evaluate
 from reconciler.store.records import (
     ChangeRequestRecord,
-    ChangeRequestState,
     FlagRecord,
     VoteRecord,
     change_request_uuid,
@@ -101,7 +102,7 @@ def decide(
 def unexpected_failure(name: str, err: Exception) -> str:
     """The error recorded for change request `name`, which failed unexpectedly; re-raises
     what is not the change's fault."""
-    if isinstance(err, StoreError | GitError) or getattr(err, "temporary", False):
+    if isinstance(err, StoreError | GitError | GitHubError) or (isinstance(err, ReconcilerError) and err.temporary):
         raise err  # the infrastructure failed, not this change: the pass stops and retries
     log.error("change request %s failed unexpectedly", name, exc_info=err)
     return f"the reconciler could not apply this change ({type(err).__name__}: {str(err)[:300]}); it was not applied"
@@ -175,7 +176,7 @@ def _state(evaluation: Evaluation, scheduled_for_later: bool) -> ChangeRequestSt
         return "approved" if scheduled_for_later else "applied"
     if evaluation.denied:
         return "failed"
-    if evaluation.state in ("rejected", "expired"):
+    if evaluation.state in REFUSED_STATES:
         return evaluation.state
     return "failed"  # merged without quorum and without a bypass
 

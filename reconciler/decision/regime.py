@@ -1,6 +1,6 @@
 """The rules in force: the project, the members and the policies a landing commit is judged by.
 
-A commit is judged by the rules of its first parent (DESIGN §2), and a rule change takes effect
+A commit is judged by the rules of its first parent (its base), and a rule change takes effect
 only once approved, file by file: a rejected edit of one policy must not ride in later with an
 approved edit of another. So the regime is kept as documents by path, and an approved commit
 replaces exactly the files it changed. It lives in the store (policies, members, environments

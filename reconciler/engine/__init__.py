@@ -2,9 +2,9 @@
 
 `apply_change` takes a change request and the flag as the store holds it, and returns the new
 flag together with its intent (PostHog's `intent_display`: description, before, after and the
-field-level changes). It does no I/O: the reconcile loop calls it inside the transaction that
-stores the result, and `plan` calls it to show what merging would do. `field_values` gives
-the comparable values that approval-policy conditions and plans look at.
+field-level changes). It does no I/O, so the same result can be stored in a transaction or only
+shown as what merging would do. `field_values` gives the comparable values that
+approval-policy conditions and plans look at.
 
 What cannot apply is refused with a `ChangeError` whose message says why (a stale
 `base_version` sets `stale=True`). Inputs are frozen models, so a refusal never leaves a

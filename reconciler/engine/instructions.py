@@ -1,7 +1,7 @@
 """Instruction handlers: each `update` instruction as a pure function on a `Flag`.
 
-Called only by the change engine (`reconciler.engine.apply_change`), which applies a change
-request's instructions in order. Each handler returns the edited flag and a sentence in
+The change engine (`reconciler.engine.apply_change`) applies a change request's instructions
+in order, each through its handler here. Each handler returns the edited flag and a sentence in
 PostHog's style for the change's description; it raises ChangeError when the instruction
 cannot apply to the flag as it stands (a missing group index, a payload for no variant).
 Consistency of the whole flag (variants summing to 100, forced variants existing) is checked

@@ -2,7 +2,7 @@
 
 `Intent` is PostHog's `intent_display` (description, before, after, field-level changes),
 built by the change engine for every applied change and stored with the change request.
-`field_values` gives the scalar values approval-policy conditions (`policy.py`) and plans
+`field_values` gives the scalar values approval-policy conditions (`policy/`) and plans
 compare between a flag's before and after.
 """
 

@@ -3,7 +3,7 @@
 `GitHubClient` reads pull requests, their files, commits and reviews, and writes commit
 statuses and the plan comment; `errors` holds the typed failures (`temporary` tells the
 reconcile loop whether to retry later); `models` the typed answers; `http` the retries, rate
-limits and pagination. Tests serve GitHub in-process with `tests/fakegithub.py`.
+limits and pagination. Tests serve GitHub in-process with `tests/support/fakegithub.py`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """`GitHubClient`: the GitHub REST calls the reconciler makes, with typed answers.
 
-Called by the approvals source (pull requests of a merge commit, their files, commits and
-reviews), by `check-approvals` (commit status, plan comment) and by the service. Every list
-is read one page of 100 at a time through `Link` headers; nothing is fetched per item.
+It reads pull requests (of a merge commit, or open ones), their files, commits and reviews,
+and writes the commit status and the plan comment. Every list is read one page of 100 at a
+time through `Link` headers; nothing is fetched per item.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def comment_body(body: str, marker: str) -> str:
 class GitHubClient:
     """The reconciler's only door to GitHub. One instance per repository; close it when done.
 
-    `transport` lets tests and benchmarks serve GitHub in-process (`tests/fakegithub.py`);
+    `transport` lets tests and benchmarks serve GitHub in-process (`tests/support/fakegithub.py`);
     `sleep` and `clock` let them wait for retries and rate limits without real time passing.
     Each request is resent up to `max_retries` times after a 5xx or network error (backing
     off exponentially up to `backoff_cap` seconds, spread by `jitter`) and waits out up to

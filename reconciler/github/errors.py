@@ -19,8 +19,6 @@ TOKEN_ENV = "GITHUB_TOKEN"  # noqa: S105 - the variable's name, not a secret
 class GitHubError(ReconcilerError):
     """A GitHub call failed. `temporary` says whether the same call may succeed later."""
 
-    temporary = False
-
     def __init__(self, message: str, *, status: int | None = None, request: str | None = None):
         self.status = status
         self.request = request  # "GET /repos/o/r/pulls/1", for logs and messages

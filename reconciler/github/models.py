@@ -2,7 +2,7 @@
 
 Each `from_api` reads only the fields the approvals and the reconcile loop use and ignores the
 rest, so GitHub adding fields never breaks us; a missing required field raises `GitHubError`
-naming the object and the field. Called by `reconciler.github.client`.
+naming the object and the field.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """GitHub webhook deliveries: signature verification and typed events, with no I/O.
 
-The service's `POST /webhooks/github` handler calls `verify_signature` on the raw body before
-parsing anything, then `parse_event` with the `X-GitHub-Event` header and the decoded JSON to
-decide what to do (a push to the tracked branch triggers a pass; pull request and review
-events refresh live pending requests). Events we do not act on come back as `OtherEvent`.
+`verify_signature` checks the raw body before anything is parsed; `parse_event` then turns the
+`X-GitHub-Event` header and the decoded JSON into a typed event that says what to do (a push to
+the tracked branch triggers a pass; pull request and review events refresh live pending
+requests). Events we do not act on come back as `OtherEvent`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Reading git's own output: commits of a walk, their changed files and trailers, and blobs.
 
-Pure parsing, no I/O: `gitrepo.GitRepository` runs `git log` and `git cat-file --batch` and
+Pure parsing, no I/O: `repository.GitRepository` runs `git log` and `git cat-file --batch` and
 hands the bytes here. Kept apart so the repository class reads as what it does with git.
 """
 

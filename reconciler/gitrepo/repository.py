@@ -1,8 +1,8 @@
 """Git access with GitPython: resolving refs and reading the files of a commit.
 
-The only module that talks to git. `GitRepository.source_at` exposes a commit's tree through
-the same `FileSource` interface as a directory, so `loader.load_repository` reads a commit the
-way it reads a checkout (the validator's `--base REF`, the reconciler's commits).
+Only `gitrepo/` talks to git. `GitRepository.source_at` exposes a commit's tree through
+the same `FileSource` interface as a directory, so `load_repository` (`repo/loader.py`) reads a
+commit the way it reads a checkout (the validator's `--base REF`, the reconciler's commits).
 
 `GitRepository.open` opens the policy repository the reconciler follows: a local path, or a
 URL cloned into a cache directory and fetched on every open. `head()` is the tracked branch's

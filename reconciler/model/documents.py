@@ -6,7 +6,7 @@ in `schemas/` (see `schema.py`): every field has a description, objects are clos
 instruction kinds form a union discriminated by `kind`.
 
 Structure only. Meaning that spans documents (unknown environment, action that does not fit
-the instructions, quorum nobody can reach) is checked in `checks.py`.
+the instructions, quorum nobody can reach) is checked in `validate/checks.py`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_validator
 
 from reconciler.model.durations import DURATION_PATTERN, parse_duration
-from reconciler.model.flags import FlagDefinition, FlagFilters, PropertyFilter
+from reconciler.model.flags import Closed, FlagDefinition, FlagFilters, PropertyFilter
 from reconciler.model.limits import MAX_DURATION_TEXT, MAX_SAFE_INTEGER, MAX_STORE_INTEGER
+from reconciler.model.states import LEVEL_NAMES, FlagAction, MembershipLevel, PolicyAction
 
 API_VERSION = "reconciler/v1"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -30,43 +31,10 @@ FLAG_KEY_PATTERN = r"^[A-Za-z0-9_-]{1,400}$"
 ENV_KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 MEMBER_NAMESPACE = uuid.UUID("6f0d5a4e-8d0c-4c1b-9d7e-2f7a0b7f0a11")
 
-FLAG_ACTIONS = (
-    "feature_flag.create",
-    "feature_flag.update",
-    "feature_flag.enable",
-    "feature_flag.disable",
-    "feature_flag.delete",
-    "feature_flag.copy",
-)
-META_ACTIONS = ("approval_policy.change", "members.change")
-
-FlagAction = Literal[
-    "feature_flag.create",
-    "feature_flag.update",
-    "feature_flag.enable",
-    "feature_flag.disable",
-    "feature_flag.delete",
-    "feature_flag.copy",
-]
-PolicyAction = Literal[
-    "feature_flag.create",
-    "feature_flag.update",
-    "feature_flag.enable",
-    "feature_flag.disable",
-    "feature_flag.delete",
-    "feature_flag.copy",
-    "approval_policy.change",
-    "members.change",
-]
-MembershipLevel = Literal[1, 8, 15]
 CopyAspect = Literal["active", "groups", "variants", "payloads", "tags"]
 
 
-class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Metadata(_Closed):
+class Metadata(Closed):
     """Identity of a document."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Unique name among documents of this kind.")
@@ -77,7 +45,7 @@ class Metadata(_Closed):
 # --- reconciler.yaml -------------------------------------------------------------------------
 
 
-class Environment(_Closed):
+class Environment(Closed):
     """A PostHog environment (project) that flags live in."""
 
     key: str = Field(
@@ -96,7 +64,7 @@ class Environment(_Closed):
     )
 
 
-class GitHubSettings(_Closed):
+class GitHubSettings(Closed):
     """Where the policy repository lives on GitHub."""
 
     repository: str = Field(
@@ -104,7 +72,7 @@ class GitHubSettings(_Closed):
     )
 
 
-class ApprovalSettings(_Closed):
+class ApprovalSettings(Closed):
     """Where approvals come from."""
 
     source: Literal["github", "trailers"] = Field(
@@ -116,7 +84,7 @@ class ApprovalSettings(_Closed):
     )
 
 
-class ProjectSpec(_Closed):
+class ProjectSpec(Closed):
     """Settings of the whole policy repository."""
 
     environments: list[Environment] = Field(min_length=1, description="The environments flags live in.")
@@ -148,7 +116,7 @@ class ProjectSpec(_Closed):
         return environments
 
 
-class Project(_Closed):
+class Project(Closed):
     """`reconciler.yaml`: environments, GitHub repository, approval source."""
 
     apiVersion: Literal["reconciler/v1"] = Field(description="Document format version.")
@@ -160,14 +128,14 @@ class Project(_Closed):
 # --- members.yaml ----------------------------------------------------------------------------
 
 
-class Role(_Closed):
+class Role(Closed):
     """A role that policies can name as approvers or bypassers."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Role name.")
     id: uuid.UUID | None = Field(default=None, description="Stable id; derived from the name when absent.")
 
 
-class Member(_Closed):
+class Member(Closed):
     """A person, identified by GitHub login."""
 
     login: str = Field(pattern=LOGIN_PATTERN, description="GitHub login.")
@@ -177,7 +145,10 @@ class Member(_Closed):
     first_name: str = Field(default="", description="First name.")
     last_name: str = Field(default="", description="Last name.")
     level: MembershipLevel = Field(
-        default=1, description="Organization membership level: 1 member, 8 admin, 15 owner."
+        default=1,
+        description="Organization membership level: "
+        + ", ".join(f"{level} {name}" for level, name in LEVEL_NAMES.items())
+        + ".",
     )
     roles: list[str] = Field(default_factory=list, description="Names of roles this member holds.")
     role_at_organization: str | None = Field(default=None, description="Job function, e.g. `engineering`.")
@@ -195,14 +166,14 @@ def login_uuid(login: str) -> uuid.UUID:
     return uuid.uuid5(MEMBER_NAMESPACE, login.lower())
 
 
-class MembersSpec(_Closed):
+class MembersSpec(Closed):
     """People and roles."""
 
     roles: list[Role] = Field(default_factory=list, description="Roles.")
     members: list[Member] = Field(default_factory=list, description="Members.")
 
 
-class Members(_Closed):
+class Members(Closed):
     """`members.yaml`: people (GitHub logins) and roles."""
 
     apiVersion: Literal["reconciler/v1"] = Field(description="Document format version.")
@@ -219,7 +190,7 @@ def _duration(text: str) -> str:
     return text
 
 
-class PolicyMatch(_Closed):
+class PolicyMatch(Closed):
     """Which changes a policy governs. An absent list means all."""
 
     environments: list[str] | None = Field(default=None, description="Environment keys.")
@@ -229,7 +200,7 @@ class PolicyMatch(_Closed):
     tags: list[str] | None = Field(default=None, description="The flag carries at least one of these tags.")
 
 
-class Condition(_Closed):
+class Condition(Closed):
     """PostHog's condition rule: the policy applies only when the change satisfies it."""
 
     type: Literal["before_after", "change_amount", "any_change"] = Field(
@@ -247,7 +218,7 @@ class Condition(_Closed):
     )
 
 
-class ApproverConfig(_Closed):
+class ApproverConfig(Closed):
     """Who may approve, and how many approvals are needed."""
 
     quorum: int = Field(
@@ -257,7 +228,7 @@ class ApproverConfig(_Closed):
     roles: list[str] = Field(default_factory=list, description="Roles whose members are eligible approvers.")
 
 
-class ApprovalPolicySpec(_Closed):
+class ApprovalPolicySpec(Closed):
     """An approval policy (PostHog's approval policy, as code)."""
 
     action_key: PolicyAction = Field(description="The action this policy governs.")
@@ -283,7 +254,7 @@ class ApprovalPolicySpec(_Closed):
     enabled: bool = Field(default=True, description="Disabled policies govern nothing.")
 
 
-class ApprovalPolicy(_Closed):
+class ApprovalPolicy(Closed):
     """`policies/*.yaml`: one approval policy."""
 
     apiVersion: Literal["reconciler/v1"] = Field(description="Document format version.")
@@ -295,19 +266,19 @@ class ApprovalPolicy(_Closed):
 # --- changes/**/*.yaml: instructions ----------------------------------------------------------
 
 
-class TurnFlagOn(_Closed):
+class TurnFlagOn(Closed):
     """Turn the flag on."""
 
     kind: Literal["turnFlagOn"] = Field(description="Instruction kind.")
 
 
-class TurnFlagOff(_Closed):
+class TurnFlagOff(Closed):
     """Turn the flag off."""
 
     kind: Literal["turnFlagOff"] = Field(description="Instruction kind.")
 
 
-class UpdateRollout(_Closed):
+class UpdateRollout(Closed):
     """Set one release condition's rollout percentage."""
 
     kind: Literal["updateRollout"] = Field(description="Instruction kind.")
@@ -315,7 +286,7 @@ class UpdateRollout(_Closed):
     percentage: float = Field(ge=0, le=100, description="New rollout percentage, 0-100.")
 
 
-class AddGroup(_Closed):
+class AddGroup(Closed):
     """Append a release condition."""
 
     kind: Literal["addGroup"] = Field(description="Instruction kind.")
@@ -328,14 +299,14 @@ class AddGroup(_Closed):
     variant: str | None = Field(default=None, description="Variant forced for this group.")
 
 
-class RemoveGroup(_Closed):
+class RemoveGroup(Closed):
     """Remove a release condition."""
 
     kind: Literal["removeGroup"] = Field(description="Instruction kind.")
     group: int = Field(ge=0, le=MAX_STORE_INTEGER, description="Index of the release condition (0-based).")
 
 
-class UpdateGroupProperties(_Closed):
+class UpdateGroupProperties(Closed):
     """Replace the conditions of one release condition."""
 
     kind: Literal["updateGroupProperties"] = Field(description="Instruction kind.")
@@ -343,7 +314,7 @@ class UpdateGroupProperties(_Closed):
     properties: list[PropertyFilter] = Field(description="New conditions.")
 
 
-class VariantSpec(_Closed):
+class VariantSpec(Closed):
     """A variant in `updateVariants`."""
 
     key: str = Field(min_length=1, description="Variant key.")
@@ -351,14 +322,14 @@ class VariantSpec(_Closed):
     rollout_percentage: float = Field(ge=0, le=100, description="Share of flagged users, 0-100.")
 
 
-class UpdateVariants(_Closed):
+class UpdateVariants(Closed):
     """Replace the variants of a multivariate flag (rollouts sum to 100)."""
 
     kind: Literal["updateVariants"] = Field(description="Instruction kind.")
     variants: list[VariantSpec] = Field(min_length=1, description="The new variants.")
 
 
-class UpdatePayload(_Closed):
+class UpdatePayload(Closed):
     """Set the JSON payload of one variant (`true` for a boolean flag); null removes it."""
 
     kind: Literal["updatePayload"] = Field(description="Instruction kind.")
@@ -369,28 +340,28 @@ class UpdatePayload(_Closed):
     )
 
 
-class UpdateName(_Closed):
+class UpdateName(Closed):
     """Rename (re-describe) the flag."""
 
     kind: Literal["updateName"] = Field(description="Instruction kind.")
     name: str = Field(description="New name.")
 
 
-class AddTags(_Closed):
+class AddTags(Closed):
     """Add tags."""
 
     kind: Literal["addTags"] = Field(description="Instruction kind.")
     tags: list[str] = Field(min_length=1, description="Tags to add.")
 
 
-class RemoveTags(_Closed):
+class RemoveTags(Closed):
     """Remove tags."""
 
     kind: Literal["removeTags"] = Field(description="Instruction kind.")
     tags: list[str] = Field(min_length=1, description="Tags to remove.")
 
 
-class ReplaceFilters(_Closed):
+class ReplaceFilters(Closed):
     """Replace the whole `filters` object."""
 
     kind: Literal["replaceFilters"] = Field(description="Instruction kind.")
@@ -422,7 +393,7 @@ def _in_utc(when: datetime) -> datetime:
     return when
 
 
-class ChangeRequestSpec(_Closed):
+class ChangeRequestSpec(Closed):
     """A flag change request (PostHog's change request / LaunchDarkly's approval request)."""
 
     action_key: FlagAction = Field(description="What the change does to the flag.")
@@ -456,7 +427,7 @@ class ChangeRequestSpec(_Closed):
     )
 
 
-class ChangeRequest(_Closed):
+class ChangeRequest(Closed):
     """`changes/**/*.yaml`: one flag change request."""
 
     apiVersion: Literal["reconciler/v1"] = Field(description="Document format version.")
@@ -465,7 +436,6 @@ class ChangeRequest(_Closed):
     spec: ChangeRequestSpec = Field(description="The change.")
 
 
-Document = Project | Members | ApprovalPolicy | ChangeRequest
 DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
     "Project": Project,
     "Members": Members,
@@ -477,11 +447,6 @@ DOCUMENT_MODELS: dict[str, type[BaseModel]] = {
 def instruction_kinds(spec: ChangeRequestSpec) -> list[str]:
     """The instruction kinds of a change request, in order."""
     return [i.kind for i in spec.instructions]
-
-
-def as_plain(value: BaseModel) -> dict[str, Any]:
-    """A model as JSON-compatible plain data (what the store and API keep)."""
-    return value.model_dump(mode="json", exclude_none=False)
 
 
 _ONLY_INSTRUCTION = {"feature_flag.enable": "turnFlagOn", "feature_flag.disable": "turnFlagOff"}

@@ -1,6 +1,6 @@
 """The PostHog feature-flag model: what the flag store holds and what change requests edit.
 
-Pure data, no behaviour: the change engine (`engine.py`) produces new `Flag` values, the store
+Pure data, no behaviour: the change engine (`engine/`) produces new `Flag` values, the store
 persists them, the API serialises them with PostHog's field names. Every field carries a
 description because these models also generate part of the JSON Schemas users edit against.
 """
@@ -34,13 +34,13 @@ PropertyOperator = Literal[
 ]
 
 
-class _Strict(BaseModel):
-    """Closed objects: a misspelt key is an error, never silently ignored."""
+class Closed(BaseModel):
+    """Closed, frozen objects: a misspelt key is an error, never silently ignored; values never change."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class PropertyFilter(_Strict):
+class PropertyFilter(Closed):
     """One condition on a person, group or cohort property (PostHog's property filter)."""
 
     key: str = Field(min_length=1, description="Property name, e.g. `email` or `$geoip_country_code`.")
@@ -60,7 +60,7 @@ class PropertyFilter(_Strict):
     )
 
 
-class FlagGroup(_Strict):
+class FlagGroup(Closed):
     """A release condition: who matches, and what share of them get the flag."""
 
     properties: list[PropertyFilter] = Field(
@@ -77,7 +77,7 @@ class FlagGroup(_Strict):
     )
 
 
-class Variant(_Strict):
+class Variant(Closed):
     """One arm of a multivariate flag."""
 
     key: str = Field(min_length=1, description="Variant key returned to SDKs.")
@@ -87,7 +87,7 @@ class Variant(_Strict):
     )
 
 
-class Multivariate(_Strict):
+class Multivariate(Closed):
     """The variants of a multivariate flag."""
 
     variants: list[Variant] = Field(
@@ -95,7 +95,7 @@ class Multivariate(_Strict):
     )
 
 
-class FlagFilters(_Strict):
+class FlagFilters(Closed):
     """PostHog's `filters` object: release conditions, variants and payloads."""
 
     groups: list[FlagGroup] = Field(
@@ -119,7 +119,7 @@ class FlagFilters(_Strict):
     )
 
 
-class FlagDefinition(_Strict):
+class FlagDefinition(Closed):
     """What a `feature_flag.create` change request defines: the flag minus store bookkeeping."""
 
     key: str | None = Field(
@@ -138,7 +138,7 @@ class FlagDefinition(_Strict):
     tags: list[str] = Field(default_factory=list, description="Tags, used by policy matching.")
 
 
-class Flag(_Strict):
+class Flag(Closed):
     """A feature flag in one environment, as the flag store holds it."""
 
     id: int = Field(description="Store-assigned id, stable for the flag's life.")

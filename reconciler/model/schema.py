@@ -10,8 +10,8 @@ accepts what the JSON Schemas accept, and reports every error as a JSON pointer 
 (`SchemaIssue`). On top, every value of a document must be one the stores and SDKs hold
 (`limits.py`): finite numbers, integers within 2^53 - 1, text without NUL. The schemas say so
 in the descriptions of free-form values (payloads, property values) but cannot enforce it
-there, so editors accept a few documents `validate` refuses. `loader.py` calls
-`validate_document` for every file.
+there, so editors accept a few documents `validate` refuses. Every document read from a
+repository goes through `validate_document`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """`build_plan`: what merging the working tree onto its base would do, computed as a `Plan`.
 
-Called by `reconciler plan` (and by anything that posts the plan on a pull request). The flag
-state before comes from a store when one is given, else from replaying the repository's
+The flag state before comes from a store when one is given, else from replaying the repository's
 history up to the base into a scratch store with the reconcile pass itself. Each change
 request new since the base is then judged with the reconcile pass's own `decide` (engine and
 policy evaluation) against the rules in force at the base, in the order the pass would apply
@@ -22,6 +21,7 @@ from reconciler.decision.regime import Regime, load_regime
 from reconciler.errors import ConfigError
 from reconciler.model.documents import ChangeRequest
 from reconciler.model.flags import Flag
+from reconciler.model.states import DECIDED_STATES, REFUSED_STATES
 from reconciler.plan.model import ChangePlan, ChangeStatus, Plan, Problem
 from reconciler.plan.rules import not_in_force, policy_needs, regime_of, require_regime, rule_changes
 from reconciler.plan.workspace import Workspace, open_workspace
@@ -32,7 +32,6 @@ from reconciler.repo.loader import kind_of_path, not_regular_findings, parse_doc
 from reconciler.store import Reader, Store
 from reconciler.store.transaction import FLAG_ID_COUNTER
 
-DECIDED = ("applied", "failed", "rejected", "expired", "approved")
 IMMUTABLE = (
     "a change-request file is immutable once it landed (the reconciler ignores the edit); file the "
     "next change as a new file"
@@ -168,7 +167,7 @@ def _plan_change(planner: _Planner, path: str, data: bytes, problems: list[Probl
             reason=f"invalid change request: {summary}",
         )
     known = planner.reader.get_change_request(change_request_id(path))
-    if known is not None and known.state in DECIDED:
+    if known is not None and known.state in DECIDED_STATES:
         if known.spec != model.spec.model_dump(mode="json"):
             problems.append(Problem(path, f"was already {known.state} as the store records it: {IMMUTABLE}"))
         return None  # already decided: merging does nothing with it
@@ -220,4 +219,4 @@ def _status(decision: Decision, evaluation: Evaluation, later: bool) -> ChangeSt
 
 
 def _reason(status: ChangeStatus, decision: Decision) -> str | None:
-    return decision.error if status in ("rejected", "expired") else None
+    return decision.error if status in REFUSED_STATES else None

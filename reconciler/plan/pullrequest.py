@@ -9,8 +9,8 @@ votes before they merge.
 The rules come from the base, never from the pull request: the rules in force in the store when
 one is given, else the policies and members of the pull request's base commit. Each change
 request the pull request adds is read from its head and judged by the reconcile pass's own
-code (`reconcile.changes.decide`, the change engine, `policy.evaluate`) with the votes of
-`approvals_github.pull_request_context`. Without a store the flags' current state is unknown:
+code (`decision.changes.decide`, the change engine, `policy.evaluate`) with the votes of
+`approvals.github.pull_request_context`. Without a store the flags' current state is unknown:
 the change is then judged as if every condition of a policy selected it (the strict reading)
 and the plan says the flag state is unknown. Changes to policies and members are judged by the
 meta-action policies, as at merge.
@@ -32,6 +32,7 @@ from reconciler.decision.changes import (
     change_request_id,
     current_flags,
     decide,
+    needs_new_id,
     subject,
 )
 from reconciler.decision.regime import Regime, load_regime, read_regime
@@ -39,6 +40,7 @@ from reconciler.errors import ConfigError, DocumentError, GitError
 from reconciler.github import GitHubClient, PullRequest
 from reconciler.gitrepo.repository import GitRepository
 from reconciler.model.documents import ChangeRequest, Project
+from reconciler.model.states import LANDED_STATES, LIVE_STATES
 from reconciler.policy import CommitState, Evaluation, Subject, commit_status, evaluate, truncate
 from reconciler.repo.loader import MEMBERS_FILE, PROJECT_FILE, kind_of_path, parse_document
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Store
@@ -47,7 +49,6 @@ log = logging.getLogger(__name__)
 
 PLAN_MARKER = "<!-- reconciler:plan -->"
 CLOSED_UNMERGED = "pull request closed without merging"
-LIVE_STATES = ("pending", "approved", "rejected", "expired")
 ADDED = ("added", "copied", "renamed")
 GITHUB_FILE_LIMIT = 3000  # GitHub lists no more files of a pull request
 
@@ -173,9 +174,9 @@ def _judge_change(repo: GitRepository, snapshot: PullSnapshot, path: str, regime
         return _judge_without_flags(path, model, context, regime, now)
     with store.reading() as reader:
         flags = current_flags(reader, regime, model)
-    creates = flags[1] is None and model.spec.action_key in ("feature_flag.create", "feature_flag.copy")
     # The id a created flag will get is the store's business at apply time; 0 stands for it here.
-    decision = decide(model, regime, context, flags, at=now, new_id=0 if creates else None, scheduled_for_later=False)
+    new_id = 0 if needs_new_id(model.spec, flags[1]) else None
+    decision = decide(model, regime, context, flags, at=now, new_id=new_id, scheduled_for_later=False)
     return ChangeEvaluation(path, model, context, decision.evaluation, decision,
                             problem=decision.error if decision.evaluation is None else None, stale=decision.stale)
 
@@ -314,7 +315,7 @@ def _write_live(store: Store, result: PullRequestEvaluation, now: datetime, repo
         record = _live_record(change, result.regime, now)
         with store.transaction() as tx:
             existing = tx.get_change_request(record.id)
-            if existing is not None and (existing.commit is not None or existing.state in ("applied", "failed")):
+            if existing is not None and (existing.commit is not None or existing.state in LANDED_STATES):
                 report.skipped += 1
                 continue
             tx.upsert_change_request(record)
@@ -342,7 +343,7 @@ def _live_record(change: ChangeEvaluation, regime: Regime, now: datetime) -> Cha
 def _reject(store: Store, record: ChangeRequestRecord, reason: str, now: datetime, report: SyncReport) -> None:
     with store.transaction() as tx:
         current = tx.get_change_request(record.id)
-        if current is None or current.commit is not None or current.state in ("applied", "failed"):
+        if current is None or current.commit is not None or current.state in LANDED_STATES:
             return  # landed meanwhile: the reconcile pass owns it now
         tx.upsert_change_request(replace(current, state="rejected", apply_error=reason, updated_at=now))
         tx.append_audit("change_request.rejected", object_type="change_request", object_id=record.id, at=now,

@@ -12,12 +12,12 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from reconciler.model.states import LEVEL_NAMES
 from reconciler.plan.model import ChangePlan, Plan, PolicyNeed, RuleChange
 
 COMMENT_LIMIT = 65_536  # GitHub's limit on a comment body
 BUDGET = 60_000  # what full sections may use; the rest is kept for the summary and the footer
 CELL_LIMIT = 120
-LEVELS = {1: "member", 8: "admin", 15: "owner"}
 HEADLINE = {
     "ready": "ready to apply: no approval needed",
     "pending": "needs approval",
@@ -112,7 +112,7 @@ def _text_need(need: PolicyNeed) -> str:
 
 
 def _bypass(need: PolicyNeed) -> str:
-    holders = [LEVELS.get(level, f"level {level}") for level in need.bypass_levels] + list(need.bypass_roles)
+    holders = [LEVEL_NAMES.get(level, f"level {level}") for level in need.bypass_levels] + list(need.bypass_roles)
     return f"; bypass: {', '.join(holders)}" if holders else ""
 
 

@@ -1,7 +1,7 @@
 """Approval evaluation: which policies govern a change, and whether its votes satisfy them.
 
-One pure function, `evaluate`, judges a change everywhere: `check-approvals` (the commit status
-and the plan comment of a pull request), `plan`, and the reconcile pass at merge time (apply,
+One pure function, `evaluate`, judges a change everywhere: before it merges (the commit status
+and the plan comment of a pull request, the plan of a working tree) and at merge time (apply,
 or fail with `Evaluation.quorum_error()`). Its `Evaluation` is also what the API shows as
 `policy_snapshot`, `approvals` and `state`, so every count is explained in one place.
 
@@ -25,7 +25,6 @@ from reconciler.policy.model import (
     Evaluation,
     IgnoredVote,
     PolicyResult,
-    State,
     Subject,
     UnmatchedChanges,
 )
@@ -42,7 +41,6 @@ __all__ = [
     "Evaluation",
     "IgnoredVote",
     "PolicyResult",
-    "State",
     "Subject",
     "UnmatchedChanges",
     "bypass_reason",

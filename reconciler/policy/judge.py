@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from reconciler.errors import ConfigError
 from reconciler.model.documents import ApprovalPolicy, Member, Members
 from reconciler.model.durations import parse_duration
+from reconciler.model.states import LEVEL_NAMES, EvaluationState
 from reconciler.policy.model import (
     COUNTED,
     DISMISSED,
@@ -21,14 +22,11 @@ from reconciler.policy.model import (
     Evaluation,
     IgnoredVote,
     PolicyResult,
-    State,
     Subject,
     UnmatchedChanges,
 )
 from reconciler.policy.selection import governing_policies
 from reconciler.policy.votes import Vote
-
-LEVEL_NAMES = {1: "member", 8: "admin", 15: "owner"}
 
 
 def evaluate(
@@ -83,7 +81,7 @@ def evaluate(
     )
 
 
-def _state(satisfied: bool, rejected: bool, expired: bool) -> State:
+def _state(satisfied: bool, rejected: bool, expired: bool) -> EvaluationState:
     if rejected:
         return "rejected"
     if satisfied:

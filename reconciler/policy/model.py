@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from reconciler.model.documents import FLAG_ACTIONS, META_ACTIONS, ApprovalPolicy, Member
+from reconciler.model.documents import ApprovalPolicy, Member
+from reconciler.model.states import FLAG_ACTIONS, META_ACTIONS, EvaluationState
 from reconciler.policy.votes import Vote
 
 # The one reason a vote is ignored, as users read it.
@@ -27,7 +28,6 @@ DISMISSED = "dismissed"
 COUNTED = "counted"
 REJECTION = "rejection"
 
-State = Literal["pending", "approved", "rejected", "expired"]
 UnmatchedChanges = Literal["allow", "deny"]
 
 
@@ -163,7 +163,7 @@ class Evaluation:
     rejected: bool
     expired: bool
     expires_at: datetime | None
-    state: State
+    state: EvaluationState
     denied: bool = False
     members: Mapping[str, Member] = field(default_factory=dict, repr=False)
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from reconciler.model.documents import ApprovalPolicy
+from reconciler.model.states import REFUSED_STATES
 from reconciler.policy.model import COUNTED, DISMISSED, REJECTION, UNKNOWN_LOGIN, Evaluation, PolicyResult
 from reconciler.policy.votes import Vote
 
@@ -177,7 +178,7 @@ def commit_status(evaluations: Sequence[Evaluation]) -> tuple[CommitState, str]:
     """
     if not evaluations:
         return "success", "no change requests in this pull request"
-    failing = [e for e in evaluations if e.state in ("rejected", "expired")]
+    failing = [e for e in evaluations if e.state in REFUSED_STATES]
     waiting = [e for e in evaluations if e.state == "pending"]
     state: CommitState = "failure" if failing else "pending" if waiting else "success"
     first = (failing or waiting or list(evaluations))[0]

@@ -1,8 +1,8 @@
 """Votes on a change request, and how GitHub pull-request reviews become votes.
 
 A `Vote` is one person's standing decision on a change. Two sources build them: GitHub reviews
-(`votes_from_reviews`, called by the GitHub approval source and the `check-approvals` command)
-and the offline `Approved-by:` trailers (`Vote(login, "approved", at, commit, source="trailer")`).
+(`votes_from_reviews`) and the offline `Approved-by:` trailers
+(`Vote(login, "approved", at, commit, source="trailer")`).
 `policy.evaluate` then judges the votes against the governing policies.
 
 Pure: no git and no HTTP. Whether the change-request file changed after a review is a question
@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-Decision = Literal["approved", "rejected", "dismissed"]
+from reconciler.model.states import VoteDecision
+
 VoteSource = Literal["review", "trailer"]
 
 # Review states that set or clear a reviewer's vote. COMMENTED and PENDING are absent on
 # purpose: a comment after an approval must not revoke it ("last review wins" is a known bug).
-_DECISIVE_STATES: dict[str, Decision] = {
+_DECISIVE_STATES: dict[str, VoteDecision] = {
     "APPROVED": "approved",
     "CHANGES_REQUESTED": "rejected",
     "DISMISSED": "dismissed",
@@ -39,7 +40,7 @@ class Vote:
     """
 
     login: str
-    decision: Decision
+    decision: VoteDecision
     at: datetime | None
     commit_id: str | None = None
     stale: bool = False

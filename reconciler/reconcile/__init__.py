@@ -1,9 +1,10 @@
 """The reconcile pass: what landed on the tracked branch becomes flag state, exactly once.
 
-`reconcile_once` is the entry point (the service loop calls it while it leads; the `reconcile`
-command through `reconcile_exclusively`, which takes the store's leader lock first).
-`regime` holds the rules in force, `landing` processes one commit, `changes` judges and records
-one change request, `scheduled` applies changes whose `execute_at` came due.
+`reconcile_once` runs one pass for a caller that holds the store's leader lock;
+`reconcile_exclusively` takes the lock first. `run` walks the new commits, `landing` processes
+one commit, `scheduled` applies changes whose `execute_at` came due, `replay` re-runs the pass
+into a scratch store and `verify` compares that with the live one. The judgement itself (the
+rules in force, what one change comes to) is `reconciler.decision`.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from reconciler.decision.regime import (
 from reconciler.errors import DocumentError
 from reconciler.gitrepo.repository import CommitInfo, FileChange, GitRepository
 from reconciler.model.documents import ApprovalPolicy, ChangeRequest
+from reconciler.model.states import TERMINAL_STATES
 from reconciler.policy import Subject, evaluate
 from reconciler.repo.loader import (
     MEMBERS_FILE,
@@ -57,7 +58,6 @@ from reconciler.store.records import ChangeRequestRecord, FlagRecord, PolicyReco
 from reconciler.store.transaction import Transaction
 
 log = logging.getLogger(__name__)
-TERMINAL = ("applied", "failed", "rejected", "expired")
 
 
 @dataclass
@@ -269,8 +269,8 @@ def _before_rules(tx: Transaction, landing: Landing, commit: CommitInfo, report:
         unjudged = (f"landed with {commit.sha[:12]}, the commit that made the rules valid after they were not: "
                     "no rules in force judged it; file it again in a later commit")  # fmt: skip
     else:
-        # The bootstrap commit has no base, so no policy governs what lands with it (DESIGN §2:
-        # policies are read from the base). Its author sets the repository up and could as well
+        # The bootstrap commit has no base, so no policy governs what lands with it (policies
+        # are read from the base). Its author sets the repository up and could as well
         # have pushed the rules first; `unmatched_changes: deny` still refuses such changes.
         judge_by = replace(regime, policies={})
         landing = replace(landing, source=TrailerSource(landing.repo))
@@ -296,9 +296,9 @@ def _change_request(
     if change.status == "deleted":
         return  # removing a file never undoes what it did; the record and the audit trail stay
     known = landing.cache.requests.get(change_request_id(path))
-    # A record without a commit is an open pull request's live state (pullrequests.py): the
+    # A record without a commit is an open pull request's live state (the live sync): the
     # merge decides afresh, whatever the review state was before it.
-    if known is not None and known[0] in TERMINAL and known[1] is not None:
+    if known is not None and known[0] in TERMINAL_STATES and known[1] is not None:
         if change.status != "added" or known[1] != commit.sha:
             _ignored_edit(tx, commit, path, change_request_id(path), known[0])
         return
@@ -321,7 +321,12 @@ def _change_request(
         _unjudged(tx, landing, commit, path, model, unjudged or "no rules in force")
         report.failed += 1
         return
-    context = landing.source.context(commit, path, regime.members)
+    try:
+        context = landing.source.context(commit, path, regime.members)
+    except Exception as err:  # who requested and approved could not be worked out: this change fails alone
+        _unjudged(tx, landing, commit, path, model, unexpected_failure(path, err))
+        report.failed += 1
+        return
     if not isinstance(model, ChangeRequest):
         _invalid(tx, landing, commit, path, findings, context)
         report.failed += 1

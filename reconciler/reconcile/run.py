@@ -1,6 +1,6 @@
 """One reconcile pass: fetch, walk the new commits of the tracked branch in order, apply.
 
-Called by `reconciler reconcile` (one pass, then exit) and by the service loop. Each landing
+Each landing
 commit is processed in its own transaction together with the reconciler's new position, so a
 pass killed at any point resumes exactly where the store says it stopped: nothing applied
 twice, nothing skipped. After the walk, scheduled changes that came due are applied, each in
@@ -60,7 +60,11 @@ GC_YOUNG_THRESHOLD = 50_000
 class DivergedError(ReconcilerError):
     """The tracked branch no longer descends from the last applied commit."""
 
-    temporary = False
+
+class FetchError(GitError):
+    """The tracked branch could not be fetched or resolved; the next pass tries again."""
+
+    temporary = True
 
 
 class AnotherPassError(ReconcilerError):
@@ -226,9 +230,8 @@ def _fetch(config: ReconcileConfig, store: Store, now: datetime) -> tuple[GitRep
     except GitError as err:
         if repo is not None:
             repo.close()
-        err.temporary = True  # type: ignore[attr-defined]
         _update(store, last_error=str(err), last_error_at=now)
-        raise
+        raise FetchError(str(err)) from err
     if config.until is None:
         _require_project(repo, head)
     _update(store, last_fetched_commit=head, last_fetched_at=now)

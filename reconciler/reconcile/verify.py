@@ -4,8 +4,8 @@ The honest replay of the applied log is the reconcile pass itself: it re-runs ov
 repository's first-parent history up to the store's last applied commit, into an empty scratch
 store, with the same judgement (rules in force, approvals, engine). Every flag's live state in
 the store is then compared with the replayed one; a difference is drift (someone edited the
-database), reported per environment and flag with the differing fields. Called by the
-`verify` command; reads the store, never writes it.
+database), reported per environment and flag with the differing fields. It reads the store,
+never writes it.
 
 The replay runs at the time of the store's last pass (`last_fetched_at`), so scheduled changes
 that the live store had applied are due in the replay too. A store that accepted a rewritten

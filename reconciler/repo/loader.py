@@ -2,8 +2,8 @@
 
 `load_repository(source)` turns the files of a `FileSource` into a `PolicyRepository`: the
 project, the members, the policies and the change requests keyed by path, plus every finding
-met on the way (collect, don't stop). The CLI's `validate`, the planner and the reconciler
-all read through here; `gitrepo.GitRepository.source_at` supplies commit trees.
+met on the way (collect, don't stop). Every reading of a policy repository goes through
+here; `GitRepository.source_at` (`gitrepo/repository.py`) supplies commit trees.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 `load_yaml(data, path)` turns the bytes of one file into plain JSON-compatible data (dicts
 with string keys, lists, str, int, float, bool, None) or raises a `DocumentError` with file
-and line. It is the only YAML reader of the project; `loader.py` calls it for every file.
+and line. It is the only YAML reader of the project.
 
 Why not `yaml.safe_load`: it accepts duplicate keys (the last silently wins), expands aliases
 without limit (a billion-laughs file eats memory), turns `2024-01-01` into a date and `no`

@@ -1,9 +1,9 @@
 """The long-running service: the reconcile loop, leadership, webhooks, metrics and logs.
 
-`reconciler run` builds a `ReconcileLoop` around `reconcile_once` and the store's leader lock,
-hands `loop.on_webhook` and `loop.status` to the API, and calls `serve(...)`; `reconciler
-serve` calls `serve(...)` with the API alone. See loop.py for the schedule and the failure
-classification, process.py for threads and signals.
+A `ReconcileLoop` runs `reconcile_once` under the store's leader lock (`reconcile_loop` builds
+it), its `on_webhook` and `status` are handed to the API, and `serve(...)` runs the API with the
+loop or alone. See loop.py for the schedule and the failure classification, process.py for
+threads and signals.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Log output for the long-running commands: readable text, or one JSON object per line.
 
-`reconciler run` and `reconciler serve` call `configure_logging(format)` once at start. JSON
+`configure_logging(format)` is called once at start. JSON
 lines carry `time`, `level`, `logger`, `message`, every `extra={...}` field the caller passed,
 and `exception` when there is a traceback, so a log pipeline can index them without parsing.
 """

@@ -4,7 +4,7 @@
 this process leads (only the holder of the store's leader lock reconciles; the others try
 again every poll interval, so one of them takes over within an interval of the leader's
 death), runs a pass when one is due or a webhook asked for it, and sleeps until the next
-turn. Failures are classified (STYLE #7): a temporary one (unreachable remote, GitHub outage,
+turn. Failures are classified: a temporary one (unreachable remote, GitHub outage,
 or an unexpected exception) retries with exponential backoff capped at five minutes; a
 permanent one is recorded and the loop waits for the next poll. Nothing a pass raises ends
 the loop. The API reads `status()` and hands verified webhooks to `on_webhook()`.
@@ -103,11 +103,9 @@ def backoff_delay(failures: int, settings: LoopSettings) -> float:
 
 
 def classify(err: BaseException) -> FailureKind:
-    """Temporary errors retry with backoff; permanent ones wait for the next poll (STYLE #7)."""
-    if getattr(err, "temporary", False):
-        return "temporary"
+    """Temporary errors retry with backoff; permanent ones are recorded, then wait for the poll."""
     if isinstance(err, ReconcilerError):
-        return "permanent"
+        return "temporary" if err.temporary else "permanent"
     return "unexpected"  # a bug or an unclassified outage: back off rather than hammer
 
 
@@ -204,9 +202,10 @@ class ReconcileLoop:
         log.info("webhook %s: %s", name, result, extra={"event": name, "result": result})
 
     def status(self) -> dict[str, Any]:
-        """The loop's state for /readyz and /api/reconciler/status (JSON-ready).
+        """The loop's state for /api/reconciler/status and /readyz's body (JSON-ready).
 
-        `failing` (the last pass failed) makes /readyz answer 503 with `last_error`.
+        `failing` (the last pass failed) is reported with `last_error`; it never takes the
+        replica out of rotation: readiness depends on the store alone.
         """
         with self._guard:
             s = self._state

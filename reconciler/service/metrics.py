@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from reconciler.store import SYNC_STATUSES
+from reconciler.model.states import SYNC_STATUSES
 
 # Passes are usually sub-second, but a first clone of a large repository can take minutes.
 PASS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)

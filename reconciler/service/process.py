@@ -1,6 +1,6 @@
 """One service process: the API under uvicorn and, for `reconciler run`, the reconcile loop.
 
-Called by the `run` and `serve` commands with an ASGI app they built. uvicorn and the loop
+It takes an ASGI app already built. uvicorn and the loop
 each get a thread; the main thread owns the signals. On SIGTERM or SIGINT the loop finishes
 the pass in progress (its transaction commits or rolls back whole), releases the leader lock,
 then uvicorn stops accepting and drains, and the process exits 0. uvicorn is kept off the

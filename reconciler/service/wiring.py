@@ -1,7 +1,7 @@
 """Putting the loop together around the real reconcile pass and the store's leader lock.
 
-Called by `reconciler run`; tests of the loop's schedule build `ReconcileLoop` directly with
-their own pass function instead.
+The loop itself takes any pass function (so its schedule is tested without git or a store);
+here it gets `reconcile_once` and the refresh of open pull requests.
 """
 
 from __future__ import annotations

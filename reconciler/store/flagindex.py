@@ -5,7 +5,7 @@ change costs a round trip each on PostgreSQL; instead a `Store` keeps, per envir
 flag's (id, version) together with the environment's flags counter at the time. The counter
 moves with every flag change by anyone, so an entry whose counter equals the one in the
 database is exactly the database's state, and any other entry is ignored and reloaded.
-Used by `transaction.Transaction`, owned by `core.Store`.
+One per `Store`, shared by its write transactions.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ as the process leads; if the process or its connection dies, the server releases
 another replica takes over on its next try. SQLite: an OS file lock on a file next to the
 database (`filelock`), released by the kernel when the process dies.
 
-Called by the service loop:
+A leader holds it for as long as it reconciles:
 
     with store.leader_lock() as lock:
         if lock.held: ...reconcile...

@@ -4,7 +4,7 @@ A pass writes a few rows per change to the same handful of tables. Sending each 
 as one `executemany` on the transaction's own DBAPI cursor (on PostgreSQL, many plain inserts
 as one `COPY`), with SQL that SQLAlchemy compiled once and values converted by the columns'
 own bind processors, costs a small fraction of one SQLAlchemy `execute` per row. Upserted rows
-are keyed, so the last write of a row within a transaction wins. Used only by `transaction.Transaction`.
+are keyed, so the last write of a row within a transaction wins. Private to the write transaction.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The typed records that go into and come out of the flag store.
 
-Frozen dataclasses, no ORM objects: the reconcile loop builds them to write, the API and the
-CLI read them. JSON-shaped fields (`spec`, `intent`, `policy_snapshot`, ...) hold plain
+Frozen dataclasses, no ORM objects: what is written is built as these, and what is read comes
+back as these. JSON-shaped fields (`spec`, `intent`, `policy_snapshot`, ...) hold plain
 JSON-compatible data exactly as the API will show it. Every time is timezone-aware UTC.
 """
 
@@ -15,23 +15,7 @@ from typing import Any, Literal
 
 from reconciler.model.documents import MEMBER_NAMESPACE, ApprovalPolicy
 from reconciler.model.flags import Flag
-
-ChangeRequestState = Literal["pending", "approved", "applied", "rejected", "expired", "failed"]
-CHANGE_REQUEST_STATES: tuple[ChangeRequestState, ...] = (
-    "pending",
-    "approved",
-    "applied",
-    "rejected",
-    "expired",
-    "failed",
-)
-ValidationStatus = Literal["valid", "invalid", "stale"]
-VALIDATION_STATUSES: tuple[ValidationStatus, ...] = ("valid", "invalid", "stale")
-SyncStatus = Literal["Synced", "OutOfSync", "Diverged", "Unknown"]
-SYNC_STATUSES: tuple[SyncStatus, ...] = ("Synced", "OutOfSync", "Diverged", "Unknown")
-VoteDecision = Literal["approved", "rejected", "dismissed"]
-
-SCOPES = ("approvals:read", "feature_flag:read", "activity_log:read", "organization_member:read")
+from reconciler.model.states import ChangeRequestState, SyncStatus, ValidationStatus, VoteDecision
 
 JSON = Any  # JSON-compatible plain data: dict, list, str, int, float, bool or None
 

@@ -1,6 +1,6 @@
 """Converting between database rows and the store's records, in one place.
 
-Readers and the transaction call these; nothing outside the store sees a row.
+Nothing outside the store sees a row.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import hashlib
 import secrets
 
 from reconciler.errors import ConfigError
-from reconciler.store.records import SCOPES
+from reconciler.model.states import SCOPES
 
 TOKEN_PREFIX = "rcn_"  # noqa: S105 - a marker that says what the string is, not a secret
 PREFIX_LENGTH = 12

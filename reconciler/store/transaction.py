@@ -17,15 +17,13 @@ import sqlalchemy as sa
 from reconciler.errors import StoreError
 from reconciler.model.documents import MembersSpec
 from reconciler.model.flags import Flag
+from reconciler.model.states import CHANGE_REQUEST_STATES, SYNC_STATUSES, VALIDATION_STATUSES
 from reconciler.store import audit, rows, statements
 from reconciler.store import schema as t
 from reconciler.store.flagindex import FlagIndex, FlagStates
 from reconciler.store.pending import PendingWrites
 from reconciler.store.reader import STATUS_ROW, STORE_COUNTER, Reader, flags_counter
 from reconciler.store.records import (
-    CHANGE_REQUEST_STATES,
-    SYNC_STATUSES,
-    VALIDATION_STATUSES,
     AuditRecord,
     ChangeRequestRecord,
     EnvironmentRecord,

@@ -4,7 +4,7 @@ The schema says each file is well formed; these checks say the repository makes 
 whole: names are unique, every environment, login and role referred to exists, an action
 fits what the change asks for, rollouts add up, a quorum can be reached, and a change
 request that already exists on the base branch is not edited. `validate_source` is the whole
-validator (load, check, locate) that the CLI and the GitHub workflow run.
+validator: load, check, locate.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def validate_source(source: FileSource, base: FileSource | None = None, jobs: in
 def check_repository(repo: PolicyRepository, base: FileSource | None = None) -> list[Finding]:
     """The semantic findings of a loaded repository (schema findings are in `repo.findings`)."""
     context = _Context(repo)
-    # Duplicate environments are a schema finding (documents.py): the pass must refuse them too.
+    # Duplicate environments are a schema finding (model/documents.py); the pass refuses them too.
     findings = list(_check_members(repo.members))
     findings += _duplicate_names("ApprovalPolicy", repo.policies)
     findings += _duplicate_names("ChangeRequest", repo.changes)

@@ -1,6 +1,6 @@
 """Findings rendered for people and machines: text, JSON, GitHub annotations, step summary.
 
-`reconciler validate` (and later `plan`) print through here. GitHub shows only ten
+GitHub shows only ten
 annotations per step, so the `github` format also appends the full list as Markdown to the
 file named by `$GITHUB_STEP_SUMMARY` when the variable is set.
 """

@@ -1,6 +1,6 @@
 """`reconciler run` and `reconciler serve` as real processes: signals, webhooks, outages.
 
-Each test builds a policy repository in tmp_path (trailer approvals, tests/policyrepo.py),
+Each test builds a policy repository in tmp_path (trailer approvals, tests/support/policyrepo.py),
 starts the command as a subprocess on a free port and talks to it over HTTP.
 """
 

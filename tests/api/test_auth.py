@@ -90,7 +90,7 @@ def test_anonymous_reads_only_when_the_operator_allows_it(store: Store, app: Fas
 def test_a_revoked_token_stops_working_within_the_cache_time(fresh_store: tuple[Store, Tokens]) -> None:
     import time
 
-    from reconciler.store import SCOPES
+    from reconciler.model.states import SCOPES
 
     store, _tokens = fresh_store
     immediate = Client(create_app(store, settings=ApiSettings(token_cache_seconds=0)), None)

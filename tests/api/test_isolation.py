@@ -18,7 +18,8 @@ import pytest
 from fastapi import FastAPI
 
 from reconciler.api import create_app
-from reconciler.store import SCOPES, Store
+from reconciler.model.states import SCOPES
+from reconciler.store import Store
 from tests.support.apiclient import SETTINGS, Client
 from tests.support.apiseed import APPLIED, ENVIRONMENTS, STAGING_CR, Tokens, at, policy
 

@@ -117,7 +117,7 @@ def test_the_reported_deliveries_are_400_naming_the_field(
 
 
 @pytest.mark.parametrize(("header", "value"), [
-    ("X-GitHub-Event", "push\u0000"), ("X-GitHub-Event", "x" * 200), ("X-GitHub-Event", "Push Event"),
+    ("X-GitHub-Event", ""), ("X-GitHub-Event", "push\u0000"), ("X-GitHub-Event", "x" * 200), ("X-GitHub-Event", "Push Event"),
     ("X-GitHub-Delivery", "a" * 101), ("X-GitHub-Delivery", "abc\u00e9"), ("X-GitHub-Delivery", "a b"),
 ])
 def test_odd_event_and_delivery_headers_are_400(webhook_client: Client, header: str, value: str) -> None:
@@ -127,3 +127,10 @@ def test_odd_event_and_delivery_headers_are_400(webhook_client: Client, header: 
     headers[header] = value.encode("latin-1")  # as raw header bytes, the way a server receives them
     answer = webhook_client.post("/webhooks/github", content=body, headers=headers, token=None)
     assert answer.status_code == 400 and answer.json()["attr"] == header, answer.text
+
+
+def test_a_signed_delivery_without_an_event_header_is_400(webhook_client: Client) -> None:
+    body = b'{"zen": "Keep it logically awesome.", "hook_id": 1}'
+    headers = {"X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": sign(SECRET, body)}
+    answer = webhook_client.post("/webhooks/github", content=body, headers=headers, token=None)
+    assert answer.status_code == 400 and answer.json()["attr"] == "X-GitHub-Event", answer.text

@@ -21,10 +21,11 @@ from reconciler.cli import main
 from reconciler.decision.regime import RulesInvalid
 from reconciler.errors import EXIT_FINDINGS
 from reconciler.gitrepo.repository import GitRepository
+from reconciler.model.states import SCOPES
 from reconciler.plan import build_plan
 from reconciler.plan.pullrequest import evaluate_pull_request
 from reconciler.reconcile import PassResult, ReconcileConfig, reconcile_once
-from reconciler.store import SCOPES, Store
+from reconciler.store import Store
 from reconciler.store.records import ChangeRequestFilter, ChangeRequestRecord
 from tests.support import policyrepo as pr
 from tests.support.apiclient import Client

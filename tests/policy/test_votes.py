@@ -1,4 +1,4 @@
-"""GitHub reviews become votes exactly as DESIGN §4 says (latest decisive review per reviewer)."""
+"""GitHub reviews become votes: the latest decisive review per reviewer stands; stale ones do not."""
 
 from __future__ import annotations
 

@@ -335,6 +335,58 @@ def test_a_store_error_while_deciding_stops_the_pass_and_records_nothing(
     assert record(store, "changes/a-create.yaml").state == "applied"
 
 
+def test_an_unexpected_error_finding_a_changes_approvals_fails_that_change_alone(
+    git_repo: GitRepo, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.approvals.base import TrailerSource
+
+    real = TrailerSource.context
+
+    def breaks_on_one_file(self: TrailerSource, landing: Any, path: str, members: Any) -> Any:
+        if path == "changes/b-bug.yaml":
+            raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+        return real(self, landing, path, members)
+
+    monkeypatch.setattr(TrailerSource, "context", breaks_on_one_file)
+    pr.bootstrap(git_repo)
+    pr.land(git_repo, {"changes/a-create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
+    pr.land(git_repo, {"changes/b-bug.yaml": pr.ramp("bug", "checkout", 100)})
+    pr.land(git_repo, {"changes/c-good.yaml": pr.ramp("good", "checkout", 42)})
+
+    run(git_repo, store)
+
+    broken = record(store, "changes/b-bug.yaml")
+    assert broken.state == "failed"
+    assert broken.apply_error is not None and broken.apply_error.startswith(
+        "the reconciler could not apply this change (UnicodeDecodeError: "
+    )
+    assert rollout(store) == 42
+    assert store.verify_audit().intact
+
+
+def test_a_github_error_finding_a_changes_approvals_stops_the_pass_and_records_nothing(
+    git_repo: GitRepo, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.approvals.base import TrailerSource
+    from reconciler.github import GitHubError
+
+    def github_refuses(*_args: Any, **_kw: Any) -> Any:
+        raise GitHubError("GitHub answered 404 for the pull requests of a commit", status=404)
+
+    pr.bootstrap(git_repo)
+    run(git_repo, store)
+    pr.land(git_repo, {"changes/a-create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
+    monkeypatch.setattr(TrailerSource, "context", github_refuses)
+
+    with pytest.raises(GitHubError, match="404"):
+        run(git_repo, store)
+
+    assert store.list_change_requests(ChangeRequestFilter())[0] == 0
+    monkeypatch.undo()
+    run(git_repo, store)
+    assert record(store, "changes/a-create.yaml").state == "applied"
+
+
 def test_a_create_scheduled_for_later_is_approved_then_applies_when_due(git_repo: GitRepo, store: Store) -> None:
     # Found by the pass property: judging a scheduled create needed a flag id it was not given.
     pr.bootstrap(git_repo)

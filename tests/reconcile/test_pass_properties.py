@@ -20,8 +20,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.model.documents import FLAG_ACTIONS
 from reconciler.model.limits import MAX_SAFE_INTEGER, MAX_STORE_INTEGER
+from reconciler.model.states import FLAG_ACTIONS
 from reconciler.reconcile import ReconcileConfig, reconcile_once
 from reconciler.repo.loader import DirectorySource
 from reconciler.store import Store

@@ -378,7 +378,7 @@ def test_unreachable_repository_is_recorded_and_raised(tmp_path: object, store: 
 
     with pytest.raises(GitError) as err:
         reconcile_once(ReconcileConfig(repo="file:///nonexistent/repo.git"), store)
-    assert getattr(err.value, "temporary", False)
+    assert err.value.temporary
     assert store.position().last_error is not None
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from reconciler.model.documents import ApprovalPolicy, MembersSpec
 from reconciler.model.flags import Flag, FlagFilters, FlagGroup
+from reconciler.model.states import SCOPES
 from reconciler.store import (
-    SCOPES,
     ChangeRequestRecord,
     EnvironmentRecord,
     PolicyRecord,

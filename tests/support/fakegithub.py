@@ -9,7 +9,7 @@ can be queued (429, 5xx, 401, rate-limited 403, network errors) and every reques
 so tests can count round trips per endpoint. `delivery` builds signed webhook deliveries
 from the example payloads in `webhooks/`.
 
-Example (run as a doctest by tests/test_fakegithub.py)::
+Example (run as a doctest by tests/github/test_fakegithub.py)::
 
     >>> from tests.support.fakegithub import FakeGitHub
     >>> gh = FakeGitHub("acme/flags")

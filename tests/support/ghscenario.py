@@ -5,7 +5,7 @@ request with pinned authors and dates, merged into `main` by a merge commit, a s
 rebased commits, exactly as GitHub's three merge buttons do; and it describes the same pull
 request to `tests.support.fakegithub.FakeGitHub` (author, commits, reviews pointing at the real
 commits, merge commit, merger), so the reconcile pass and `check-approvals` read both sides
-consistently. Used by the approvals tests and `bench/approvals.py`.
+consistently.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from typing import Any, get_args
 import pytest
 import yaml
 
-from reconciler.model.documents import FLAG_ACTIONS, META_ACTIONS, Instruction
+from reconciler.model.documents import Instruction
+from reconciler.model.states import FLAG_ACTIONS, META_ACTIONS
 from reconciler.repo.loader import DirectorySource, Finding, load_repository
 from reconciler.validate.checks import validate_source
 

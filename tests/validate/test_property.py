@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.cli import main
-from reconciler.model.documents import FLAG_ACTIONS
+from reconciler.model.states import FLAG_ACTIONS
 
 BASE = Path(__file__).resolve().parents[1] / "fixtures" / "repos" / "base"
 TARGETS = ["changes/2026/ramp.yaml", "policies/production-update.yaml", "members.yaml", "reconciler.yaml"]

@@ -2,7 +2,7 @@
 
 `router(ctx, prefix)` builds the read routes; `create_app` adds them under both prefixes,
 as PostHog serves them. Every handler opens one authorised snapshot (`Gate.open`) and renders records
-with `posthog.py`.
+with `shapes.py`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,21 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from reconciler.api import models
-from reconciler.api.auth import ACTIVITY, APPROVALS, FLAGS, MEMBERS, Access, Caller, bearer
+from reconciler.api.auth import Access, Caller, bearer
 from reconciler.api.context import ApiContext
 from reconciler.api.directory import Directory
 from reconciler.api.errors import ApiError, error_responses
 from reconciler.api.ids import is_uuid
 from reconciler.api.paging import INT32, Offset, ProjectId, TextFilter, links, page
 from reconciler.api.posthog import shapes as posthog
-from reconciler.store import (
+from reconciler.model.states import (
+    ACTIVITY_LOG_READ,
+    APPROVALS_READ,
     CHANGE_REQUEST_STATES,
+    FEATURE_FLAG_READ,
+    ORGANIZATION_MEMBER_READ,
+)
+from reconciler.store import (
     AuditRecord,
     ChangeRequestFilter,
     EnvironmentRecord,
@@ -150,7 +156,7 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
     def list_approval_policies(request: Request, project_id: ProjectId, credentials: Credentials,
                                limit: Limit = 100, offset: Offset = 0) -> Response:
         """Approval policies in force that can govern this environment, newest first."""
-        with gate.open(credentials, APPROVALS, project_id=project_id) as access:
+        with gate.open(credentials, APPROVALS_READ, project_id=project_id) as access:
 
             def render() -> dict[str, Any]:
                 policies = [p for p in access.reader.list_policies() if posthog.policy_applies_to(p, access.env.key)]
@@ -164,7 +170,7 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
              responses=READ_ERRORS, tags=["approvals"])
     def get_approval_policy(request: Request, project_id: ProjectId, policy_id: str, credentials: Credentials) -> Response:
         """One approval policy by id."""
-        with gate.open(credentials, APPROVALS, project_id=project_id) as access:
+        with gate.open(credentials, APPROVALS_READ, project_id=project_id) as access:
             policy = access.reader.get_policy(policy_id) if is_uuid(policy_id) else None
             if policy is None or not posthog.policy_applies_to(policy, access.env.key):
                 raise ApiError(404, f"no approval policy {policy_id} in environment {project_id}")
@@ -184,7 +190,7 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
     ) -> Response:
         """Change requests of this environment, newest first, with PostHog's filters."""
         states = parse_states(state)
-        with gate.open(credentials, APPROVALS, project_id=project_id) as access:
+        with gate.open(credentials, APPROVALS_READ, project_id=project_id) as access:
 
             def render() -> dict[str, Any]:
                 filters = ChangeRequestFilter(
@@ -203,7 +209,7 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
     def get_change_request(request: Request, project_id: ProjectId, change_request_id: str,
                            credentials: Credentials) -> Response:
         """One change request by id."""
-        with gate.open(credentials, APPROVALS, project_id=project_id) as access:
+        with gate.open(credentials, APPROVALS_READ, project_id=project_id) as access:
 
             def render() -> dict[str, Any]:
                 cr = access.reader.get_change_request(change_request_id) if is_uuid(change_request_id) else None
@@ -222,7 +228,7 @@ def _other_routes(api: APIRouter, ctx: ApiContext) -> None:
     def list_feature_flags(request: Request, project_id: ProjectId, credentials: Credentials,
                            limit: Limit = 100, offset: Offset = 0) -> Response:
         """The environment's flags (soft-deleted ones included, marked `deleted`), newest first."""
-        with gate.open(credentials, FLAGS, project_id=project_id) as access:
+        with gate.open(credentials, FEATURE_FLAG_READ, project_id=project_id) as access:
 
             def render() -> dict[str, Any]:
                 return newest_first(request, ctx, access.reader.list_flags(project_id),
@@ -234,7 +240,7 @@ def _other_routes(api: APIRouter, ctx: ApiContext) -> None:
              responses=READ_ERRORS, tags=["flags"])
     def get_feature_flag(request: Request, project_id: ProjectId, flag_id: str, credentials: Credentials) -> Response:
         """One flag by its numeric id."""
-        with gate.open(credentials, FLAGS, project_id=project_id) as access:
+        with gate.open(credentials, FEATURE_FLAG_READ, project_id=project_id) as access:
             known = flag_id.isascii() and flag_id.isdigit() and int(flag_id) <= INT32
             record = access.reader.get_flag_by_id(project_id, int(flag_id)) if known else None
             if record is None:
@@ -245,7 +251,7 @@ def _other_routes(api: APIRouter, ctx: ApiContext) -> None:
              responses=READ_ERRORS, tags=["members"])
     def list_explicit_members(request: Request, project_id: ProjectId, credentials: Credentials) -> Response:
         """Every current member of members.yaml (PostHog answers this list unpaginated)."""
-        with gate.open(credentials, MEMBERS, project_id=project_id) as access:
+        with gate.open(credentials, ORGANIZATION_MEMBER_READ, project_id=project_id) as access:
             return ctx.respond(access, request, lambda: [posthog.member_object(m) for m in ctx.members(access).current])
 
     @api.get("/{project_id}/events/", response_model=models.EventPage, responses=READ_ERRORS, tags=["audit"])
@@ -253,7 +259,7 @@ def _other_routes(api: APIRouter, ctx: ApiContext) -> None:
                     limit: Limit = 100, offset: Offset = 0) -> Response:
         """The audit trail as events, newest first: this environment's, and project-wide ones for a
         token not restricted to environments."""
-        with gate.open(credentials, ACTIVITY, project_id=project_id) as access:
+        with gate.open(credentials, ACTIVITY_LOG_READ, project_id=project_id) as access:
 
             def render() -> dict[str, Any]:
                 events, more = events_page(EventScope(access.reader, access.env, access.caller), offset, limit)

@@ -2,8 +2,8 @@
 
 Pure functions from store records to the JSON PostHog's API returns (its field names and
 shapes), plus what ties each object to Git (`name`, `description`, `file`, `commit`,
-`pull_request`). The routes in `routes_posthog.py` call them; the LaunchDarkly and /v1 views
-have their own modules.
+`pull_request`). `routes.py` serves them; the LaunchDarkly and /v1 views have their own
+modules.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from reconciler.policy import truncate
 @path_option
 @compare_store_option
 @click.option("--dry-run", is_flag=True, help="Print the status and the plan; write nothing to GitHub.")
-def check_approvals(number: int, repo: str, path: str, store_url: str | None, dry_run: bool) -> None:
+def check_approvals(number: int, repo_path: str, path: str, store_url: str | None, dry_run: bool) -> None:
     """Judge pull request N's reviews by the base policies and set the `reconciler/approvals` status.
 
     GITHUB_TOKEN is the token, GITHUB_API_URL the API root, GITHUB_REPOSITORY overrides the
@@ -37,15 +37,15 @@ def check_approvals(number: int, repo: str, path: str, store_url: str | None, dr
     """
     subdir = "" if path.strip("/") in ("", ".") else path
     with contextlib.ExitStack() as stack:
-        checkout = stack.enter_context(GitRepository.open(repo, subdir=subdir))
-        client = stack.enter_context(GitHubClient.from_env(project_repository(checkout)))
+        repo = stack.enter_context(GitRepository.open(repo_path, subdir=subdir))
+        client = stack.enter_context(GitHubClient.from_env(project_repository(repo)))
         store = None
         if store_url:
             from reconciler.store import Store
 
             store = stack.enter_context(Store.open(store_url))
         try:
-            result = evaluate_pull_request(checkout, client, number, now=datetime.now(UTC), store=store)
+            result = evaluate_pull_request(repo, client, number, now=datetime.now(UTC), store=store)
         except RulesInvalid as err:
             if not dry_run:  # say so on the pull request too, not only in the job's log
                 description = truncate(f"the base's rules do not read: {describe_findings(err.findings)}", 140)

@@ -29,7 +29,7 @@ repo_option = click.option(
 )
 branch_option = click.option("--branch", help="The branch to follow (default: the repository's default branch).")
 checkout_option = click.option(
-    "--repo", "repo", default=".", show_default=True, type=click.Path(file_okay=False),
+    "--repo", "repo_path", default=".", show_default=True, type=click.Path(file_okay=False),
     help="A checkout of the policy repository with the pull request's base and head.",
 )  # fmt: skip
 path_option = click.option("--path", default="", help="Subdirectory of the repository that holds reconciler.yaml.")

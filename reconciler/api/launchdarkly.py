@@ -19,15 +19,15 @@ from reconciler.api.compat import instructions, millis
 from reconciler.api.context import ApiContext
 from reconciler.api.directory import Directory
 from reconciler.api.errors import ApiError, error_responses
+from reconciler.api.ids import is_uuid
 from reconciler.api.paging import SAFE_TEXT
-from reconciler.api.posthog.routes import is_uuid
+from reconciler.api.paths import LAUNCHDARKLY_APPROVALS as PATH
 from reconciler.api.posthog.shapes import pull_request_object
 from reconciler.model.states import APPROVALS_READ, APPROVED_STATES, VoteDecision
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, VoteRecord, stable_uuid
 
 Key = Annotated[str, Path(max_length=200, pattern=SAFE_TEXT)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
-PATH = "/api/v2/projects/{projectKey}/flags/{flagKey}/environments/{envKey}/approval-requests"
 _KIND: dict[VoteDecision, str] = {"approved": "approve", "rejected": "decline", "dismissed": "comment"}
 
 

@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from reconciler.api.errors import ApiError, error_responses
-from reconciler.api.launchdarkly import PATH as LD_PATH
+from reconciler.api.paths import LAUNCHDARKLY_APPROVALS as LD_PATH
+from reconciler.api.paths import V1_APPROVALS
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 PROJECT_PATHS = (
@@ -31,9 +32,9 @@ OTHER_PATHS = (
     LD_PATH + "/{id}/reviews",
     LD_PATH + "/{id}/apply",
     LD_PATH.removesuffix("approval-requests") + "approval-requests-flag-copy",
-    "/v1/approvals",
-    "/v1/approvals/{approval_id}",
-    "/v1/approvals/{approval_id}/review",
+    V1_APPROVALS,
+    V1_APPROVALS + "/{approval_id}",
+    V1_APPROVALS + "/{approval_id}/review",
 )
 
 

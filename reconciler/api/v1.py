@@ -21,8 +21,9 @@ from reconciler.api.compat import enabled_after, instructions, last_review, roll
 from reconciler.api.context import ApiContext
 from reconciler.api.directory import Directory, iso
 from reconciler.api.errors import ApiError, error_responses
+from reconciler.api.ids import is_uuid
 from reconciler.api.paging import Offset
-from reconciler.api.posthog.routes import is_uuid
+from reconciler.api.paths import V1_APPROVALS
 from reconciler.model.states import APPROVALS_READ, REFUSED_STATES, ChangeRequestState
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Reader, stable_uuid
 
@@ -132,7 +133,7 @@ def router(ctx: ApiContext) -> APIRouter:
     responses = error_responses(401, 403, 404, 422)
     org_id = stable_uuid("organization", ctx.settings.repository or "reconciler")
 
-    @api.get("/v1/approvals", response_model=V1Approvals, responses=responses)
+    @api.get(V1_APPROVALS, response_model=V1Approvals, responses=responses)
     def list_approvals(request: Request, credentials: Credentials, status: V1Status | None = None,
                        limit: Annotated[int, Query(ge=1, le=1_000_000)] = DEFAULT_LIMIT, offset: Offset = 0) -> Response:
         """Change requests as approval requests, newest first; `limit` is capped at 100."""
@@ -148,7 +149,7 @@ def router(ctx: ApiContext) -> APIRouter:
 
             return ctx.respond(access, request, render)
 
-    @api.get("/v1/approvals/{approval_id}", response_model=V1Approval, responses=responses)
+    @api.get(V1_APPROVALS + "/{approval_id}", response_model=V1Approval, responses=responses)
     def get_approval(request: Request, approval_id: str, credentials: Credentials) -> Response:
         """One change request as an approval request."""
         with ctx.gate.open(credentials, APPROVALS_READ) as access:

@@ -10,8 +10,9 @@ import sys
 
 import click
 
+from reconciler.cli.options import store_option
 from reconciler.errors import EXIT_FINDINGS
-from reconciler.store import STORE_HELP, open_store
+from reconciler.store import open_store
 
 
 @click.group()
@@ -20,7 +21,7 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@click.option("--store", "store_url", default=None, help=STORE_HELP)
+@store_option
 def verify(store_url: str | None) -> None:
     """Check that no audit event was edited, deleted or inserted."""
     with open_store(store_url) as store:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import click
 
 from reconciler.approvals.factory import project_repository
+from reconciler.cli.options import checkout_option, compare_store_option, path_option
 from reconciler.decision.regime import RulesInvalid, describe_findings
 from reconciler.errors import EXIT_FINDINGS
 from reconciler.github import STATUS_CONTEXT, GitHubClient
@@ -23,20 +24,18 @@ from reconciler.plan.pullrequest import evaluate_pull_request, project_at, publi
 
 @click.command("check-approvals")
 @click.option("--pr", "number", type=click.IntRange(min=1), required=True, help="The pull request number.")
-@click.option("--repo", "repo_path", default=".", show_default=True, type=click.Path(file_okay=False),
-              help="A checkout of the policy repository with the pull request's base and head.")
-@click.option("--path", "subdir", default="", help="The policy repository's directory inside the checkout.")
-@click.option("--store", "store_url", default=None,
-              help="The reconciler's store: judge against the flags and rules in force there.")
+@checkout_option
+@path_option
+@compare_store_option
 @click.option("--dry-run", is_flag=True, help="Print the status and the plan; write nothing to GitHub.")
-def check_approvals(number: int, repo_path: str, subdir: str, store_url: str | None, dry_run: bool) -> None:
+def check_approvals(number: int, repo_path: str, path: str, store_url: str | None, dry_run: bool) -> None:
     """Judge pull request N's reviews by the base policies and set the `reconciler/approvals` status.
 
     GITHUB_TOKEN is the token, GITHUB_API_URL the API root, GITHUB_REPOSITORY overrides the
     repository named in reconciler.yaml. Exits 1 when the status is failure, including when the
     base's rules do not read in full (a pull request is never judged by fewer policies).
     """
-    subdir = "" if subdir.strip("/") in ("", ".") else subdir
+    subdir = "" if path.strip("/") in ("", ".") else path
     with contextlib.ExitStack() as stack:
         repo = stack.enter_context(GitRepository.open(repo_path, subdir=subdir))
         client = stack.enter_context(GitHubClient.from_env(project_repository(project_at(repo))))

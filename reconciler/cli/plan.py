@@ -11,6 +11,7 @@ import json
 
 import click
 
+from reconciler.cli.options import compare_store_option
 from reconciler.errors import EXIT_FINDINGS, EXIT_OK
 
 
@@ -19,15 +20,13 @@ from reconciler.errors import EXIT_FINDINGS, EXIT_OK
 @click.option(
     "--base", help="The commit to plan against (default: the merge-base of HEAD with the tracked branch)."
 )
-@click.option(
-    "--store", help="Read the flags before from this store (URL or SQLite file) instead of replaying history."
-)
+@compare_store_option
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
     help="markdown is what a pull-request comment shows.",
 )  # fmt: skip
 @click.pass_context
-def plan(ctx: click.Context, path: str, base: str | None, store: str | None, fmt: str) -> None:
+def plan(ctx: click.Context, path: str, base: str | None, store_url: str | None, fmt: str) -> None:
     """Show what merging PATH (default .) onto its base would do to the flags.
 
     For each change request new since the base: the flag before and after, the policies that
@@ -39,7 +38,7 @@ def plan(ctx: click.Context, path: str, base: str | None, store: str | None, fmt
     from reconciler.plan.render import render_markdown, render_text
     from reconciler.store import Store
 
-    opened = Store.open(store, migrate=False) if store else None
+    opened = Store.open(store_url, migrate=False) if store_url else None
     try:
         result = build_plan(path, base=base, store=opened)
     finally:

@@ -4,38 +4,22 @@ The pass runs under the store's leader lock. When another pass holds it (another
 or the leader of `reconciler run`), or overtakes this one, the line starts with `Skipped:` and
 the exit code is 0: the other pass applies what landed.
 
-Its repository options are shared with `reconciler run` (`repository_options`, `config_from`).
+`config_from` turns the repository options (shared with `reconciler run`) into a `ReconcileConfig`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Literal, TypeVar, cast
+from typing import Literal, cast
 
 import click
 
-from reconciler.cli.options import store_option
+from reconciler.cli.options import repository_options
 from reconciler.reconcile import AnotherPassError, PassResult, ReconcileConfig, reconcile_exclusively
 from reconciler.store import Store, resolve_store_url
 
-F = TypeVar("F", bound=Callable[..., object])
 ApprovalSource = Literal["github", "trailers"]
 
-
-
-def repository_options(command: F) -> F:
-    """--repo, --store, --branch, --path, --accept-rewrite and --approvals, as `config_from` reads them."""
-    for option in reversed([
-        click.option("--repo", required=True, help="The policy repository: a URL to clone and fetch, or a local path."),
-        store_option,
-        click.option("--branch", help="The branch to follow (default: the repository's default branch)."),
-        click.option("--path", default="", help="Subdirectory of the repository that holds reconciler.yaml."),
-        click.option("--accept-rewrite", is_flag=True, help="Resume after a force-push rewrote already applied history."),
-        click.option("--approvals", type=click.Choice(["github", "trailers"]), help="Override spec.approvals.source."),
-    ]):
-        command = option(command)
-    return command
 
 
 def config_from(repo: str, branch: str | None, path: str, accept_rewrite: bool, approvals: str | None) -> ReconcileConfig:
@@ -58,7 +42,7 @@ def summary(result: PassResult) -> str:
     help="Seconds to wait for another pass on the same store to finish before skipping.",
 )  # fmt: skip
 def reconcile(
-    repo: str, store_option: str | None, branch: str | None, path: str, accept_rewrite: bool, approvals: str | None,
+    repo: str, store_url: str | None, branch: str | None, path: str, accept_rewrite: bool, approvals: str | None,
     wait: float,
 ) -> None:  # fmt: skip
     """Fetch the policy repository once, apply what landed, and exit.
@@ -67,7 +51,7 @@ def reconcile(
     the store's lock, print `Skipped: …` and exit 0 without touching the store.
     """
     config = config_from(repo, branch, path, accept_rewrite, approvals)
-    with Store.open(resolve_store_url(store_option, os.environ)) as store:
+    with Store.open(resolve_store_url(store_url, os.environ)) as store:
         try:
             click.echo(summary(reconcile_exclusively(config, store, wait=wait)))
         except AnotherPassError as err:

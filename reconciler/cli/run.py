@@ -8,24 +8,22 @@ from typing import cast
 import click
 
 from reconciler.api import create_app
-from reconciler.cli.reconcile_cmd import config_from, repository_options
-from reconciler.cli.serve import anonymous_option, api_settings, host_option, log_format_option, port_option
+from reconciler.cli.options import repository_options, server_options
+from reconciler.cli.reconcile_cmd import config_from
+from reconciler.cli.serve import api_settings
 from reconciler.service import LogFormat, configure_logging, reconcile_loop, serve
 from reconciler.store import Store, resolve_store_url
 
 
 @click.command("run")
 @repository_options
-@host_option
-@port_option
+@server_options
 @click.option(
     "--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.05), help="Seconds between polls (±10 %)."
 )
-@anonymous_option
-@log_format_option
 def run(
     repo: str,
-    store_option: str | None,
+    store_url: str | None,
     branch: str | None,
     path: str,
     accept_rewrite: bool,
@@ -39,7 +37,7 @@ def run(
     """Reconcile continuously (polls plus GitHub webhooks) and serve the read API, until SIGTERM."""
     configure_logging(cast(LogFormat, log_format))  # click.Choice checked it
     config = config_from(repo, branch, path, accept_rewrite, approvals)
-    with Store.open(resolve_store_url(store_option, os.environ)) as store:
+    with Store.open(resolve_store_url(store_url, os.environ)) as store:
         loop = reconcile_loop(config, store, interval=interval)
         app = create_app(store, settings=api_settings(allow_anonymous), on_webhook=loop.on_webhook, status_provider=loop.status)
         serve(app, host=host, port=port, loop=loop)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import click
 
+from reconciler.cli.options import store_option
 from reconciler.model.states import SCOPES
-from reconciler.store import STORE_HELP, TokenRecord, open_store
+from reconciler.store import TokenRecord, open_store
 
 
 @click.group()
@@ -36,7 +37,7 @@ def token() -> None:
     help="Environment id the token may read; repeatable. Default: every environment.",
 )
 @click.option("--label", default="", help="A note saying what the token is for.")
-@click.option("--store", "store_url", default=None, help=STORE_HELP)
+@store_option
 def create(
     member: str, scopes: tuple[str, ...], environments: tuple[int, ...], label: str, store_url: str | None
 ) -> None:
@@ -53,7 +54,7 @@ def create(
 
 
 @token.command("list")
-@click.option("--store", "store_url", default=None, help=STORE_HELP)
+@store_option
 def list_(store_url: str | None) -> None:
     """List tokens (ids, prefixes, members, scopes; never secrets)."""
     with open_store(store_url) as store:
@@ -66,7 +67,7 @@ def list_(store_url: str | None) -> None:
 
 @token.command("revoke")
 @click.argument("ident")
-@click.option("--store", "store_url", default=None, help=STORE_HELP)
+@store_option
 def revoke(ident: str, store_url: str | None) -> None:
     """Revoke the token with this id or prefix."""
     with open_store(store_url) as store:

@@ -1,8 +1,9 @@
 """`Store`: the one door to the database for the whole product.
 
 Open it with `Store.open(url_or_path)` (migrations run on open), write through
-`with store.transaction() as tx:`, and read through the methods here (each a short read
-transaction) or `with store.reading() as r:` for several reads from one snapshot.
+`with store.transaction() as tx:`, and read through the queries of `Queries` (each a short
+read on its own connection) or `with store.reading() as r:` for several reads from one
+snapshot.
 """
 
 from __future__ import annotations
@@ -21,21 +22,8 @@ from reconciler.store import audit, connect, tokens
 from reconciler.store import schema as t
 from reconciler.store.flagindex import FlagIndex
 from reconciler.store.lock import FileLeaderLock, LeaderLock, PostgresLeaderLock
-from reconciler.store.reader import Reader
-from reconciler.store.records import (
-    AuditRecord,
-    AuditVerification,
-    ChangeRequestFilter,
-    ChangeRequestRecord,
-    EnvironmentRecord,
-    FlagRecord,
-    FlagVersionRecord,
-    MemberRecord,
-    PolicyRecord,
-    Position,
-    RoleRecord,
-    TokenRecord,
-)
+from reconciler.store.reader import Queries, Reader
+from reconciler.store.records import AuditVerification, TokenRecord
 from reconciler.store.transaction import Transaction
 
 
@@ -55,7 +43,7 @@ def _advice(err: sa.exc.DBAPIError) -> str:
     return ""
 
 
-class Store:
+class Store(Queries):
     """The flag store on SQLite or PostgreSQL."""
 
     def __init__(self, engine: sa.Engine):
@@ -124,15 +112,20 @@ class Store:
     @contextmanager
     def reading(self) -> Iterator[Reader]:
         """Several reads from one consistent snapshot."""
-        with self._errors(), self.engine.connect() as conn, conn.begin():
+        with self._snapshot() as conn:
             yield Reader(conn)
 
     @contextmanager
-    def _one_read(self) -> Iterator[Reader]:
+    def _snapshot(self) -> Iterator[sa.Connection]:
+        with self._errors(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sa.Connection]:
         """A single-statement read: on PostgreSQL without BEGIN/COMMIT round trips."""
         options = {"isolation_level": "AUTOCOMMIT"} if self.backend == "postgresql" else {}
         with self._errors(), self.engine.connect().execution_options(**options) as conn:
-            yield Reader(conn)
+            yield conn
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -145,93 +138,7 @@ class Store:
         except sa.exc.TimeoutError as err:  # every pooled connection is busy (a hung database)
             raise StoreError(f"the store {self.url} has no free connection: {err}") from err
 
-    # --- reads --------------------------------------------------------------------------
-
-    def store_version(self) -> int:
-        with self._one_read() as r:
-            return r.store_version()
-
-    def flags_version(self, environment_id: int) -> int:
-        with self._one_read() as r:
-            return r.flags_version(environment_id)
-
-    def list_environments(self) -> list[EnvironmentRecord]:
-        with self._one_read() as r:
-            return r.list_environments()
-
-    def get_environment(self, environment_id: int) -> EnvironmentRecord | None:
-        with self._one_read() as r:
-            return r.get_environment(environment_id)
-
-    def environment_by_key(self, key: str) -> EnvironmentRecord | None:
-        with self._one_read() as r:
-            return r.environment_by_key(key)
-
-    def environment_by_token(self, api_token: str) -> EnvironmentRecord | None:
-        with self._one_read() as r:
-            return r.environment_by_token(api_token)
-
-    def get_flag(self, environment_id: int, key: str) -> FlagRecord | None:
-        with self._one_read() as r:
-            return r.get_flag(environment_id, key)
-
-    def get_flag_by_id(self, environment_id: int, flag_id: int) -> FlagRecord | None:
-        with self._one_read() as r:
-            return r.get_flag_by_id(environment_id, flag_id)
-
-    def list_flags(self, environment_id: int, *, include_deleted: bool = True) -> list[FlagRecord]:
-        with self._one_read() as r:
-            return r.list_flags(environment_id, include_deleted=include_deleted)
-
-    def flag_history(self, environment_id: int, key: str) -> list[FlagVersionRecord]:
-        with self._one_read() as r:
-            return r.flag_history(environment_id, key)
-
-    def list_policies(self) -> list[PolicyRecord]:
-        with self._one_read() as r:
-            return r.list_policies()
-
-    def get_policy(self, policy_id: str) -> PolicyRecord | None:
-        with self._one_read() as r:
-            return r.get_policy(policy_id)
-
-    def list_roles(self) -> list[RoleRecord]:
-        with self._one_read() as r:
-            return r.list_roles()
-
-    def list_members(self, *, include_removed: bool = False) -> list[MemberRecord]:
-        with self._one_read() as r:
-            return r.list_members(include_removed=include_removed)
-
-    def get_member(self, ident: str | int) -> MemberRecord | None:
-        with self._one_read() as r:
-            return r.get_member(ident)
-
-    def get_change_request(self, change_request_id: str) -> ChangeRequestRecord | None:
-        with self._one_read() as r:
-            return r.get_change_request(change_request_id)
-
-    def list_change_requests(
-        self, filters: ChangeRequestFilter | None = None
-    ) -> tuple[int, list[ChangeRequestRecord]]:
-        with self.reading() as r:
-            return r.list_change_requests(filters)
-
-    def list_audit(
-        self,
-        limit: int = 100,
-        offset: int = 0,
-        *,
-        object_type: str | None = None,
-        object_id: str | None = None,
-        verb: str | None = None,
-    ) -> tuple[int, list[AuditRecord]]:
-        with self.reading() as r:
-            return r.list_audit(limit, offset, object_type=object_type, object_id=object_id, verb=verb)
-
-    def position(self) -> Position:
-        with self._one_read() as r:
-            return r.position()
+    # --- reads (each query of `Queries` on a connection of its own) ----------------------
 
     def verify_audit(self) -> AuditVerification:
         """Walk the whole audit chain; `intact` is False when a row was edited, deleted or inserted."""
@@ -284,10 +191,6 @@ class Store:
         known = ", ".join(sorted(m.login for m in members))
         raise ConfigError(f"no member {login!r} in members.yaml as applied: pick one of {known}")
 
-    def list_tokens(self) -> list[TokenRecord]:
-        with self._one_read() as r:
-            return r.list_tokens()
-
     def token(self, ident: str) -> TokenRecord | None:
         """The token with this id or display prefix (None if none, StoreError if ambiguous)."""
         matches = [tok for tok in self.list_tokens() if ident in (str(tok.id), tok.prefix)]
@@ -310,8 +213,7 @@ class Store:
 
     def authenticate(self, token: str) -> TokenRecord | None:
         """The live token record for a presented secret, or None (unknown or revoked)."""
-        with self.reading() as r:
-            record = r.token_by_hash(tokens.token_hash(token))
+        record = self.token_by_hash(tokens.token_hash(token))
         return record if record is not None and record.revoked_at is None else None
 
     # --- webhook deliveries, leadership -------------------------------------------------

@@ -1,12 +1,14 @@
-"""Read queries on one connection: everything that is read from the store.
+"""The store's read queries, declared once for every way of reading.
 
-`Reader` wraps a connection inside a transaction, so a group of reads sees one consistent
+`Queries` holds each query; where its connection comes from is left to the subclass.
+`Reader` wraps one connection inside a transaction, so a group of reads sees one consistent
 snapshot (`Store.reading()`); the write transaction extends it, so a pass can read what it is
-about to change under the same lock.
+about to change under the same lock. `Store` answers each query on its own short read.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,21 +37,26 @@ def flags_counter(environment_id: int) -> str:
     return f"flags:{environment_id}"
 
 
-class Reader:
-    """Read methods over one open connection (and its transaction)."""
+class Queries:
+    """The read queries, each declared once, over the connection `_connection()` lends.
 
-    def __init__(self, conn: sa.Connection):
-        self._conn = conn
+    `Reader` lends its one connection (every query sees the same snapshot); `Store` lends a
+    connection per query, so `store.get_flag(...)` is one short read on its own.
+    `_snapshot()` lends a connection for the queries that run several statements which must
+    agree (a count and its page).
+    """
 
-    @property
-    def conn(self) -> sa.Connection:
-        """The connection, inside its transaction."""
-        return self._conn
+    def _connection(self) -> AbstractContextManager[sa.Connection]:
+        raise NotImplementedError
+
+    def _snapshot(self) -> AbstractContextManager[sa.Connection]:
+        return self._connection()
 
     # --- counters -----------------------------------------------------------------------
 
     def counter(self, name: str) -> int:
-        value = self.conn.scalar(statements.COUNTER, {"name": name})
+        with self._connection() as conn:
+            value = conn.scalar(statements.COUNTER, {"name": name})
         return int(value or 0)
 
     def store_version(self) -> int:
@@ -63,8 +70,9 @@ class Reader:
     # --- environments -------------------------------------------------------------------
 
     def list_environments(self) -> list[EnvironmentRecord]:
-        result = self.conn.execute(sa.select(t.environments).order_by(t.environments.c.id))
-        return [rows.environment_record(r) for r in result]
+        with self._connection() as conn:
+            result = conn.execute(sa.select(t.environments).order_by(t.environments.c.id))
+            return [rows.environment_record(r) for r in result]
 
     def get_environment(self, environment_id: int) -> EnvironmentRecord | None:
         return self._one_environment(t.environments.c.id == environment_id)
@@ -76,7 +84,8 @@ class Reader:
         return self._one_environment(t.environments.c.api_token == api_token)
 
     def _one_environment(self, where: sa.ColumnElement[bool]) -> EnvironmentRecord | None:
-        row = self.conn.execute(sa.select(t.environments).where(where)).first()
+        with self._connection() as conn:
+            row = conn.execute(sa.select(t.environments).where(where)).first()
         return None if row is None else rows.environment_record(row)
 
     # --- flags --------------------------------------------------------------------------
@@ -84,12 +93,14 @@ class Reader:
     def get_flag(self, environment_id: int, key: str) -> FlagRecord | None:
         """The flag `key` of the environment, soft-deleted or not; None if it never existed."""
         params = {"environment_id": environment_id, "key": key}
-        row = self.conn.execute(statements.FLAG_BY_KEY, params).first()
+        with self._connection() as conn:
+            row = conn.execute(statements.FLAG_BY_KEY, params).first()
         return None if row is None else rows.flag_record(row)
 
     def get_flag_by_id(self, environment_id: int, flag_id: int) -> FlagRecord | None:
         where = (t.flags.c.environment_id == environment_id) & (t.flags.c.id == flag_id)
-        row = self.conn.execute(sa.select(t.flags).where(where)).first()
+        with self._connection() as conn:
+            row = conn.execute(sa.select(t.flags).where(where)).first()
         return None if row is None else rows.flag_record(row)
 
     def list_flags(self, environment_id: int, *, include_deleted: bool = True) -> list[FlagRecord]:
@@ -97,7 +108,8 @@ class Reader:
         query = sa.select(t.flags).where(t.flags.c.environment_id == environment_id)
         if not include_deleted:
             query = query.where(t.flags.c.deleted.is_(False))
-        return [rows.flag_record(r) for r in self.conn.execute(query.order_by(t.flags.c.id))]
+        with self._connection() as conn:
+            return [rows.flag_record(r) for r in conn.execute(query.order_by(t.flags.c.id))]
 
     def flag_history(self, environment_id: int, key: str) -> list[FlagVersionRecord]:
         """Every version of the flag, oldest first."""
@@ -107,28 +119,33 @@ class Reader:
             .where((v.c.environment_id == environment_id) & (v.c.key == key))
             .order_by(v.c.version)
         )
-        return [rows.flag_version_record(r) for r in self.conn.execute(query)]
+        with self._connection() as conn:
+            return [rows.flag_version_record(r) for r in conn.execute(query)]
 
     # --- policies, members --------------------------------------------------------------
 
     def list_policies(self) -> list[PolicyRecord]:
-        result = self.conn.execute(sa.select(t.policies).order_by(t.policies.c.name))
-        return [rows.policy_record(r) for r in result]
+        with self._connection() as conn:
+            result = conn.execute(sa.select(t.policies).order_by(t.policies.c.name))
+            return [rows.policy_record(r) for r in result]
 
     def get_policy(self, policy_id: str) -> PolicyRecord | None:
-        row = self.conn.execute(sa.select(t.policies).where(t.policies.c.id == policy_id)).first()
+        with self._connection() as conn:
+            row = conn.execute(sa.select(t.policies).where(t.policies.c.id == policy_id)).first()
         return None if row is None else rows.policy_record(row)
 
     def list_roles(self) -> list[RoleRecord]:
-        result = self.conn.execute(sa.select(t.roles).order_by(t.roles.c.name))
-        return [RoleRecord(id=r.id, name=r.name) for r in result]
+        with self._connection() as conn:
+            result = conn.execute(sa.select(t.roles).order_by(t.roles.c.name))
+            return [RoleRecord(id=r.id, name=r.name) for r in result]
 
     def list_members(self, *, include_removed: bool = False) -> list[MemberRecord]:
         """Members as of the applied head (with `include_removed`, also those since removed)."""
         query = sa.select(t.members).order_by(t.members.c.id)
         if not include_removed:
             query = query.where(t.members.c.removed_at.is_(None))
-        return [rows.member_record(r) for r in self.conn.execute(query)]
+        with self._connection() as conn:
+            return [rows.member_record(r) for r in conn.execute(query)]
 
     def get_member(self, ident: str | int) -> MemberRecord | None:
         """A member, current or removed, by integer id, uuid or login (case-insensitive)."""
@@ -137,22 +154,25 @@ class Reader:
             where: sa.ColumnElement[bool] = m.id == ident
         else:
             where = (m.uuid == ident) | (sa.func.lower(m.login) == ident.lower())
-        row = self.conn.execute(sa.select(t.members).where(where).order_by(m.removed_at.is_not(None))).first()
+        with self._connection() as conn:
+            row = conn.execute(sa.select(t.members).where(where).order_by(m.removed_at.is_not(None))).first()
         return None if row is None else rows.member_record(row)
 
     # --- change requests ----------------------------------------------------------------
 
     def get_change_request(self, change_request_id: str) -> ChangeRequestRecord | None:
-        row = self.conn.execute(statements.CHANGE_REQUEST_BY_ID, {"id": change_request_id}).first()
+        with self._connection() as conn:
+            row = conn.execute(statements.CHANGE_REQUEST_BY_ID, {"id": change_request_id}).first()
         return None if row is None else rows.change_request_record(row)
 
     def change_request_states(self, ids: list[str]) -> dict[str, tuple[str, str | None]]:
         """`{id: (state, commit)}` of those of `ids` that exist: one query per 500 ids."""
         cr = t.change_requests
         found: dict[str, tuple[str, str | None]] = {}
-        for start in range(0, len(ids), 500):
-            query = sa.select(cr.c.id, cr.c.state, cr.c.commit).where(cr.c.id.in_(ids[start : start + 500]))
-            found.update({row.id: (row.state, row.commit) for row in self.conn.execute(query)})
+        with self._snapshot() as conn:
+            for start in range(0, len(ids), 500):
+                query = sa.select(cr.c.id, cr.c.state, cr.c.commit).where(cr.c.id.in_(ids[start : start + 500]))
+                found.update({row.id: (row.state, row.commit) for row in conn.execute(query)})
         return found
 
     def list_change_requests(
@@ -162,7 +182,6 @@ class Reader:
         filters = filters or ChangeRequestFilter()
         where = _change_request_where(filters)
         cr = t.change_requests
-        count = self.conn.scalar(sa.select(sa.func.count()).select_from(cr).where(*where)) or 0
         query = (
             sa.select(*statements.CHANGE_REQUEST_COLUMNS)
             .where(*where)
@@ -171,7 +190,9 @@ class Reader:
         )
         if filters.limit is not None:
             query = query.limit(filters.limit)
-        return int(count), [rows.change_request_record(r) for r in self.conn.execute(query)]
+        with self._snapshot() as conn:
+            count = conn.scalar(sa.select(sa.func.count()).select_from(cr).where(*where)) or 0
+            return int(count), [rows.change_request_record(r) for r in conn.execute(query)]
 
     # --- audit, tokens, position --------------------------------------------------------
 
@@ -195,22 +216,41 @@ class Reader:
             )
             if value is not None
         ]
-        count = self.conn.scalar(sa.select(sa.func.count()).select_from(t.audit_events).where(*where)) or 0
         query = sa.select(t.audit_events).where(*where).order_by(a.id.desc()).limit(limit).offset(offset)
-        return int(count), [rows.audit_record(r) for r in self.conn.execute(query)]
+        with self._snapshot() as conn:
+            count = conn.scalar(sa.select(sa.func.count()).select_from(t.audit_events).where(*where)) or 0
+            return int(count), [rows.audit_record(r) for r in conn.execute(query)]
 
     def list_tokens(self) -> list[TokenRecord]:
-        result = self.conn.execute(sa.select(t.api_tokens).order_by(t.api_tokens.c.id))
-        return [rows.token_record(r) for r in result]
+        with self._connection() as conn:
+            result = conn.execute(sa.select(t.api_tokens).order_by(t.api_tokens.c.id))
+            return [rows.token_record(r) for r in result]
 
     def token_by_hash(self, token_hash: str) -> TokenRecord | None:
         query = sa.select(t.api_tokens).where(t.api_tokens.c.token_hash == token_hash)
-        row = self.conn.execute(query).first()
+        with self._connection() as conn:
+            row = conn.execute(query).first()
         return None if row is None else rows.token_record(row)
 
     def position(self) -> Position:
         query = sa.select(t.reconciler_status).where(t.reconciler_status.c.id == STATUS_ROW)
-        return rows.position_record(self.conn.execute(query).first())
+        with self._connection() as conn:
+            return rows.position_record(conn.execute(query).first())
+
+
+class Reader(Queries):
+    """The read queries over one open connection (and its transaction): one snapshot."""
+
+    def __init__(self, conn: sa.Connection):
+        self._conn = conn
+
+    @property
+    def conn(self) -> sa.Connection:
+        """The connection, inside its transaction."""
+        return self._conn
+
+    def _connection(self) -> AbstractContextManager[sa.Connection]:
+        return nullcontext(self.conn)
 
 
 def _change_request_where(f: ChangeRequestFilter) -> list[sa.ColumnElement[bool]]:

@@ -7,8 +7,8 @@ with `shapes.py`.
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, Security
 from fastapi.responses import Response
@@ -19,6 +19,7 @@ from reconciler.api.auth import Access, Caller, bearer
 from reconciler.api.context import ApiContext
 from reconciler.api.directory import Directory
 from reconciler.api.errors import ApiError, error_responses
+from reconciler.api.ids import is_uuid
 from reconciler.api.paging import INT32, Offset, ProjectId, TextFilter, links, page
 from reconciler.api.posthog import shapes as posthog
 from reconciler.model.states import (
@@ -38,17 +39,12 @@ from reconciler.store import (
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (PostHog's default: 100).")]
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 EVENT_BATCH = 500
+T = TypeVar("T")
 READ_ERRORS = error_responses(401, 403, 404, 422)
 # Documented, not enforced by FastAPI: `parse_states` answers a bad state with a clearer message.
 _STATE = "(?:" + "|".join(CHANGE_REQUEST_STATES) + ")"
 STATE_LIST = rf"^ *{_STATE} *(?:, *{_STATE} *)*$"
-
-
-def is_uuid(text: str) -> bool:
-    """Ids are lower-case uuids; anything else names nothing (and never reaches the database)."""
-    return _UUID.fullmatch(text) is not None
 
 
 def parse_states(state: str | None) -> tuple[str, ...] | None:
@@ -135,6 +131,14 @@ def _policy(ctx: ApiContext, access: Access, policy: PolicyRecord, directory: Di
     return {**body, "match": {**match, "environments": readable}}
 
 
+def newest_first(request: Request, ctx: ApiContext, items: list[T], key: Callable[[T], Any],
+                 shape: Callable[[T], dict[str, Any]], *, offset: int, limit: int) -> dict[str, Any]:
+    """One page of `items`, newest (greatest `key`) first, each shaped, as PostHog lists them."""
+    items = sorted(items, key=key, reverse=True)
+    results = [shape(item) for item in items[offset:offset + limit]]
+    return page(request, ctx.settings, count=len(items), offset=offset, limit=limit, results=results)
+
+
 def router(ctx: ApiContext, prefix: str) -> APIRouter:
     """The routes under `prefix`; built once per prefix so each route knows its full path
     (the metrics label requests by it)."""
@@ -156,10 +160,9 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
 
             def render() -> dict[str, Any]:
                 policies = [p for p in access.reader.list_policies() if posthog.policy_applies_to(p, access.env.key)]
-                policies.sort(key=lambda p: (p.created_at, p.id), reverse=True)
                 directory = ctx.members(access)
-                results = [_policy(ctx, access, p, directory) for p in policies[offset:offset + limit]]
-                return page(request, ctx.settings, count=len(policies), offset=offset, limit=limit, results=results)
+                return newest_first(request, ctx, policies, lambda p: (p.created_at, p.id),
+                                    lambda p: _policy(ctx, access, p, directory), offset=offset, limit=limit)
 
             return ctx.respond(access, request, render)
 
@@ -228,10 +231,8 @@ def _other_routes(api: APIRouter, ctx: ApiContext) -> None:
         with gate.open(credentials, FEATURE_FLAG_READ, project_id=project_id) as access:
 
             def render() -> dict[str, Any]:
-                flags = access.reader.list_flags(project_id)
-                flags.sort(key=lambda f: (f.created_at, f.flag.id), reverse=True)
-                results = [posthog.flag_object(f) for f in flags[offset:offset + limit]]
-                return page(request, ctx.settings, count=len(flags), offset=offset, limit=limit, results=results)
+                return newest_first(request, ctx, access.reader.list_flags(project_id),
+                                    lambda f: (f.created_at, f.flag.id), posthog.flag_object, offset=offset, limit=limit)
 
             return ctx.respond(access, request, render)
 

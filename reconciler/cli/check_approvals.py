@@ -15,11 +15,11 @@ import click
 
 from reconciler.approvals.factory import project_repository
 from reconciler.cli.options import checkout_option, compare_store_option, path_option
-from reconciler.decision.regime import RulesInvalid, describe_findings
+from reconciler.decision.regime import RulesInvalid
 from reconciler.errors import EXIT_FINDINGS
 from reconciler.github import STATUS_CONTEXT, GitHubClient
 from reconciler.gitrepo.repository import GitRepository
-from reconciler.plan.pullrequest import evaluate_pull_request, project_at, publish
+from reconciler.plan.pullrequest import evaluate_pull_request, project_at, publish, publish_unreadable_rules
 
 
 @click.command("check-approvals")
@@ -47,10 +47,8 @@ def check_approvals(number: int, repo_path: str, path: str, store_url: str | Non
         try:
             result = evaluate_pull_request(repo, client, number, now=datetime.now(UTC), store=store)
         except RulesInvalid as err:
-            if not dry_run:  # say so on the pull request too, not only in the job's log
-                # The client cuts the description to GitHub's limit.
-                description = f"the base's rules do not read: {describe_findings(err.findings)}"
-                client.create_status(client.get_pull(number).head_sha, "failure", description)
+            if not dry_run:
+                publish_unreadable_rules(client, number, err)
             raise
         if dry_run:
             state, description = result.commit_status()

@@ -21,7 +21,14 @@ from datetime import datetime
 
 from reconciler.approvals.github import PullSnapshot, pull_request_context
 from reconciler.decision.changes import current_flags, decide, decide_without_flags, needs_new_id
-from reconciler.decision.regime import Regime, invalid_change_request, load_regime, read_regime
+from reconciler.decision.regime import (
+    Regime,
+    RulesInvalid,
+    describe_findings,
+    invalid_change_request,
+    load_regime,
+    read_regime,
+)
 from reconciler.decision.rules import judge_rule_change
 from reconciler.errors import ConfigError, DocumentError, GitError
 from reconciler.github import GitHubClient, PullRequest
@@ -223,6 +230,13 @@ def publish(client: GitHubClient, result: PullRequestEvaluation) -> tuple[Commit
     client.upsert_comment(result.pull.number, result.markdown(), PLAN_MARKER)
     log.info("pull request #%d: %s (%s)", result.pull.number, state, description)
     return state, description
+
+
+def publish_unreadable_rules(client: GitHubClient, number: int, err: RulesInvalid) -> None:
+    """Mark pull request `number` failed because its base's rules do not read in full: said on the
+    pull request, not only in the job's log (the client cuts the description to GitHub's limit)."""
+    description = f"the base's rules do not read: {describe_findings(err.findings)}"
+    client.create_status(client.get_pull(number).head_sha, "failure", description)
 
 
 def project_at(repo: GitRepository, commit: str = "HEAD") -> Project | None:

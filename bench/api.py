@@ -10,7 +10,8 @@ generator when wrk is missing) at 32 connections:
 - detail:  `change_requests/{id}/` over 1,000 different ids;
 - defs304: `/flags/definitions?token=…` with the current ETag, answered 304.
 
-Usage: python -m bench.api [--duration 3] [--rounds 3] [--changes 100000] [--flags 2000] [--backend sqlite|postgres|all]
+Usage: python -m bench.api [--duration 3] [--rounds 3] [--changes 100000] [--flags 2000]
+                            [--backend sqlite|postgres|all]
 Targets (bench/README.md): list >= 25 %, detail >= 50 %, definitions-304 >= 70 % of the
 static throughput, p99 < 50 ms.
 """
@@ -52,8 +53,19 @@ from tests.support.people import T0
 from tests.support.pgutil import temporary_database
 
 ROOT = Path(__file__).resolve().parent.parent
-STATES: list[ChangeRequestState] = ["applied", "applied", "applied", "applied", "applied", "applied",
-                                    "pending", "approved", "rejected", "failed", "expired"]  # fmt: skip
+STATES: list[ChangeRequestState] = [
+    "applied",
+    "applied",
+    "applied",
+    "applied",
+    "applied",
+    "applied",
+    "pending",
+    "approved",
+    "rejected",
+    "failed",
+    "expired",
+]
 LOGINS = [f"dev-{i:02}" for i in range(12)]
 CONNECTIONS = 32
 TARGETS = {"list": 0.25, "detail": 0.50, "defs304": 0.70}
@@ -63,7 +75,9 @@ TARGETS = {"list": 0.25, "detail": 0.50, "defs304": 0.70}
 
 
 def members() -> MembersSpec:
-    people = [{"login": login, "email": f"{login}@example.com", "first_name": login.title()} for login in LOGINS]
+    people = [
+        {"login": login, "email": f"{login}@example.com", "first_name": login.title()} for login in LOGINS
+    ]
     return MembersSpec.model_validate({"roles": [{"name": "release-managers"}], "members": people})
 
 
@@ -72,14 +86,26 @@ def change_request(i: int, flags: int) -> ChangeRequestRecord:
     at = T0 + timedelta(seconds=i * 30)
     login = LOGINS[i % len(LOGINS)]
     return ChangeRequestRecord(
-        id=change_request_uuid(f"bench:{i}"), name=f"change-{i}", file=f"changes/change-{i}.yaml",
-        environment_key="production", environment_id=1, action_key="feature_flag.update",
-        resource_id=f"flag-{i % flags}", spec={"instructions": [{"kind": "updateRollout", "group": 0, "percentage": i % 101}]},
-        state=state, created_at=at, updated_at=at, description=f"ramp flag-{i % flags}", created_by_login=login,
+        id=change_request_uuid(f"bench:{i}"),
+        name=f"change-{i}",
+        file=f"changes/change-{i}.yaml",
+        environment_key="production",
+        environment_id=1,
+        action_key="feature_flag.update",
+        resource_id=f"flag-{i % flags}",
+        spec={"instructions": [{"kind": "updateRollout", "group": 0, "percentage": i % 101}]},
+        state=state,
+        created_at=at,
+        updated_at=at,
+        description=f"ramp flag-{i % flags}",
+        created_by_login=login,
         votes=(VoteRecord(login=LOGINS[(i + 1) % len(LOGINS)], decision="approved", at=at, counted=True),),
-        applied_by_login=login if state == "applied" else None, applied_at=at if state == "applied" else None,
-        commit=f"{i:040x}" if state == "applied" else None, pull_request_number=i,
-        pull_request_url=f"https://github.com/acme/flags/pull/{i}", expires_at=at + timedelta(days=14),
+        applied_by_login=login if state == "applied" else None,
+        applied_at=at if state == "applied" else None,
+        commit=f"{i:040x}" if state == "applied" else None,
+        pull_request_number=i,
+        pull_request_url=f"https://github.com/acme/flags/pull/{i}",
+        expires_at=at + timedelta(days=14),
     )
 
 
@@ -90,7 +116,9 @@ def load(store: Store, changes: int, flags: int) -> str:
         tx.replace_members(members(), file="members.yaml", commit=None, at=T0)
         for n in range(flags):
             groups = [FlagGroup(rollout_percentage=n % 101)]
-            tx.put_flag_version(1, Flag(id=n + 1, key=f"flag-{n}", active=True, filters=FlagFilters(groups=groups)), at=T0)
+            tx.put_flag_version(
+                1, Flag(id=n + 1, key=f"flag-{n}", active=True, filters=FlagFilters(groups=groups)), at=T0
+            )
     batch = 5000
     for start in range(0, changes, batch):
         with store.transaction() as tx:
@@ -113,7 +141,9 @@ def server(url: str) -> Iterator[str]:
     """`uvicorn` serving the API over the store at `url`, in its own process."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "bench.api", "--serve", url, "--port", str(port)], env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.api", "--serve", url, "--port", str(port)], env=env, cwd=ROOT
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -166,15 +196,28 @@ def _lua_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def run_wrk(name: str, base: str, paths: list[str], headers: dict[str, str], seconds: float, workdir: Path) -> Result:
+def run_wrk(
+    name: str, base: str, paths: list[str], headers: dict[str, str], seconds: float, workdir: Path
+) -> Result:
     script = workdir / f"{name}.lua"
     header_lua = ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items())
     script.write_text(LUA % (", ".join(_lua_string(p) for p in paths), header_lua))
-    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script), base]
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{CONNECTIONS}",
+        f"-d{max(1, round(seconds))}s",
+        "--latency",
+        "-s",
+        str(script),
+        base,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return Result(name, rps, _latency(out, "50%"), _latency(out, "99%"), int(errors.group(1)) if errors else 0)
+    return Result(
+        name, rps, _latency(out, "50%"), _latency(out, "99%"), int(errors.group(1)) if errors else 0
+    )
 
 
 def _latency(out: str, pct: str) -> float:
@@ -185,11 +228,15 @@ def _latency(out: str, pct: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-async def _python_load(base: str, paths: list[str], headers: dict[str, str], seconds: float) -> tuple[list[float], int]:
+async def _python_load(
+    base: str, paths: list[str], headers: dict[str, str], seconds: float
+) -> tuple[list[float], int]:
     latencies: list[float] = []
     errors = 0
     deadline = time.monotonic() + seconds
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=httpx.Limits(max_connections=CONNECTIONS)) as client:
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=httpx.Limits(max_connections=CONNECTIONS)
+    ) as client:
 
         async def worker() -> None:
             nonlocal errors
@@ -220,7 +267,10 @@ def measure(url: str, args: argparse.Namespace, workdir: Path) -> list[list[Resu
     store = Store.open(url)
     started = time.perf_counter()
     token = load(store, args.changes, args.flags)
-    print(f"  loaded {args.changes} change requests and {args.flags} flags in {time.perf_counter() - started:.0f} s")
+    print(
+        f"  loaded {args.changes} change requests and {args.flags} flags"
+        f" in {time.perf_counter() - started:.0f} s"
+    )
     ids = [cr.id for cr in store.list_change_requests(_every(1000))[1]]
     store.close()
     auth = {"Authorization": f"Bearer {token}"}
@@ -239,11 +289,14 @@ def measure(url: str, args: argparse.Namespace, workdir: Path) -> list[list[Resu
         use_wrk = shutil.which("wrk") is not None and not args.python
         rounds: list[list[Result]] = []
         for _ in range(args.rounds):  # interleaved, so a busy moment hits every endpoint alike
-            rounds.append([
-                run_wrk(name, base, paths, headers, args.duration, workdir) if use_wrk
-                else run_python(name, base, paths, headers, args.duration)
-                for name, paths, headers in plan
-            ])
+            rounds.append(
+                [
+                    run_wrk(name, base, paths, headers, args.duration, workdir)
+                    if use_wrk
+                    else run_python(name, base, paths, headers, args.duration)
+                    for name, paths, headers in plan
+                ]
+            )
     return rounds
 
 
@@ -262,8 +315,10 @@ def report(backend: str, rounds: list[list[Result]]) -> None:
         target = TARGETS.get(name)
         verdict = "" if target is None else ("ratio ok" if ratio >= target else "ratio MISSED")
         verdict += "" if target is None else (", p99 ok" if p99 < 50 else ", p99 MISSED")
-        print(f"    {name:8} {rps:8.0f} {ratio:6.0%} {'' if target is None else f'{target:.0%}':>6} "
-              f"{p50:7.1f} {p99:7.1f} {sum(r.errors for r in runs):6} {verdict}")
+        print(
+            f"    {name:8} {rps:8.0f} {ratio:6.0%} {'' if target is None else f'{target:.0%}':>6} "
+            f"{p50:7.1f} {p99:7.1f} {sum(r.errors for r in runs):6} {verdict}"
+        )
 
 
 def main() -> None:
@@ -273,7 +328,9 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=100_000)
     parser.add_argument("--flags", type=int, default=2_000)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
-    parser.add_argument("--python", action="store_true", help="use the Python load generator even if wrk exists")
+    parser.add_argument(
+        "--python", action="store_true", help="use the Python load generator even if wrk exists"
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

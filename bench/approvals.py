@@ -48,9 +48,12 @@ def build(root: Path) -> tuple[PullRequestScenario, list[str]]:
     per_commit = FILES // COMMITS
     sc.open(7, {p: ramp(p[8:-5], f"flag-{i:02}", 50) for i, p in enumerate(paths[:per_commit])})
     for start in range(per_commit, FILES, per_commit):
-        chunk = paths[start:start + per_commit]
-        sc.push(7, {p: ramp(p[8:-5], f"flag-{start + i:02}", 50) for i, p in enumerate(chunk)},
-                message=f"More ramps\n\nCo-authored-by: {BOB.name} <{BOB.email}>")
+        chunk = paths[start : start + per_commit]
+        sc.push(
+            7,
+            {p: ramp(p[8:-5], f"flag-{start + i:02}", 50) for i, p in enumerate(chunk)},
+            message=f"More ramps\n\nCo-authored-by: {BOB.name} <{BOB.email}>",
+        )
     for index in range(REVIEWS):
         sc.review(7, f"reviewer{index % 40}", STATES[index % len(STATES)])
     return sc, paths
@@ -67,7 +70,9 @@ def main() -> None:
         sc, paths = build(Path(tmp))
         now = datetime.fromtimestamp(sc.repo.clock + 60, tz=UTC)
         repo = GitRepository.open(sc.repo.path, branch="main")
-        team = parse_document("members.yaml", "Members", sc.repo.path.joinpath("members.yaml").read_bytes())[0]
+        team = parse_document("members.yaml", "Members", sc.repo.path.joinpath("members.yaml").read_bytes())[
+            0
+        ]
         assert isinstance(team, Members)
 
         def baseline() -> None:
@@ -109,12 +114,17 @@ def main() -> None:
         repo.close()
 
     base = statistics.median(samples["baseline"])
-    print(f"pull request: {FILES} change requests, {REVIEWS} reviews, {COMMITS} commits; median of {ROUNDS} rounds")
+    print(
+        f"pull request: {FILES} change requests, {REVIEWS} reviews, {COMMITS} commits;"
+        f" median of {ROUNDS} rounds"
+    )
     for name, endpoints in counts.items():
         median = statistics.median(samples[name])
         listing = ", ".join(f"{k} {v}" for k, v in sorted(endpoints.items()))
-        print(f"{name:16} {sum(endpoints.values()):3} requests ({listing}); "
-              f"{median * 1000:7.1f} ms = {median / base:5.2f}x baseline")
+        print(
+            f"{name:16} {sum(endpoints.values()):3} requests ({listing}); "
+            f"{median * 1000:7.1f} ms = {median / base:5.2f}x baseline"
+        )
 
 
 if __name__ == "__main__":

@@ -72,8 +72,10 @@ def main() -> None:
     counts = {name: gh.count(name) for name in sorted({r.endpoint for r in gh.requests})}
     print("requests per endpoint:", counts, "total", sum(counts.values()))
     client_time, base_time = timed([with_client, baseline], gh)
-    print(f"client {client_time * 1000:.2f} ms, plain httpx {base_time * 1000:.2f} ms, "
-          f"ratio {client_time / base_time:.2f}x (median of {ROUNDS})")
+    print(
+        f"client {client_time * 1000:.2f} ms, plain httpx {base_time * 1000:.2f} ms, "
+        f"ratio {client_time / base_time:.2f}x (median of {ROUNDS})"
+    )
 
 
 if __name__ == "__main__":

@@ -58,10 +58,13 @@ def main() -> None:
         root = Path(scratch)
         repo = build(root)
         now = datetime.now(UTC)
-        floor = timed(lambda: subprocess.run(
-            ["git", "-C", str(repo.path), "log", "--first-parent", "--name-status", "main"],
-            check=True, capture_output=True,
-        ))  # fmt: skip
+        floor = timed(
+            lambda: subprocess.run(
+                ["git", "-C", str(repo.path), "log", "--first-parent", "--name-status", "main"],
+                check=True,
+                capture_output=True,
+            )
+        )
         config = ReconcileConfig(str(repo.path), branch="main")
         with Store.open(root / "live.db") as store:
             bootstrap = timed(lambda: reconcile_once(config, store, now=now))
@@ -78,7 +81,8 @@ def main() -> None:
     ]
     for name, seconds in rows:
         print(
-            f"{name:48s} {seconds:8.3f} s  {seconds / bootstrap:6.2f}x reconcile  {seconds / floor:8.1f}x git log"
+            f"{name:48s} {seconds:8.3f} s  {seconds / bootstrap:6.2f}x reconcile"
+            f"  {seconds / floor:8.1f}x git log"
         )
     sys.stdout.flush()
 

@@ -44,7 +44,13 @@ def _commit(lines: list[str], n: int, message: str, author: tuple[str, str]) -> 
     data = message.encode()
     who = f"{author[0]} <{author[1]}> {EPOCH + n * 60} +0000"
     committer = f"{CAROL.name} <{CAROL.email}> {EPOCH + n * 60} +0000"
-    lines += ["commit refs/heads/main", f"author {who}", f"committer {committer}", f"data {len(data)}", message]
+    lines += [
+        "commit refs/heads/main",
+        f"author {who}",
+        f"committer {committer}",
+        f"data {len(data)}",
+        message,
+    ]
 
 
 def build(path: Path, commits: int, per_commit: int, flags: int) -> int:
@@ -56,7 +62,9 @@ def build(path: Path, commits: int, per_commit: int, flags: int) -> int:
     _blob(lines, "members.yaml", pr.members())
     for action in ("feature_flag.create", "feature_flag.update"):
         name = action.split(".")[1] + "s"
-        _blob(lines, f"policies/{name}.yaml", pr.policy(name, action, 1, match={"environments": ["production"]}))
+        _blob(
+            lines, f"policies/{name}.yaml", pr.policy(name, action, 1, match={"environments": ["production"]})
+        )
     count = 0
     for n in range(1, commits + 1):
         _commit(lines, n, f"Change {n}\n\nApproved-by: bob\n", ALICE.identity)
@@ -69,7 +77,9 @@ def build(path: Path, commits: int, per_commit: int, flags: int) -> int:
             )
             _blob(lines, f"changes/{n:05d}-{k}.yaml", doc)
             count += 1
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=path, input="\n".join(lines).encode() + b"\n", check=True)
+    subprocess.run(
+        ["git", "fast-import", "--quiet"], cwd=path, input="\n".join(lines).encode() + b"\n", check=True
+    )
     subprocess.run(["git", "checkout", "-q", "main"], cwd=path, check=True)
     return count
 
@@ -77,16 +87,27 @@ def build(path: Path, commits: int, per_commit: int, flags: int) -> int:
 def add_one_commit(path: Path) -> None:
     doc = yaml.safe_dump(pr.ramp("one-more", "flag-1", 42), sort_keys=False)
     (path / "changes" / "one-more.yaml").write_text(doc)
-    env = {**os.environ, "GIT_AUTHOR_NAME": ALICE.name, "GIT_AUTHOR_EMAIL": ALICE.email,
-           "GIT_COMMITTER_NAME": CAROL.name, "GIT_COMMITTER_EMAIL": CAROL.email}  # fmt: skip
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": ALICE.name,
+        "GIT_AUTHOR_EMAIL": ALICE.email,
+        "GIT_COMMITTER_NAME": CAROL.name,
+        "GIT_COMMITTER_EMAIL": CAROL.email,
+    }
     subprocess.run(["git", "add", "-A"], cwd=path, check=True)
-    subprocess.run(["git", "commit", "-q", "-m", "One more\n\nApproved-by: bob"], cwd=path, check=True, env=env)
+    subprocess.run(
+        ["git", "commit", "-q", "-m", "One more\n\nApproved-by: bob"], cwd=path, check=True, env=env
+    )
 
 
 def floor(path: Path) -> float:
     start = time.perf_counter()
-    subprocess.run(["git", "log", "--first-parent", "--name-status", "main"], cwd=path, check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        ["git", "log", "--first-parent", "--name-status", "main"],
+        cwd=path,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -113,14 +134,18 @@ def measure(label: str, path: Path, url: str, requests: int) -> dict[str, float]
         "incremental_vs_floor": incremental / floor_after,
         "floor_ms": floor_after * 1000,
     }
-    print(f"{label:10} {row['changes_per_s']:8.0f} changes/s  bootstrap {bootstrap:6.2f} s "
-          f"({row['bootstrap_vs_floor']:.1f}x git log)  incremental {row['incremental_ms']:6.1f} ms "
-          f"({row['incremental_vs_floor']:.2f}x git log, git log {row['floor_ms']:.0f} ms)")  # fmt: skip
+    print(
+        f"{label:10} {row['changes_per_s']:8.0f} changes/s  bootstrap {bootstrap:6.2f} s "
+        f"({row['bootstrap_vs_floor']:.1f}x git log)  incremental {row['incremental_ms']:6.1f} ms "
+        f"({row['incremental_vs_floor']:.2f}x git log, git log {row['floor_ms']:.0f} ms)"
+    )
     return row
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--commits", type=int, default=2000)
     parser.add_argument("--per-commit", type=int, default=5)
     parser.add_argument("--flags", type=int, default=500)

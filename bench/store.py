@@ -98,7 +98,8 @@ FLOOR_SCHEMA = [
     "CREATE TABLE p (id INTEGER PRIMARY KEY, commit_sha TEXT)",
 ]
 FLOOR_WRITES = [
-    "INSERT INTO f VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET version = excluded.version, data = excluded.data",
+    "INSERT INTO f VALUES (%s, %s, %s, %s)"
+    " ON CONFLICT (id) DO UPDATE SET version = excluded.version, data = excluded.data",
     "INSERT INTO v VALUES (%s, %s, %s)",
     "INSERT INTO c VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
     "INSERT INTO a VALUES (%s, %s, %s)",

@@ -126,7 +126,9 @@ def shared_fixtures() -> Path:
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Tokens]]:
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Store, Tokens]]:
     """One seeded store per backend for every test that only reads (opening and migrating a
     database per test would dominate the suite's time)."""
     if request.param == "sqlite":

@@ -58,7 +58,9 @@ def test_the_architecture_page_lists_each_module_once() -> None:
 def test_the_architecture_page_names_only_modules_that_exist() -> None:
     named = set(PYTHON_FILE.findall(ARCHITECTURE.read_text(encoding="utf-8")))
     gone = sorted(
-        name for name in named if not (ROOT / name if name.startswith(TOP_LEVEL) else PACKAGE / name).is_file()
+        name
+        for name in named
+        if not (ROOT / name if name.startswith(TOP_LEVEL) else PACKAGE / name).is_file()
     )
     assert not gone, f"docs/architecture.md names modules that do not exist: {gone}"
 

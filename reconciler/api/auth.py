@@ -153,7 +153,9 @@ class Gate:
                     _require_readable(caller, environment, f"environment {environment_key!r}")
                 else:
                     environment = envs.by_token.get(api_token or "")
-                    _require_readable(caller, environment, "environment with this project token", attr="token")
+                    _require_readable(
+                        caller, environment, "environment with this project token", attr="token"
+                    )
             yield Access(snapshot, caller, environment, version)
 
     def version(self, snapshot: Snapshot) -> int:
@@ -168,7 +170,9 @@ class Gate:
             self._version = (version, now + ttl)
         return version
 
-    def caller(self, snapshot: Snapshot, credentials: HTTPAuthorizationCredentials | None, scope: str | None) -> Caller:
+    def caller(
+        self, snapshot: Snapshot, credentials: HTTPAuthorizationCredentials | None, scope: str | None
+    ) -> Caller:
         """Authenticate (in the snapshot, unless the token is cached) and check `scope` (None:
         any live token will do)."""
         if credentials is None or not credentials.credentials:
@@ -191,7 +195,6 @@ class Gate:
             )
         return Caller(record)
 
-
     def _token(self, snapshot: Snapshot, digest: str) -> TokenRecord | None:
         """The live token for a hash. A found token is remembered for `token_cache_seconds`
         (so a revocation takes at most that long to bite); an unknown one is asked every time."""
@@ -208,6 +211,8 @@ class Gate:
         return record
 
 
-def _require_readable(caller: Caller, environment: EnvironmentRecord | None, what: str, attr: str | None = None) -> None:
+def _require_readable(
+    caller: Caller, environment: EnvironmentRecord | None, what: str, attr: str | None = None
+) -> None:
     if environment is None or not caller.may_read(environment.id):
         raise ApiError(404, f"no {what} (or this token may not read it)", attr=attr)

@@ -31,7 +31,9 @@ def instructions(cr: ChangeRequestRecord) -> list[dict[str, Any]]:
         return [{"kind": "createFlag", "flag": cr.spec.get("flag")}]
     if cr.action_key == "feature_flag.copy":
         keys = ("source_environment", "included_actions", "excluded_actions")
-        return [{"kind": "copyFlagSettings", **{k: cr.spec.get(k) for k in keys if cr.spec.get(k) is not None}}]
+        return [
+            {"kind": "copyFlagSettings", **{k: cr.spec.get(k) for k in keys if cr.spec.get(k) is not None}}
+        ]
     return []
 
 

@@ -93,7 +93,9 @@ class DirectoryCache:
         if current is not None and current.version == version:
             return current
         snapshot = reader()
-        directory = Directory.build(version, snapshot.list_members(include_removed=True), snapshot.list_roles())
+        directory = Directory.build(
+            version, snapshot.list_members(include_removed=True), snapshot.list_roles()
+        )
         with self._lock:
             if self._current is None or self._current.version <= version:
                 self._current = directory

@@ -37,7 +37,9 @@ _KINDS: dict[int, tuple[str, str]] = {
 class ErrorBody(BaseModel):
     """The body of every error response."""
 
-    type: str = Field(description="Error class: authentication_error, invalid_request, validation_error, server_error.")
+    type: str = Field(
+        description="Error class: authentication_error, invalid_request, validation_error, server_error."
+    )
     code: str = Field(description="Machine-readable error code, e.g. not_found or method_not_allowed.")
     detail: str = Field(description="What went wrong and what to do about it.")
     attr: str | None = Field(default=None, description="The request parameter at fault, if any.")
@@ -46,7 +48,9 @@ class ErrorBody(BaseModel):
 class ApiError(Exception):
     """An error answer: raise it from any handler."""
 
-    def __init__(self, status: int, detail: str, *, attr: str | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self, status: int, detail: str, *, attr: str | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(detail)
         self.status = status
         self.detail = detail
@@ -54,15 +58,22 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def error_response(status: int, detail: str, *, attr: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    kind, code = _KINDS.get(status, ("invalid_request", "error") if status < 500 else ("server_error", "error"))
+def error_response(
+    status: int, detail: str, *, attr: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    kind, code = _KINDS.get(
+        status, ("invalid_request", "error") if status < 500 else ("server_error", "error")
+    )
     body = {"type": kind, "code": code, "detail": detail, "attr": attr}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for these error statuses, all with the one envelope."""
-    return {status: {"model": ErrorBody, "description": _KINDS[status][1].replace("_", " ")} for status in statuses}
+    return {
+        status: {"model": ErrorBody, "description": _KINDS[status][1].replace("_", " ")}
+        for status in statuses
+    }
 
 
 def _validation_detail(err: RequestValidationError) -> tuple[str, str | None]:
@@ -105,7 +116,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def store_error(request: Request, exc: Exception) -> JSONResponse:
         # The message names the database (driver, user, host, name): for the log only.
-        log.error("store failed answering %s %s: %s", request.method, request.url.path, mask_password(str(exc)))
+        log.error(
+            "store failed answering %s %s: %s", request.method, request.url.path, mask_password(str(exc))
+        )
         return error_response(503, STORE_UNAVAILABLE, headers={"Retry-After": "5"})
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -134,8 +134,9 @@ def router(ctx: ApiContext) -> APIRouter:
         return PATH.format(projectKey=project, flagKey=flag, envKey=env)
 
     @api.get(PATH, response_model=ApprovalRequests, responses=responses)
-    def list_approval_requests(request: Request, projectKey: Key, flagKey: Key, envKey: Key,
-                               credentials: Credentials) -> Response:
+    def list_approval_requests(
+        request: Request, projectKey: Key, flagKey: Key, envKey: Key, credentials: Credentials
+    ) -> Response:
         """Every change request of this flag in this environment, newest first."""
         with ctx.gate.open(credentials, APPROVALS_READ, environment_key=envKey) as access:
 
@@ -149,16 +150,21 @@ def router(ctx: ApiContext) -> APIRouter:
             return ctx.respond(access, request, render)
 
     @api.get(PATH + "/{id}", response_model=ApprovalRequest, responses=responses)
-    def get_approval_request(*, request: Request, projectKey: Key, flagKey: Key, envKey: Key, id: str,
-                             credentials: Credentials) -> Response:
+    def get_approval_request(
+        *, request: Request, projectKey: Key, flagKey: Key, envKey: Key, id: str, credentials: Credentials
+    ) -> Response:
         """One change request of this flag in this environment."""
         with ctx.gate.open(credentials, APPROVALS_READ, environment_key=envKey) as access:
 
             def render() -> dict[str, Any]:
                 cr = access.reader.get_change_request(id) if is_uuid(id) else None
                 if cr is None or cr.environment_id != access.env.id or cr.resource_id != flagKey:
-                    raise ApiError(404, f"no approval request {id} for flag {flagKey!r} in environment {envKey!r}")
-                return approval_request(cr, ctx.members(access), _path(projectKey, flagKey, envKey) + f"/{cr.id}")
+                    raise ApiError(
+                        404, f"no approval request {id} for flag {flagKey!r} in environment {envKey!r}"
+                    )
+                return approval_request(
+                    cr, ctx.members(access), _path(projectKey, flagKey, envKey) + f"/{cr.id}"
+                )
 
             return ctx.respond(access, request, render)
 

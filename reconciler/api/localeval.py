@@ -80,7 +80,9 @@ class DefinitionsCache:
                 self._entries[environment.id] = entry
         return entry
 
-    def _build(self, reader: Reader, environment: EnvironmentRecord, store_version: int, flags_version: int) -> Definitions:
+    def _build(
+        self, reader: Reader, environment: EnvironmentRecord, store_version: int, flags_version: int
+    ) -> Definitions:
         flags = reader.list_flags(environment.id, include_deleted=False)
         body = {"flags": [local_flag(f) for f in flags], "group_type_mapping": {}, "cohorts": {}}
         content = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
@@ -88,7 +90,9 @@ class DefinitionsCache:
             self.builds += 1
         # A hash of the body, not a version number: replicas agree on it, and a rebuilt
         # store with the same flags keeps clients' caches valid.
-        return Definitions(store_version, flags_version, f'"{hashlib.sha256(content).hexdigest()[:32]}"', content)
+        return Definitions(
+            store_version, flags_version, f'"{hashlib.sha256(content).hexdigest()[:32]}"', content
+        )
 
 
 def etag_matches(header: str | None, etag: str) -> bool:
@@ -106,7 +110,9 @@ def router(ctx: ApiContext, cache: DefinitionsCache) -> APIRouter:
 
     # Plain `def` handlers, run in the worker threads: even a cache hit reads a counter from
     # the store, and a store that hangs must never stop the event loop (and /healthz with it).
-    def definitions(request: Request, token: str, credentials: HTTPAuthorizationCredentials | None) -> Response:
+    def definitions(
+        request: Request, token: str, credentials: HTTPAuthorizationCredentials | None
+    ) -> Response:
         with ctx.gate.open(credentials, FEATURE_FLAG_READ, api_token=token) as access:
             entry = cache.get(access, access.env, access.version)
         headers = {"ETag": entry.etag, "Cache-Control": "no-cache"}

@@ -36,20 +36,32 @@ def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | Non
 
 def absolute_url(request: Request, settings: ApiSettings, **params: int) -> str:
     """This request's URL on the public origin, with `params` replacing query parameters."""
-    base = settings.public_base_url.rstrip("/") if settings.public_base_url else str(request.base_url).rstrip("/")
+    base = (
+        settings.public_base_url.rstrip("/")
+        if settings.public_base_url
+        else str(request.base_url).rstrip("/")
+    )
     query = [(k, v) for k, v in request.query_params.multi_items() if k not in params]
     query += [(k, str(v)) for k, v in params.items()]
     return f"{base}{request.url.path}?{urlencode(query)}"
 
 
-def links(request: Request, settings: ApiSettings, *, offset: int, limit: int, more: bool) -> tuple[str | None, str | None]:
+def links(
+    request: Request, settings: ApiSettings, *, offset: int, limit: int, more: bool
+) -> tuple[str | None, str | None]:
     """(next, previous) for a page at `offset`; `more` says whether results follow it."""
     following = absolute_url(request, settings, offset=offset + limit, limit=limit) if more else None
-    preceding = absolute_url(request, settings, offset=max(0, offset - limit), limit=limit) if offset > 0 else None
+    preceding = (
+        absolute_url(request, settings, offset=max(0, offset - limit), limit=limit) if offset > 0 else None
+    )
     return following, preceding
 
 
-def page(request: Request, settings: ApiSettings, *, count: int, offset: int, limit: int, results: list[Any]) -> dict[str, Any]:
+def page(
+    request: Request, settings: ApiSettings, *, count: int, offset: int, limit: int, results: list[Any]
+) -> dict[str, Any]:
     """PostHog's `{count, next, previous, results}`."""
-    following, preceding = links(request, settings, offset=offset, limit=limit, more=offset + len(results) < count)
+    following, preceding = links(
+        request, settings, offset=offset, limit=limit, more=offset + len(results) < count
+    )
     return {"count": count, "next": following, "previous": preceding, "results": results}

@@ -3,5 +3,7 @@ them and the read-only guard refuses every write method there."""
 
 from __future__ import annotations
 
-LAUNCHDARKLY_APPROVALS = "/api/v2/projects/{projectKey}/flags/{flagKey}/environments/{envKey}/approval-requests"
+LAUNCHDARKLY_APPROVALS = (
+    "/api/v2/projects/{projectKey}/flags/{flagKey}/environments/{envKey}/approval-requests"
+)
 V1_APPROVALS = "/v1/approvals"

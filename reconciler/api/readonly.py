@@ -25,7 +25,9 @@ PROJECT_PATHS = (
     "/{project_id}/explicit_members/",
     "/{project_id}/events/",
 )
-ACTION_PATHS = tuple(f"/{{project_id}}/change_requests/{{change_request_id}}/{a}/" for a in ("approve", "reject", "cancel"))
+ACTION_PATHS = tuple(
+    f"/{{project_id}}/change_requests/{{change_request_id}}/{a}/" for a in ("approve", "reject", "cancel")
+)
 OTHER_PATHS = (
     LD_PATH,
     LD_PATH + "/{id}",
@@ -40,7 +42,9 @@ OTHER_PATHS = (
 
 def refusing_paths(prefixes: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
     """Every (path, methods) that must answer 405."""
-    paths: list[tuple[str, tuple[str, ...]]] = [(p + path, WRITE_METHODS) for p in prefixes for path in PROJECT_PATHS]
+    paths: list[tuple[str, tuple[str, ...]]] = [
+        (p + path, WRITE_METHODS) for p in prefixes for path in PROJECT_PATHS
+    ]
     paths += [(p + path, ("POST",)) for p in prefixes for path in ACTION_PATHS]
     return paths + [(path, WRITE_METHODS) for path in OTHER_PATHS]
 
@@ -58,7 +62,16 @@ def install(app: FastAPI, prefixes: tuple[str, ...], hint: str) -> None:
     for path, methods in refusing_paths(prefixes):
         handler = refuse_action if methods == ("POST",) else refuse
         for method in methods:
-            name = f"refuse_{method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}"
-            app.add_api_route(path, handler, methods=[method], name=name, responses=error_responses(405),
-                              summary=f"{method} is refused: the API is read-only", tags=["read-only"],
-                              status_code=405, response_class=Response)
+            slug = path.strip("/").replace("/", "_").replace("{", "").replace("}", "")
+            name = f"refuse_{method.lower()}_{slug}"
+            app.add_api_route(
+                path,
+                handler,
+                methods=[method],
+                name=name,
+                responses=error_responses(405),
+                summary=f"{method} is refused: the API is read-only",
+                tags=["read-only"],
+                status_code=405,
+                response_class=Response,
+            )

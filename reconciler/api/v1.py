@@ -87,10 +87,14 @@ def active_flags(reader: Reader, rows: list[ChangeRequestRecord]) -> dict[tuple[
     return {key: record.flag.active for key, record in found.items() if record is not None}
 
 
-def approval(cr: ChangeRequestRecord, directory: Directory, org_id: str, active: dict[tuple[int, str], bool]) -> dict[str, Any]:
+def approval(
+    cr: ChangeRequestRecord, directory: Directory, org_id: str, active: dict[tuple[int, str], bool]
+) -> dict[str, Any]:
     requester = directory.member(cr.created_by_uuid) or directory.member(cr.created_by_login)
     review = last_review(cr)
-    reviewer = None if review is None else directory.member(review.member_uuid) or directory.member(review.login)
+    reviewer = (
+        None if review is None else directory.member(review.member_uuid) or directory.member(review.login)
+    )
     return {
         "id": cr.id,
         "org_id": org_id,
@@ -98,7 +102,9 @@ def approval(cr: ChangeRequestRecord, directory: Directory, org_id: str, active:
         "flag_id": cr.resource_id,
         "env_id": None if cr.environment_id is None else str(cr.environment_id),
         "change_type": cr.action_key.removeprefix("feature_flag."),
-        "payload": payload(cr, active.get((cr.environment_id, cr.resource_id)) if cr.environment_id is not None else None),
+        "payload": payload(
+            cr, active.get((cr.environment_id, cr.resource_id)) if cr.environment_id is not None else None
+        ),
         "status": v1_status(cr),
         "reviewer_id": reviewer.uuid if reviewer else None if review is None else review.member_uuid,
         "review_note": None if review is None else review.reason,
@@ -113,19 +119,25 @@ def approval(cr: ChangeRequestRecord, directory: Directory, org_id: str, active:
     }
 
 
-def list_across(reader: Reader, environments: tuple[int, ...] | None, states: tuple[str, ...] | None,
-                limit: int, offset: int) -> tuple[int, list[ChangeRequestRecord]]:
+def list_across(
+    reader: Reader,
+    environments: tuple[int, ...] | None,
+    states: tuple[str, ...] | None,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[ChangeRequestRecord]]:
     """One newest-first page over all environments, or over the few a token is limited to."""
     if environments is None:
         return reader.list_change_requests(ChangeRequestFilter(states=states, limit=limit, offset=offset))
     total, pages = 0, []
     for env_id in environments:
         count, rows = reader.list_change_requests(
-            ChangeRequestFilter(states=states, environment_id=env_id, limit=offset + limit, offset=0))
+            ChangeRequestFilter(states=states, environment_id=env_id, limit=offset + limit, offset=0)
+        )
         total += count
         pages.append(rows)
     merged = heapq.merge(*pages, key=lambda cr: (cr.created_at, cr.id), reverse=True)
-    return total, list(merged)[offset:offset + limit]
+    return total, list(merged)[offset : offset + limit]
 
 
 def router(ctx: ApiContext) -> APIRouter:
@@ -134,8 +146,13 @@ def router(ctx: ApiContext) -> APIRouter:
     org_id = stable_uuid("organization", ctx.settings.repository or "reconciler")
 
     @api.get(V1_APPROVALS, response_model=V1Approvals, responses=responses)
-    def list_approvals(request: Request, credentials: Credentials, status: V1Status | None = None,
-                       limit: Annotated[int, Query(ge=1, le=1_000_000)] = DEFAULT_LIMIT, offset: Offset = 0) -> Response:
+    def list_approvals(
+        request: Request,
+        credentials: Credentials,
+        status: V1Status | None = None,
+        limit: Annotated[int, Query(ge=1, le=1_000_000)] = DEFAULT_LIMIT,
+        offset: Offset = 0,
+    ) -> Response:
         """Change requests as approval requests, newest first; `limit` is capped at 100."""
         limit = min(limit, MAX_LIMIT)
         with ctx.gate.open(credentials, APPROVALS_READ) as access:

@@ -84,16 +84,24 @@ def router(ctx: ApiContext, on_webhook: OnWebhook | None) -> APIRouter:
         if not secret:
             raise ApiError(401, "webhooks are disabled: the server has no RECONCILER_WEBHOOK_SECRET")
         if not verify_signature(secret, body, request.headers.get(SIGNATURE_HEADER)):
-            raise ApiError(401, f"missing or wrong {SIGNATURE_HEADER}: check the webhook secret on GitHub and the server")
+            raise ApiError(
+                401, f"missing or wrong {SIGNATURE_HEADER}: check the webhook secret on GitHub and the server"
+            )
         name = request.headers.get(EVENT_HEADER)
         if not name:
             raise ApiError(400, f"no {EVENT_HEADER} header: not a GitHub delivery", attr=EVENT_HEADER)
         if not EVENT_NAME.match(name):
-            raise ApiError(400, f"{EVENT_HEADER} {name[:100]!r} is not a GitHub event name", attr=EVENT_HEADER)
+            raise ApiError(
+                400, f"{EVENT_HEADER} {name[:100]!r} is not a GitHub event name", attr=EVENT_HEADER
+            )
         delivery = request.headers.get(DELIVERY_HEADER)
         if delivery is not None and not DELIVERY_ID.match(delivery):
-            raise ApiError(400, f"{DELIVERY_HEADER} must be GitHub's delivery id (a UUID), up to 100 letters, digits and dashes",
-                           attr=DELIVERY_HEADER)
+            raise ApiError(
+                400,
+                f"{DELIVERY_HEADER} must be GitHub's delivery id (a UUID),"
+                " up to 100 letters, digits and dashes",
+                attr=DELIVERY_HEADER,
+            )
         event = _parse(name, body)
         if delivery and not await run_in_threadpool(ctx.store.record_delivery, delivery, event=name):
             return json_response({"status": "duplicate", "event": name, "delivery": delivery})

@@ -61,7 +61,10 @@ class LazyGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except Exception as err:  # the one place a bug is turned into an exit code
-            click.echo(f"internal error (a bug in reconciler, please report it): {mask_password(repr(err))}", err=True)
+            click.echo(
+                f"internal error (a bug in reconciler, please report it): {mask_password(repr(err))}",
+                err=True,
+            )
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             sys.exit(EXIT_BUG)

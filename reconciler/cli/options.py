@@ -20,19 +20,30 @@ F = TypeVar("F", bound=Callable[..., object])
 store_option = click.option("--store", "store_url", default=None, help=STORE_HELP)
 # A store a command may compare against: without the option it reads none.
 compare_store_option = click.option(
-    "--store", "store_url", default=None,
-    help="Read what is in force (flags, rules) from this store (URL or SQLite file) instead of working it out "
+    "--store",
+    "store_url",
+    default=None,
+    help="Read what is in force (flags, rules) from this store (URL or SQLite file)"
+    " instead of working it out "
     "from the repository's history.",
-)  # fmt: skip
+)
 repo_option = click.option(
     "--repo", required=True, help="The policy repository: a URL to clone and fetch, or a local path."
 )
-branch_option = click.option("--branch", help="The branch to follow (default: the repository's default branch).")
+branch_option = click.option(
+    "--branch", help="The branch to follow (default: the repository's default branch)."
+)
 checkout_option = click.option(
-    "--repo", "repo_path", default=".", show_default=True, type=click.Path(file_okay=False),
+    "--repo",
+    "repo_path",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
     help="A checkout of the policy repository with the pull request's base and head.",
-)  # fmt: skip
-path_option = click.option("--path", default="", help="Subdirectory of the repository that holds reconciler.yaml.")
+)
+path_option = click.option(
+    "--path", default="", help="Subdirectory of the repository that holds reconciler.yaml."
+)
 host_option = click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 port_option = click.option(
     "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on."
@@ -45,20 +56,34 @@ anonymous_option = click.option(
 # The choices are reconciler.service.LOG_FORMATS (a test keeps them equal), written out so
 # that commands which never serve do not import the service.
 log_format_option = click.option(
-    "--log-format", type=click.Choice(("text", "json")), default="text", show_default=True, help="json: one object per line."
+    "--log-format",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="json: one object per line.",
 )
 
 
 def repository_options(command: F) -> F:
     """--repo, --store, --branch, --path, --accept-rewrite and --approvals, as `config_from` reads them."""
-    for option in reversed([
-        repo_option,
-        store_option,
-        branch_option,
-        path_option,
-        click.option("--accept-rewrite", is_flag=True, help="Resume after a force-push rewrote already applied history."),
-        click.option("--approvals", type=click.Choice(["github", "trailers"]), help="Override spec.approvals.source."),
-    ]):
+    for option in reversed(
+        [
+            repo_option,
+            store_option,
+            branch_option,
+            path_option,
+            click.option(
+                "--accept-rewrite",
+                is_flag=True,
+                help="Resume after a force-push rewrote already applied history.",
+            ),
+            click.option(
+                "--approvals",
+                type=click.Choice(["github", "trailers"]),
+                help="Override spec.approvals.source.",
+            ),
+        ]
+    ):
         command = option(command)
     return command
 

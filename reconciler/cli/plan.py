@@ -22,9 +22,13 @@ from reconciler.errors import EXIT_FINDINGS, EXIT_OK
 )
 @compare_store_option
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
     help="markdown is what a pull-request comment shows.",
-)  # fmt: skip
+)
 @click.pass_context
 def plan(ctx: click.Context, path: str, base: str | None, store_url: str | None, fmt: str) -> None:
     """Show what merging PATH (default .) onto its base would do to the flags.

@@ -1,4 +1,6 @@
-"""`reconciler reconcile`: one reconcile pass, a summary, and exit (0 ok, 1 while no valid rules are in force, 2 on error).
+"""`reconciler reconcile`: one reconcile pass, a summary, and exit.
+
+Exit codes: 0 ok, 1 while no valid rules are in force, 2 on error.
 
 The pass runs under the store's leader lock. When another pass holds it (another `reconcile`,
 or the leader of `reconciler run`), or overtakes this one, the line starts with `Skipped:` and
@@ -21,8 +23,9 @@ from reconciler.store import Store, resolve_store_url
 ApprovalSource = Literal["github", "trailers"]
 
 
-
-def config_from(repo: str, branch: str | None, path: str, accept_rewrite: bool, approvals: str | None) -> ReconcileConfig:
+def config_from(
+    repo: str, branch: str | None, path: str, accept_rewrite: bool, approvals: str | None
+) -> ReconcileConfig:
     return ReconcileConfig(repo, branch, path, accept_rewrite, cast(ApprovalSource | None, approvals))
 
 
@@ -32,19 +35,29 @@ def summary(result: PassResult) -> str:
         f"{result.status} at {head}: {result.commits} new commit(s), {result.applied} change(s) applied, "
         f"{result.failed} failed, {result.scheduled} scheduled"
     )
-    return "\n".join([line, *(f"rule change not in force (the previous rules stay): {r}" for r in result.rules_rejected)])
+    return "\n".join(
+        [line, *(f"rule change not in force (the previous rules stay): {r}" for r in result.rules_rejected)]
+    )
 
 
 @click.command("reconcile")
 @repository_options
 @click.option(
-    "--wait", default=0.0, show_default=True, type=click.FloatRange(min=0),
+    "--wait",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
     help="Seconds to wait for another pass on the same store to finish before skipping.",
-)  # fmt: skip
+)
 def reconcile(
-    repo: str, store_url: str | None, branch: str | None, path: str, accept_rewrite: bool, approvals: str | None,
+    repo: str,
+    store_url: str | None,
+    branch: str | None,
+    path: str,
+    accept_rewrite: bool,
+    approvals: str | None,
     wait: float,
-) -> None:  # fmt: skip
+) -> None:
     """Fetch the policy repository once, apply what landed, and exit.
 
     One pass at a time per store: when another pass (or the leader of `reconciler run`) holds

@@ -19,7 +19,11 @@ from reconciler.store import Store, resolve_store_url
 @repository_options
 @server_options
 @click.option(
-    "--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.05), help="Seconds between polls (±10 %)."
+    "--interval",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0.05),
+    help="Seconds between polls (±10 %).",
 )
 def run(
     repo: str,
@@ -39,5 +43,10 @@ def run(
     config = config_from(repo, branch, path, accept_rewrite, approvals)
     with Store.open(resolve_store_url(store_url, os.environ)) as store:
         loop = reconcile_loop(config, store, interval=interval)
-        app = create_app(store, settings=api_settings(allow_anonymous), on_webhook=loop.on_webhook, status_provider=loop.status)
+        app = create_app(
+            store,
+            settings=api_settings(allow_anonymous),
+            on_webhook=loop.on_webhook,
+            status_provider=loop.status,
+        )
         serve(app, host=host, port=port, loop=loop)

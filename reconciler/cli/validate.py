@@ -17,7 +17,12 @@ from reconciler.validate.report import REPORTERS
 @click.command()
 @click.argument("path", default=".", type=click.Path(exists=True, file_okay=False))
 @click.option(
-    "--format", "fmt", type=click.Choice(list(REPORTERS)), default="text", show_default=True, help="Output format."
+    "--format",
+    "fmt",
+    type=click.Choice(list(REPORTERS)),
+    default="text",
+    show_default=True,
+    help="Output format.",
 )
 @click.option(
     "--base",

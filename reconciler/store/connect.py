@@ -54,7 +54,9 @@ def resolve_store_url(option: str | None, env: Mapping[str, str]) -> str:
     """
     if option is not None:
         if not option.strip():
-            raise StoreError("--store is empty: give a database URL or an SQLite file path, or leave the option out")
+            raise StoreError(
+                "--store is empty: give a database URL or an SQLite file path, or leave the option out"
+            )
         return option
     value = env.get(STORE_ENV)
     if value is not None and not value.strip():
@@ -76,7 +78,8 @@ def to_sqlalchemy_url(target: str | Path) -> sa.URL:
         url = sa.make_url(text)
     except (sa.exc.ArgumentError, ValueError) as err:  # ValueError: a port that is not a number
         raise StoreError(
-            f"the store {mask_password(text)!r} is not a database URL ({mask_password(str(err))}): {URL_FORMS}"
+            f"the store {mask_password(text)!r} is not a database URL"
+            f" ({mask_password(str(err))}): {URL_FORMS}"
         ) from err
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")

@@ -39,7 +39,10 @@ def _unusable(err: sa.exc.DBAPIError) -> bool:
 
 def _advice(err: sa.exc.DBAPIError) -> str:
     if type(err) is sa.exc.DatabaseError:  # sqlite3 says "database disk image is malformed"
-        return "; the database file is damaged: restore it from a backup, or start a new store and reconcile again"
+        return (
+            "; the database file is damaged:"
+            " restore it from a backup, or start a new store and reconcile again"
+        )
     return ""
 
 
@@ -65,7 +68,8 @@ class Store(Queries):
         except sa.exc.DBAPIError as err:
             engine.dispose()
             raise StoreError(
-                f"cannot open the store {url.render_as_string(hide_password=True)}: {mask_password(str(err.orig))}; "
+                f"cannot open the store {url.render_as_string(hide_password=True)}:"
+                f" {mask_password(str(err.orig))}; "
                 f"check that the database exists, is reachable and that you may write to it{_advice(err)}"
             ) from err
         return cls(engine)
@@ -134,7 +138,9 @@ class Store(Queries):
         except sa.exc.DBAPIError as err:
             if not _unusable(err):
                 raise
-            raise StoreError(f"the store {self.url} failed: {mask_password(str(err.orig))}{_advice(err)}") from err
+            raise StoreError(
+                f"the store {self.url} failed: {mask_password(str(err.orig))}{_advice(err)}"
+            ) from err
         except sa.exc.TimeoutError as err:  # every pooled connection is busy (a hung database)
             raise StoreError(f"the store {self.url} has no free connection: {err}") from err
 

@@ -171,7 +171,9 @@ class Queries:
         found: dict[str, tuple[str, str | None]] = {}
         with self._snapshot() as conn:
             for start in range(0, len(ids), 500):
-                query = sa.select(cr.c.id, cr.c.state, cr.c.commit).where(cr.c.id.in_(ids[start : start + 500]))
+                query = sa.select(cr.c.id, cr.c.state, cr.c.commit).where(
+                    cr.c.id.in_(ids[start : start + 500])
+                )
                 found.update({row.id: (row.state, row.commit) for row in conn.execute(query)})
         return found
 

@@ -290,7 +290,8 @@ def _check_next_version(environment_id: int, flag: Flag, current: tuple[int, int
 def _check_change_request(record: ChangeRequestRecord) -> None:
     if record.state not in CHANGE_REQUEST_STATES:
         raise StoreError(
-            f"change request {record.name}: unknown state {record.state!r}; use one of {', '.join(CHANGE_REQUEST_STATES)}"
+            f"change request {record.name}: unknown state {record.state!r};"
+            f" use one of {', '.join(CHANGE_REQUEST_STATES)}"
         )
     if record.validation_status not in VALIDATION_STATUSES:
         raise StoreError(

@@ -14,12 +14,17 @@ from tests.support.gitutil import GitRepo
 
 def test_one_pass_applies_and_prints_a_summary(tmp_path: Path, git_repo: GitRepo) -> None:
     pr.bootstrap(git_repo)
-    pr.land(git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
+    pr.land(
+        git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)}
+    )
     head = pr.land(git_repo, {"changes/ramp-checkout.yaml": pr.ramp("ramp-checkout", "checkout", 30)})
     store = str(tmp_path / "store.db")
     result = CliRunner().invoke(main, ["reconcile", "--repo", str(git_repo.path), "--store", store])
     assert result.exit_code == 0, result.output
-    assert result.output == f"Synced at {head[:12]}: 3 new commit(s), 2 change(s) applied, 0 failed, 0 scheduled\n"
+    assert (
+        result.output
+        == f"Synced at {head[:12]}: 3 new commit(s), 2 change(s) applied, 0 failed, 0 scheduled\n"
+    )
     again = CliRunner().invoke(main, ["reconcile", "--repo", str(git_repo.path), "--store", store])
     assert again.output.startswith(f"Synced at {head[:12]}: 0 new commit(s), 0 change(s) applied")
     with Store.open(store) as opened:

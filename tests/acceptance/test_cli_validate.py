@@ -58,8 +58,8 @@ def test_text_format_lists_every_problem_with_file_line_column_and_pointer(broke
     assert code == 1
     root = str(broken_repo)
     assert (
-        f"{root}/changes/2026/sneaky.yaml:10:39: Input should be less than or equal to 100 (got 150) [schema] (at /spec/instructions/0/percentage)"
-        in out
+        f"{root}/changes/2026/sneaky.yaml:10:39: Input should be less than or equal to 100 (got 150) [schema]"
+        " (at /spec/instructions/0/percentage)" in out
     )
     assert f"{root}/policies/dup.yaml:2:1: duplicate key 'a'" in out
     assert out.rstrip().endswith("invalid: 2 problem(s) in 2 file(s)")

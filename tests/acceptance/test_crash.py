@@ -54,7 +54,9 @@ def build_history(repo: GitRepo) -> int:
         for j in range(rng.randint(1, 4)):
             flag = rng.randrange(FLAGS)
             approvers = ("bob",) if rng.random() > 0.1 else ("alice",)  # some fail: self-approval
-            repo.write(f"changes/ramp/{c:03}-{j}.yaml", pr.ramp(f"ramp-{c}-{j}", f"flag-{flag}", rng.randint(0, 100)))
+            repo.write(
+                f"changes/ramp/{c:03}-{j}.yaml", pr.ramp(f"ramp-{c}-{j}", f"flag-{flag}", rng.randint(0, 100))
+            )
             count += 1
         pr.land(repo, {}, approvers=approvers, message=f"Ramps {c}")
     return count

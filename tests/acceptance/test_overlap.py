@@ -67,7 +67,11 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> GitRepo:
         repo.write(f"changes/create/{i}.yaml", pr.create_flag(f"create-{i}", f"flag-{i}"))
     pr.land(repo, {}, message="Create the flags")
     for c in range(COMMITS):
-        pr.land(repo, {f"changes/group/{c:03}.yaml": add_group(f"group-{c}", f"flag-{c % FLAGS}", c)}, message=f"Group {c}")
+        pr.land(
+            repo,
+            {f"changes/group/{c:03}.yaml": add_group(f"group-{c}", f"flag-{c % FLAGS}", c)},
+            message=f"Group {c}",
+        )
     return repo
 
 
@@ -80,7 +84,9 @@ def flag_histories(store: Store) -> dict[tuple[int, str], list[dict[str, Any]]]:
 
 
 @pytest.fixture(scope="module")
-def expected(history: GitRepo, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[int, str], list[dict[str, Any]]]:
+def expected(
+    history: GitRepo, tmp_path_factory: pytest.TempPathFactory
+) -> dict[tuple[int, str], list[dict[str, Any]]]:
     """What one pass alone makes of the history."""
     with Store.open(tmp_path_factory.mktemp("reference") / "reference.db") as reference:
         reconcile_once(ReconcileConfig(repo=str(history.path)), reference)
@@ -90,7 +96,9 @@ def expected(history: GitRepo, tmp_path_factory: pytest.TempPathFactory) -> dict
     return histories
 
 
-def assert_applied_once(history: GitRepo, url: str, expected: dict[tuple[int, str], list[dict[str, Any]]]) -> None:
+def assert_applied_once(
+    history: GitRepo, url: str, expected: dict[tuple[int, str], list[dict[str, Any]]]
+) -> None:
     with Store.open(url) as store:
         assert store.position().last_applied_commit == history.git("rev-parse", "HEAD")
         assert flag_histories(store) == expected
@@ -111,9 +119,13 @@ def round_store(backend: str, tmp_path: Path, round_no: int) -> Iterator[str]:
 def cli(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args], cwd=tmp_path, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
@@ -138,7 +150,10 @@ def test_overlapping_reconcile_processes_apply_each_change_once(
     for round_no in range(ROUNDS):
         with round_store(backend, tmp_path, round_no) as url:
             Store.open(url).close()  # migrated once, so the passes race on the work, not the schema
-            passes = [cli(tmp_path, "reconcile", "--repo", str(history.path), "--store", url) for _ in range(PROCESSES)]
+            passes = [
+                cli(tmp_path, "reconcile", "--repo", str(history.path), "--store", url)
+                for _ in range(PROCESSES)
+            ]
             outcomes = [finish(p) for p in passes]
             for code, out, err in outcomes:
                 assert code == 0, (out, err)
@@ -156,8 +171,13 @@ def test_reconcile_processes_beside_a_run_service_apply_each_change_once(
     head = history.git("rev-parse", "HEAD")
     with round_store(backend, tmp_path, 0) as url:
         Store.open(url).close()
-        service = Service.launch(tmp_path, "run", "run", "--repo", str(history.path), "--store", url, "--interval", "0.2")
-        passes = [cli(tmp_path, "reconcile", "--repo", str(history.path), "--store", url) for _ in range(PROCESSES - 1)]
+        service = Service.launch(
+            tmp_path, "run", "run", "--repo", str(history.path), "--store", url, "--interval", "0.2"
+        )
+        passes = [
+            cli(tmp_path, "reconcile", "--repo", str(history.path), "--store", url)
+            for _ in range(PROCESSES - 1)
+        ]
         try:
             for code, out, err in [finish(p) for p in passes]:
                 assert code == 0, (out, err)
@@ -193,7 +213,8 @@ def test_passes_without_the_lock_are_kept_apart_by_the_compare_and_set(
             start = threading.Barrier(PROCESSES)
             outcomes: list[str] = []
             threads = [
-                threading.Thread(target=lockless_pass, args=(history, url, start, outcomes)) for _ in range(PROCESSES)
+                threading.Thread(target=lockless_pass, args=(history, url, start, outcomes))
+                for _ in range(PROCESSES)
             ]
             for thread in threads:
                 thread.start()
@@ -208,7 +229,9 @@ def test_a_pass_finding_the_lock_held_does_nothing_and_says_so(history: GitRepo,
         before = store.position()
         with store.leader_lock() as lock:
             assert lock.held
-            result = CliRunner().invoke(main, ["reconcile", "--repo", str(history.path), "--store", store_url])
+            result = CliRunner().invoke(
+                main, ["reconcile", "--repo", str(history.path), "--store", store_url]
+            )
         assert result.exit_code == 0, result.output
         assert result.output == (
             "Skipped: another reconcile pass holds the lock on this store (a `reconcile` command or the "
@@ -283,7 +306,10 @@ def test_a_pass_overtaken_by_another_stops_at_the_compare_and_set(
     ):
         reconcile_once(ReconcileConfig(repo=str(history.path), batch_changes=1), store)
     moved_from = re.escape("(none)") if batch == 1 else "[0-9a-f]{12}"
-    assert re.match(f"another reconcile pass moved this store's position from {moved_from} to [0-9a-f]{{12}}", str(raised.value))
+    assert re.match(
+        f"another reconcile pass moved this store's position from {moved_from} to [0-9a-f]{{12}}",
+        str(raised.value),
+    )
     assert_applied_once(history, store_url, expected)
 
 
@@ -298,7 +324,10 @@ def test_an_overtaken_pass_on_the_command_line_exits_0_and_says_so(
 
 
 def test_a_service_pass_overtaken_leaves_the_stored_status_to_the_other_pass(
-    history: GitRepo, store_url: str, expected: dict[tuple[int, str], list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+    history: GitRepo,
+    store_url: str,
+    expected: dict[tuple[int, str], list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A leader whose lock was lost retries later; the store keeps the winner's clean status."""
     with Store.open(store_url) as store, overtaken_at(1, history, store_url, monkeypatch):
@@ -308,7 +337,6 @@ def test_a_service_pass_overtaken_leaves_the_stored_status_to_the_other_pass(
         position = store.position()
         assert (position.sync_status, position.last_error) == ("Synced", None)
     assert_applied_once(history, store_url, expected)
-
 
 
 @pytest.mark.postgres

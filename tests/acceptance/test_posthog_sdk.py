@@ -23,8 +23,14 @@ def sdk(fresh_store: tuple[Store, Tokens]) -> Iterator[tuple[Posthog, Store]]:
     with serve(create_app(store, settings=ApiSettings())) as url:
         # The SDK still honours `personal_api_key` (our bearer token) and says it is deprecated.
         with pytest.warns(DeprecationWarning, match="personal_api_key"):
-            client = Posthog("phc_production_key", host=url, personal_api_key=tokens.flags,
-                             poll_interval=POLL_SECONDS, send=False, feature_flags_request_timeout_seconds=5)
+            client = Posthog(
+                "phc_production_key",
+                host=url,
+                personal_api_key=tokens.flags,
+                poll_interval=POLL_SECONDS,
+                send=False,
+                feature_flags_request_timeout_seconds=5,
+            )
         try:
             client.load_feature_flags()  # type: ignore[no-untyped-call]
             yield client, store
@@ -34,7 +40,8 @@ def sdk(fresh_store: tuple[Store, Tokens]) -> Iterator[tuple[Posthog, Store]]:
 
 def share_enabled(client: Posthog, key: str) -> float:
     on = sum(
-        client.evaluate_flags(user, only_evaluate_locally=True, flag_keys=[key]).is_enabled(key) for user in USERS
+        client.evaluate_flags(user, only_evaluate_locally=True, flag_keys=[key]).is_enabled(key)
+        for user in USERS
     )
     return 100 * on / len(USERS)
 
@@ -54,6 +61,8 @@ def test_sdk_splits_users_as_the_stored_rollout_says_and_follows_a_ramp(sdk: tup
         tx.put_flag_version(PROD, flag(1, "checkout", 80, version=3), at=at(120))
     written = time.monotonic()
     while stored_rollout(client, "checkout") != 80:
-        assert time.monotonic() - written < POLL_SECONDS + 2, "the SDK did not pick up the ramp within one poll"
+        assert time.monotonic() - written < POLL_SECONDS + 2, (
+            "the SDK did not pick up the ramp within one poll"
+        )
         time.sleep(0.05)
     assert share_enabled(client, "checkout") == pytest.approx(80, abs=3)

@@ -14,8 +14,14 @@ from schemathesis.generation.case import Case
 
 from tests.support.apiseed import Tokens
 
-BOUNDED = settings(max_examples=4, deadline=None, derandomize=True, database=None,
-                   suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+BOUNDED = settings(
+    max_examples=4,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.generate],
+)
 
 
 @pytest.mark.slow

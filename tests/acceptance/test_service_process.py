@@ -59,11 +59,15 @@ def test_run_and_serve_share_a_store_and_exit_zero_on_sigterm(
     services: list[Service], tmp_path: Path, git_repo: GitRepo
 ) -> None:
     pr.bootstrap(git_repo)
-    pr.land(git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=25)})
+    pr.land(
+        git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=25)}
+    )
     store = str(tmp_path / "store.db")
     runner = start(services, tmp_path, "run", *run_args(str(git_repo.path), store, "--interval", "0.5"))
     runner.wait_until(lambda: flag_rollout(runner, "checkout") == 25)
-    server = start(services, tmp_path, "serve", "serve", "--store", store, "--allow-anonymous", "--log-format", "json")
+    server = start(
+        services, tmp_path, "serve", "serve", "--store", store, "--allow-anonymous", "--log-format", "json"
+    )
     assert flag_rollout(server, "checkout") == 25
     assert server.status()["last_applied_commit"] == git_repo.head()
     assert server.status()["service"] == {}  # no loop in this process
@@ -88,7 +92,9 @@ def test_a_push_webhook_applies_a_change_before_the_next_poll(
     services: list[Service], tmp_path: Path, git_repo: GitRepo
 ) -> None:
     pr.bootstrap(git_repo)
-    pr.land(git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
+    pr.land(
+        git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)}
+    )
     args = run_args(str(git_repo.path), str(tmp_path / "store.db"), "--interval", "600", "--branch", "main")
     service = start(services, tmp_path, "run", *args, RECONCILER_WEBHOOK_SECRET=SECRET)
     service.wait_until(lambda: flag_rollout(service, "checkout") == 10)
@@ -114,9 +120,13 @@ def test_an_unreachable_remote_keeps_serving_and_the_status_says_why(
     services: list[Service], tmp_path: Path, git_repo: GitRepo
 ) -> None:
     pr.bootstrap(git_repo)
-    pr.land(git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
+    pr.land(
+        git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)}
+    )
     url = git_repo.path.as_uri()
-    service = start(services, tmp_path, "run", *run_args(url, str(tmp_path / "store.db"), "--interval", "0.3"))
+    service = start(
+        services, tmp_path, "run", *run_args(url, str(tmp_path / "store.db"), "--interval", "0.3")
+    )
     service.wait_until(lambda: flag_rollout(service, "checkout") == 10)
     assert service.get("/readyz").status_code == 200
 
@@ -144,7 +154,9 @@ def test_two_run_processes_on_postgresql_apply_every_change_exactly_once(
     services: list[Service], tmp_path: Path, git_repo: GitRepo, postgres_url: str
 ) -> None:
     pr.bootstrap(git_repo)
-    pr.land(git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=0)})
+    pr.land(
+        git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=0)}
+    )
     args = run_args(str(git_repo.path), postgres_url, "--interval", "0.3")
     replicas = [Service.launch(tmp_path, name, *args) for name in ("a", "b")]
     services.extend(replicas)

@@ -29,7 +29,9 @@ SCOPE_TOKEN = {"approvals": "approvals", "flags": "flags"}
 
 
 @pytest.mark.parametrize(("path", "needs"), SCOPED)
-def test_missing_unknown_or_revoked_token_is_401(client: Client, tokens: Tokens, path: str, needs: str) -> None:
+def test_missing_unknown_or_revoked_token_is_401(
+    client: Client, tokens: Tokens, path: str, needs: str
+) -> None:
     for token in (None, "rcn_not-a-token", tokens.revoked):
         response = client.get(path, token=token)
         assert response.status_code == 401, (path, token)
@@ -38,7 +40,9 @@ def test_missing_unknown_or_revoked_token_is_401(client: Client, tokens: Tokens,
 
 
 @pytest.mark.parametrize(("path", "needs"), SCOPED)
-def test_a_token_reads_only_what_its_scopes_allow(client: Client, tokens: Tokens, path: str, needs: str) -> None:
+def test_a_token_reads_only_what_its_scopes_allow(
+    client: Client, tokens: Tokens, path: str, needs: str
+) -> None:
     for kind, token in (("approvals", tokens.approvals), ("flags", tokens.flags)):
         response = client.get(path, token=token)
         if kind == needs:
@@ -48,7 +52,9 @@ def test_a_token_reads_only_what_its_scopes_allow(client: Client, tokens: Tokens
             assert "lacks the scope" in response.json()["detail"]
 
 
-def test_an_environment_the_token_may_not_read_is_404_and_never_its_data(client: Client, tokens: Tokens) -> None:
+def test_an_environment_the_token_may_not_read_is_404_and_never_its_data(
+    client: Client, tokens: Tokens
+) -> None:
     prod = tokens.production_only
     hidden = [
         "/api/environments/2/change_requests/",
@@ -67,7 +73,11 @@ def test_an_environment_the_token_may_not_read_is_404_and_never_its_data(client:
         assert set(response.json()) == {"type", "code", "detail", "attr"}
         assert STAGING_CR.name not in response.text
     # The same answer as for an environment that does not exist: nothing to learn from it.
-    assert client.get("/api/environments/99/change_requests/", token=prod).json()["detail"].startswith("no environment")
+    assert (
+        client.get("/api/environments/99/change_requests/", token=prod)
+        .json()["detail"]
+        .startswith("no environment")
+    )
     listed = client.get("/v1/approvals?limit=100", token=prod).json()
     assert STAGING_CR.id not in {a["id"] for a in listed["data"]} and listed["total"] == 4
     assert client.get("/api/environments/1/change_requests/", token=prod).json()["count"] == 4

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from tests.support.apiclient import Client
 from tests.support.apiseed import APPLIED, PROD
 
-LABELS = re.compile(r'^reconciler_api_request_duration_seconds_count\{(?P<labels>[^}]*)\}', re.MULTILINE)
+LABELS = re.compile(r"^reconciler_api_request_duration_seconds_count\{(?P<labels>[^}]*)\}", re.MULTILINE)
 
 
 def label_sets(metrics: str) -> set[str]:
@@ -50,8 +50,14 @@ def get_routes(app: FastAPI) -> Iterator[str]:
 
 
 PARAMS: dict[str, Any] = {
-    "project_id": PROD, "policy_id": "00000000-0000-0000-0000-000000000000", "change_request_id": APPLIED.id,
-    "flag_id": 1, "projectKey": "default", "flagKey": "checkout", "envKey": "production", "id": APPLIED.id,
+    "project_id": PROD,
+    "policy_id": "00000000-0000-0000-0000-000000000000",
+    "change_request_id": APPLIED.id,
+    "flag_id": 1,
+    "projectKey": "default",
+    "flagKey": "checkout",
+    "envKey": "production",
+    "id": APPLIED.id,
     "approval_id": APPLIED.id,
 }
 
@@ -61,7 +67,9 @@ def test_head_answers_wherever_get_does(app: FastAPI, client: Client) -> None:
     assert "/healthz" in paths and len(paths) > 20
     for template in paths:
         path = template.format(**PARAMS)
-        query = {"token": "phc_production_key"} if "definitions" in path or "local_evaluation" in path else None
+        query = (
+            {"token": "phc_production_key"} if "definitions" in path or "local_evaluation" in path else None
+        )
         got = client.get(path, params=query)
         head = client.request("HEAD", path, params=query)
         assert head.status_code == got.status_code, (template, head.status_code, got.status_code)
@@ -84,8 +92,16 @@ def test_head_requests_are_labelled_by_their_route(client: Client) -> None:
 # Handlers that may run on the event loop: they never read the store (the webhook receiver
 # hands its one store write to a worker thread). Every other handler must be a plain `def`,
 # which FastAPI runs in a worker thread, so a hung database never stops the event loop.
-EVENT_LOOP_HANDLERS = {"healthz", "github", "refuse", "refuse_action", "openapi", "swagger_ui_html",
-                       "swagger_ui_redirect", "redoc_html"}
+EVENT_LOOP_HANDLERS = {
+    "healthz",
+    "github",
+    "refuse",
+    "refuse_action",
+    "openapi",
+    "swagger_ui_html",
+    "swagger_ui_redirect",
+    "redoc_html",
+}
 
 
 def test_only_handlers_that_never_read_the_store_run_on_the_event_loop(app: FastAPI) -> None:

@@ -14,7 +14,12 @@ def test_cache_is_bounded_by_entries_and_bytes() -> None:
     assert cache.get((1,)) is None and cache.get((0,)) is not None
     cache.put((4,), b"z" * 10)
     cache.put((5,), b"w" * 10)
-    assert cache.bytes == 30 and cache.get((2,)) is None and cache.get((3,)) is None and cache.get((0,)) is not None
+    assert (
+        cache.bytes == 30
+        and cache.get((2,)) is None
+        and cache.get((3,)) is None
+        and cache.get((0,)) is not None
+    )
     cache.put((6,), b"q" * 11)  # over a sixteenth of the budget: never cached
     assert cache.get((6,)) is None and cache.bytes == 30
 

@@ -14,13 +14,21 @@ def test_launchdarkly_list_and_detail_in_its_shape(client: Client) -> None:
     # Shape-check the applied one: only it has every date (appliedDate is null until then).
     completed = [i for i in listing["items"] if i["status"] == "completed"]
     assert_shape({**listing, "items": completed}, example("launchdarkly-approval-requests-list.json"))
-    assert [i["_id"] for i in listing["items"]] == [REJECTED.id, FAILED.id, APPLIED.id]  # newest first, this flag only
+    assert [i["_id"] for i in listing["items"]] == [
+        REJECTED.id,
+        FAILED.id,
+        APPLIED.id,
+    ]  # newest first, this flag only
     applied = client.get(LD.format(flag="checkout", env="production") + f"/{APPLIED.id}").json()
     assert_shape(applied, example("launchdarkly-approval-request.json"))
     assert (applied["reviewStatus"], applied["status"]) == ("approved", "completed")
-    assert applied["creationDate"] == int(at(10).timestamp() * 1000) and applied["appliedDate"] == int(at(13).timestamp() * 1000)
+    assert applied["creationDate"] == int(at(10).timestamp() * 1000) and applied["appliedDate"] == int(
+        at(13).timestamp() * 1000
+    )
     assert [(r["kind"], r["creationDate"]) for r in applied["allReviews"]] == [
-        ("approve", int(at(12).timestamp() * 1000)), ("approve", int(at(12.5).timestamp() * 1000))]
+        ("approve", int(at(12).timestamp() * 1000)),
+        ("approve", int(at(12.5).timestamp() * 1000)),
+    ]
     people = client.get("/api/environments/1/explicit_members/").json()
     uuid = {m["user"]["distinct_id"]: m["user_uuid"] for m in people}
     assert applied["requestorId"] == uuid["ada"] and applied["appliedByMemberId"] == uuid["grace"]
@@ -32,11 +40,17 @@ def test_launchdarkly_list_and_detail_in_its_shape(client: Client) -> None:
 def test_launchdarkly_states_reviews_and_conflicts(client: Client) -> None:
     base = LD.format(flag="checkout", env="production")
     failed = client.get(f"{base}/{FAILED.id}").json()
-    assert failed["status"] == "failed" and failed["conflicts"][0]["reason"].startswith("Flag version mismatch")
+    assert failed["status"] == "failed" and failed["conflicts"][0]["reason"].startswith(
+        "Flag version mismatch"
+    )
     rejected = client.get(f"{base}/{REJECTED.id}").json()
     assert (rejected["reviewStatus"], rejected["allReviews"][0]["kind"]) == ("declined", "decline")
     enable = client.get(LD.format(flag="search", env="production") + f"/{PENDING.id}").json()
-    assert (enable["reviewStatus"], enable["status"], enable["instructions"]) == ("pending", "pending", [{"kind": "turnFlagOn"}])
+    assert (enable["reviewStatus"], enable["status"], enable["instructions"]) == (
+        "pending",
+        "pending",
+        [{"kind": "turnFlagOn"}],
+    )
     scheduled = client.get(LD.format(flag="checkout", env="staging") + f"/{STAGING_CR.id}").json()
     assert scheduled["reviewStatus"] == "approved" and scheduled["executionDate"] is None
     # The id must belong to this flag and environment.
@@ -47,17 +61,31 @@ def test_launchdarkly_states_reviews_and_conflicts(client: Client) -> None:
 def test_v1_approvals(client: Client) -> None:
     one = client.get(f"/v1/approvals/{APPLIED.id}").json()
     assert_shape(one, example("v1-approval.json"))
-    assert (one["status"], one["change_type"], one["env_id"], one["flag_id"]) == ("applied", "update", "1", "checkout")
+    assert (one["status"], one["change_type"], one["env_id"], one["flag_id"]) == (
+        "applied",
+        "update",
+        "1",
+        "checkout",
+    )
     assert one["payload"]["percentage_rollout"] == 5000  # basis points
     assert one["review_note"] == "ship it" and one["reviewed_at"] == "2026-03-01T12:12:00Z"
     enable = client.get(f"/v1/approvals/{PENDING.id}").json()
     assert enable["payload"]["enabled"] is True and enable["status"] == "pending"
     listing = client.get("/v1/approvals").json()
     assert listing["limit"] == 50 and listing["total"] == 5
-    assert [a["id"] for a in listing["data"]] == [STAGING_CR.id, REJECTED.id, FAILED.id, PENDING.id, APPLIED.id]
+    assert [a["id"] for a in listing["data"]] == [
+        STAGING_CR.id,
+        REJECTED.id,
+        FAILED.id,
+        PENDING.id,
+        APPLIED.id,
+    ]
     rejected = client.get("/v1/approvals?status=rejected").json()
     assert [a["id"] for a in rejected["data"]] == [REJECTED.id, FAILED.id]  # failed reads as rejected here
     assert rejected["data"][1]["state"] == "failed"
     assert client.get("/v1/approvals?limit=1000").json()["limit"] == 100
-    assert [a["id"] for a in client.get("/v1/approvals?limit=2&offset=1").json()["data"]] == [REJECTED.id, FAILED.id]
+    assert [a["id"] for a in client.get("/v1/approvals?limit=2&offset=1").json()["data"]] == [
+        REJECTED.id,
+        FAILED.id,
+    ]
     assert client.get("/v1/approvals?status=done").status_code == 422

@@ -20,8 +20,15 @@ from tests.support.apiseed import APPLIED, Tokens, seed
 
 ENVELOPE = {"type", "code", "detail", "attr"}
 SAMPLES = {
-    "project_id": "1", "policy_id": str(uuid.uuid4()), "change_request_id": APPLIED.id, "flag_id": "1",
-    "id": APPLIED.id, "approval_id": APPLIED.id, "projectKey": "default", "flagKey": "checkout", "envKey": "production",
+    "project_id": "1",
+    "policy_id": str(uuid.uuid4()),
+    "change_request_id": APPLIED.id,
+    "flag_id": "1",
+    "id": APPLIED.id,
+    "approval_id": APPLIED.id,
+    "projectKey": "default",
+    "flagKey": "checkout",
+    "envKey": "production",
 }
 
 
@@ -69,7 +76,10 @@ def test_write_methods_are_refused_naming_the_repository(client: Client) -> None
         ("POST", f"/api/environments/1/change_requests/{APPLIED.id}/reject/"),
         ("POST", f"/api/projects/1/change_requests/{APPLIED.id}/cancel/"),
         ("PUT", "/api/environments/1/feature_flags/1/"),
-        ("POST", f"/api/v2/projects/default/flags/checkout/environments/production/approval-requests/{APPLIED.id}/reviews"),
+        (
+            "POST",
+            f"/api/v2/projects/default/flags/checkout/environments/production/approval-requests/{APPLIED.id}/reviews",
+        ),
         ("POST", "/api/v2/projects/default/flags/checkout/environments/production/approval-requests"),
         ("POST", "/v1/approvals"),
         ("POST", f"/v1/approvals/{APPLIED.id}/review"),

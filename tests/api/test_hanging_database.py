@@ -36,10 +36,15 @@ def through_proxy(postgres_url: str) -> Iterator[tuple[Proxy, Store, Tokens]]:
 def store_routes(app_routes: Iterator[str]) -> list[str]:
     """Every GET path that reads the store, with its parameters filled in."""
     paths = sorted({template.format(**PARAMS) for template in app_routes} - NO_STORE)
-    return [p + ("?token=phc_production_key" if "definitions" in p or "local_evaluation" in p else "") for p in paths]
+    return [
+        p + ("?token=phc_production_key" if "definitions" in p or "local_evaluation" in p else "")
+        for p in paths
+    ]
 
 
-def test_healthz_and_metrics_answer_while_every_store_route_hangs(through_proxy: tuple[Proxy, Store, Tokens]) -> None:
+def test_healthz_and_metrics_answer_while_every_store_route_hangs(
+    through_proxy: tuple[Proxy, Store, Tokens],
+) -> None:
     proxy, store, tokens = through_proxy
     app = create_app(store, settings=SETTINGS)
     paths = store_routes(get_routes(app))
@@ -47,7 +52,10 @@ def test_healthz_and_metrics_answer_while_every_store_route_hangs(through_proxy:
     answers: dict[str, int | str] = {}
     with serve(app) as base:
         headers = {"Authorization": f"Bearer {tokens.full}"}
-        assert httpx.get(f"{base}/api/environments/1/change_requests/", headers=headers, timeout=30).status_code == 200
+        assert (
+            httpx.get(f"{base}/api/environments/1/change_requests/", headers=headers, timeout=30).status_code
+            == 200
+        )
 
         def ask(path: str) -> None:
             try:

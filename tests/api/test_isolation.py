@@ -31,13 +31,21 @@ PROJECT = {
     "kind": "Project",
     "metadata": {"name": "acme"},
     "spec": {
-        "environments": [{"key": e.key, "id": e.id, "name": e.name, "api_token": e.api_token} for e in ENVIRONMENTS],
+        "environments": [
+            {"key": e.key, "id": e.id, "name": e.name, "api_token": e.api_token} for e in ENVIRONMENTS
+        ],
         "unmatched_changes": "allow",
     },
 }
 PRODUCTION_SAMPLES = {
-    "project_id": "1", "change_request_id": APPLIED.id, "flag_id": "1", "id": APPLIED.id,
-    "approval_id": APPLIED.id, "projectKey": "default", "flagKey": "checkout", "envKey": "production",
+    "project_id": "1",
+    "change_request_id": APPLIED.id,
+    "flag_id": "1",
+    "id": APPLIED.id,
+    "approval_id": APPLIED.id,
+    "projectKey": "default",
+    "flagKey": "checkout",
+    "envKey": "production",
 }
 
 
@@ -45,23 +53,51 @@ def record_staging_history(store: Store) -> None:
     """What passes and pull-request syncs write about staging, project-wide events included."""
     with store.transaction() as tx:
         tx.replace_policies([policy("shared-ramps", ["production", "staging"])])
-        tx.append_audit("change_request.pending", object_type="change_request", object_id=STAGING_CR.id, at=at(49),
-                        data={"file": STAGING_FILE, "pull_request": 15})
-        tx.append_audit("change_request.edit_ignored", object_type="change_request", object_id=STAGING_CR.id,
-                        at=at(52), commit="f" * 40,
-                        data={"file": STAGING_FILE, "state": "approved",
-                              "reason": f"{STAGING_FILE} was already approved: a change-request file is immutable"})
-        tx.append_audit("change_request.failed", object_type="change_request", object_id=str(uuid.uuid4()), at=at(53),
-                        data={"file": "changes/staging-broken.yaml", "reason": "invalid change request"})
-        tx.append_audit("rules.change_rejected", object_type="rules", object_id="approval_policy.change", at=at(54),
-                        data={"files": ["policies/staging-any.yaml"], "reason": "no approval"})
+        tx.append_audit(
+            "change_request.pending",
+            object_type="change_request",
+            object_id=STAGING_CR.id,
+            at=at(49),
+            data={"file": STAGING_FILE, "pull_request": 15},
+        )
+        tx.append_audit(
+            "change_request.edit_ignored",
+            object_type="change_request",
+            object_id=STAGING_CR.id,
+            at=at(52),
+            commit="f" * 40,
+            data={
+                "file": STAGING_FILE,
+                "state": "approved",
+                "reason": f"{STAGING_FILE} was already approved: a change-request file is immutable",
+            },
+        )
+        tx.append_audit(
+            "change_request.failed",
+            object_type="change_request",
+            object_id=str(uuid.uuid4()),
+            at=at(53),
+            data={"file": "changes/staging-broken.yaml", "reason": "invalid change request"},
+        )
+        tx.append_audit(
+            "rules.change_rejected",
+            object_type="rules",
+            object_id="approval_policy.change",
+            at=at(54),
+            data={"files": ["policies/staging-any.yaml"], "reason": "no approval"},
+        )
     position = store.position()
     with store.transaction() as tx:
-        tx.set_position(replace(
-            position, last_error=f"{STAGING_FILE}: the flag does not exist in Staging",
-            details={"project": PROJECT,
-                     "rules_not_in_force": [{"files": ["policies/staging-any.yaml"], "reason": "no approval"}]},
-        ))  # fmt: skip
+        tx.set_position(
+            replace(
+                position,
+                last_error=f"{STAGING_FILE}: the flag does not exist in Staging",
+                details={
+                    "project": PROJECT,
+                    "rules_not_in_force": [{"files": ["policies/staging-any.yaml"], "reason": "no approval"}],
+                },
+            )
+        )
 
 
 @pytest.fixture
@@ -76,10 +112,14 @@ def every_get(app: FastAPI, samples: dict[str, str]) -> Iterator[str]:
     for template, operations in app.openapi()["paths"].items():
         if "get" in operations and template not in ("/metrics", "/healthz", "/readyz"):
             path = re.sub(r"\{(\w+)\}", lambda m: samples[m.group(1)], template)
-            yield path + ("?token=phc_production_key" if "token" in str(operations["get"].get("parameters")) else "")
+            yield path + (
+                "?token=phc_production_key" if "token" in str(operations["get"].get("parameters")) else ""
+            )
 
 
-def test_a_restricted_token_sees_no_trace_of_other_environments_on_any_route(isolated: tuple[FastAPI, Tokens]) -> None:
+def test_a_restricted_token_sees_no_trace_of_other_environments_on_any_route(
+    isolated: tuple[FastAPI, Tokens],
+) -> None:
     app, tokens = isolated
     client = Client(app, tokens.production_only)
     try:
@@ -96,7 +136,9 @@ def test_a_restricted_token_sees_no_trace_of_other_environments_on_any_route(iso
         client.close()
 
 
-def test_the_restricted_status_keeps_its_own_environment_and_whether_it_is_in_sync(isolated: tuple[FastAPI, Tokens]) -> None:
+def test_the_restricted_status_keeps_its_own_environment_and_whether_it_is_in_sync(
+    isolated: tuple[FastAPI, Tokens],
+) -> None:
     app, tokens = isolated
     client = Client(app, tokens.production_only)
     try:
@@ -107,7 +149,10 @@ def test_the_restricted_status_keeps_its_own_environment_and_whether_it_is_in_sy
         assert status["service"]["failing"] is True
         # An operator's token still sees everything.
         full = client.get("/api/reconciler/status", token=tokens.full).json()
-        assert STAGING_FILE in full["last_error"] and len(full["details"]["project"]["spec"]["environments"]) == 2
+        assert (
+            STAGING_FILE in full["last_error"]
+            and len(full["details"]["project"]["spec"]["environments"]) == 2
+        )
         assert full["details"]["rules_not_in_force"] and STAGING_FILE in full["service"]["last_error"]
         policies = client.get("/api/environments/1/approval_policies/", token=tokens.full).json()["results"]
         assert policies[0]["match"]["environments"] == ["production", "staging"]
@@ -149,7 +194,9 @@ def test_a_token_for_both_environments_is_still_restricted(fresh_store: tuple[St
         client.close()
 
 
-def test_errors_about_another_environment_match_errors_about_nothing(isolated: tuple[FastAPI, Tokens]) -> None:
+def test_errors_about_another_environment_match_errors_about_nothing(
+    isolated: tuple[FastAPI, Tokens],
+) -> None:
     """Asking for staging's things answers exactly as asking for things that do not exist."""
     app, tokens = isolated
     client = Client(app, tokens.production_only)
@@ -157,11 +204,16 @@ def test_errors_about_another_environment_match_errors_about_nothing(isolated: t
     pairs = [
         ("/api/environments/2/change_requests/", "/api/environments/99/change_requests/"),
         ("/api/environments/2/events/", "/api/environments/99/events/"),
-        (f"/api/environments/1/change_requests/{STAGING_CR.id}/", f"/api/environments/1/change_requests/{missing_cr}/"),
+        (
+            f"/api/environments/1/change_requests/{STAGING_CR.id}/",
+            f"/api/environments/1/change_requests/{missing_cr}/",
+        ),
         ("/api/environments/1/feature_flags/4/", "/api/environments/1/feature_flags/99/"),
         (f"/v1/approvals/{STAGING_CR.id}", f"/v1/approvals/{missing_cr}"),
-        ("/api/v2/projects/default/flags/checkout/environments/staging/approval-requests",
-         "/api/v2/projects/default/flags/checkout/environments/nowhere/approval-requests"),
+        (
+            "/api/v2/projects/default/flags/checkout/environments/staging/approval-requests",
+            "/api/v2/projects/default/flags/checkout/environments/nowhere/approval-requests",
+        ),
         ("/flags/definitions?token=phc_staging_key", "/flags/definitions?token=phc_nowhere_key"),
     ]
     try:

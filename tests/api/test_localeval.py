@@ -16,9 +16,16 @@ def test_definitions_for_the_project_token(client: Client) -> None:
     assert set(body) == {"flags", "group_type_mapping", "cohorts"}
     assert [f["key"] for f in body["flags"]] == ["checkout", "search"]  # the deleted flag is left out
     checkout = body["flags"][0]
-    assert {k: checkout[k] for k in ("id", "team_id", "name", "active", "deleted", "ensure_experience_continuity")} == {
-        "id": 1, "team_id": 1, "name": "checkout flag", "active": True, "deleted": False,
-        "ensure_experience_continuity": False}
+    assert {
+        k: checkout[k] for k in ("id", "team_id", "name", "active", "deleted", "ensure_experience_continuity")
+    } == {
+        "id": 1,
+        "team_id": 1,
+        "name": "checkout flag",
+        "active": True,
+        "deleted": False,
+        "ensure_experience_continuity": False,
+    }
     assert checkout["filters"]["groups"][0]["rollout_percentage"] == 50
     older = client.get("/api/feature_flag/local_evaluation?token=phc_production_key")
     assert older.content == response.content and older.headers["etag"] == response.headers["etag"]

@@ -23,7 +23,12 @@ from tests.support.apiseed import Tokens
 from tests.support.paths import FIXTURES
 
 SECRET = (SETTINGS.webhook_secret or "").encode()
-PUSH = {"ref": "refs/heads/main", "before": "a" * 40, "after": "b" * 40, "repository": {"full_name": "acme/flags"}}
+PUSH = {
+    "ref": "refs/heads/main",
+    "before": "a" * 40,
+    "after": "b" * 40,
+    "repository": {"full_name": "acme/flags"},
+}
 REVIEW = {
     "action": "submitted",
     "review": {"id": 7, "state": "approved", "user": {"login": "grace"}, "commit_id": "c" * 40},
@@ -31,7 +36,9 @@ REVIEW = {
 }
 
 
-def delivery(event: str, payload: Any, *, secret: bytes = SECRET, delivery_id: str | None = None) -> dict[str, Any]:
+def delivery(
+    event: str, payload: Any, *, secret: bytes = SECRET, delivery_id: str | None = None
+) -> dict[str, Any]:
     body = json.dumps(payload).encode()
     headers = {
         "X-GitHub-Event": event,
@@ -42,7 +49,9 @@ def delivery(event: str, payload: Any, *, secret: bytes = SECRET, delivery_id: s
     return {"content": body, "headers": headers, "token": None}
 
 
-def webhook_app(store: Store, received: list[WebhookEvent], secret: str | None = SETTINGS.webhook_secret) -> Client:
+def webhook_app(
+    store: Store, received: list[WebhookEvent], secret: str | None = SETTINGS.webhook_secret
+) -> Client:
     app = create_app(store, settings=ApiSettings(webhook_secret=secret), on_webhook=received.append)
     return Client(app, None)
 
@@ -52,18 +61,32 @@ def test_health_status_and_metrics(client: Client) -> None:
     assert client.get("/readyz", token=None).json() == {"status": "ready"}
     status = client.get("/api/reconciler/status").json()
     assert (status["sync_status"], status["last_applied_commit"], status["last_fetched_commit"]) == (
-        "OutOfSync", "c" * 40, "e" * 40)
-    assert status["last_error"] == "fetch failed: timeout" and status["last_error_at"] == "2026-03-01T13:01:00Z"
+        "OutOfSync",
+        "c" * 40,
+        "e" * 40,
+    )
+    assert (
+        status["last_error"] == "fetch failed: timeout" and status["last_error_at"] == "2026-03-01T13:01:00Z"
+    )
     assert client.get("/api/reconciler/status", token=None).status_code == 401
     client.get("/api/environments/1/change_requests/")
     metrics = client.get("/metrics", token=None)
     assert metrics.headers["content-type"].startswith("text/plain")
-    lines = [line for line in metrics.text.splitlines() if line.startswith("reconciler_api_request_duration_seconds_count")]
-    assert any('route="/api/environments/{project_id}/change_requests/"' in line and 'status="200"' in line for line in lines)
+    lines = [
+        line
+        for line in metrics.text.splitlines()
+        if line.startswith("reconciler_api_request_duration_seconds_count")
+    ]
+    assert any(
+        'route="/api/environments/{project_id}/change_requests/"' in line and 'status="200"' in line
+        for line in lines
+    )
     assert not any(ident in metrics.text for ident in ("/api/environments/1/",))  # templates, never raw paths
 
 
-def test_a_failing_loop_keeps_the_replica_ready_and_the_status_says_why(seeded_store: Store, tokens: Tokens) -> None:
+def test_a_failing_loop_keeps_the_replica_ready_and_the_status_says_why(
+    seeded_store: Store, tokens: Tokens
+) -> None:
     # The seeded position says OutOfSync; the loop reports a Git outage. Readiness means
     # "can serve reads", so the replica stays in rotation and the status names the failure.
     state: dict[str, Any] = {"failing": False, "last_error": None}
@@ -75,7 +98,10 @@ def test_a_failing_loop_keeps_the_replica_ready_and_the_status_says_why(seeded_s
         assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
         status = client.get("/api/reconciler/status")
         assert status.status_code == 200
-        assert status.json()["service"] == {"failing": True, "last_error": "git fetch: could not resolve host"}
+        assert status.json()["service"] == {
+            "failing": True,
+            "last_error": "git fetch: could not resolve host",
+        }
     finally:
         client.close()
 
@@ -91,7 +117,9 @@ def test_verified_deliveries_reach_the_service_once(seeded_store: Store) -> None
         assert again.status_code == 200 and again.json()["status"] == "duplicate"
         review = client.post("/webhooks/github", **delivery("pull_request_review", REVIEW))
         assert review.status_code == 202
-        ping = client.post("/webhooks/github", **delivery("ping", {"zen": "Keep it logically awesome.", "hook_id": 1}))
+        ping = client.post(
+            "/webhooks/github", **delivery("ping", {"zen": "Keep it logically awesome.", "hook_id": 1})
+        )
         assert ping.status_code == 200 and ping.json()["status"] == "pong"
     finally:
         client.close()
@@ -138,7 +166,9 @@ def test_oversized_and_malformed_deliveries(seeded_store: Store) -> None:
             for _ in range(26):
                 yield chunk
 
-        streamed = client.post("/webhooks/github", content=stream(), headers={"X-GitHub-Event": "push"}, token=None)
+        streamed = client.post(
+            "/webhooks/github", content=stream(), headers={"X-GitHub-Event": "push"}, token=None
+        )
         assert streamed.status_code == 413
         bad = delivery("push", {"ref": "refs/heads/main"})  # signed, but not a push payload
         assert client.post("/webhooks/github", **bad).status_code == 400
@@ -182,5 +212,7 @@ def test_replays_under_new_delivery_ids_cost_one_pass_per_new_head(seeded_store:
         assert passes.calls == 4
     finally:
         client.close()
-    duplicates = REGISTRY.get_sample_value("reconciler_webhook_deliveries_total", {"event": "push", "result": "duplicate_push"})
+    duplicates = REGISTRY.get_sample_value(
+        "reconciler_webhook_deliveries_total", {"event": "push", "result": "duplicate_push"}
+    )
     assert duplicates is not None and duplicates >= 6

@@ -35,7 +35,9 @@ def assert_shape(ours: Any, example: Any, where: str = "$") -> None:
     if isinstance(example, bool):
         assert isinstance(ours, bool), f"{where}: expected a boolean, got {ours!r}"
     elif isinstance(example, numeric):
-        assert isinstance(ours, numeric) and not isinstance(ours, bool), f"{where}: expected a number, got {ours!r}"
+        assert isinstance(ours, numeric) and not isinstance(ours, bool), (
+            f"{where}: expected a number, got {ours!r}"
+        )
     else:
         assert isinstance(ours, type(example)), f"{where}: expected {type(example).__name__}, got {ours!r}"
 
@@ -63,27 +65,46 @@ def test_change_request_carries_people_votes_and_git_ties(client: Client) -> Non
     assert cr["applied_by"]["first_name"] == "Grace"
     assert cr["state"] == "applied" and cr["apply_error"] == ""
     assert (cr["name"], cr["file"], cr["environment"], cr["commit"]) == (
-        "ramp-checkout", "changes/ramp-checkout.yaml", "production", "c" * 40)
+        "ramp-checkout",
+        "changes/ramp-checkout.yaml",
+        "production",
+        "c" * 40,
+    )
     assert cr["pull_request"] == {"number": 12, "url": "https://github.com/acme/flags/pull/12"}
     assert [(a["login"], a["decision"], a["counted"], a["ignored_reason"]) for a in cr["approvals"]] == [
-        ("grace", "approved", True, None), ("ada", "approved", False, "self-approval")]
+        ("grace", "approved", True, None),
+        ("ada", "approved", False, "self-approval"),
+    ]
     assert cr["approvals"][0]["created_by"]["uuid"] == cr["applied_by"]["uuid"]
     # The token belongs to ada: she requested it and her own approval stands.
-    assert (cr["is_requester"], cr["user_decision"], cr["can_approve"], cr["can_cancel"]) == (True, "approved", False, False)
+    assert (cr["is_requester"], cr["user_decision"], cr["can_approve"], cr["can_cancel"]) == (
+        True,
+        "approved",
+        False,
+        False,
+    )
     assert cr["result_data"] == {"resource_id": 1, "resource_version": 2}
 
 
 def test_caller_specific_fields_follow_the_token(client: Client, tokens: Any) -> None:
-    cr = client.get(f"/api/environments/1/change_requests/{REJECTED.id}/", token=tokens.production_only).json()
+    cr = client.get(
+        f"/api/environments/1/change_requests/{REJECTED.id}/", token=tokens.production_only
+    ).json()
     assert (cr["is_requester"], cr["user_decision"]) == (False, "rejected")  # grace rejected it
     pending = client.get(f"/api/environments/1/change_requests/{PENDING.id}/").json()
-    assert (pending["is_requester"], pending["user_decision"], pending["pull_request"]["number"]) == (False, "approved", 14)
+    assert (pending["is_requester"], pending["user_decision"], pending["pull_request"]["number"]) == (
+        False,
+        "approved",
+        14,
+    )
     assert pending["applied_by"] is None and pending["applied_at"] is None
 
 
 def test_change_request_filters(client: Client) -> None:
     def ids(query: str) -> list[str]:
-        return [r["id"] for r in client.get(f"/api/environments/1/change_requests/?{query}").json()["results"]]
+        return [
+            r["id"] for r in client.get(f"/api/environments/1/change_requests/?{query}").json()["results"]
+        ]
 
     assert ids("state=failed,rejected") == [REJECTED.id, FAILED.id]
     assert ids("action_key=feature_flag.enable") == [PENDING.id]
@@ -99,13 +120,20 @@ def test_change_request_filters(client: Client) -> None:
 
 
 def test_pages_link_absolutely_and_keep_filters(client: Client) -> None:
-    first = client.get("/api/environments/1/change_requests/?state=pending,failed,rejected,applied&limit=2").json()
+    first = client.get(
+        "/api/environments/1/change_requests/?state=pending,failed,rejected,applied&limit=2"
+    ).json()
     assert first["count"] == 4 and len(first["results"]) == 2 and first["previous"] is None
     assert first["next"].startswith("http://testserver/api/environments/1/change_requests/?")
     assert "state=pending%2Cfailed%2Crejected%2Capplied" in first["next"] and "offset=2" in first["next"]
     second = client.get(first["next"].removeprefix("http://testserver")).json()
     assert second["next"] is None and "offset=0" in second["previous"]
-    assert [r["id"] for r in first["results"] + second["results"]] == [REJECTED.id, FAILED.id, PENDING.id, APPLIED.id]
+    assert [r["id"] for r in first["results"] + second["results"]] == [
+        REJECTED.id,
+        FAILED.id,
+        PENDING.id,
+        APPLIED.id,
+    ]
 
 
 def test_public_base_url_is_the_origin_of_links(seeded_store: Any, tokens: Any) -> None:
@@ -126,7 +154,11 @@ def test_approval_policies_in_posthogs_shape(client: Client) -> None:
     assert_shape({**page, "next": "", "previous": ""}, published)
     assert page["count"] == 1  # the staging policy does not govern production
     policy = page["results"][0]
-    assert (policy["name"], policy["file"], policy["description"]) == ("prod-ramps", "policies/prod-ramps.yaml", "prod-ramps policy")
+    assert (policy["name"], policy["file"], policy["description"]) == (
+        "prod-ramps",
+        "policies/prod-ramps.yaml",
+        "prod-ramps policy",
+    )
     assert policy["expires_after"] == "14 00:00:00" and policy["bypass_org_membership_levels"] == ["15"]
     assert policy["approver_config"]["quorum"] == 1 and policy["approver_config"]["user_logins"] == ["grace"]
     assert policy["conditions"]["operator"] == ">=" and policy["created_by"]["distinct_id"] == "grace"

@@ -28,7 +28,22 @@ HUGE = "HUGE-NUMBER-PLACEHOLDER"  # replaced by a JSON literal no JSON encoder w
 DEEP = "DEEP-NESTING-PLACEHOLDER"
 
 BROKEN_VALUES: list[Any] = [
-    HUGE, DEEP, None, [1], [], {}, {"id": 1}, "", "x", True, 1.5, -1, 0, 2**64, 10**30, "1" * 5000,
+    HUGE,
+    DEEP,
+    None,
+    [1],
+    [],
+    {},
+    {"id": 1},
+    "",
+    "x",
+    True,
+    1.5,
+    -1,
+    0,
+    2**64,
+    10**30,
+    "1" * 5000,
 ]
 LITERALS = {HUGE: "1e400", DEEP: "[" * 5000 + "]" * 5000}
 
@@ -74,15 +89,21 @@ def deliveries(draw: st.DrawFn) -> tuple[str, bytes]:
 @pytest.fixture
 def webhook_client(seeded_store: Store) -> Any:
     received: list[WebhookEvent] = []
-    app = create_app(seeded_store, settings=ApiSettings(webhook_secret=SETTINGS.webhook_secret), on_webhook=received.append)
+    app = create_app(
+        seeded_store, settings=ApiSettings(webhook_secret=SETTINGS.webhook_secret), on_webhook=received.append
+    )
     client = Client(app, None, raise_app_exceptions=False)
     yield client
     client.close()
 
 
 def post(client: Client, event: str, body: bytes) -> Any:
-    headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": str(uuid.uuid4()),
-               "X-Hub-Signature-256": sign(SECRET, body), "Content-Type": "application/json"}
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(SECRET, body),
+        "Content-Type": "application/json",
+    }
     return client.post("/webhooks/github", content=body, headers=headers, token=None)
 
 
@@ -102,12 +123,23 @@ def test_signed_malformed_deliveries_are_2xx_or_a_clear_400(
     assert not [r for r in caplog.records if r.exc_info], "a malformed delivery logged a traceback"
 
 
-@pytest.mark.parametrize(("event", "literal", "where"), [
-    ("pull_request", '{"action": "opened", "pull_request": {"number": 1e400}}', "pull_request.number"),
-    ("pull_request_review", '{"action": "submitted", "review": {"id": [1]}, "pull_request": {"number": 1}}', "review.id"),
-    ("push", '{"ref": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested"),
-    ("push", '{"ref": "refs/heads/main", "before": "' + "a" * 40 + '", "after": 7}', "`after` must be a commit sha"),
-])
+@pytest.mark.parametrize(
+    ("event", "literal", "where"),
+    [
+        ("pull_request", '{"action": "opened", "pull_request": {"number": 1e400}}', "pull_request.number"),
+        (
+            "pull_request_review",
+            '{"action": "submitted", "review": {"id": [1]}, "pull_request": {"number": 1}}',
+            "review.id",
+        ),
+        ("push", '{"ref": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested"),
+        (
+            "push",
+            '{"ref": "refs/heads/main", "before": "' + "a" * 40 + '", "after": 7}',
+            "`after` must be a commit sha",
+        ),
+    ],
+)
 def test_the_reported_deliveries_are_400_naming_the_field(
     webhook_client: Client, event: str, literal: str, where: str
 ) -> None:
@@ -116,14 +148,25 @@ def test_the_reported_deliveries_are_400_naming_the_field(
     assert where in answer.json()["detail"]
 
 
-@pytest.mark.parametrize(("header", "value"), [
-    ("X-GitHub-Event", ""), ("X-GitHub-Event", "push\u0000"), ("X-GitHub-Event", "x" * 200), ("X-GitHub-Event", "Push Event"),
-    ("X-GitHub-Delivery", "a" * 101), ("X-GitHub-Delivery", "abc\u00e9"), ("X-GitHub-Delivery", "a b"),
-])
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("X-GitHub-Event", ""),
+        ("X-GitHub-Event", "push\u0000"),
+        ("X-GitHub-Event", "x" * 200),
+        ("X-GitHub-Event", "Push Event"),
+        ("X-GitHub-Delivery", "a" * 101),
+        ("X-GitHub-Delivery", "abc\u00e9"),
+        ("X-GitHub-Delivery", "a b"),
+    ],
+)
 def test_odd_event_and_delivery_headers_are_400(webhook_client: Client, header: str, value: str) -> None:
     body = b'{"zen": "Keep it logically awesome.", "hook_id": 1}'
     headers: dict[str, str | bytes] = {
-        "X-GitHub-Event": "ping", "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": sign(SECRET, body)}
+        "X-GitHub-Event": "ping",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(SECRET, body),
+    }
     headers[header] = value.encode("latin-1")  # as raw header bytes, the way a server receives them
     answer = webhook_client.post("/webhooks/github", content=body, headers=headers, token=None)
     assert answer.status_code == 400 and answer.json()["attr"] == header, answer.text

@@ -61,20 +61,31 @@ def test_an_approved_pull_request_applies_with_the_reviews_as_they_stood_at_merg
     assert cr.state == "applied", cr.apply_error
     assert cr.commit == landed[0] if method == "rebase" else cr.commit == landed[-1]
     assert votes(cr) == [("bob", "approved", True, None)]
-    assert (cr.pull_request_number, cr.pull_request_url) == (2, "https://github.com/acme/feature-flag-policies/pull/2")
+    assert (cr.pull_request_number, cr.pull_request_url) == (
+        2,
+        "https://github.com/acme/feature-flag-policies/pull/2",
+    )
     assert cr.applied_by_login == "carol" and cr.created_by_login == "alice"
     assert sqlite_store.get_flag(1, "checkout").flag.filters.groups[0].rollout_percentage == 50  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
     ("method", "backend"),
-    [("merge", "sqlite"), ("rebase", "sqlite"), ("squash", "sqlite"),
-     pytest.param("squash", "postgres", marks=pytest.mark.postgres)],
+    [
+        ("merge", "sqlite"),
+        ("rebase", "sqlite"),
+        ("squash", "sqlite"),
+        pytest.param("squash", "postgres", marks=pytest.mark.postgres),
+    ],
 )
 def test_quorum_not_met_at_merge_fails_the_change_and_says_why(
     git_repo: GitRepo, tmp_path: Any, request: pytest.FixtureRequest, method: MergeMethod, backend: str
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'store.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    url = (
+        f"sqlite:///{tmp_path / 'store.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
     scenario = PullRequestScenario.create(git_repo, quorum=2)
     with Store.open(url) as store:
         with_flag(scenario, store, method)
@@ -107,12 +118,16 @@ def test_a_bypass_level_merger_applies_without_quorum_and_the_bypass_is_recorded
         cr = record(store)
         assert cr.state == "applied"
         assert cr.applied_by_login == "erin"
-        assert cr.bypass == [{"policy": "production-rollouts", "member": "erin", "reason": "organization owner (level 15)"}]
+        assert cr.bypass == [
+            {"policy": "production-rollouts", "member": "erin", "reason": "organization owner (level 15)"}
+        ]
         _count, events = store.list_audit(object_type="change_request", object_id=cr.id)
         assert [e.data.get("bypass") for e in events] == [cr.bypass]
 
 
-def test_self_approval_is_ignored_unless_the_policy_allows_it(scenario: PullRequestScenario, sqlite_store: Store) -> None:
+def test_self_approval_is_ignored_unless_the_policy_allows_it(
+    scenario: PullRequestScenario, sqlite_store: Store
+) -> None:
     with_flag(scenario, sqlite_store)
     scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
     scenario.review(2, "alice", "APPROVED")
@@ -121,9 +136,16 @@ def test_self_approval_is_ignored_unless_the_policy_allows_it(scenario: PullRequ
     assert votes(record(sqlite_store)) == [("alice", "approved", False, "self-approval not allowed")]
     assert record(sqlite_store).state == "failed"
 
-    scenario.repo.write("policies/production-rollouts.yaml", policy(
-        "production-rollouts", "feature_flag.update", 1, match={"environments": ["production"]},
-        allow_self_approve=True))  # fmt: skip
+    scenario.repo.write(
+        "policies/production-rollouts.yaml",
+        policy(
+            "production-rollouts",
+            "feature_flag.update",
+            1,
+            match={"environments": ["production"]},
+            allow_self_approve=True,
+        ),
+    )
     scenario.open(3, {})
     scenario.review(3, "dave", "APPROVED")
     scenario.review(3, "bob", "APPROVED")
@@ -138,11 +160,16 @@ def test_self_approval_is_ignored_unless_the_policy_allows_it(scenario: PullRequ
     assert record(sqlite_store, ramp2).state == "applied"
 
 
-def test_a_reviewer_who_co_authored_a_commit_to_the_file_is_a_requester(scenario: PullRequestScenario, sqlite_store: Store) -> None:
+def test_a_reviewer_who_co_authored_a_commit_to_the_file_is_a_requester(
+    scenario: PullRequestScenario, sqlite_store: Store
+) -> None:
     with_flag(scenario, sqlite_store)
     scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 40)})
-    scenario.push(2, {RAMP: ramp("ramp-checkout", "checkout", 50)},
-            message=f"Ramp further\n\nCo-authored-by: {BOB.name} <{BOB.email}>")  # fmt: skip
+    scenario.push(
+        2,
+        {RAMP: ramp("ramp-checkout", "checkout", 50)},
+        message=f"Ramp further\n\nCo-authored-by: {BOB.name} <{BOB.email}>",
+    )
     scenario.review(2, "bob", "APPROVED")
     scenario.merge(2, "squash")
     reconcile(scenario, sqlite_store)
@@ -156,7 +183,13 @@ def test_a_later_edit_of_the_file_makes_an_approval_stale_an_edit_elsewhere_does
 ) -> None:
     with_flag(scenario, sqlite_store)
     other = "changes/ramp-checkout-staging.yaml"
-    scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 40), other: create_flag("create-staging", "checkout", "staging")})
+    scenario.open(
+        2,
+        {
+            RAMP: ramp("ramp-checkout", "checkout", 40),
+            other: create_flag("create-staging", "checkout", "staging"),
+        },
+    )
     scenario.review(2, "bob", "APPROVED")
     scenario.review(2, "carol", "APPROVED")
     scenario.push(2, {RAMP: ramp("ramp-checkout", "checkout", 90)}, message="Ramp harder")
@@ -165,22 +198,45 @@ def test_a_later_edit_of_the_file_makes_an_approval_stale_an_edit_elsewhere_does
     scenario.merge(2)
     reconcile(scenario, sqlite_store)
     cr = record(sqlite_store)
-    assert votes(cr) == [("bob", "approved", False, "stale: file changed after review"),
-                         ("carol", "approved", True, None)]  # fmt: skip
+    assert votes(cr) == [
+        ("bob", "approved", False, "stale: file changed after review"),
+        ("carol", "approved", True, None),
+    ]
     assert [v.commit_id for v in cr.votes] == [scenario.pulls[2].commits[0], scenario.pulls[2].commits[2]]
     assert cr.state == "applied"
 
 
 REVIEW_CASES: dict[str, tuple[list[tuple[str, str]], list[Any], str]] = {
     "changes-requested-then-approved": (
-        [("bob", "CHANGES_REQUESTED"), ("bob", "APPROVED")], [("bob", "approved", True, None)], "applied"),
-    "dismissed": ([("bob", "APPROVED"), ("bob", "DISMISSED")], [("bob", "dismissed", False, "dismissed")], "failed"),
+        [("bob", "CHANGES_REQUESTED"), ("bob", "APPROVED")],
+        [("bob", "approved", True, None)],
+        "applied",
+    ),
+    "dismissed": (
+        [("bob", "APPROVED"), ("bob", "DISMISSED")],
+        [("bob", "dismissed", False, "dismissed")],
+        "failed",
+    ),
     "commented-after-approved": (
-        [("bob", "APPROVED"), ("bob", "COMMENTED")], [("bob", "approved", True, None)], "applied"),
-    "outside-the-policy": ([("dave", "APPROVED")], [("dave", "approved", False, "not an eligible approver")], "failed"),
-    "unknown-login": ([("ghost-user", "APPROVED")], [("ghost-user", "approved", False, "unknown login")], "failed"),
-    "standing-rejection": ([("bob", "APPROVED"), ("carol", "CHANGES_REQUESTED")],
-                           [("bob", "approved", True, None), ("carol", "rejected", True, None)], "rejected"),
+        [("bob", "APPROVED"), ("bob", "COMMENTED")],
+        [("bob", "approved", True, None)],
+        "applied",
+    ),
+    "outside-the-policy": (
+        [("dave", "APPROVED")],
+        [("dave", "approved", False, "not an eligible approver")],
+        "failed",
+    ),
+    "unknown-login": (
+        [("ghost-user", "APPROVED")],
+        [("ghost-user", "approved", False, "unknown login")],
+        "failed",
+    ),
+    "standing-rejection": (
+        [("bob", "APPROVED"), ("carol", "CHANGES_REQUESTED")],
+        [("bob", "approved", True, None), ("carol", "rejected", True, None)],
+        "rejected",
+    ),
 }
 
 
@@ -193,16 +249,31 @@ def test_review_semantics(scenario: PullRequestScenario, sqlite_store: Store) ->
             scenario.review(number, login, review_state)
         scenario.merge(number)
     reconcile(scenario, sqlite_store)
-    outcomes = {case: (votes(record(sqlite_store, f"changes/{case}.yaml")), record(sqlite_store, f"changes/{case}.yaml").state)
-                for case in REVIEW_CASES}
+    outcomes = {
+        case: (
+            votes(record(sqlite_store, f"changes/{case}.yaml")),
+            record(sqlite_store, f"changes/{case}.yaml").state,
+        )
+        for case in REVIEW_CASES
+    }
     assert outcomes == {case: (expected, state) for case, (_r, expected, state) in REVIEW_CASES.items()}
 
 
-def test_a_pull_request_that_weakens_the_policy_is_judged_by_the_base(scenario: PullRequestScenario, sqlite_store: Store) -> None:
+def test_a_pull_request_that_weakens_the_policy_is_judged_by_the_base(
+    scenario: PullRequestScenario, sqlite_store: Store
+) -> None:
     with_flag(scenario, sqlite_store)
-    weaker = policy("production-rollouts", "feature_flag.update", 1, match={"environments": ["production"]},
-                    approver_config={"quorum": 1, "users": ["alice"]}, allow_self_approve=True)
-    scenario.open(2, {"policies/production-rollouts.yaml": weaker, RAMP: ramp("ramp-checkout", "checkout", 100)})
+    weaker = policy(
+        "production-rollouts",
+        "feature_flag.update",
+        1,
+        match={"environments": ["production"]},
+        approver_config={"quorum": 1, "users": ["alice"]},
+        allow_self_approve=True,
+    )
+    scenario.open(
+        2, {"policies/production-rollouts.yaml": weaker, RAMP: ramp("ramp-checkout", "checkout", 100)}
+    )
     scenario.review(2, "alice", "APPROVED")
     scenario.merge(2)
     reconcile(scenario, sqlite_store)
@@ -210,10 +281,14 @@ def test_a_pull_request_that_weakens_the_policy_is_judged_by_the_base(scenario: 
     assert cr.state == "failed"
     assert votes(cr) == [("alice", "approved", False, "self-approval not allowed")]
     policies = {p.name: p for p in sqlite_store.list_policies()}
-    assert policies["production-rollouts"].spec["approver_config"]["roles"] == ["flag-approvers"]  # not in force
+    assert policies["production-rollouts"].spec["approver_config"]["roles"] == [
+        "flag-approvers"
+    ]  # not in force
 
 
-def test_a_direct_push_has_no_votes_and_needs_a_bypass(scenario: PullRequestScenario, sqlite_store: Store) -> None:
+def test_a_direct_push_has_no_votes_and_needs_a_bypass(
+    scenario: PullRequestScenario, sqlite_store: Store
+) -> None:
     with_flag(scenario, sqlite_store)
     scenario.push_main({RAMP: ramp("ramp-checkout", "checkout", 50)}, author=CAROL.identity)
     scenario.push_main({"changes/ramp-again.yaml": ramp("ramp-again", "checkout", 70)}, author=ERIN.identity)
@@ -225,7 +300,9 @@ def test_a_direct_push_has_no_votes_and_needs_a_bypass(scenario: PullRequestScen
     assert bypassed.state == "applied" and bypassed.bypass is not None
 
 
-def test_fifty_files_of_one_pull_request_cost_one_read_of_each_listing(scenario: PullRequestScenario, sqlite_store: Store) -> None:
+def test_fifty_files_of_one_pull_request_cost_one_read_of_each_listing(
+    scenario: PullRequestScenario, sqlite_store: Store
+) -> None:
     with_flag(scenario, sqlite_store)
     files = {f"changes/ramp-{i:02}.yaml": ramp(f"ramp-{i:02}", "checkout", i + 11) for i in range(50)}
     scenario.open(2, files)
@@ -236,8 +313,15 @@ def test_fifty_files_of_one_pull_request_cost_one_read_of_each_listing(scenario:
     scenario.merge(2, "squash")
     reconcile(scenario, sqlite_store)
     endpoints = [r.endpoint for r in scenario.gh.requests[before:]]
-    assert sorted(endpoints) == sorted(["repos.list-pull-requests-associated-with-commit", "pulls.get",
-                                        "pulls.list-commits", "pulls.list-reviews", "pulls.list-reviews"])
+    assert sorted(endpoints) == sorted(
+        [
+            "repos.list-pull-requests-associated-with-commit",
+            "pulls.get",
+            "pulls.list-commits",
+            "pulls.list-reviews",
+            "pulls.list-reviews",
+        ]
+    )
     assert all(record(sqlite_store, p).state == "applied" for p in files)
 
 
@@ -262,7 +346,9 @@ def test_github_trouble_is_retried_and_a_401_stops_the_pass_having_applied_nothi
     assert record(sqlite_store).state == "applied"
 
 
-def test_an_unreadable_reviewed_commit_makes_the_approval_stale_and_says_why(scenario: PullRequestScenario, sqlite_store: Store) -> None:
+def test_an_unreadable_reviewed_commit_makes_the_approval_stale_and_says_why(
+    scenario: PullRequestScenario, sqlite_store: Store
+) -> None:
     with_flag(scenario, sqlite_store)
     scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
     scenario.review(2, "bob", "APPROVED", commit="f" * 40, body="Ship it")
@@ -270,7 +356,9 @@ def test_an_unreadable_reviewed_commit_makes_the_approval_stale_and_says_why(sce
     reconcile(scenario, sqlite_store)
     cr = record(sqlite_store)
     assert votes(cr) == [("bob", "approved", False, "stale: file changed after review")]
-    assert cr.votes[0].reason.startswith("Ship it\n\n[treated as stale: the reviewed commit ffffffffffff cannot be read")
+    assert cr.votes[0].reason.startswith(
+        "Ship it\n\n[treated as stale: the reviewed commit ffffffffffff cannot be read"
+    )
 
 
 def test_reviewed_commits_a_squash_left_off_every_branch_are_fetched_from_the_pull_request_ref(
@@ -282,9 +370,13 @@ def test_reviewed_commits_a_squash_left_off_every_branch_are_fetched_from_the_pu
         scenario.merge(2, "squash")
         scenario.repo.git("update-ref", "refs/pull/2/head", scenario.pulls[2].head)  # GitHub keeps this ref
         scenario.repo.git("branch", "-D", scenario.pulls[2].branch)  # the branch was deleted after the merge
-        config = ReconcileConfig(repo=f"file://{scenario.repo.path}", branch="main", cache_dir=str(tmp_path / "cache"))
+        config = ReconcileConfig(
+            repo=f"file://{scenario.repo.path}", branch="main", cache_dir=str(tmp_path / "cache")
+        )
         with scenario.gh.client() as client:
-            reconcile_once(config, store, github=client, now=datetime.fromtimestamp(scenario.repo.clock, tz=UTC))
+            reconcile_once(
+                config, store, github=client, now=datetime.fromtimestamp(scenario.repo.clock, tz=UTC)
+            )
         cr = record(store, RAMP)
         assert votes(cr) == [("bob", "approved", True, None)]
         assert (cr.state, cr.created_by_login) == ("applied", "alice")

@@ -38,8 +38,15 @@ def _commands() -> Iterator[tuple[str, click.Command]]:
 
 
 def test_each_shared_option_reads_the_same_in_every_command() -> None:
-    declared = _declared(shared.store_option, shared.compare_store_option, shared.repo_option,
-                         shared.checkout_option, shared.branch_option, shared.path_option, shared.server_options)
+    declared = _declared(
+        shared.store_option,
+        shared.compare_store_option,
+        shared.repo_option,
+        shared.checkout_option,
+        shared.branch_option,
+        shared.path_option,
+        shared.server_options,
+    )
     seen = set()
     for name, command in _commands():
         for param in command.params:

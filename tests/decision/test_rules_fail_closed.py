@@ -56,7 +56,9 @@ def bootstrap_with(repo: GitRepo, files: dict[str, Any]) -> str:
     return repo.head()
 
 
-def test_an_invalid_policy_at_bootstrap_applies_nothing_until_a_commit_fixes_it(git_repo: GitRepo, store: Store) -> None:
+def test_an_invalid_policy_at_bootstrap_applies_nothing_until_a_commit_fixes_it(
+    git_repo: GitRepo, store: Store
+) -> None:
     bootstrap_with(git_repo, {ROLLOUTS: rollouts_policy(approvers_typo=["mallory"])})
     pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout")})
     head = pr.land(git_repo, {"changes/ramp.yaml": pr.ramp("ramp-all", "checkout", 100)}, approvers=())
@@ -100,14 +102,19 @@ def test_an_invalid_policy_at_bootstrap_applies_nothing_until_a_commit_fixes_it(
     assert flag is not None and flag.flag.filters.groups[0].rollout_percentage == 30
 
 
-def test_a_change_landing_with_the_fix_of_invalid_rules_never_applies(git_repo: GitRepo, store: Store) -> None:
+def test_a_change_landing_with_the_fix_of_invalid_rules_never_applies(
+    git_repo: GitRepo, store: Store
+) -> None:
     bootstrap_with(git_repo, {ROLLOUTS: rollouts_policy(approvers_typo=["mallory"])})
     with pytest.raises(RulesInvalid):
         run(git_repo, store)
 
     # Repairing the rules must not open a window in which a change is judged by none of them.
-    fix = pr.land(git_repo, {ROLLOUTS: rollouts_policy(), "changes/create.yaml": pr.create_flag("c", "checkout")},
-                  approvers=())  # fmt: skip
+    fix = pr.land(
+        git_repo,
+        {ROLLOUTS: rollouts_policy(), "changes/create.yaml": pr.create_flag("c", "checkout")},
+        approvers=(),
+    )
     run(git_repo, store)
 
     failed = record(store, "changes/create.yaml")
@@ -120,7 +127,10 @@ BROKEN = {
     "reconciler.yaml unknown key": ("reconciler.yaml", {**pr.project(), "extra": True}, "extra"),
     "reconciler.yaml duplicate environment": (
         "reconciler.yaml",
-        {**pr.project(), "spec": {**pr.project()["spec"], "environments": [pr.ENVIRONMENTS[0], pr.ENVIRONMENTS[0]]}},
+        {
+            **pr.project(),
+            "spec": {**pr.project()["spec"], "environments": [pr.ENVIRONMENTS[0], pr.ENVIRONMENTS[0]]},
+        },
         "environment key 'production' is used twice",
     ),
     "members.yaml YAML error": ("members.yaml", "spec: [unclosed\n", "members.yaml"),
@@ -131,15 +141,21 @@ BROKEN = {
     ),
     "policy naming an unknown role": (ROLLOUTS, rollouts_policy(bypass_roles=["nobody"]), "nobody"),
     "two policies with one name": (
-        "policies/copy.yaml", pr.policy("production-rollouts", "feature_flag.enable"), "already named",
+        "policies/copy.yaml",
+        pr.policy("production-rollouts", "feature_flag.enable"),
+        "already named",
     ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
-def test_any_invalid_rule_file_at_bootstrap_fails_the_pass(git_repo: GitRepo, store: Store, case: str) -> None:
+def test_any_invalid_rule_file_at_bootstrap_fails_the_pass(
+    git_repo: GitRepo, store: Store, case: str
+) -> None:
     path, content, finding = BROKEN[case]
-    bootstrap_with(git_repo, {path: content, "changes/create.yaml": pr.create_flag("create-checkout", "checkout")})
+    bootstrap_with(
+        git_repo, {path: content, "changes/create.yaml": pr.create_flag("create-checkout", "checkout")}
+    )
 
     with pytest.raises(RulesInvalid) as raised:
         run(git_repo, store)
@@ -192,9 +208,13 @@ def test_an_invalid_rule_change_later_is_rejected_and_the_summary_names_it(
 
 def test_the_printed_summary_names_a_rejected_rule_change(git_repo: GitRepo, tmp_path: Path) -> None:
     pr.bootstrap(git_repo)
-    pr.land(git_repo, {ROLLOUTS: rollouts_policy(quorum_typo=1)}, approvers=("dave", "erin"), author=BOB.identity)
+    pr.land(
+        git_repo, {ROLLOUTS: rollouts_policy(quorum_typo=1)}, approvers=("dave", "erin"), author=BOB.identity
+    )
 
-    result = CliRunner().invoke(main, ["reconcile", "--repo", str(git_repo.path), "--store", str(tmp_path / "s.db")])
+    result = CliRunner().invoke(
+        main, ["reconcile", "--repo", str(git_repo.path), "--store", str(tmp_path / "s.db")]
+    )
 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -222,13 +242,19 @@ def test_check_approvals_fails_against_a_base_whose_rules_do_not_read(git_repo: 
     sc.push_main({ROLLOUTS: rollouts_policy(approvers_typo=["mallory"])})
     sc.open(2, {"changes/ramp.yaml": pr.ramp("ramp-all", "checkout", 100)})
 
-    with GitRepository.open(sc.repo.path) as repo, sc.gh.client() as client, pytest.raises(RulesInvalid) as raised:
+    with (
+        GitRepository.open(sc.repo.path) as repo,
+        sc.gh.client() as client,
+        pytest.raises(RulesInvalid) as raised,
+    ):
         evaluate_pull_request(repo, client, 2, now=sc.now())
     assert ROLLOUTS in str(raised.value) and "approvers_typo" in str(raised.value)
 
     with serve(sc.gh) as url:
         env = {"GITHUB_TOKEN": "fake-token", "GITHUB_API_URL": url, "GITHUB_REPOSITORY": REPOSITORY}
-        result = CliRunner().invoke(main, ["check-approvals", "--pr", "2", "--repo", str(sc.repo.path)], env=env)
+        result = CliRunner().invoke(
+            main, ["check-approvals", "--pr", "2", "--repo", str(sc.repo.path)], env=env
+        )
     assert result.exit_code == EXIT_FINDINGS
     assert ROLLOUTS in result.output
     assert [(s["sha"], s["state"]) for s in sc.gh.statuses] == [(sc.pulls[2].head, "failure")]

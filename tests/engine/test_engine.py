@@ -127,7 +127,8 @@ def test_changing_a_missing_flag_is_refused(action: str) -> None:
     instructions = [{"kind": "turnFlagOn"}] if action == "update" else []
     err = refusal(change(action, *instructions), None)
     assert str(err) == (
-        f"feature flag '{KEY}' does not exist in environment 'production': create it with feature_flag.create first"
+        f"feature flag '{KEY}' does not exist in environment 'production':"
+        " create it with feature_flag.create first"
     )
 
 
@@ -337,7 +338,8 @@ def test_add_group_appends_a_release_condition() -> None:
 def test_add_group_forcing_an_unknown_variant_is_refused() -> None:
     err = refusal(change("update", {"kind": "addGroup", "variant": "blue"}), multivariate_flag())
     assert str(err) == (
-        f"group 2 of feature flag '{KEY}' forces variant 'blue', which does not exist: its variants are control, test"
+        f"group 2 of feature flag '{KEY}' forces variant 'blue', which does not exist:"
+        " its variants are control, test"
     )
 
 

@@ -47,15 +47,37 @@ def test_every_request_carries_the_api_headers_and_token(github: FakeGitHub) -> 
 
 
 def test_get_pull_reads_a_merged_pull_request(github: FakeGitHub) -> None:
-    github.add_pull(7, user="alice", state="closed", merged=True, head_sha=HEAD, base_ref="main",
-                base_sha="b" * 40, merge_commit_sha=MERGE, merged_at="2024-05-02T09:30:00Z",
-                merged_by="carol", title="Ramp checkout", created_at="2024-05-01T08:00:00Z")
+    github.add_pull(
+        7,
+        user="alice",
+        state="closed",
+        merged=True,
+        head_sha=HEAD,
+        base_ref="main",
+        base_sha="b" * 40,
+        merge_commit_sha=MERGE,
+        merged_at="2024-05-02T09:30:00Z",
+        merged_by="carol",
+        title="Ramp checkout",
+        created_at="2024-05-01T08:00:00Z",
+    )
     pull = github.client().get_pull(7)
     assert pull == PullRequest(
-        number=7, state="closed", merged=True, merged_at=datetime(2024, 5, 2, 9, 30, tzinfo=UTC),
-        merge_commit_sha=MERGE, head_sha=HEAD, base_ref="main", base_sha="b" * 40,
-        user_login="alice", html_url="https://github.com/acme/flags/pull/7", title="Ramp checkout",
-        merged_by="carol", changed_files=5, created_at=datetime(2024, 5, 1, 8, tzinfo=UTC))
+        number=7,
+        state="closed",
+        merged=True,
+        merged_at=datetime(2024, 5, 2, 9, 30, tzinfo=UTC),
+        merge_commit_sha=MERGE,
+        head_sha=HEAD,
+        base_ref="main",
+        base_sha="b" * 40,
+        user_login="alice",
+        html_url="https://github.com/acme/flags/pull/7",
+        title="Ramp checkout",
+        merged_by="carol",
+        changed_files=5,
+        created_at=datetime(2024, 5, 1, 8, tzinfo=UTC),
+    )
 
 
 def test_list_open_pulls_reads_every_page_of_open_pull_requests(github: FakeGitHub) -> None:
@@ -68,8 +90,9 @@ def test_list_open_pulls_reads_every_page_of_open_pull_requests(github: FakeGitH
 
 
 def test_pulls_for_commit_lists_every_pull_request_containing_it(github: FakeGitHub) -> None:
-    github.add_pull(7, user="alice", state="closed", merged=True, merged_at="2024-05-02T09:30:00Z",
-                merge_commit_sha=MERGE)
+    github.add_pull(
+        7, user="alice", state="closed", merged=True, merged_at="2024-05-02T09:30:00Z", merge_commit_sha=MERGE
+    )
     github.add_pull(8, user="bob")
     github.link_commit(MERGE, 7, 8)
     pulls = github.client().pulls_for_commit(MERGE)
@@ -92,23 +115,37 @@ def test_list_pull_files_keeps_renames(github: FakeGitHub) -> None:
 
 def test_list_pull_commits_reads_authors_committers_and_co_authors(github: FakeGitHub) -> None:
     github.add_pull(7)
-    message = ("Ramp checkout to 50%\n\nLonger text.\n\n"
-               "Co-authored-by: Bob Reviewer <bob@example.com>\n"
-               "co-authored-by: Dee <12+dee@users.noreply.github.com>\n")
+    message = (
+        "Ramp checkout to 50%\n\nLonger text.\n\n"
+        "Co-authored-by: Bob Reviewer <bob@example.com>\n"
+        "co-authored-by: Dee <12+dee@users.noreply.github.com>\n"
+    )
     github.add_commit(7, "c1" * 20, login="alice", email="alice@example.com", name="Alice", message=message)
     github.add_commit(7, "c2" * 20, login=None, email="ghost@example.com", committer_login=None)
     first, second = github.client().list_pull_commits(7)
     assert (first.sha, first.author_login, first.author_email, first.author_name) == (
-        "c1" * 20, "alice", "alice@example.com", "Alice")
+        "c1" * 20,
+        "alice",
+        "alice@example.com",
+        "Alice",
+    )
     assert (first.committer_login, first.committer_email) == ("web-flow", "noreply@github.com")
-    assert first.co_authors == (CoAuthor("Bob Reviewer", "bob@example.com"),
-                                CoAuthor("Dee", "12+dee@users.noreply.github.com"))
-    assert (second.author_login, second.author_email, second.committer_login) == (None, "ghost@example.com", None)
+    assert first.co_authors == (
+        CoAuthor("Bob Reviewer", "bob@example.com"),
+        CoAuthor("Dee", "12+dee@users.noreply.github.com"),
+    )
+    assert (second.author_login, second.author_email, second.committer_login) == (
+        None,
+        "ghost@example.com",
+        None,
+    )
     assert second.co_authors == ()
 
 
 def test_co_author_trailers_are_deduplicated_by_email() -> None:
-    message = "x\n\nCo-authored-by: A <a@x.org>\nCo-Authored-By: A again <A@X.org>\nNot-a-trailer: B <b@x.org>"
+    message = (
+        "x\n\nCo-authored-by: A <a@x.org>\nCo-Authored-By: A again <A@X.org>\nNot-a-trailer: B <b@x.org>"
+    )
     assert parse_co_authors(message) == (CoAuthor("A", "a@x.org"),)
 
 
@@ -123,20 +160,30 @@ def test_co_authors_are_read_from_commit_trailers() -> None:
 
 def test_list_reviews_reads_every_state_and_keeps_the_raw_review(github: FakeGitHub) -> None:
     github.add_pull(7)
-    github.add_review(7, "bob", "CHANGES_REQUESTED", commit_id="a" * 40, review_id=1,
-                  submitted_at="2024-05-01T10:00:00Z")
+    github.add_review(
+        7, "bob", "CHANGES_REQUESTED", commit_id="a" * 40, review_id=1, submitted_at="2024-05-01T10:00:00Z"
+    )
     github.add_review(7, "bob", "APPROVED", commit_id=HEAD, review_id=2, submitted_at="2024-05-01T11:00:00Z")
     github.add_review(7, "carol", "PENDING", commit_id=HEAD, review_id=3)
     github.add_review(7, None, "DISMISSED", commit_id=HEAD, review_id=4)
     reviews = github.client().list_reviews(7)
     assert [(r.id, r.user_login, r.state) for r in reviews] == [
-        (1, "bob", "CHANGES_REQUESTED"), (2, "bob", "APPROVED"), (3, "carol", "PENDING"), (4, None, "DISMISSED")]
+        (1, "bob", "CHANGES_REQUESTED"),
+        (2, "bob", "APPROVED"),
+        (3, "carol", "PENDING"),
+        (4, None, "DISMISSED"),
+    ]
     assert reviews[1].submitted_at == datetime(2024, 5, 1, 11, tzinfo=UTC)
     assert reviews[2].submitted_at is None
     assert reviews[1].raw["author_association"] == "COLLABORATOR"  # the rest of GitHub's object
     second = reviews[1]
     assert (second.id, second.user_login, second.state, second.commit_id, second.raw["submitted_at"]) == (
-        2, "bob", "APPROVED", HEAD, "2024-05-01T11:00:00Z")
+        2,
+        "bob",
+        "APPROVED",
+        HEAD,
+        "2024-05-01T11:00:00Z",
+    )
 
 
 @pytest.mark.parametrize(("count", "pages"), [(0, 1), (100, 1), (101, 2), (250, 3)])
@@ -164,10 +211,16 @@ def test_pagination_follows_links_under_an_enterprise_api_root() -> None:
 def test_create_status_posts_the_approvals_context(github: FakeGitHub) -> None:
     status = github.client().create_status(HEAD, "pending", "1/2 approvals · production-rollouts")
     assert (status.state, status.context, status.description) == (
-        "pending", "reconciler/approvals", "1/2 approvals · production-rollouts")
+        "pending",
+        "reconciler/approvals",
+        "1/2 approvals · production-rollouts",
+    )
     assert github.requests[0].path == f"/repos/acme/flags/statuses/{HEAD}"
-    assert github.requests[0].body == {"state": "pending", "context": "reconciler/approvals",
-                                   "description": "1/2 approvals · production-rollouts"}
+    assert github.requests[0].body == {
+        "state": "pending",
+        "context": "reconciler/approvals",
+        "description": "1/2 approvals · production-rollouts",
+    }
 
 
 def test_create_status_truncates_the_description_to_140_characters(github: FakeGitHub) -> None:
@@ -229,14 +282,20 @@ def test_an_over_long_comment_is_cut_to_the_limit_with_a_note(github: FakeGitHub
     assert body.startswith(kept.removeprefix(MARKER + "\n"))  # nothing altered before the cut
     assert kept.endswith("|")  # cut at a line end, so the table stays a table
     cut = len(MARKER + "\n" + body) - len(kept)
-    assert f"Cut short to fit GitHub's limit of 65,536 characters per comment: the last {cut:,} characters" in note
+    assert (
+        f"Cut short to fit GitHub's limit of 65,536 characters per comment: the last {cut:,} characters"
+        in note
+    )
 
 
 def test_from_env_reads_github_actions_variables(github: FakeGitHub) -> None:
     enterprise = FakeGitHub("acme/override", base_url="https://ghe.example.com/api/v3", token="t0k")
     enterprise.add_pull(3, user="dee")
-    env = {"GITHUB_TOKEN": "t0k", "GITHUB_API_URL": "https://ghe.example.com/api/v3/",
-           "GITHUB_REPOSITORY": "acme/override"}
+    env = {
+        "GITHUB_TOKEN": "t0k",
+        "GITHUB_API_URL": "https://ghe.example.com/api/v3/",
+        "GITHUB_REPOSITORY": "acme/override",
+    }
     client = GitHubClient.from_env("acme/flags", environ=env, transport=enterprise.transport())
     assert (client.repository, client.base_url) == ("acme/override", "https://ghe.example.com/api/v3")
     assert client.get_pull(3).user_login == "dee"
@@ -282,7 +341,10 @@ def test_a_renamed_repository_is_followed_without_leaking_the_token_elsewhere() 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append((str(request.url), request.headers.get("Authorization")))
         if request.url.path == "/repos/acme/old/pulls/1/reviews":
-            return httpx.Response(301, headers={"Location": "https://api.github.com/repositories/9/pulls/1/reviews?per_page=100"})
+            return httpx.Response(
+                301,
+                headers={"Location": "https://api.github.com/repositories/9/pulls/1/reviews?per_page=100"},
+            )
         if request.url.path == "/repos/acme/old/pulls/2/reviews":
             return httpx.Response(301, headers={"Location": "https://elsewhere.example/pulls/2/reviews"})
         return httpx.Response(200, json=[])

@@ -76,7 +76,9 @@ def test_an_outage_that_outlasts_the_retries_is_temporary(gh: FakeGitHub) -> Non
 
 def test_a_network_outage_names_the_api_root(gh: FakeGitHub) -> None:
     gh.fail_network(times=10)
-    with pytest.raises(GitHubUnavailable, match=re.escape("could not reach GitHub at https://api.github.com")):
+    with pytest.raises(
+        GitHubUnavailable, match=re.escape("could not reach GitHub at https://api.github.com")
+    ):
         gh.client(max_retries=1).get_pull(7)
 
 
@@ -133,8 +135,11 @@ def test_rate_limit_wait_reads_an_http_date() -> None:
 
 
 def test_a_403_for_a_missing_permission_is_not_retried(gh: FakeGitHub) -> None:
-    gh.fail(403, message="Resource not accessible by integration",
-            headers={"X-Accepted-GitHub-Permissions": "statuses=write"})
+    gh.fail(
+        403,
+        message="Resource not accessible by integration",
+        headers={"X-Accepted-GitHub-Permissions": "statuses=write"},
+    )
     with pytest.raises(GitHubForbidden) as raised:
         gh.client().create_status(HEAD, "success", "2/2 approvals")
     assert "statuses=write permission on acme/flags" in str(raised.value)
@@ -166,8 +171,12 @@ def test_422_details_name_what_github_refused(gh: FakeGitHub) -> None:
     comment = gh.add_comment(7, f"{MARKER}\nold")
     session = gh.client()._session  # past comment_body, which would have cut the text
     with pytest.raises(GitHubValidation, match="Body is too long") as raised:
-        session.request("PATCH", f"/repos/acme/flags/issues/comments/{comment['id']}",
-                        json={"body": "x" * 70_000}, permission="test")
+        session.request(
+            "PATCH",
+            f"/repos/acme/flags/issues/comments/{comment['id']}",
+            json={"body": "x" * 70_000},
+            permission="test",
+        )
     assert raised.value.errors[0]["field"] == "body"
 
 
@@ -195,8 +204,9 @@ def test_every_github_error_is_a_reconciler_error() -> None:
 
 def test_a_web_page_instead_of_json_is_a_clear_error() -> None:
     def proxy(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, text="<html>Sign in to the corporate proxy</html>",
-                              headers={"Content-Type": "text/html"})
+        return httpx.Response(
+            200, text="<html>Sign in to the corporate proxy</html>", headers={"Content-Type": "text/html"}
+        )
 
     client = GitHubClient("acme/flags", token="t", transport=httpx.MockTransport(proxy))
     with pytest.raises(GitHubUnavailable, match=r"not JSON \(text/html\).*GITHUB_API_URL"):

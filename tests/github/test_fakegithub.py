@@ -55,7 +55,11 @@ def test_payloads_are_github_s_examples_with_the_scenario_applied(gh: FakeGitHub
     assert pull["requested_teams"] == upstream["requested_teams"]  # untouched fields stay as upstream
     assert set(review) == set(fixture("pulls.list-reviews.200.json")[0])
     assert (review["id"], review["user"]["login"], review["state"], review["commit_id"]) == (
-        55, "bob", "CHANGES_REQUESTED", "c" * 40)
+        55,
+        "bob",
+        "CHANGES_REQUESTED",
+        "c" * 40,
+    )
 
 
 def test_commit_pulls_use_the_simple_pull_request_shape(gh: FakeGitHub) -> None:
@@ -83,7 +87,10 @@ def test_faults_come_first_in_order_and_only_where_aimed(gh: FakeGitHub) -> None
         assert client.get(f"{API}/pulls/7/reviews").status_code == 500
         assert client.get(f"{API}/pulls/7/reviews").status_code == 200
     assert [(r.endpoint, r.status) for r in gh.requests] == [
-        ("pulls.get", 429), ("pulls.list-reviews", 500), ("pulls.list-reviews", 200)]
+        ("pulls.get", 429),
+        ("pulls.list-reviews", 500),
+        ("pulls.list-reviews", 200),
+    ]
 
 
 def test_unknown_routes_and_pull_requests_are_404(gh: FakeGitHub) -> None:

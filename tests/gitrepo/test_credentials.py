@@ -55,7 +55,9 @@ def served(tmp_path: Path) -> Iterator[tuple[GitRepo, Path, str]]:
     work.git("init", "-q", "--bare", "-b", "main", str(remote))
     work.git("remote", "add", "origin", str(remote))
     push(work, remote)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_AuthHandler, directory=str(root)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_AuthHandler, directory=str(root))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -79,7 +81,9 @@ def files_containing(root: Path, secret: str) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
 
 
-def test_a_token_in_the_url_fetches_but_never_lands_on_disk(served: tuple[GitRepo, Path, str], tmp_path: Path) -> None:
+def test_a_token_in_the_url_fetches_but_never_lands_on_disk(
+    served: tuple[GitRepo, Path, str], tmp_path: Path
+) -> None:
     work, remote, url = served
     cache = tmp_path / "cache"
     with GitRepository.open(with_token(url), cache_dir=cache) as repo:
@@ -115,7 +119,9 @@ def test_the_clone_cache_is_private_to_its_owner(served: tuple[GitRepo, Path, st
     assert shared == []
 
 
-def test_without_the_token_the_fetch_fails_and_the_message_has_no_secret(served: tuple[GitRepo, Path, str], tmp_path: Path) -> None:
+def test_without_the_token_the_fetch_fails_and_the_message_has_no_secret(
+    served: tuple[GitRepo, Path, str], tmp_path: Path
+) -> None:
     _work, _remote, url = served
     wrong = url.replace("http://", f"http://{USER}:wrong-{TOKEN}@")
     with pytest.raises(GitError) as caught:
@@ -124,13 +130,17 @@ def test_without_the_token_the_fetch_fails_and_the_message_has_no_secret(served:
     assert "Check the URL, the network and the credentials" in str(caught.value)
 
 
-def test_an_old_clone_with_the_token_in_its_config_is_cleaned(served: tuple[GitRepo, Path, str], tmp_path: Path) -> None:
+def test_an_old_clone_with_the_token_in_its_config_is_cleaned(
+    served: tuple[GitRepo, Path, str], tmp_path: Path
+) -> None:
     work, _remote, url = served
     cache = tmp_path / "cache"
     # What earlier versions left: a clone keyed by the URL with its token, the token in its config.
     legacy = cache / "repos" / f"{hashlib.sha256(with_token(url).encode()).hexdigest()[:24]}.git"
     legacy.parent.mkdir(parents=True)
-    subprocess.run(["git", "clone", "-q", "--bare", with_token(url), str(legacy)], check=True, capture_output=True)
+    subprocess.run(
+        ["git", "clone", "-q", "--bare", with_token(url), str(legacy)], check=True, capture_output=True
+    )
     legacy.chmod(0o755)
     assert TOKEN in (legacy / "config").read_text()
 

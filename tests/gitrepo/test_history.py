@@ -25,7 +25,9 @@ from tests.support.people import BOB, CAROL, EPOCH
 OpenRepo = Callable[..., GitRepository]
 
 
-def changed(repo: GitRepo, commit: str, status: ChangeStatus, path: str, old_path: str | None = None, subdir: str = "") -> FileChange:
+def changed(
+    repo: GitRepo, commit: str, status: ChangeStatus, path: str, old_path: str | None = None, subdir: str = ""
+) -> FileChange:
     """What the walk should report for `path` at `commit`: its blob id as git itself resolves it."""
     blob = None if status == "deleted" else repo.git("rev-parse", f"{commit}:{subdir}{path}")
     return FileChange(status, path, old_path, blob, None if status == "deleted" else 0o100644)
@@ -190,7 +192,11 @@ def test_the_walk_lists_commits_oldest_first_with_metadata_and_changes(
     git_repo.write("policies/p.yaml", "p: 2\n")
     git_repo.git("mv", "changes/old.yaml", "changes/renamed.yaml")
     second = git_repo.commit(
-        "Ramp checkout", author=BOB.identity, committer=CAROL.identity, trailers=[("Approved-by", "dave")], when=EPOCH + 600
+        "Ramp checkout",
+        author=BOB.identity,
+        committer=CAROL.identity,
+        trailers=[("Approved-by", "dave")],
+        when=EPOCH + 600,
     )
     git_repo.remove("changes/new.yaml")
     third = git_repo.commit("Drop a change")
@@ -335,7 +341,9 @@ def test_the_walk_s_files_are_read_by_blob_id_in_one_exchange(open_repo: OpenRep
     git_repo.write("changes/a.yaml", "version: 2\n")
     git_repo.commit("Two")
     repo = open_repo(git_repo.path)
-    blobs = [change.blob or "" for commit in repo.first_parent_walk(None, repo.head()) for change in commit.changes]
+    blobs = [
+        change.blob or "" for commit in repo.first_parent_walk(None, repo.head()) for change in commit.changes
+    ]
     assert len(blobs) == 3 and "" not in blobs and len(set(blobs)) == 2
     tree = git_repo.git("rev-parse", "HEAD^{tree}")  # an object that is not a blob
     read = repo.read_blobs([*blobs, tree, "0" * 40])

@@ -79,7 +79,9 @@ def test_a_commit_loads_exactly_like_its_checkout(git_repo: GitRepo) -> None:
     from_dir = load_repository(DirectorySource(git_repo.path / "flags"))
     assert from_git.project == from_dir.project and from_git.members == from_dir.members
     assert from_git.policies == from_dir.policies and len(from_git.policies) == 11
-    assert from_git.changes == from_dir.changes and len(from_git.changes) == len(list((examples / "changes").rglob("*.yaml")))
+    assert from_git.changes == from_dir.changes and len(from_git.changes) == len(
+        list((examples / "changes").rglob("*.yaml"))
+    )
     assert from_git.findings == from_dir.findings
     located = validate_source(GitRepository(git_repo.path).source_at(sha, subdir="flags"))
     assert [(f.path, f.line, f.rule) for f in located] == [("policies/broken.yaml", 2, "yaml")]

@@ -9,7 +9,14 @@ from reconciler.model import states
 
 def test_the_sets_of_states_hold_change_request_states_only() -> None:
     every = set(states.CHANGE_REQUEST_STATES)
-    for named in ("LIVE_STATES", "REFUSED_STATES", "APPROVED_STATES", "LANDED_STATES", "TERMINAL_STATES", "DECIDED_STATES"):
+    for named in (
+        "LIVE_STATES",
+        "REFUSED_STATES",
+        "APPROVED_STATES",
+        "LANDED_STATES",
+        "TERMINAL_STATES",
+        "DECIDED_STATES",
+    ):
         assert set(getattr(states, named)) <= every, named
 
 

@@ -58,8 +58,11 @@ def test_a_ramp_shows_before_after_policy_and_approvals_needed(repo: GitRepo) ->
     assert plan.base == repo.head("main")
     [change] = plan.changes
     assert (change.file, change.flag, change.environment, change.status) == (
-        "changes/002-ramp.yaml", "checkout", "production", "pending",
-    )  # fmt: skip
+        "changes/002-ramp.yaml",
+        "checkout",
+        "production",
+        "pending",
+    )
     assert change.before is not None and change.before["filters"]["groups"][0]["rollout_percentage"] == 10
     assert change.after is not None and change.after["filters"]["groups"][0]["rollout_percentage"] == 50
     assert change.after["version"] == 2
@@ -68,8 +71,11 @@ def test_a_ramp_shows_before_after_policy_and_approvals_needed(repo: GitRepo) ->
     ]
     [need] = change.policies
     assert (need.name, need.file, need.quorum, need.needed) == (
-        "production-rollouts", "policies/production-rollouts.yaml", 1, 1,
-    )  # fmt: skip
+        "production-rollouts",
+        "policies/production-rollouts.yaml",
+        1,
+        1,
+    )
     # alice authored the change, so she may not approve it herself
     assert change.requester == "alice"
     assert need.eligible == ("bob", "carol")
@@ -175,8 +181,10 @@ def test_a_policy_change_is_judged_by_the_base(repo: GitRepo) -> None:
     assert change.policies[0].needed == 1  # still governed: the base's policy judges it
     [rule] = plan.rules
     assert (rule.files, rule.statuses, rule.action) == (
-        ("policies/production-rollouts.yaml",), ("modified",), "approval_policy.change",
-    )  # fmt: skip
+        ("policies/production-rollouts.yaml",),
+        ("modified",),
+        "approval_policy.change",
+    )
     [meta] = rule.policies
     assert (meta.name, meta.quorum, meta.eligible) == ("policy-changes", 2, ("bob", "dave", "erin"))
     markdown = render_markdown(plan)
@@ -186,8 +194,13 @@ def test_a_policy_change_is_judged_by_the_base(repo: GitRepo) -> None:
 
 def test_a_rule_change_that_was_never_approved_is_not_in_force(repo: GitRepo) -> None:
     repo.git("checkout", "-q", "main")
-    loose = pr.policy("production-rollouts", "feature_flag.update", 1, allow_self_approve=True,
-                      match={"environments": ["production"]})  # fmt: skip
+    loose = pr.policy(
+        "production-rollouts",
+        "feature_flag.update",
+        1,
+        allow_self_approve=True,
+        match={"environments": ["production"]},
+    )
     pr.land(repo, {"policies/production-rollouts.yaml": loose}, approvers=())  # no approval: rejected
     repo.git("checkout", "-q", "-b", "next")
     repo.write("changes/002-ramp.yaml", pr.ramp("ramp-checkout", "checkout", 40))

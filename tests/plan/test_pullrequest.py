@@ -51,7 +51,9 @@ def test_votes_missing_keep_the_status_pending_with_the_count(scenario: PullRequ
     assert "@" not in text
 
 
-def test_with_a_store_the_plan_shows_the_flag_before_and_after(scenario: PullRequestScenario, sqlite_store: Store) -> None:
+def test_with_a_store_the_plan_shows_the_flag_before_and_after(
+    scenario: PullRequestScenario, sqlite_store: Store
+) -> None:
     land_flag(scenario, sqlite_store)
     scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
     scenario.review(2, "bob", "APPROVED")
@@ -62,11 +64,16 @@ def test_with_a_store_the_plan_shows_the_flag_before_and_after(scenario: PullReq
     assert "Flag state unknown" not in result.markdown()
 
 
-def test_a_standing_rejection_or_an_unappliable_change_fails_the_status(scenario: PullRequestScenario, sqlite_store: Store) -> None:
+def test_a_standing_rejection_or_an_unappliable_change_fails_the_status(
+    scenario: PullRequestScenario, sqlite_store: Store
+) -> None:
     land_flag(scenario, sqlite_store)
     scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
     scenario.review(2, "carol", "CHANGES_REQUESTED")
-    assert judge(scenario, 2, sqlite_store).commit_status() == ("failure", "changes requested by carol · production-rollouts")
+    assert judge(scenario, 2, sqlite_store).commit_status() == (
+        "failure",
+        "changes requested by carol · production-rollouts",
+    )
 
     scenario.open(3, {"changes/ramp-missing.yaml": ramp("ramp-missing", "no-such-flag", 50)})
     state, description = judge(scenario, 3, sqlite_store).commit_status()
@@ -76,25 +83,47 @@ def test_a_standing_rejection_or_an_unappliable_change_fails_the_status(scenario
 
 
 def test_a_pull_request_that_weakens_the_policy_is_judged_by_the_base(scenario: PullRequestScenario) -> None:
-    weaker = policy("production-rollouts", "feature_flag.update", 1, match={"environments": ["production"]},
-                    approver_config={"quorum": 1, "users": ["alice"]}, allow_self_approve=True)
-    scenario.open(2, {"policies/production-rollouts.yaml": weaker, RAMP: ramp("ramp-checkout", "checkout", 100)})
+    weaker = policy(
+        "production-rollouts",
+        "feature_flag.update",
+        1,
+        match={"environments": ["production"]},
+        approver_config={"quorum": 1, "users": ["alice"]},
+        allow_self_approve=True,
+    )
+    scenario.open(
+        2, {"policies/production-rollouts.yaml": weaker, RAMP: ramp("ramp-checkout", "checkout", 100)}
+    )
     scenario.review(2, "alice", "APPROVED")
     result = judge(scenario, 2)
     assert [(c.path, c.state) for c in result.changes] == [
-        (RAMP, "pending"), ("policies/production-rollouts.yaml", "pending")]  # fmt: skip
+        (RAMP, "pending"),
+        ("policies/production-rollouts.yaml", "pending"),
+    ]
     assert result.changes[1].action == "approval_policy.change"
     assert result.commit_status()[1] == "0/2 changes approved · 0/2 approvals · production-rollouts"
 
 
-def test_check_approvals_sets_the_status_and_keeps_one_comment_up_to_date(scenario: PullRequestScenario) -> None:
+def test_check_approvals_sets_the_status_and_keeps_one_comment_up_to_date(
+    scenario: PullRequestScenario,
+) -> None:
     scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
-    scenario.gh.pulls[2]["created_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # the command runs now
+    scenario.gh.pulls[2]["created_at"] = datetime.now(UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )  # the command runs now
     scenario.review(2, "bob", "APPROVED")
     runner = CliRunner()
     with serve(scenario.gh) as url:
         env = {"GITHUB_TOKEN": "fake-token", "GITHUB_API_URL": url, "GITHUB_REPOSITORY": REPOSITORY}
-        args = ["check-approvals", "--pr", "2", "--repo", str(scenario.repo.path), "--path", "."]  # as the workflow runs it
+        args = [
+            "check-approvals",
+            "--pr",
+            "2",
+            "--repo",
+            str(scenario.repo.path),
+            "--path",
+            ".",
+        ]  # as the workflow runs it
         first = runner.invoke(main, args, env=env)
         scenario.review(2, "carol", "APPROVED")
         second = runner.invoke(main, args, env=env)
@@ -118,7 +147,9 @@ def test_check_approvals_with_a_bad_token_stops_with_a_clear_message(scenario: P
     scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
     with serve(scenario.gh) as url:
         env = {"GITHUB_TOKEN": "expired", "GITHUB_API_URL": url, "GITHUB_REPOSITORY": REPOSITORY}
-        result = CliRunner().invoke(main, ["check-approvals", "--pr", "2", "--repo", str(scenario.repo.path)], env=env)
+        result = CliRunner().invoke(
+            main, ["check-approvals", "--pr", "2", "--repo", str(scenario.repo.path)], env=env
+        )
     assert result.exit_code == 2
     assert "GitHub answered 401 (Bad credentials)" in result.output
     assert "the token in GITHUB_TOKEN is invalid or expired: replace it" in result.output

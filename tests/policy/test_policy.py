@@ -330,14 +330,26 @@ def test_each_members_document_is_judged_by_its_own_roles_when_they_alternate() 
     # The pass judges change after change by one members document; when another comes in
     # (a members change took effect), eligibility follows it, and back again.
     demoted = MEMBERS.model_validate(
-        {**MEMBERS.model_dump(), "spec": {**MEMBERS.spec.model_dump(), "members": [
-            {**m.model_dump(), "roles": []} if m.login == "bob" else m.model_dump() for m in MEMBERS.spec.members
-        ]}}
-    )  # fmt: skip
+        {
+            **MEMBERS.model_dump(),
+            "spec": {
+                **MEMBERS.spec.model_dump(),
+                "members": [
+                    {**m.model_dump(), "roles": []} if m.login == "bob" else m.model_dump()
+                    for m in MEMBERS.spec.members
+                ],
+            },
+        }
+    )
     rules = [policy()]
-    for members, state in [(MEMBERS, "approved"), (demoted, "pending"), (MEMBERS, "approved"), (demoted, "pending")]:
+    for members, state in [
+        (MEMBERS, "approved"),
+        (demoted, "pending"),
+        (MEMBERS, "approved"),
+        (demoted, "pending"),
+    ]:
         ev = evaluate(ramp(), rules, members, [approve("bob")], requesters={"carol"}, created_at=T0, now=T0)
         assert ev.state == state
-    assert reasons(evaluate(ramp(), rules, demoted, [approve("bob")], requesters=set(), created_at=T0, now=T0)) == {
-        "bob": NOT_ELIGIBLE
-    }
+    assert reasons(
+        evaluate(ramp(), rules, demoted, [approve("bob")], requesters=set(), created_at=T0, now=T0)
+    ) == {"bob": NOT_ELIGIBLE}

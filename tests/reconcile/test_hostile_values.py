@@ -55,7 +55,10 @@ spec:
 """
 
 HOSTILE_CHANGES: dict[str, tuple[dict[str, Any] | str, str]] = {
-    "base_version beyond 64 bits": (pr.ramp("hostile", "checkout", 10, base_version=HUGE), "/spec/base_version"),
+    "base_version beyond 64 bits": (
+        pr.ramp("hostile", "checkout", 10, base_version=HUGE),
+        "/spec/base_version",
+    ),
     "base_version beyond the store's integer": (
         pr.ramp("hostile", "checkout", 10, base_version=2**40),
         "/spec/base_version",
@@ -100,7 +103,9 @@ HOSTILE_CHANGES: dict[str, tuple[dict[str, Any] | str, str]] = {
 
 
 @pytest.mark.parametrize("case", list(HOSTILE_CHANGES))
-def test_a_hostile_change_fails_alone_and_later_changes_apply(git_repo: GitRepo, store: Store, case: str) -> None:
+def test_a_hostile_change_fails_alone_and_later_changes_apply(
+    git_repo: GitRepo, store: Store, case: str
+) -> None:
     content, pointer = HOSTILE_CHANGES[case]
     pr.bootstrap(git_repo)
     pr.land(git_repo, {"changes/a-create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
@@ -126,7 +131,9 @@ def environments(*entries: tuple[str, int, str]) -> list[dict[str, Any]]:
 
 HOSTILE_PROJECTS = {
     "environment id beyond 64 bits": environments(("production", 1, "a"), ("staging", 2**63, "b")),
-    "environment id beyond the store's integer": environments(("production", 1, "a"), ("staging", 2**31, "b")),
+    "environment id beyond the store's integer": environments(
+        ("production", 1, "a"), ("staging", 2**31, "b")
+    ),
     "duplicate environment key": environments(("production", 1, "a"), ("production", 2, "b")),
     "duplicate environment id": environments(("production", 1, "a"), ("staging", 1, "b")),
     "duplicate api_token": environments(("production", 1, "a"), ("staging", 2, "a")),
@@ -153,7 +160,9 @@ def test_an_approved_hostile_project_is_rejected_and_later_changes_apply(
     assert len(rejected) == 1 and "reconciler.yaml" in rejected[0].data["reason"]
 
 
-def test_an_approved_policy_with_an_expiry_beyond_ten_years_is_rejected(git_repo: GitRepo, store: Store) -> None:
+def test_an_approved_policy_with_an_expiry_beyond_ten_years_is_rejected(
+    git_repo: GitRepo, store: Store
+) -> None:
     pr.bootstrap(git_repo)
     staging_only = pr.policy("staging-forever", "feature_flag.create", 1, match={"environments": ["staging"]})
     staging_only["spec"]["expires_after"] = "3000000d"
@@ -210,7 +219,10 @@ def test_validate_reports_numbers_no_sdk_holds_with_file_and_line(
     fixture_repo: Path, value: str, pointer: str, message: str
 ) -> None:
     path = fixture_repo / "changes" / "2026" / "ramp.yaml"
-    text = path.read_text(encoding="utf-8") + f"    - {{kind: updatePayload, variant: 'true', payload: {value}}}\n"
+    text = (
+        path.read_text(encoding="utf-8")
+        + f"    - {{kind: updatePayload, variant: 'true', payload: {value}}}\n"
+    )
     path.write_text(text, encoding="utf-8")
 
     code, findings = validate(fixture_repo)
@@ -228,13 +240,19 @@ def test_validate_names_a_duplicate_environment(fixture_repo: Path) -> None:
     code, findings = validate(fixture_repo)
 
     assert code == 1
-    assert (findings[0]["file"], findings[0]["pointer"], findings[0]["line"]) == (str(path), "/spec/environments", 6)
+    assert (findings[0]["file"], findings[0]["pointer"], findings[0]["line"]) == (
+        str(path),
+        "/spec/environments",
+        6,
+    )
     assert "environment key 'staging' is used twice (entries 0 and 1)" in findings[0]["message"]
 
 
 def test_validate_asks_for_a_time_zone_on_execute_at(fixture_repo: Path) -> None:
     path = fixture_repo / "changes" / "2026" / "ramp.yaml"
-    path.write_text(path.read_text(encoding="utf-8") + "  execute_at: 2026-06-01T09:00:00\n", encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8") + "  execute_at: 2026-06-01T09:00:00\n", encoding="utf-8"
+    )
 
     code, findings = validate(fixture_repo)
 
@@ -297,7 +315,8 @@ def test_an_unexpected_error_while_judging_a_rule_change_rejects_it_alone(
     _count, events = store.list_audit(limit=100)
     reasons = [e.data["reason"] for e in events if e.verb == "rules.change_rejected"]
     assert reasons == [
-        "the reconciler could not apply this change (OverflowError: date value out of range); it was not applied"
+        "the reconciler could not apply this change (OverflowError: date value out of range);"
+        " it was not applied"
     ]
     assert store.verify_audit().intact
 
@@ -374,7 +393,9 @@ def test_a_github_error_finding_a_changes_approvals_stops_the_pass_and_records_n
     assert record(store, "changes/a-create.yaml").state == "applied"
 
 
-def test_a_create_scheduled_for_later_is_approved_then_applies_when_due(git_repo: GitRepo, store: Store) -> None:
+def test_a_create_scheduled_for_later_is_approved_then_applies_when_due(
+    git_repo: GitRepo, store: Store
+) -> None:
     # Found by the pass property: judging a scheduled create needed a flag id it was not given.
     pr.bootstrap(git_repo)
     when = datetime(2031, 1, 1, 9, 0, tzinfo=UTC)

@@ -46,7 +46,9 @@ class Bench:
     store: Store
     examples: int = 0
 
-    def land_and_pass(self, path: str, content: dict[str, Any] | str, approvers: tuple[str, ...] = ("bob",)) -> None:
+    def land_and_pass(
+        self, path: str, content: dict[str, Any] | str, approvers: tuple[str, ...] = ("bob",)
+    ) -> None:
         """Land `content` at `path` and a good ramp after it; the pass must apply the ramp."""
         self.examples += 1
         percentage = self.examples % 99 + 1
@@ -82,8 +84,12 @@ def bench(git_repo: GitRepo, tmp_path: Path) -> Iterator[Bench]:
 
 # Text a valid document may hold: anything but NUL, which the store cannot keep (a finding).
 valid_text = partial(st.text, alphabet=st.characters(exclude_characters="\x00"))
-safe_ints = st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER) | st.sampled_from([MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER])
-finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
+safe_ints = st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER) | st.sampled_from(
+    [MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER]
+)
+finite = st.floats(
+    allow_nan=False, allow_infinity=False, min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER
+)
 json_values = st.recursive(
     st.none() | st.booleans() | safe_ints | finite | valid_text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(valid_text(max_size=6), inner, max_size=3),
@@ -104,26 +110,44 @@ properties = st.lists(
     max_size=2,
 )
 groups = st.lists(
-    st.fixed_dictionaries({"properties": properties}, optional={"rollout_percentage": st.none() | percentages}),
+    st.fixed_dictionaries(
+        {"properties": properties}, optional={"rollout_percentage": st.none() | percentages}
+    ),
     max_size=3,
 )
 filters = st.fixed_dictionaries(
     {"groups": groups},
-    optional={"payloads": st.dictionaries(st.just("true"), json_values, max_size=1), "aggregation_group_type_index": indexes},
+    optional={
+        "payloads": st.dictionaries(st.just("true"), json_values, max_size=1),
+        "aggregation_group_type_index": indexes,
+    },
 )
 update_instructions = st.one_of(
     st.builds(lambda g, p: {"kind": "updateRollout", "group": g, "percentage": p}, indexes, percentages),
-    st.builds(lambda p, r: {"kind": "addGroup", "properties": p, "rollout_percentage": r}, properties, percentages),
+    st.builds(
+        lambda p, r: {"kind": "addGroup", "properties": p, "rollout_percentage": r}, properties, percentages
+    ),
     st.builds(lambda g: {"kind": "removeGroup", "group": g}, indexes),
-    st.builds(lambda g, p: {"kind": "updateGroupProperties", "group": g, "properties": p}, indexes, properties),
-    st.builds(lambda v, p: {"kind": "updatePayload", "variant": v, "payload": p}, st.sampled_from(["true", "a"]), json_values),
+    st.builds(
+        lambda g, p: {"kind": "updateGroupProperties", "group": g, "properties": p}, indexes, properties
+    ),
+    st.builds(
+        lambda v, p: {"kind": "updatePayload", "variant": v, "payload": p},
+        st.sampled_from(["true", "a"]),
+        json_values,
+    ),
     st.builds(lambda n: {"kind": "updateName", "name": n}, valid_text(max_size=10)),
-    st.builds(lambda t: {"kind": "addTags", "tags": t}, st.lists(valid_text(min_size=1, max_size=5), min_size=1, max_size=2)),
+    st.builds(
+        lambda t: {"kind": "addTags", "tags": t},
+        st.lists(valid_text(min_size=1, max_size=5), min_size=1, max_size=2),
+    ),
     st.builds(lambda f: {"kind": "replaceFilters", "filters": f}, filters),
     st.just({"kind": "turnFlagOn"}),
     st.just({"kind": "turnFlagOff"}),
 )
-offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: f"{'-' if m < 0 else '+'}{abs(m) // 60:02}:{abs(m) % 60:02}")
+offsets = st.integers(-14 * 60, 14 * 60).map(
+    lambda m: f"{'-' if m < 0 else '+'}{abs(m) // 60:02}:{abs(m) % 60:02}"
+)
 execute_at = st.builds(
     lambda day, zone: f"{day.isoformat()}{zone}",
     st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9998, 12, 31)),
@@ -186,7 +210,9 @@ def yaml_text(value: Any) -> str:
         return str(value)
     if isinstance(value, str) and value[:1].isdigit():
         return value
-    return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True).strip().removesuffix("...").strip()
+    return (
+        yaml.safe_dump(value, default_flow_style=True, allow_unicode=True).strip().removesuffix("...").strip()
+    )
 
 
 SLOTS = {
@@ -197,10 +223,16 @@ SLOTS = {
     "payload": "  instructions: [{{kind: updatePayload, variant: 'true', payload: {v}}}]\n",
     "deep payload": "  instructions: [{{kind: updatePayload, variant: 'true', payload: {deep}}}]\n",
     "property value": "  instructions: [{{kind: addGroup, properties: [{{key: plan, value: {v}}}]}}]\n",
-    "group type": "  instructions: [{{kind: addGroup, properties: [{{key: plan, type: group, group_type_index: {v}}}]}}]\n",
+    "group type": (
+        "  instructions: [{{kind: addGroup,"
+        " properties: [{{key: plan, type: group, group_type_index: {v}}}]}}]\n"
+    ),
     "name": "  instructions: [{{kind: updateName, name: {v}}}]\n",
 }
-HEAD = "apiVersion: reconciler/v1\nkind: ChangeRequest\nmetadata: {{name: hostile-{n}}}\nspec:\n  action_key: feature_flag.update\n  resource_id: target\n  environment: production\n"
+HEAD = (
+    "apiVersion: reconciler/v1\nkind: ChangeRequest\nmetadata: {{name: hostile-{n}}}\nspec:\n"
+    "  action_key: feature_flag.update\n  resource_id: target\n  environment: production\n"
+)
 
 
 @SETTINGS
@@ -247,7 +279,9 @@ def hostile_environments() -> st.SearchStrategy[list[dict[str, Any]]]:
 
 @SETTINGS
 @given(extra=hostile_environments())
-def test_hostile_environments_are_reported_and_never_wedge_the_pass(bench: Bench, extra: list[dict[str, Any]]) -> None:
+def test_hostile_environments_are_reported_and_never_wedge_the_pass(
+    bench: Bench, extra: list[dict[str, Any]]
+) -> None:
     # Production stays first, as the sentinel's environment; the generated entries follow it.
     environments = [pr.ENVIRONMENTS[0], *extra]
     project = pr.project()
@@ -255,9 +289,12 @@ def test_hostile_environments_are_reported_and_never_wedge_the_pass(bench: Bench
     bench.repo.write("reconciler.yaml", project)
     keys, ids, tokens = ([e[f] for e in environments] for f in ("key", "id", "api_token"))
     unusable = (
-        len(set(keys)) < len(keys) or len(set(ids)) < len(ids) or len(set(tokens)) < len(tokens)
-        or any(not 1 <= i <= MAX_STORE_INTEGER for i in ids) or any(len(t) > 200 for t in tokens)
-    )  # fmt: skip
+        len(set(keys)) < len(keys)
+        or len(set(ids)) < len(ids)
+        or len(set(tokens)) < len(tokens)
+        or any(not 1 <= i <= MAX_STORE_INTEGER for i in ids)
+        or any(len(t) > 200 for t in tokens)
+    )
     assert bool(bench.findings("reconciler.yaml")) == unusable, environments
     bench.land_and_pass("reconciler.yaml", project, approvers=("bob", "erin"))  # policy-changes quorum
 
@@ -272,4 +309,3 @@ def test_hostile_expiries_are_reported_and_never_wedge_the_pass(bench: Bench, ex
     bench.land_and_pass("policies/staging-creates.yaml", policy, approvers=("bob", "erin"))
     create = pr.create_flag(f"create-{bench.examples}", f"staging-{bench.examples}", "staging")
     bench.land_and_pass(f"changes/staging/{bench.examples:04}.yaml", create)
-

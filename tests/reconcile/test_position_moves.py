@@ -38,7 +38,9 @@ def reconcile(repo: GitRepo, store: str, *options: str) -> Any:
 
 
 @pytest.mark.parametrize("path", ["no-such-dir", "changes"])
-def test_a_path_without_reconciler_yaml_is_an_error_and_records_nothing(repo: GitRepo, store_url: str, path: str) -> None:
+def test_a_path_without_reconciler_yaml_is_an_error_and_records_nothing(
+    repo: GitRepo, store_url: str, path: str
+) -> None:
     head = repo.git("rev-parse", "HEAD")
     wrong = reconcile(repo, store_url, "--path", path)
     assert wrong.exit_code == 2, wrong.output
@@ -52,7 +54,9 @@ def test_a_path_without_reconciler_yaml_is_an_error_and_records_nothing(repo: Gi
     assert "3 new commit(s), 2 change(s) applied" in right.output
 
 
-def test_a_branch_without_reconciler_yaml_is_an_error_and_records_nothing(repo: GitRepo, store_url: str) -> None:
+def test_a_branch_without_reconciler_yaml_is_an_error_and_records_nothing(
+    repo: GitRepo, store_url: str
+) -> None:
     repo.git("checkout", "-q", "--orphan", "docs")
     repo.git("rm", "-rfq", ".")
     repo.write("README.md", "Documentation only\n")
@@ -84,7 +88,12 @@ def test_the_service_with_a_wrong_path_fails_and_records_no_progress(repo: GitRe
     ],
 )
 def test_an_empty_store_is_an_error_not_the_default_file(
-    repo: GitRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: list[str], env: dict[str, str], message: str
+    repo: GitRepo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    options: list[str],
+    env: dict[str, str],
+    message: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     for command in (["reconcile", "--repo", str(repo.path)], ["audit", "verify"], ["token", "list"]):
@@ -128,7 +137,9 @@ def test_a_failed_pass_keeps_the_position_at_the_last_commit_it_finished(
         assert flag is not None and flag.flag.filters.groups[0].rollout_percentage == 30
 
 
-def test_a_failed_batch_moves_the_position_not_at_all(repo: GitRepo, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_batch_moves_the_position_not_at_all(
+    repo: GitRepo, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Commits share a transaction: one that fails takes the whole batch's progress with it."""
     commits = repo.git("rev-list", "--reverse", "HEAD").split()
 

@@ -43,8 +43,12 @@ def rollout(store: Store, key: str, environment: int = PRODUCTION) -> float | No
 
 def test_approved_changes_apply_in_order_and_record_who(git_repo: GitRepo, store: Store) -> None:
     pr.bootstrap(git_repo)
-    landed = pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
-    pr.land(git_repo, {"changes/ramp.yaml": pr.ramp("ramp-checkout", "checkout", 50)}, approvers=("bob", "carol"))
+    landed = pr.land(
+        git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)}
+    )
+    pr.land(
+        git_repo, {"changes/ramp.yaml": pr.ramp("ramp-checkout", "checkout", 50)}, approvers=("bob", "carol")
+    )
 
     run(git_repo, store)
 
@@ -81,7 +85,9 @@ def test_a_second_pass_applies_nothing_again(git_repo: GitRepo, store: Store) ->
     assert len(audit(store)) == audit_before
 
 
-def test_self_approval_does_not_count_and_the_change_fails_with_the_reason(git_repo: GitRepo, store: Store) -> None:
+def test_self_approval_does_not_count_and_the_change_fails_with_the_reason(
+    git_repo: GitRepo, store: Store
+) -> None:
     pr.bootstrap(git_repo)
     pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
     pr.land(git_repo, {"changes/ramp.yaml": pr.ramp("ramp-checkout", "checkout", 90)}, approvers=("alice",))
@@ -114,10 +120,17 @@ def test_unknown_logins_and_outsiders_never_count(git_repo: GitRepo, store: Stor
     }
 
 
-def test_a_bypass_level_merger_applies_without_quorum_and_it_is_recorded(git_repo: GitRepo, store: Store) -> None:
+def test_a_bypass_level_merger_applies_without_quorum_and_it_is_recorded(
+    git_repo: GitRepo, store: Store
+) -> None:
     pr.bootstrap(git_repo, quorum=2)
     pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout")})
-    pr.land(git_repo, {"changes/ramp.yaml": pr.ramp("ramp", "checkout", 70)}, approvers=("bob",), committer=ERIN.identity)
+    pr.land(
+        git_repo,
+        {"changes/ramp.yaml": pr.ramp("ramp", "checkout", 70)},
+        approvers=("bob",),
+        committer=ERIN.identity,
+    )
 
     run(git_repo, store)
 
@@ -156,13 +169,17 @@ def test_stale_base_version_fails_and_never_overwrites(git_repo: GitRepo, store:
     assert rollout(store, "checkout") == 20
 
 
-def test_missing_flag_and_invalid_files_fail_without_stopping_the_pass(git_repo: GitRepo, store: Store) -> None:
+def test_missing_flag_and_invalid_files_fail_without_stopping_the_pass(
+    git_repo: GitRepo, store: Store
+) -> None:
     pr.bootstrap(git_repo)
     pr.land(
         git_repo,
         {
             "changes/a-missing.yaml": pr.ramp("ramp-ghost", "ghost", 20),
-            "changes/b-broken.yaml": "apiVersion: reconciler/v1\nkind: ChangeRequest\nmetadata: {name: x}\nspec: [",
+            "changes/b-broken.yaml": (
+                "apiVersion: reconciler/v1\nkind: ChangeRequest\nmetadata: {name: x}\nspec: ["
+            ),
             "changes/c-create.yaml": pr.create_flag("create-checkout", "checkout"),
         },
     )
@@ -194,11 +211,19 @@ def test_expired_when_merged_after_expires_after(git_repo: GitRepo, store: Store
     authored = git_repo.clock - 20 * 86400
     git_repo.git("add", "-A")
     git_repo.git(
-        "commit", "-q", "-m", "Late ramp\n\nApproved-by: bob",
-        env={"GIT_AUTHOR_NAME": ALICE.name, "GIT_AUTHOR_EMAIL": ALICE.email, "GIT_AUTHOR_DATE": f"{authored} +0000",
-             "GIT_COMMITTER_NAME": CAROL.name, "GIT_COMMITTER_EMAIL": CAROL.email,
-             "GIT_COMMITTER_DATE": f"{git_repo.clock + 60} +0000"},
-    )  # fmt: skip
+        "commit",
+        "-q",
+        "-m",
+        "Late ramp\n\nApproved-by: bob",
+        env={
+            "GIT_AUTHOR_NAME": ALICE.name,
+            "GIT_AUTHOR_EMAIL": ALICE.email,
+            "GIT_AUTHOR_DATE": f"{authored} +0000",
+            "GIT_COMMITTER_NAME": CAROL.name,
+            "GIT_COMMITTER_EMAIL": CAROL.email,
+            "GIT_COMMITTER_DATE": f"{git_repo.clock + 60} +0000",
+        },
+    )
 
     run(git_repo, store)
 
@@ -227,7 +252,9 @@ def test_scheduled_change_applies_on_the_pass_after_it_comes_due(git_repo: GitRe
     assert flag is not None and flag.flag.version == 2  # applied once
 
 
-def test_a_policy_weakened_in_the_same_commit_does_not_judge_that_change(git_repo: GitRepo, store: Store) -> None:
+def test_a_policy_weakened_in_the_same_commit_does_not_judge_that_change(
+    git_repo: GitRepo, store: Store
+) -> None:
     pr.bootstrap(git_repo, quorum=2)
     pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout")})
     weakened = pr.policy(
@@ -235,7 +262,10 @@ def test_a_policy_weakened_in_the_same_commit_does_not_judge_that_change(git_rep
     )
     pr.land(
         git_repo,
-        {"policies/production-rollouts.yaml": weakened, "changes/ramp.yaml": pr.ramp("ramp", "checkout", 100)},
+        {
+            "policies/production-rollouts.yaml": weakened,
+            "changes/ramp.yaml": pr.ramp("ramp", "checkout", 100),
+        },
         approvers=("bob",),
     )
 
@@ -254,8 +284,15 @@ def test_a_policy_weakened_in_the_same_commit_does_not_judge_that_change(git_rep
 def test_an_approved_policy_change_takes_effect_for_later_commits(git_repo: GitRepo, store: Store) -> None:
     pr.bootstrap(git_repo, quorum=2)
     pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout")})
-    relaxed = pr.policy("production-rollouts", "feature_flag.update", 1, match={"environments": ["production"]})
-    pr.land(git_repo, {"policies/production-rollouts.yaml": relaxed}, approvers=("dave", "erin"), author=BOB.identity)
+    relaxed = pr.policy(
+        "production-rollouts", "feature_flag.update", 1, match={"environments": ["production"]}
+    )
+    pr.land(
+        git_repo,
+        {"policies/production-rollouts.yaml": relaxed},
+        approvers=("dave", "erin"),
+        author=BOB.identity,
+    )
     pr.land(git_repo, {"changes/ramp.yaml": pr.ramp("ramp", "checkout", 45)}, approvers=("bob",))
 
     run(git_repo, store)
@@ -284,11 +321,21 @@ def test_merge_commit_requester_is_the_branch_author(git_repo: GitRepo, store: S
     git_repo.commit("Ramp checkout", author=BOB.identity)
     git_repo.git("checkout", "-q", "main")
     git_repo.git(
-        "merge", "-q", "--no-ff", "ramp", "-m", "Merge ramp\n\nApproved-by: bob",
-        env={"GIT_COMMITTER_NAME": CAROL.name, "GIT_COMMITTER_EMAIL": CAROL.email,
-             "GIT_AUTHOR_NAME": CAROL.name, "GIT_AUTHOR_EMAIL": CAROL.email,
-             "GIT_AUTHOR_DATE": f"{git_repo.clock + 60} +0000", "GIT_COMMITTER_DATE": f"{git_repo.clock + 60} +0000"},
-    )  # fmt: skip
+        "merge",
+        "-q",
+        "--no-ff",
+        "ramp",
+        "-m",
+        "Merge ramp\n\nApproved-by: bob",
+        env={
+            "GIT_COMMITTER_NAME": CAROL.name,
+            "GIT_COMMITTER_EMAIL": CAROL.email,
+            "GIT_AUTHOR_NAME": CAROL.name,
+            "GIT_AUTHOR_EMAIL": CAROL.email,
+            "GIT_AUTHOR_DATE": f"{git_repo.clock + 60} +0000",
+            "GIT_COMMITTER_DATE": f"{git_repo.clock + 60} +0000",
+        },
+    )
 
     run(git_repo, store)
 
@@ -337,7 +384,9 @@ def test_monorepo_subdirectory(tmp_path: object, store: Store, git_repo: GitRepo
     git_repo.commit("Add the flag policies", author=DAVE.identity)
     git_repo.write("flags/changes/create.yaml", pr.create_flag("create-checkout", "checkout"))
     git_repo.write("changes/create.yaml", pr.create_flag("outside", "outside"))  # outside --path
-    git_repo.commit("Create checkout", author=ALICE.identity, committer=CAROL.identity, trailers=[("Approved-by", "bob")])
+    git_repo.commit(
+        "Create checkout", author=ALICE.identity, committer=CAROL.identity, trailers=[("Approved-by", "bob")]
+    )
 
     run(git_repo, store, path="flags")
 
@@ -348,10 +397,17 @@ def test_monorepo_subdirectory(tmp_path: object, store: Store, git_repo: GitRepo
 
 def test_copy_between_environments(git_repo: GitRepo, store: Store) -> None:
     pr.bootstrap(git_repo)
-    pr.land(git_repo, {"changes/1.yaml": pr.create_flag("create-staging", "checkout", environment="staging", rollout=30)})
     pr.land(
         git_repo,
-        {"changes/2.yaml": pr.change("promote", "feature_flag.copy", "checkout", source_environment="staging")},
+        {"changes/1.yaml": pr.create_flag("create-staging", "checkout", environment="staging", rollout=30)},
+    )
+    pr.land(
+        git_repo,
+        {
+            "changes/2.yaml": pr.change(
+                "promote", "feature_flag.copy", "checkout", source_environment="staging"
+            )
+        },
     )
 
     run(git_repo, store)
@@ -398,21 +454,32 @@ def test_a_folder_inside_a_work_tree_is_the_policy_repository(git_repo: GitRepo,
     assert record(store, "changes/create.yaml").state == "applied"
 
 
-def test_moving_an_applied_file_does_nothing_but_refiling_a_failed_one_retries(git_repo: GitRepo, store: Store) -> None:
+def test_moving_an_applied_file_does_nothing_but_refiling_a_failed_one_retries(
+    git_repo: GitRepo, store: Store
+) -> None:
     pr.bootstrap(git_repo)
     pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
-    pr.land(git_repo, {"changes/ramp.yaml": pr.ramp("ramp", "checkout", 40)}, approvers=("alice",))  # self-approved: fails
+    pr.land(
+        git_repo, {"changes/ramp.yaml": pr.ramp("ramp", "checkout", 40)}, approvers=("alice",)
+    )  # self-approved: fails
     (git_repo.path / "changes" / "2026").mkdir()
     git_repo.git("mv", "changes/create.yaml", "changes/2026/create.yaml")
     git_repo.git("mv", "changes/ramp.yaml", "changes/2026/ramp.yaml")
-    git_repo.commit("File the changes by year, retry the ramp", committer=CAROL.identity, trailers=[("Approved-by", "bob")])
+    git_repo.commit(
+        "File the changes by year, retry the ramp",
+        committer=CAROL.identity,
+        trailers=[("Approved-by", "bob")],
+    )
 
     run(git_repo, store)
 
     assert record(store, "changes/ramp.yaml").state == "failed"
     assert record(store, "changes/2026/ramp.yaml").state == "applied"
     flag = store.get_flag(PRODUCTION, "checkout")
-    assert flag is not None and (flag.flag.version, rollout(store, "checkout")) == (2, 40)  # create not re-applied
+    assert flag is not None and (flag.flag.version, rollout(store, "checkout")) == (
+        2,
+        40,
+    )  # create not re-applied
 
 
 def test_a_pass_leaves_the_garbage_collector_as_it_found_it(git_repo: GitRepo, store: Store) -> None:

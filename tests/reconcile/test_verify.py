@@ -82,7 +82,9 @@ def verify_cli(repo: GitRepo, store_url: str, *extra: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_a_store_the_reconciler_wrote_is_clean(repo: GitRepo, reconciled_store: Store, store_url: str) -> None:
+def test_a_store_the_reconciler_wrote_is_clean(
+    repo: GitRepo, reconciled_store: Store, store_url: str
+) -> None:
     report = verify_store(reconciled_store, ReconcileConfig(str(repo.path)))
 
     assert report.clean
@@ -93,7 +95,9 @@ def test_a_store_the_reconciler_wrote_is_clean(repo: GitRepo, reconciled_store: 
     assert "clean" in output
 
 
-def test_a_flag_row_edited_in_the_database_is_drift(repo: GitRepo, reconciled_store: Store, store_url: str) -> None:
+def test_a_flag_row_edited_in_the_database_is_drift(
+    repo: GitRepo, reconciled_store: Store, store_url: str
+) -> None:
     data = flag_data(store_url, "checkout")
     data["filters"]["groups"][0]["rollout_percentage"] = 100
     data["active"] = False

@@ -15,8 +15,11 @@ def test_paths_have_kinds_by_place() -> None:
 
 
 def test_rule_files_are_the_project_the_members_and_the_policies() -> None:
-    assert [p for p in ["reconciler.yaml", "members.yaml", "policies/a.yaml", "changes/a.yaml", "x.yaml"]
-            if is_rule_file(p)] == ["reconciler.yaml", "members.yaml", "policies/a.yaml"]  # fmt: skip
+    assert [
+        p
+        for p in ["reconciler.yaml", "members.yaml", "policies/a.yaml", "changes/a.yaml", "x.yaml"]
+        if is_rule_file(p)
+    ] == ["reconciler.yaml", "members.yaml", "policies/a.yaml"]
 
 
 def test_rule_changes_group_by_meta_action_members_first() -> None:

@@ -53,8 +53,14 @@ def rollout(store: Store, key: str) -> float | None:
 def unreviewed_blob(repo: GitRepo, document: dict[str, object]) -> str:
     """The blob id of `document`, written to the object database only (as on any pushed branch)."""
     text = yaml.safe_dump(document, sort_keys=False)
-    done = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo.path, input=text,
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"],
+        cwd=repo.path,
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout.strip()
 
 
@@ -85,7 +91,9 @@ def test_a_change_request_that_is_not_a_regular_file_fails_and_never_applies(
 
     reconcile_once(ReconcileConfig(repo=str(git_repo.path)), store)
 
-    assert git_repo.git("ls-tree", "HEAD", "changes/smuggled.yaml").startswith("160000" if entry == "gitlink" else "120000")
+    assert git_repo.git("ls-tree", "HEAD", "changes/smuggled.yaml").startswith(
+        "160000" if entry == "gitlink" else "120000"
+    )
     smuggled = record(store, "changes/smuggled.yaml")
     assert smuggled.state == "failed"
     what = "a gitlink" if entry == "gitlink" else "a symbolic link"
@@ -96,7 +104,9 @@ def test_a_change_request_that_is_not_a_regular_file_fails_and_never_applies(
     assert store.position().last_applied_commit == git_repo.head()
 
 
-def test_a_rule_file_turned_into_a_gitlink_is_rejected_not_read_nor_taken_as_deleted(git_repo: GitRepo, store: Store) -> None:
+def test_a_rule_file_turned_into_a_gitlink_is_rejected_not_read_nor_taken_as_deleted(
+    git_repo: GitRepo, store: Store
+) -> None:
     pr.bootstrap(git_repo)
     pr.land(git_repo, {"changes/create.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
     git_repo.remove("policies/production-rollouts.yaml")
@@ -107,7 +117,9 @@ def test_a_rule_file_turned_into_a_gitlink_is_rejected_not_read_nor_taken_as_del
 
     reconcile_once(ReconcileConfig(repo=str(git_repo.path)), store)
 
-    assert [p.file for p in store.list_policies() if p.name == "production-rollouts"] == ["policies/production-rollouts.yaml"]
+    assert [p.file for p in store.list_policies() if p.name == "production-rollouts"] == [
+        "policies/production-rollouts.yaml"
+    ]
     assert record(store, "changes/ramp.yaml").state == "failed"  # the old policy still governs
     assert rollout(store, "checkout") == 10
     _count, events = store.list_audit(limit=1000)
@@ -139,7 +151,9 @@ def leaky(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("base", [(), ("--base", "HEAD")], ids=["work-tree", "with-base"])
 @pytest.mark.parametrize("fmt", ["text", "json", "github"])
-def test_validate_never_follows_a_link_out_of_the_work_tree(leaky: Path, fmt: str, base: tuple[str, ...]) -> None:
+def test_validate_never_follows_a_link_out_of_the_work_tree(
+    leaky: Path, fmt: str, base: tuple[str, ...]
+) -> None:
     code, out = cli("validate", str(leaky), "--format", fmt, *base)
     assert code == 1
     assert SECRET not in out
@@ -179,8 +193,11 @@ def test_validate_does_not_hang_on_named_pipes(tmp_path: Path) -> None:
     (repo.path / "changes" / "folder.yaml").mkdir()
     done = subprocess.run(
         [sys.executable, "-m", "reconciler", "validate", str(repo.path), "--format", "json"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 1, done.stderr
     findings = {f["file"].rsplit("repo/", 1)[-1]: f["message"] for f in json.loads(done.stdout)["findings"]}
     assert "a named pipe (FIFO)" in findings["changes/pipe.yaml"]
@@ -204,8 +221,9 @@ def test_a_commit_tree_reports_gitlinks_and_links_under_the_layout(git_repo: Git
             repo.read_file(sha, "changes/smuggled.yaml")
 
     assert {(f.path, f.rule) for f in findings} == {
-        ("changes/smuggled.yaml", "not-a-file"), ("changes/linked.yaml", "not-a-file"),
-    }  # fmt: skip
+        ("changes/smuggled.yaml", "not-a-file"),
+        ("changes/linked.yaml", "not-a-file"),
+    }
     assert "a gitlink" in next(f.message for f in findings if f.path == "changes/smuggled.yaml")
 
 
@@ -213,7 +231,9 @@ def test_a_commit_tree_reports_gitlinks_and_links_under_the_layout(git_repo: Git
 
 
 @pytest.mark.parametrize("entry", ["gitlink", "symlink"])
-def test_check_approvals_marks_a_change_that_is_not_a_regular_file_invalid(git_repo: GitRepo, entry: Entry) -> None:
+def test_check_approvals_marks_a_change_that_is_not_a_regular_file_invalid(
+    git_repo: GitRepo, entry: Entry
+) -> None:
     sc = PullRequestScenario.create(git_repo, quorum=1)
     sc.open(2, {"changes/readme.yaml": pr.create_flag("create-other", "other")})
     sc.repo.git("checkout", "-q", "pr-2")
@@ -241,5 +261,9 @@ def test_check_approvals_refuses_a_base_whose_rule_file_is_not_a_regular_file(gi
     sc.open(2, {"changes/ramp.yaml": pr.ramp("ramp-checkout", "checkout", 100)})
 
     odd = re.escape("policies/production-rollouts.yaml: a symbolic link, not a regular file")
-    with GitRepository.open(sc.repo.path) as repo, sc.gh.client() as client, pytest.raises(ConfigError, match=odd):
+    with (
+        GitRepository.open(sc.repo.path) as repo,
+        sc.gh.client() as client,
+        pytest.raises(ConfigError, match=odd),
+    ):
         evaluate_pull_request(repo, client, 2, now=sc.now())

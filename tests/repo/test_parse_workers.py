@@ -11,7 +11,9 @@ import pytest
 
 from reconciler.repo.parse import ParseWorkers, iter_parse_documents, usable_cpus
 
-RAMP = (Path(__file__).resolve().parents[1] / "fixtures" / "repos" / "base" / "changes" / "2026" / "ramp.yaml").read_bytes()
+RAMP = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "repos" / "base" / "changes" / "2026" / "ramp.yaml"
+).read_bytes()
 
 
 def items(count: int) -> list[tuple[str, str, bytes]]:
@@ -78,7 +80,13 @@ def test_a_process_forked_after_workers_ran_parses_alone_rather_than_failing() -
 
 @pytest.mark.parametrize(
     ("cpu_max", "expected"),
-    [("max 100000\n", None), ("200000 100000\n", 2), ("150000 100000\n", 1), ("50000 100000\n", 1), ("garbled", None)],
+    [
+        ("max 100000\n", None),
+        ("200000 100000\n", 2),
+        ("150000 100000\n", 1),
+        ("50000 100000\n", 1),
+        ("garbled", None),
+    ],
 )
 def test_workers_follow_a_container_s_cpu_quota(tmp_path: Path, cpu_max: str, expected: int | None) -> None:
     # A container limited to two CPUs on a big host must not start one worker per host core.

@@ -226,7 +226,9 @@ def test_jittered_is_bounded_for_any_seed() -> None:
 
 
 def test_loop_thread_survives_every_kind_of_failure_and_recovers() -> None:
-    passes = Passes(Unreachable("remote down"), RuntimeError("bug"), BadRepository("bad"), then=Result(applied=1))
+    passes = Passes(
+        Unreachable("remote down"), RuntimeError("bug"), BadRepository("bad"), then=Result(applied=1)
+    )
     loop = ReconcileLoop(
         passes, Lock(), LoopSettings(interval=0.01, jitter=0.0, backoff_base=0.001, backoff_cap=0.01)
     )
@@ -430,4 +432,9 @@ def test_events_we_do_not_act_on_share_one_metric_label() -> None:
     for i in range(5):
         loop.on_webhook(parse_event(f"made_up_{i}", {"action": "opened"}))
     assert sample("reconciler_webhook_deliveries_total", event="other", result="ignored") - before == 5
-    assert REGISTRY.get_sample_value("reconciler_webhook_deliveries_total", {"event": "made_up_0", "result": "ignored"}) is None
+    assert (
+        REGISTRY.get_sample_value(
+            "reconciler_webhook_deliveries_total", {"event": "made_up_0", "result": "ignored"}
+        )
+        is None
+    )

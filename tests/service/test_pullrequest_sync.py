@@ -77,7 +77,10 @@ def test_a_standing_rejection_shows_as_rejected_and_does_not_block_a_later_appro
     scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
     scenario.review(2, "carol", "CHANGES_REQUESTED")
     sync(scenario, sqlite_store, 2)
-    assert (record(sqlite_store).state, record(sqlite_store).apply_error) == ("rejected", "changes requested by carol (production-rollouts)")
+    assert (record(sqlite_store).state, record(sqlite_store).apply_error) == (
+        "rejected",
+        "changes requested by carol (production-rollouts)",
+    )
 
     scenario.review(2, "carol", "APPROVED")
     scenario.review(2, "bob", "APPROVED")
@@ -86,7 +89,9 @@ def test_a_standing_rejection_shows_as_rejected_and_does_not_block_a_later_appro
     assert record(sqlite_store).state == "applied"
 
 
-def test_a_pull_request_closed_without_merging_rejects_its_requests(scenario: PullRequestScenario, sqlite_store: Store) -> None:
+def test_a_pull_request_closed_without_merging_rejects_its_requests(
+    scenario: PullRequestScenario, sqlite_store: Store
+) -> None:
     land_flag(scenario, sqlite_store)
     scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
     scenario.open(3, {"changes/other.yaml": ramp("other", "checkout", 20)})
@@ -94,11 +99,16 @@ def test_a_pull_request_closed_without_merging_rejects_its_requests(scenario: Pu
     scenario.close(2)
     report = sync(scenario, sqlite_store)
     assert (report.pulls, report.closed) == (1, 1)
-    assert (record(sqlite_store).state, record(sqlite_store).apply_error) == ("rejected", "pull request closed without merging")
+    assert (record(sqlite_store).state, record(sqlite_store).apply_error) == (
+        "rejected",
+        "pull request closed without merging",
+    )
     assert record(sqlite_store, "changes/other.yaml").state == "pending"
     requests = len(scenario.gh.requests)
     sync(scenario, sqlite_store)  # already closed: not asked about again
-    assert scenario.gh.count("pulls.get") == sum(1 for r in scenario.gh.requests[:requests] if r.endpoint == "pulls.get")
+    assert scenario.gh.count("pulls.get") == sum(
+        1 for r in scenario.gh.requests[:requests] if r.endpoint == "pulls.get"
+    )
 
     scenario.close(3)
     sync(scenario, sqlite_store, 3)  # the webhook path
@@ -107,14 +117,21 @@ def test_a_pull_request_closed_without_merging_rejects_its_requests(scenario: Pu
     assert [e.verb for e in events] == ["change_request.rejected", "change_request.pending"]  # newest first
 
 
-def test_a_file_taken_out_of_the_pull_request_is_rejected(scenario: PullRequestScenario, sqlite_store: Store) -> None:
+def test_a_file_taken_out_of_the_pull_request_is_rejected(
+    scenario: PullRequestScenario, sqlite_store: Store
+) -> None:
     land_flag(scenario, sqlite_store)
-    scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50), "changes/keep.yaml": ramp("keep", "checkout", 30)})
+    scenario.open(
+        2, {RAMP: ramp("ramp-checkout", "checkout", 50), "changes/keep.yaml": ramp("keep", "checkout", 30)}
+    )
     sync(scenario, sqlite_store)
     scenario.push(2, {}, remove=(RAMP,), message="Drop the ramp")
     scenario.gh.files[2] = [f for f in scenario.gh.files[2] if f["filename"] != RAMP]
     sync(scenario, sqlite_store)
-    assert (record(sqlite_store).state, record(sqlite_store).apply_error) == ("rejected", "no longer in pull request #2")
+    assert (record(sqlite_store).state, record(sqlite_store).apply_error) == (
+        "rejected",
+        "no longer in pull request #2",
+    )
     assert record(sqlite_store, "changes/keep.yaml").state == "pending"
 
 
@@ -129,7 +146,9 @@ def test_records_already_landed_are_never_touched(scenario: PullRequestScenario,
     assert record(sqlite_store, "changes/create-checkout.yaml") == applied
 
 
-def test_a_pull_request_that_cannot_be_judged_does_not_hold_up_the_others(scenario: PullRequestScenario, sqlite_store: Store) -> None:
+def test_a_pull_request_that_cannot_be_judged_does_not_hold_up_the_others(
+    scenario: PullRequestScenario, sqlite_store: Store
+) -> None:
     land_flag(scenario, sqlite_store)
     scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
     scenario.open(3, {"changes/other.yaml": ramp("other", "checkout", 20)})

@@ -29,13 +29,20 @@ RAMP = "changes/ramp-checkout.yaml"
 
 def test_the_loop_applies_what_landed_and_reports_it(store_url: str, git_repo: GitRepo) -> None:
     pr.bootstrap(git_repo)
-    pr.land(git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
+    pr.land(
+        git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)}
+    )
     with Store.open(store_url) as store:
         loop = reconcile_loop(ReconcileConfig(str(git_repo.path)), store, interval=60)
         loop.step()
         status = loop.status()
         assert status["role"] == "leader"
-        assert status["last_result"] == {"head": git_repo.head(), "applied": 1, "failed": 0, "status": "Synced"}
+        assert status["last_result"] == {
+            "head": git_repo.head(),
+            "applied": 1,
+            "failed": 0,
+            "status": "Synced",
+        }
         head = pr.land(git_repo, {"changes/ramp.yaml": pr.ramp("ramp", "checkout", 60)})
         loop.request_pass()
         loop.step()
@@ -45,13 +52,17 @@ def test_the_loop_applies_what_landed_and_reports_it(store_url: str, git_repo: G
         loop.run()  # returns at once and lets go of the lock
 
 
-def test_each_pass_forgets_webhook_deliveries_older_than_the_retention(store_url: str, git_repo: GitRepo) -> None:
+def test_each_pass_forgets_webhook_deliveries_older_than_the_retention(
+    store_url: str, git_repo: GitRepo
+) -> None:
     pr.bootstrap(git_repo)
     now = datetime.now(UTC)
     with Store.open(store_url) as store:
         assert store.record_delivery("old", event="push", at=now - timedelta(days=3, minutes=1))
         assert store.record_delivery("recent", event="push", at=now - timedelta(days=2, hours=23))
-        loop = reconcile_loop(ReconcileConfig(str(git_repo.path)), store, interval=60, delivery_retention=timedelta(days=3))
+        loop = reconcile_loop(
+            ReconcileConfig(str(git_repo.path)), store, interval=60, delivery_retention=timedelta(days=3)
+        )
         loop.step()
         assert loop.status()["last_result"]["status"] == "Synced"
         assert store.record_delivery("old", event="push") is True  # forgotten: new again
@@ -61,11 +72,16 @@ def test_each_pass_forgets_webhook_deliveries_older_than_the_retention(store_url
 
 
 def test_the_delivery_retention_must_be_positive(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "store.db") as store, pytest.raises(ConfigError, match="retention must be positive"):
+    with (
+        Store.open(tmp_path / "store.db") as store,
+        pytest.raises(ConfigError, match="retention must be positive"),
+    ):
         reconcile_loop(ReconcileConfig(str(tmp_path)), store, delivery_retention=timedelta(0))
 
 
-def test_an_unreachable_remote_is_a_temporary_failure_recorded_in_the_store(tmp_path: Path, store_url: str) -> None:
+def test_an_unreachable_remote_is_a_temporary_failure_recorded_in_the_store(
+    tmp_path: Path, store_url: str
+) -> None:
     missing = (tmp_path / "gone").as_uri()
     with Store.open(store_url) as store:
         config = ReconcileConfig(missing, cache_dir=str(tmp_path / "cache"))
@@ -102,12 +118,18 @@ def test_a_failure_the_pass_recorded_itself_is_left_as_it_said(tmp_path: Path) -
         assert store.position().last_error == "cannot fetch origin"
 
 
-def test_a_diverged_branch_keeps_serving_and_the_status_and_metric_say_so(store_url: str, git_repo: GitRepo) -> None:
+def test_a_diverged_branch_keeps_serving_and_the_status_and_metric_say_so(
+    store_url: str, git_repo: GitRepo
+) -> None:
     pr.bootstrap(git_repo)
-    pr.land(git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
+    pr.land(
+        git_repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)}
+    )
     with Store.open(store_url) as store:
         loop = reconcile_loop(ReconcileConfig(str(git_repo.path)), store, interval=60)
-        client = Client(create_app(store, settings=ApiSettings(allow_anonymous=True), status_provider=loop.status), None)
+        client = Client(
+            create_app(store, settings=ApiSettings(allow_anonymous=True), status_provider=loop.status), None
+        )
         try:
             loop.step()
             assert REGISTRY.get_sample_value("reconciler_sync_status", {"status": "Synced"}) == 1.0
@@ -130,7 +152,9 @@ def test_a_diverged_branch_keeps_serving_and_the_status_and_metric_say_so(store_
 # --- live pending requests: the refresher the loop calls on polls and pull request webhooks ----
 
 
-def test_pull_request_webhooks_refresh_the_live_request_through_the_loop(tmp_path: Path, git_repo: GitRepo) -> None:
+def test_pull_request_webhooks_refresh_the_live_request_through_the_loop(
+    tmp_path: Path, git_repo: GitRepo
+) -> None:
     sc = PullRequestScenario.create(git_repo, quorum=2)
     sc.open(1, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", rollout=10)})
     sc.review(1, "bob", "APPROVED")
@@ -139,8 +163,9 @@ def test_pull_request_webhooks_refresh_the_live_request_through_the_loop(tmp_pat
     with Store.open(tmp_path / "store.db") as store, sc.gh.client() as client:
         refresh = pull_request_refresher(config, store, github=lambda _repo: sc.gh.client(), now=sc.now)
         run_pass = partial(reconcile_once, config, store, github=client, now=sc.now())
-        loop = ReconcileLoop(run_pass, store.leader_lock(), LoopSettings(tracked_branch="main"),
-                             refresh_pull_requests=refresh)
+        loop = ReconcileLoop(
+            run_pass, store.leader_lock(), LoopSettings(tracked_branch="main"), refresh_pull_requests=refresh
+        )
         loop.step()  # the first poll: applies pull request 1 and refreshes the (no) open ones
         sc.open(2, {RAMP: pr.ramp("ramp-checkout", "checkout", 50)})
         sc.review(2, "bob", "APPROVED")
@@ -150,7 +175,11 @@ def test_pull_request_webhooks_refresh_the_live_request_through_the_loop(tmp_pat
         assert live is not None
         assert (live.state, live.pull_request_number) == ("pending", 2)
         sc.review(2, "carol", "APPROVED")
-        loop.on_webhook(PullRequestReviewEvent("submitted", 2, 9, "APPROVED", "carol", None, sc.pulls[2].head, "main", None))
+        loop.on_webhook(
+            PullRequestReviewEvent(
+                "submitted", 2, 9, "APPROVED", "carol", None, sc.pulls[2].head, "main", None
+            )
+        )
         loop.step()
         approved = store.get_change_request(change_request_id(RAMP))
         assert approved is not None

@@ -164,10 +164,18 @@ def test_many_versions_and_events_in_one_transaction_read_back_exactly(store: St
         ident = tx.next_flag_id()
         for v in range(1, count + 1):
             commit = None if v % 3 else f"{v:040x}"
-            tx.put_flag_version(1, flag(ident, "checkout", version=v, rollout=v % 101), at=at(v), commit=commit)
-            tx.append_audit("change_request.applied", object_type="change_request", object_id=f"cr-{v}",
-                            at=at(v), actor=None if v % 2 else "grace", data={"v": v, "note": "ünï\tcode\n", "x": None},
-                            commit=commit)  # fmt: skip
+            tx.put_flag_version(
+                1, flag(ident, "checkout", version=v, rollout=v % 101), at=at(v), commit=commit
+            )
+            tx.append_audit(
+                "change_request.applied",
+                object_type="change_request",
+                object_id=f"cr-{v}",
+                at=at(v),
+                actor=None if v % 2 else "grace",
+                data={"v": v, "note": "ünï\tcode\n", "x": None},
+                commit=commit,
+            )
     history = store.flag_history(1, "checkout")
     assert [(h.flag.version, h.flag.filters.groups[0].rollout_percentage, h.commit) for h in history] == [
         (v, v % 101, None if v % 3 else f"{v:040x}") for v in range(1, count + 1)
@@ -176,5 +184,12 @@ def test_many_versions_and_events_in_one_transaction_read_back_exactly(store: St
     total, events = store.list_audit(limit=count)
     assert total == count and store.verify_audit().intact
     newest = events[0]
-    assert (newest.object_id, newest.data, newest.created_at) == (f"cr-{count}", {"v": count, "note": "ünï\tcode\n", "x": None}, at(count))
-    assert [e.actor for e in events[:2]] == ["grace" if count % 2 == 0 else None, None if count % 2 == 0 else "grace"]
+    assert (newest.object_id, newest.data, newest.created_at) == (
+        f"cr-{count}",
+        {"v": count, "note": "ünï\tcode\n", "x": None},
+        at(count),
+    )
+    assert [e.actor for e in events[:2]] == [
+        "grace" if count % 2 == 0 else None,
+        None if count % 2 == 0 else "grace",
+    ]

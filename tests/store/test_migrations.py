@@ -37,8 +37,10 @@ def test_an_old_database_upgrades_in_place_keeping_its_data(store_url: str) -> N
                 "INSERT INTO change_requests (id, name, description, file, environment_key, environment_id,"
                 " action_key, resource_type, resource_id, spec, state, validation_status, votes,"
                 " created_by_login, created_at, updated_at)"
-                " VALUES ('11111111-1111-4111-8111-111111111111', 'ramp', '', 'changes/ramp.yaml', 'production', 1,"
-                " 'feature_flag.update', 'feature_flag', 'checkout', '{\"instructions\": []}', 'applied', 'valid',"
+                " VALUES ('11111111-1111-4111-8111-111111111111', 'ramp', '', 'changes/ramp.yaml',"
+                " 'production', 1,"
+                " 'feature_flag.update', 'feature_flag', 'checkout', '{\"instructions\": []}',"
+                " 'applied', 'valid',"
                 " '[]', 'ada', :t, :t)"
             ),
             {"t": at(0)},

@@ -15,7 +15,9 @@ from reconciler.store.connect import STATEMENT_TIMEOUT_ENV, WRITER_LOCK_KEY, sta
 
 
 @pytest.mark.postgres
-def test_a_blocked_read_fails_after_the_statement_timeout(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_blocked_read_fails_after_the_statement_timeout(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(STATEMENT_TIMEOUT_ENV, "0.5")
     store = Store.open(postgres_url)
     blocker = sa.create_engine(postgres_url)
@@ -35,7 +37,9 @@ def test_a_blocked_read_fails_after_the_statement_timeout(postgres_url: str, mon
 
 
 @pytest.mark.postgres
-def test_waiting_for_another_writer_outlasts_the_timeout(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_waiting_for_another_writer_outlasts_the_timeout(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(STATEMENT_TIMEOUT_ENV, "0.2")
     store = Store.open(postgres_url)
     holder = sa.create_engine(postgres_url)
@@ -54,7 +58,9 @@ def test_waiting_for_another_writer_outlasts_the_timeout(postgres_url: str, monk
         with store.transaction() as tx:  # waits for the holder, then writes
             tx.set_position(store.position())
         with store.reading() as r:
-            assert r.conn.scalar(sa.text("SHOW statement_timeout")) == "200ms"  # still in force after the wait
+            assert (
+                r.conn.scalar(sa.text("SHOW statement_timeout")) == "200ms"
+            )  # still in force after the wait
     finally:
         release.set()
         thread.join()
@@ -62,7 +68,9 @@ def test_waiting_for_another_writer_outlasts_the_timeout(postgres_url: str, monk
         store.close()
 
 
-@pytest.mark.parametrize(("value", "ms"), [(None, 60_000), ("", 60_000), ("0", 0), ("2.5", 2500), ("300", 300_000)])
+@pytest.mark.parametrize(
+    ("value", "ms"), [(None, 60_000), ("", 60_000), ("0", 0), ("2.5", 2500), ("300", 300_000)]
+)
 def test_the_timeout_is_configurable(value: str | None, ms: int) -> None:
     env = {} if value is None else {STATEMENT_TIMEOUT_ENV: value}
     assert statement_timeout_ms(env) == ms

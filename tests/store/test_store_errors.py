@@ -68,7 +68,9 @@ def _corrupt_table(path: Path, table: str) -> None:
 def test_a_corrupt_sqlite_store_exits_2_and_says_to_restore_it(tmp_path: Path) -> None:
     db = tmp_path / "store.db"
     Store.open(db).close()
-    code, _output = run("token", "create", "--store", str(db), "--member", "ada", "--scope", "feature_flag:read")
+    code, _output = run(
+        "token", "create", "--store", str(db), "--member", "ada", "--scope", "feature_flag:read"
+    )
     assert code == 0, _output
     _corrupt_table(db, "api_tokens")
 

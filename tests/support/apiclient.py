@@ -38,4 +38,5 @@ class Client:
         self._runner.run(self._client.aclose())
         self._runner.close()
 
+
 SETTINGS = ApiSettings(repository="acme/flags", webhook_secret="It's a Secret to Everybody")

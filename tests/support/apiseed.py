@@ -50,13 +50,23 @@ def policy(name: str, environments: list[str], **spec: Any) -> PolicyRecord:
             },
         }
     )
-    return PolicyRecord.from_document(doc, file=f"policies/{name}.yaml", commit="a" * 40, created_at=at(len(name)),
-                                      created_by="grace")
+    return PolicyRecord.from_document(
+        doc, file=f"policies/{name}.yaml", commit="a" * 40, created_at=at(len(name)), created_by="grace"
+    )
 
 
-def flag(flag_id: int, key: str, rollout: float | None, *, active: bool = True, version: int = 1, **kw: Any) -> Flag:
-    return Flag(id=flag_id, key=key, name=f"{key} flag", active=active, version=version,
-                filters=FlagFilters(groups=[FlagGroup(rollout_percentage=rollout)]), **kw)
+def flag(
+    flag_id: int, key: str, rollout: float | None, *, active: bool = True, version: int = 1, **kw: Any
+) -> Flag:
+    return Flag(
+        id=flag_id,
+        key=key,
+        name=f"{key} flag",
+        active=active,
+        version=version,
+        filters=FlagFilters(groups=[FlagGroup(rollout_percentage=rollout)]),
+        **kw,
+    )
 
 
 def change_request(name: str, minute: float, **kw: Any) -> ChangeRequestRecord:
@@ -80,28 +90,57 @@ def change_request(name: str, minute: float, **kw: Any) -> ChangeRequestRecord:
 
 
 APPLIED = change_request(
-    "ramp-checkout", 10, state="applied", validated_at=at(11),
+    "ramp-checkout",
+    10,
+    state="applied",
+    validated_at=at(11),
     intent={"current_state": {"rollout_percentage": 10}, "gated_changes": {"rollout_percentage": 50}},
-    intent_display={"description": "Update rollout", "before": {"rollout_percentage": 10}, "after": {"rollout_percentage": 50}},
+    intent_display={
+        "description": "Update rollout",
+        "before": {"rollout_percentage": 10},
+        "after": {"rollout_percentage": 50},
+    },
     policy_snapshot={"quorum": 1, "users": ["grace"], "roles": [], "allow_self_approve": False},
-    votes=(VoteRecord(login="grace", decision="approved", at=at(12), counted=True, reason="ship it",
-                      commit_id="b" * 40),
-           VoteRecord(login="ada", decision="approved", at=at(12.5), counted=False, ignored_reason="self-approval")),
-    applied_by_login="grace", applied_at=at(13), execute_at=at(13), result_data={"resource_id": 1, "resource_version": 2},
-    commit="c" * 40, pull_request_number=12, pull_request_url="https://github.com/acme/flags/pull/12",
+    votes=(
+        VoteRecord(
+            login="grace", decision="approved", at=at(12), counted=True, reason="ship it", commit_id="b" * 40
+        ),
+        VoteRecord(
+            login="ada", decision="approved", at=at(12.5), counted=False, ignored_reason="self-approval"
+        ),
+    ),
+    applied_by_login="grace",
+    applied_at=at(13),
+    execute_at=at(13),
+    result_data={"resource_id": 1, "resource_version": 2},
+    commit="c" * 40,
+    pull_request_number=12,
+    pull_request_url="https://github.com/acme/flags/pull/12",
 )
 PENDING = change_request(
-    "enable-search", 20, action_key="feature_flag.enable", resource_id="search", spec={},
-    created_by_login="linus", votes=(VoteRecord(login="ada", decision="approved", at=at(21), counted=True),),
-    pull_request_number=14, pull_request_url="https://github.com/acme/flags/pull/14",
+    "enable-search",
+    20,
+    action_key="feature_flag.enable",
+    resource_id="search",
+    spec={},
+    created_by_login="linus",
+    votes=(VoteRecord(login="ada", decision="approved", at=at(21), counted=True),),
+    pull_request_number=14,
+    pull_request_url="https://github.com/acme/flags/pull/14",
 )
-FAILED = change_request("stale-ramp", 30, state="failed", apply_error="Flag version mismatch: expected 1, got 2",
-                        commit="d" * 40)
+FAILED = change_request(
+    "stale-ramp", 30, state="failed", apply_error="Flag version mismatch: expected 1, got 2", commit="d" * 40
+)
 REJECTED = change_request(
-    "risky-ramp", 40, state="rejected", created_by_login="linus",
+    "risky-ramp",
+    40,
+    state="rejected",
+    created_by_login="linus",
     votes=(VoteRecord(login="grace", decision="rejected", at=at(41), counted=True, reason="too fast"),),
 )
-STAGING_CR = change_request("staging-ramp", 50, environment_key="staging", environment_id=STAGING, state="approved")
+STAGING_CR = change_request(
+    "staging-ramp", 50, environment_key="staging", environment_id=STAGING, state="approved"
+)
 CHANGE_REQUESTS = [APPLIED, PENDING, FAILED, REJECTED, STAGING_CR]
 
 
@@ -118,28 +157,72 @@ def seed(store: Store) -> Tokens:
     with store.transaction() as tx:
         tx.replace_environments(ENVIRONMENTS)
         tx.replace_members(MEMBERS, file="members.yaml", commit="a" * 40, at=T0)
-        tx.replace_policies([
-            policy("prod-ramps", ["production"], bypass_org_membership_levels=[15], bypass_roles=["release-managers"],
-                   conditions={"type": "change_amount", "field": "rollout_percentage", "operator": ">=", "value": 20}),
-            policy("staging-any", ["staging"], expires_after="72h"),
-        ])
+        tx.replace_policies(
+            [
+                policy(
+                    "prod-ramps",
+                    ["production"],
+                    bypass_org_membership_levels=[15],
+                    bypass_roles=["release-managers"],
+                    conditions={
+                        "type": "change_amount",
+                        "field": "rollout_percentage",
+                        "operator": ">=",
+                        "value": 20,
+                    },
+                ),
+                policy("staging-any", ["staging"], expires_after="72h"),
+            ]
+        )
         tx.put_flag_version(PROD, flag(1, "checkout", 10), at=at(1))
-        tx.put_flag_version(PROD, flag(1, "checkout", 50, version=2), at=at(13), change_request_id=APPLIED.id,
-                            commit=APPLIED.commit)
+        tx.put_flag_version(
+            PROD,
+            flag(1, "checkout", 50, version=2),
+            at=at(13),
+            change_request_id=APPLIED.id,
+            commit=APPLIED.commit,
+        )
         tx.put_flag_version(PROD, flag(2, "search", 100, active=False), at=at(2))
         tx.put_flag_version(PROD, flag(3, "retired", 100, deleted=True), at=at(3))
         tx.put_flag_version(STAGING, flag(4, "checkout", 100), at=at(4))
         for cr in CHANGE_REQUESTS:
             tx.upsert_change_request(cr)
-        tx.append_audit("rules.bootstrapped", object_type="project", object_id="acme", at=at(0), commit="a" * 40,
-                        data={"policies": ["policies/prod-ramps.yaml"]})
-        tx.append_audit("change_request.applied", object_type="change_request", object_id=APPLIED.id, at=at(13),
-                        actor="grace", commit=APPLIED.commit, data={"environment": "production", "flag": "checkout"})
-        tx.append_audit("change_request.applied", object_type="change_request", object_id=STAGING_CR.id, at=at(51),
-                        actor="ada", data={"environment": "staging", "flag": "checkout"})
-        tx.set_position(Position(last_fetched_commit="e" * 40, last_fetched_at=at(60), last_applied_commit="c" * 40,
-                                 last_applied_at=at(13), sync_status="OutOfSync", last_error="fetch failed: timeout",
-                                 last_error_at=at(61)))
+        tx.append_audit(
+            "rules.bootstrapped",
+            object_type="project",
+            object_id="acme",
+            at=at(0),
+            commit="a" * 40,
+            data={"policies": ["policies/prod-ramps.yaml"]},
+        )
+        tx.append_audit(
+            "change_request.applied",
+            object_type="change_request",
+            object_id=APPLIED.id,
+            at=at(13),
+            actor="grace",
+            commit=APPLIED.commit,
+            data={"environment": "production", "flag": "checkout"},
+        )
+        tx.append_audit(
+            "change_request.applied",
+            object_type="change_request",
+            object_id=STAGING_CR.id,
+            at=at(51),
+            actor="ada",
+            data={"environment": "staging", "flag": "checkout"},
+        )
+        tx.set_position(
+            Position(
+                last_fetched_commit="e" * 40,
+                last_fetched_at=at(60),
+                last_applied_commit="c" * 40,
+                last_applied_at=at(13),
+                sync_status="OutOfSync",
+                last_error="fetch failed: timeout",
+                last_error_at=at(61),
+            )
+        )
     full = store.create_token("ada", SCOPES)[0]
     revoked, record = store.create_token("ada", SCOPES)
     store.revoke_token(str(record.id))

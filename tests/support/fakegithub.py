@@ -67,15 +67,24 @@ def fixture(name: str) -> Any:
     return json.loads(_fixture_text(name))
 
 
-def delivery(event: str, payload: dict[str, Any] | str, secret: bytes, *,
-             delivery_id: str = "72d3162e-cc78-11e3-81ab-4c9367dc0958") -> tuple[bytes, dict[str, str]]:
+def delivery(
+    event: str,
+    payload: dict[str, Any] | str,
+    secret: bytes,
+    *,
+    delivery_id: str = "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+) -> tuple[bytes, dict[str, str]]:
     """A webhook delivery as GitHub POSTs it: raw body and headers, signed with `secret`.
 
     `payload` is a dict or the name of an example delivery in `webhooks/` (e.g. "ping.json").
     """
     body = (WEBHOOKS / payload).read_bytes() if isinstance(payload, str) else json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json", "X-GitHub-Event": event,
-               "X-GitHub-Delivery": delivery_id, "X-Hub-Signature-256": sign(secret, body)}
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery_id,
+        "X-Hub-Signature-256": sign(secret, body),
+    }
     return body, headers
 
 
@@ -138,15 +147,24 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 ]
 
 # list endpoints answered from one of the scenario's per-pull-request tables
-PULL_LISTS = {"pulls.list-files": "files", "pulls.list-commits": "commits",
-              "pulls.list-reviews": "reviews", "issues.list-comments": "comments"}
+PULL_LISTS = {
+    "pulls.list-files": "files",
+    "pulls.list-commits": "commits",
+    "pulls.list-reviews": "reviews",
+    "issues.list-comments": "comments",
+}
 
 
 class FakeGitHub:
     """One repository on a fake GitHub; see the module docstring for an example."""
 
-    def __init__(self, repository: str = "octocat/Hello-World", *,
-                 base_url: str = "https://api.github.com", token: str | None = "fake-token"):
+    def __init__(
+        self,
+        repository: str = "octocat/Hello-World",
+        *,
+        base_url: str = "https://api.github.com",
+        token: str | None = "fake-token",
+    ):
         self.repository = repository
         self.base_url = base_url.rstrip("/")
         self.token = token  # when set, requests must carry `Authorization: Bearer <token>`
@@ -164,25 +182,52 @@ class FakeGitHub:
 
     # Building a scenario
 
-    def add_pull(self, number: int, *, user: str = "octocat", state: str = "open",
-                 merged: bool = False, head_sha: str = "6dcb09b5b57875f334f61aebed695e2e4193db5e",
-                 base_ref: str = "main", base_sha: str = "0" * 40, merge_commit_sha: str | None = None,
-                 merged_at: str | None = None, merged_by: str | None = None,
-                 title: str = "Ramp a flag", created_at: str = "2024-05-01T09:00:00Z") -> dict[str, Any]:
+    def add_pull(
+        self,
+        number: int,
+        *,
+        user: str = "octocat",
+        state: str = "open",
+        merged: bool = False,
+        head_sha: str = "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+        base_ref: str = "main",
+        base_sha: str = "0" * 40,
+        merge_commit_sha: str | None = None,
+        merged_at: str | None = None,
+        merged_by: str | None = None,
+        title: str = "Ramp a flag",
+        created_at: str = "2024-05-01T09:00:00Z",
+    ) -> dict[str, Any]:
         pull: dict[str, Any] = fixture("pulls.get.200.json")
         url = f"https://github.com/{self.repository}/pull/{number}"
-        pull.update(number=number, id=next(self._ids), state=state, merged=merged, title=title,
-                    html_url=url, user=_user(user), merge_commit_sha=merge_commit_sha,
-                    merged_at=merged_at if merged or merged_at else None,
-                    closed_at=merged_at if state == "closed" else None,
-                    merged_by=_user(merged_by) if merged_by else None, created_at=created_at)
+        pull.update(
+            number=number,
+            id=next(self._ids),
+            state=state,
+            merged=merged,
+            title=title,
+            html_url=url,
+            user=_user(user),
+            merge_commit_sha=merge_commit_sha,
+            merged_at=merged_at if merged or merged_at else None,
+            closed_at=merged_at if state == "closed" else None,
+            merged_by=_user(merged_by) if merged_by else None,
+            created_at=created_at,
+        )
         pull["head"]["sha"] = head_sha
         pull["base"].update(ref=base_ref, sha=base_sha, label=f"{self.repository.split('/')[0]}:{base_ref}")
         self.pulls[number] = pull
         return pull
 
-    def add_file(self, number: int, filename: str, *, status: str = "added",
-                 previous_filename: str | None = None, sha: str | None = None) -> dict[str, Any]:
+    def add_file(
+        self,
+        number: int,
+        filename: str,
+        *,
+        status: str = "added",
+        previous_filename: str | None = None,
+        sha: str | None = None,
+    ) -> dict[str, Any]:
         entry: dict[str, Any] = fixture("pulls.list-files.200.json")[0]
         entry.update(filename=filename, status=status, sha=sha or f"{next(self._ids):040x}")
         if previous_filename is not None:
@@ -190,23 +235,40 @@ class FakeGitHub:
         self.files.setdefault(number, []).append(entry)
         return entry
 
-    def add_commit(self, number: int, sha: str, *, login: str | None = "octocat",
-                   email: str = "octocat@github.com", name: str = "The Octocat",
-                   committer_login: str | None = "web-flow", committer_email: str = "noreply@github.com",
-                   message: str = "Ramp a flag", date: str = "2024-05-01T12:00:00Z") -> dict[str, Any]:
+    def add_commit(
+        self,
+        number: int,
+        sha: str,
+        *,
+        login: str | None = "octocat",
+        email: str = "octocat@github.com",
+        name: str = "The Octocat",
+        committer_login: str | None = "web-flow",
+        committer_email: str = "noreply@github.com",
+        message: str = "Ramp a flag",
+        date: str = "2024-05-01T12:00:00Z",
+    ) -> dict[str, Any]:
         api = f"{self.base_url}/repos/{self.repository}"
         commit: dict[str, Any] = {
-            "url": f"{api}/commits/{sha}", "sha": sha, "node_id": "C_" + sha[:12],
+            "url": f"{api}/commits/{sha}",
+            "sha": sha,
+            "node_id": "C_" + sha[:12],
             "html_url": f"https://github.com/{self.repository}/commit/{sha}",
             "comments_url": f"{api}/commits/{sha}/comments",
             "commit": {
                 "url": f"{api}/git/commits/{sha}",
                 "author": {"name": name, "email": email, "date": date},
                 "committer": {"name": committer_login or "GitHub", "email": committer_email, "date": date},
-                "message": message, "tree": {"url": f"{api}/git/trees/{sha}", "sha": sha},
+                "message": message,
+                "tree": {"url": f"{api}/git/trees/{sha}", "sha": sha},
                 "comment_count": 0,
-                "verification": {"verified": False, "reason": "unsigned", "signature": None,
-                                 "payload": None, "verified_at": None},
+                "verification": {
+                    "verified": False,
+                    "reason": "unsigned",
+                    "signature": None,
+                    "payload": None,
+                    "verified_at": None,
+                },
             },
             "author": _user(login) if login else None,
             "committer": _user(committer_login) if committer_login else None,
@@ -215,15 +277,29 @@ class FakeGitHub:
         self.commits.setdefault(number, []).append(commit)
         return commit
 
-    def add_review(self, number: int, login: str | None, state: str, *, commit_id: str,
-                   submitted_at: str | None = "2024-05-01T12:00:00Z",
-                   review_id: int | None = None, body: str = "") -> dict[str, Any]:
+    def add_review(
+        self,
+        number: int,
+        login: str | None,
+        state: str,
+        *,
+        commit_id: str,
+        submitted_at: str | None = "2024-05-01T12:00:00Z",
+        review_id: int | None = None,
+        body: str = "",
+    ) -> dict[str, Any]:
         review: dict[str, Any] = fixture("pulls.list-reviews.200.json")[0]
         review_id = review_id if review_id is not None else next(self._ids)
         url = f"https://github.com/{self.repository}/pull/{number}"
-        review.update(id=review_id, user=_user(login) if login else None, state=state, body=body,
-                      commit_id=commit_id, html_url=f"{url}#pullrequestreview-{review_id}",
-                      pull_request_url=f"{self.base_url}/repos/{self.repository}/pulls/{number}")
+        review.update(
+            id=review_id,
+            user=_user(login) if login else None,
+            state=state,
+            body=body,
+            commit_id=commit_id,
+            html_url=f"{url}#pullrequestreview-{review_id}",
+            pull_request_url=f"{self.base_url}/repos/{self.repository}/pulls/{number}",
+        )
         if state == "PENDING" or submitted_at is None:
             review.pop("submitted_at", None)  # GitHub omits it until the review is submitted
         else:
@@ -238,16 +314,27 @@ class FakeGitHub:
     def add_comment(self, number: int, body: str, *, login: str = "octocat") -> dict[str, Any]:
         comment: dict[str, Any] = fixture("issues.create-comment.201.json")
         comment_id = next(self._ids)
-        comment.update(id=comment_id, body=body, user=_user(login),
-                       html_url=f"https://github.com/{self.repository}/pull/{number}#issuecomment-{comment_id}",
-                       issue_url=f"{self.base_url}/repos/{self.repository}/issues/{number}")
+        comment.update(
+            id=comment_id,
+            body=body,
+            user=_user(login),
+            html_url=f"https://github.com/{self.repository}/pull/{number}#issuecomment-{comment_id}",
+            issue_url=f"{self.base_url}/repos/{self.repository}/issues/{number}",
+        )
         self.comments.setdefault(number, []).append(comment)
         return comment
 
     # Faults, answered before the real route, in the order queued
 
-    def fail(self, status: int, *, times: int = 1, message: str | None = None,
-             headers: dict[str, str] | None = None, endpoint: str | None = None) -> None:
+    def fail(
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+        endpoint: str | None = None,
+    ) -> None:
         text = message or httpx.codes.get_reason_phrase(status)
         for _ in range(times):
             self.faults.append(Fault(status, dict(headers or {}), text, endpoint))
@@ -258,15 +345,29 @@ class FakeGitHub:
 
     def rate_limit_429(self, retry_after: int, *, endpoint: str | None = None) -> None:
         """A secondary rate limit, as GitHub answers it with `Retry-After`."""
-        self.fail(429, headers={"Retry-After": str(retry_after)}, endpoint=endpoint,
-                  message="You have exceeded a secondary rate limit. Please wait a few minutes before you try again.")
+        self.fail(
+            429,
+            headers={"Retry-After": str(retry_after)},
+            endpoint=endpoint,
+            message=(
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+            ),
+        )
 
     def rate_limit_403(self, reset_in: float, *, endpoint: str | None = None) -> None:
         """The primary rate limit: 403 with no requests left until `X-RateLimit-Reset`."""
         reset = int(self.clock.now + reset_in)
-        self.fail(403, endpoint=endpoint, message="API rate limit exceeded for installation.",
-                  headers={"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0",
-                           "X-RateLimit-Used": "5000", "X-RateLimit-Reset": str(reset)})
+        self.fail(
+            403,
+            endpoint=endpoint,
+            message="API rate limit exceeded for installation.",
+            headers={
+                "X-RateLimit-Limit": "5000",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Used": "5000",
+                "X-RateLimit-Reset": str(reset),
+            },
+        )
 
     # Using it
 
@@ -275,16 +376,24 @@ class FakeGitHub:
 
     def client(self, **options: Any) -> GitHubClient:
         """A `GitHubClient` on this fake, sleeping on the fake clock (no real waiting)."""
-        settings: dict[str, Any] = {"token": self.token, "base_url": self.base_url,
-                                    "transport": self.transport(), "sleep": self.clock.sleep,
-                                    "clock": self.clock.time, "jitter": lambda: 0.0}
+        settings: dict[str, Any] = {
+            "token": self.token,
+            "base_url": self.base_url,
+            "transport": self.transport(),
+            "sleep": self.clock.sleep,
+            "clock": self.clock.time,
+            "jitter": lambda: 0.0,
+        }
         settings.update(options)
         return GitHubClient(self.repository, **settings)
 
     def count(self, endpoint: str | None = None, *, method: str | None = None) -> int:
         """How many requests reached the fake, for one endpoint and/or method, faults included."""
-        return sum(1 for r in self.requests
-                   if (endpoint is None or r.endpoint == endpoint) and (method is None or r.method == method))
+        return sum(
+            1
+            for r in self.requests
+            if (endpoint is None or r.endpoint == endpoint) and (method is None or r.method == method)
+        )
 
     # Answering
 
@@ -311,7 +420,7 @@ class FakeGitHub:
     def _route(self, method: str, path: str) -> tuple[str, re.Match[str] | None]:
         prefix = f"{httpx.URL(self.base_url).path.rstrip('/')}/repos/{self.repository}/"
         if path.startswith(prefix):
-            rest = path[len(prefix):]
+            rest = path[len(prefix) :]
             for route_method, pattern, name in ROUTES:
                 found = pattern.fullmatch(rest)
                 if found and route_method == method:
@@ -324,17 +433,19 @@ class FakeGitHub:
                 return self.faults.pop(index)
         return None
 
-    def _log(self, request: httpx.Request, endpoint: str, params: dict[str, str], body: Any,
-             status: int | None) -> None:
-        self.requests.append(Request(request.method, endpoint, request.url.path, params, body,
-                                     dict(request.headers), status))
+    def _log(
+        self, request: httpx.Request, endpoint: str, params: dict[str, str], body: Any, status: int | None
+    ) -> None:
+        self.requests.append(
+            Request(request.method, endpoint, request.url.path, params, body, dict(request.headers), status)
+        )
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> httpx.Response:
-        return httpx.Response(status, json={"message": message, "documentation_url": DOCS},
-                              headers=headers)
+        return httpx.Response(status, json={"message": message, "documentation_url": DOCS}, headers=headers)
 
-    def _answer(self, endpoint: str, match: re.Match[str], request: httpx.Request,
-                params: dict[str, str], body: Any) -> httpx.Response:
+    def _answer(
+        self, endpoint: str, match: re.Match[str], request: httpx.Request, params: dict[str, str], body: Any
+    ) -> httpx.Response:
         if endpoint in PULL_LISTS:
             return self._pull_list(getattr(self, PULL_LISTS[endpoint]), match, request, params)
         handler: Callable[[re.Match[str], httpx.Request, dict[str, str], Any], httpx.Response]
@@ -356,81 +467,108 @@ class FakeGitHub:
         if page > 1:
             links += [link(1, "first"), link(page - 1, "prev")]
         headers = {"Link": ", ".join(links)} if links else {}
-        return httpx.Response(200, json=items[(page - 1) * per_page: page * per_page], headers=headers)
+        return httpx.Response(200, json=items[(page - 1) * per_page : page * per_page], headers=headers)
 
     def _number(self, match: re.Match[str]) -> int | None:
         number = int(match["n"])
         return number if number in self.pulls else None
 
-    def _list_pull_requests_associated_with_commit(self, match: re.Match[str], request: httpx.Request,
-                                                   params: dict[str, str], body: Any) -> httpx.Response:
+    def _list_pull_requests_associated_with_commit(
+        self, match: re.Match[str], request: httpx.Request, params: dict[str, str], body: Any
+    ) -> httpx.Response:
         simple = fixture("repos.list-pull-requests-associated-with-commit.200.json")[0]
-        items = [{key: copy.deepcopy(self.pulls[n].get(key, value)) for key, value in simple.items()}
-                 for n in self.commit_pulls.get(match["sha"], []) if n in self.pulls]
+        items = [
+            {key: copy.deepcopy(self.pulls[n].get(key, value)) for key, value in simple.items()}
+            for n in self.commit_pulls.get(match["sha"], [])
+            if n in self.pulls
+        ]
         return self._page(request, params, items)
 
-    def _list(self, match: re.Match[str], request: httpx.Request, params: dict[str, str],
-              body: Any) -> httpx.Response:
+    def _list(
+        self, match: re.Match[str], request: httpx.Request, params: dict[str, str], body: Any
+    ) -> httpx.Response:
         # The list answers the short form (no `merged`, `merged_by`): as the commit-pulls listing.
         simple = fixture("repos.list-pull-requests-associated-with-commit.200.json")[0]
         state = params.get("state", "open")
-        items = [{key: copy.deepcopy(pull.get(key, value)) for key, value in simple.items()}
-                 for _, pull in sorted(self.pulls.items())
-                 if state == "all" or pull["state"] == state]
+        items = [
+            {key: copy.deepcopy(pull.get(key, value)) for key, value in simple.items()}
+            for _, pull in sorted(self.pulls.items())
+            if state == "all" or pull["state"] == state
+        ]
         if "base" in params:
             items = [item for item in items if item["base"]["ref"] == params["base"]]
         return self._page(request, params, items)
 
-    def _get(self, match: re.Match[str], request: httpx.Request, params: dict[str, str],
-             body: Any) -> httpx.Response:
+    def _get(
+        self, match: re.Match[str], request: httpx.Request, params: dict[str, str], body: Any
+    ) -> httpx.Response:
         number = self._number(match)
-        return self._error(404, "Not Found") if number is None else httpx.Response(200, json=self.pulls[number])
+        return (
+            self._error(404, "Not Found") if number is None else httpx.Response(200, json=self.pulls[number])
+        )
 
-    def _pull_list(self, table: dict[int, list[dict[str, Any]]], match: re.Match[str],
-                   request: httpx.Request, params: dict[str, str]) -> httpx.Response:
+    def _pull_list(
+        self,
+        table: dict[int, list[dict[str, Any]]],
+        match: re.Match[str],
+        request: httpx.Request,
+        params: dict[str, str],
+    ) -> httpx.Response:
         number = self._number(match)
         if number is None:
             return self._error(404, "Not Found")
         return self._page(request, params, table.get(number, []))
 
-    def _create_commit_status(self, match: re.Match[str], request: httpx.Request,
-                              params: dict[str, str], body: Any) -> httpx.Response:
+    def _create_commit_status(
+        self, match: re.Match[str], request: httpx.Request, params: dict[str, str], body: Any
+    ) -> httpx.Response:
         if body.get("state") not in ("error", "failure", "pending", "success"):
             return self._validation("Status", "state", "invalid")
         status: dict[str, Any] = fixture("repos.create-commit-status.201.json")
-        status.update(id=next(self._ids), state=body["state"], description=body.get("description"),
-                      target_url=body.get("target_url"), context=body.get("context", "default"),
-                      url=f"{self.base_url}/repos/{self.repository}/statuses/{match['sha']}",
-                      sha=match["sha"])
+        status.update(
+            id=next(self._ids),
+            state=body["state"],
+            description=body.get("description"),
+            target_url=body.get("target_url"),
+            context=body.get("context", "default"),
+            url=f"{self.base_url}/repos/{self.repository}/statuses/{match['sha']}",
+            sha=match["sha"],
+        )
         self.statuses.append(status)
         return httpx.Response(201, json=status)
 
-    def _create_comment(self, match: re.Match[str], request: httpx.Request, params: dict[str, str],
-                        body: Any) -> httpx.Response:
+    def _create_comment(
+        self, match: re.Match[str], request: httpx.Request, params: dict[str, str], body: Any
+    ) -> httpx.Response:
         number = self._number(match)
         if number is None:
             return self._error(404, "Not Found")
         if len(body.get("body", "")) > 65_536:
-            return self._validation("IssueComment", "body", "custom",
-                                    "Body is too long (maximum is 65536 characters)")
+            return self._validation(
+                "IssueComment", "body", "custom", "Body is too long (maximum is 65536 characters)"
+            )
         return httpx.Response(201, json=self.add_comment(number, body["body"], login="github-actions[bot]"))
 
-    def _update_comment(self, match: re.Match[str], request: httpx.Request, params: dict[str, str],
-                        body: Any) -> httpx.Response:
+    def _update_comment(
+        self, match: re.Match[str], request: httpx.Request, params: dict[str, str], body: Any
+    ) -> httpx.Response:
         for comments in self.comments.values():
             for comment in comments:
                 if comment["id"] == int(match["id"]):
                     if len(body.get("body", "")) > 65_536:
-                        return self._validation("IssueComment", "body", "custom",
-                                                "Body is too long (maximum is 65536 characters)")
+                        return self._validation(
+                            "IssueComment", "body", "custom", "Body is too long (maximum is 65536 characters)"
+                        )
                     comment.update(body=body["body"], updated_at="2024-05-01T12:30:00Z")
                     return httpx.Response(200, json=comment)
         return self._error(404, "Not Found")
 
-    def _validation(self, resource: str, field_name: str, code: str, message: str | None = None
-                    ) -> httpx.Response:
+    def _validation(
+        self, resource: str, field_name: str, code: str, message: str | None = None
+    ) -> httpx.Response:
         detail: dict[str, str] = {"resource": resource, "field": field_name, "code": code}
         if message:
             detail["message"] = message
-        return httpx.Response(422, json={"message": "Validation Failed", "errors": [detail],
-                                         "documentation_url": DOCS})
+        return httpx.Response(
+            422, json={"message": "Validation Failed", "errors": [detail], "documentation_url": DOCS}
+        )

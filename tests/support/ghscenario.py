@@ -80,8 +80,15 @@ class PullRequestScenario:
         self.review(1, "bob", "APPROVED")
         self.merge(1, method)
 
-    def open(self, number: int, files: dict[str, Any], *, login: str = "alice",
-             author: tuple[str, str] = ALICE.identity, message: str = "Change flags") -> Pull:
+    def open(
+        self,
+        number: int,
+        files: dict[str, Any],
+        *,
+        login: str = "alice",
+        author: tuple[str, str] = ALICE.identity,
+        message: str = "Change flags",
+    ) -> Pull:
         """Branch off `main`, commit `files` as `author`, and open pull request `number`."""
         base = self.repo.head("main")
         branch = f"pr-{number}"
@@ -92,8 +99,16 @@ class PullRequestScenario:
         self.push(number, files, login=login, author=author, message=message)
         return pull
 
-    def push(self, number: int, files: dict[str, Any], *, login: str | None = "alice",
-             author: tuple[str, str] = ALICE.identity, message: str = "Change flags", remove: tuple[str, ...] = ()) -> str:
+    def push(
+        self,
+        number: int,
+        files: dict[str, Any],
+        *,
+        login: str | None = "alice",
+        author: tuple[str, str] = ALICE.identity,
+        message: str = "Change flags",
+        remove: tuple[str, ...] = (),
+    ) -> str:
         """Another commit on the pull request's branch (a co-author goes in `message`)."""
         pull = self.pulls[number]
         self.repo.git("checkout", "-q", pull.branch)
@@ -105,35 +120,69 @@ class PullRequestScenario:
         self.repo.git("checkout", "-q", "main")
         pull.commits.append(sha)
         self.gh.pulls[number]["head"]["sha"] = sha
-        self.gh.add_commit(number, sha, login=login, email=author[1], name=author[0], message=message,
-                           date=iso(self.repo.clock))
+        self.gh.add_commit(
+            number,
+            sha,
+            login=login,
+            email=author[1],
+            name=author[0],
+            message=message,
+            date=iso(self.repo.clock),
+        )
         for path in files:
             if not any(f["filename"] == path for f in self.gh.files.get(number, [])):
                 self.gh.add_file(number, path)
         self.gh.pulls[number]["changed_files"] = len(self.gh.files.get(number, []))
         return sha
 
-    def review(self, number: int, login: str, state: str, *, commit: str | None = None,
-               at: int | None = None, body: str = "") -> None:
+    def review(
+        self,
+        number: int,
+        login: str,
+        state: str,
+        *,
+        commit: str | None = None,
+        at: int | None = None,
+        body: str = "",
+    ) -> None:
         """A review of the pull request's head (or `commit`), submitted at `at` (default: now)."""
         self.repo.clock += 60
         when = at if at is not None else self.repo.clock
-        self.gh.add_review(number, login, state, commit_id=commit or self.pulls[number].head,
-                           submitted_at=iso(when), body=body)
+        self.gh.add_review(
+            number,
+            login,
+            state,
+            commit_id=commit or self.pulls[number].head,
+            submitted_at=iso(when),
+            body=body,
+        )
 
-    def merge(self, number: int, method: MergeMethod = "merge", *, merged_by: str = "carol",
-              merger: tuple[str, str] = CAROL.identity) -> list[str]:
+    def merge(
+        self,
+        number: int,
+        method: MergeMethod = "merge",
+        *,
+        merged_by: str = "carol",
+        merger: tuple[str, str] = CAROL.identity,
+    ) -> list[str]:
         """Merge on `main` as GitHub's button does; return the landing commits, oldest first."""
         pull = self.pulls[number]
         if method == "merge":
             landed = [self._merge_commit(pull, merger)]
         elif method == "squash":
             self.repo.git("merge", "--squash", "-q", pull.branch)
-            landed = [self.repo.commit(f"Squashed pull request #{number}", author=ALICE.identity, committer=GITHUB)]
+            landed = [
+                self.repo.commit(f"Squashed pull request #{number}", author=ALICE.identity, committer=GITHUB)
+            ]
         else:
             landed = [self._cherry_pick(sha) for sha in pull.commits]
-        self.gh.pulls[number].update(state="closed", merged=True, merged_at=iso(self.repo.clock),
-                                     merge_commit_sha=landed[-1], closed_at=iso(self.repo.clock))
+        self.gh.pulls[number].update(
+            state="closed",
+            merged=True,
+            merged_at=iso(self.repo.clock),
+            merge_commit_sha=landed[-1],
+            closed_at=iso(self.repo.clock),
+        )
         self.gh.pulls[number]["merged_by"] = github_user(merged_by)
         for sha in landed:
             self.gh.link_commit(sha, number)
@@ -143,8 +192,13 @@ class PullRequestScenario:
         self.repo.clock += 60
         self.gh.pulls[number].update(state="closed", closed_at=iso(self.repo.clock))
 
-    def push_main(self, files: dict[str, Any], *, author: tuple[str, str] = ALICE.identity,
-                  committer: tuple[str, str] | None = None) -> str:
+    def push_main(
+        self,
+        files: dict[str, Any],
+        *,
+        author: tuple[str, str] = ALICE.identity,
+        committer: tuple[str, str] | None = None,
+    ) -> str:
         """A direct push to `main`, without a pull request."""
         for path, content in files.items():
             self.repo.write(path, content)
@@ -153,17 +207,36 @@ class PullRequestScenario:
     def _merge_commit(self, pull: Pull, merger: tuple[str, str]) -> str:
         self.repo.clock += 60
         date = f"{self.repo.clock} +0000"
-        self.repo.git("merge", "--no-ff", "-q", "-m", f"Merge pull request #{pull.number}", pull.branch,
-                      env={"GIT_AUTHOR_NAME": merger[0], "GIT_AUTHOR_EMAIL": merger[1], "GIT_AUTHOR_DATE": date,
-                           "GIT_COMMITTER_NAME": GITHUB[0], "GIT_COMMITTER_EMAIL": GITHUB[1],
-                           "GIT_COMMITTER_DATE": date})
+        self.repo.git(
+            "merge",
+            "--no-ff",
+            "-q",
+            "-m",
+            f"Merge pull request #{pull.number}",
+            pull.branch,
+            env={
+                "GIT_AUTHOR_NAME": merger[0],
+                "GIT_AUTHOR_EMAIL": merger[1],
+                "GIT_AUTHOR_DATE": date,
+                "GIT_COMMITTER_NAME": GITHUB[0],
+                "GIT_COMMITTER_EMAIL": GITHUB[1],
+                "GIT_COMMITTER_DATE": date,
+            },
+        )
         return self.repo.head()
 
     def _cherry_pick(self, sha: str) -> str:
         self.repo.clock += 60
-        self.repo.git("cherry-pick", "--allow-empty", sha,
-                      env={"GIT_COMMITTER_NAME": GITHUB[0], "GIT_COMMITTER_EMAIL": GITHUB[1],
-                           "GIT_COMMITTER_DATE": f"{self.repo.clock} +0000"})
+        self.repo.git(
+            "cherry-pick",
+            "--allow-empty",
+            sha,
+            env={
+                "GIT_COMMITTER_NAME": GITHUB[0],
+                "GIT_COMMITTER_EMAIL": GITHUB[1],
+                "GIT_COMMITTER_DATE": f"{self.repo.clock} +0000",
+            },
+        )
         return self.repo.head()
 
 
@@ -177,8 +250,12 @@ def serve(gh: FakeGitHub) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def _forward(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            request = httpx.Request(self.command, f"http://{self.headers['Host']}{self.path}",
-                                    headers=dict(self.headers.items()), content=self.rfile.read(length))
+            request = httpx.Request(
+                self.command,
+                f"http://{self.headers['Host']}{self.path}",
+                headers=dict(self.headers.items()),
+                content=self.rfile.read(length),
+            )
             response = gh.handle(request)
             body = response.read()
             self.send_response(response.status_code)

@@ -38,8 +38,14 @@ class Person:
     def member(self) -> dict[str, Any]:
         """The person's entry in a Members document."""
         first, last = self.name.split(" ", 1)
-        entry: dict[str, Any] = {"login": self.login, "email": self.email, "first_name": first, "last_name": last,
-                                 "level": self.level, "roles": list(self.roles)}
+        entry: dict[str, Any] = {
+            "login": self.login,
+            "email": self.email,
+            "first_name": first,
+            "last_name": last,
+            "level": self.level,
+            "roles": list(self.roles),
+        }
         if self.role_at_organization is not None:
             entry["role_at_organization"] = self.role_at_organization
         return entry
@@ -51,8 +57,14 @@ CAROL = Person("carol", "Carol Reviewer", "carol@example.com", roles=("flag-appr
 DAVE = Person("dave", "Dave Admin", "dave@example.com", level=8, roles=("release-managers",))
 ERIN = Person("erin", "Erin Owner", "erin@example.com", level=15, roles=("sre",))
 FRANK = Person("frank", "Frank Oncall", "frank@example.com", level=8, roles=("oncall",))
-ADA = Person("ada", "Ada Lovelace", "ada@example.com", level=8, roles=("release-managers",),
-             role_at_organization="engineering")
+ADA = Person(
+    "ada",
+    "Ada Lovelace",
+    "ada@example.com",
+    level=8,
+    roles=("release-managers",),
+    role_at_organization="engineering",
+)
 GRACE = Person("grace", "Grace Hopper", "grace@example.com", level=15, role_at_organization="leadership")
 LINUS = Person("linus", "Linus T", "linus@example.com")
 MALLORY = Person("mallory", "Mallory Outsider", "mallory@example.com")
@@ -67,4 +79,9 @@ def members_spec(people: Iterable[Person] = TEAM, roles: Iterable[str] = ROLES) 
 
 def members_document(people: Iterable[Person] = TEAM, name: str = "acme-members") -> dict[str, Any]:
     """A whole Members document, as `members.yaml` holds it."""
-    return {"apiVersion": "reconciler/v1", "kind": "Members", "metadata": {"name": name}, "spec": members_spec(people)}
+    return {
+        "apiVersion": "reconciler/v1",
+        "kind": "Members",
+        "metadata": {"name": name},
+        "spec": members_spec(people),
+    }

@@ -51,7 +51,9 @@ def policy(name: str, action: str, quorum: int = 1, **spec: Any) -> dict[str, An
     }
 
 
-def change(name: str, action: str, flag_key: str, environment: str = "production", **spec: Any) -> dict[str, Any]:
+def change(
+    name: str, action: str, flag_key: str, environment: str = "production", **spec: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "action_key": action,
         "resource_type": "feature_flag",
@@ -67,7 +69,9 @@ def change(name: str, action: str, flag_key: str, environment: str = "production
     }
 
 
-def create_flag(name: str, flag: str, environment: str = "production", rollout: float = 0, **flag_spec: Any) -> dict[str, Any]:
+def create_flag(
+    name: str, flag: str, environment: str = "production", rollout: float = 0, **flag_spec: Any
+) -> dict[str, Any]:
     definition: dict[str, Any] = {
         "key": flag,
         "name": f"The {flag} flag",
@@ -78,7 +82,9 @@ def create_flag(name: str, flag: str, environment: str = "production", rollout: 
     return change(name, "feature_flag.create", flag, environment, flag=definition)
 
 
-def ramp(name: str, flag: str, percentage: float, environment: str = "production", **spec: Any) -> dict[str, Any]:
+def ramp(
+    name: str, flag: str, percentage: float, environment: str = "production", **spec: Any
+) -> dict[str, Any]:
     instructions = [{"kind": "updateRollout", "group": 0, "percentage": percentage}]
     return change(name, "feature_flag.update", flag, environment, instructions=instructions, **spec)
 
@@ -103,11 +109,18 @@ def bootstrap(repo: GitRepo, *, source: str = "trailers", unmatched: str = "allo
     )
     repo.write(
         "policies/policy-changes.yaml",
-        policy("policy-changes", "approval_policy.change", 2, approver_config={"quorum": 2, "users": ["dave", "erin", "bob"]}),
+        policy(
+            "policy-changes",
+            "approval_policy.change",
+            2,
+            approver_config={"quorum": 2, "users": ["dave", "erin", "bob"]},
+        ),
     )
     repo.write(
         "policies/member-changes.yaml",
-        policy("member-changes", "members.change", 1, approver_config={"quorum": 1, "users": ["dave", "erin"]}),
+        policy(
+            "member-changes", "members.change", 1, approver_config={"quorum": 1, "users": ["dave", "erin"]}
+        ),
     )
     return repo.commit("Bootstrap policies and members", author=DAVE.identity)
 

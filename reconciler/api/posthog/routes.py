@@ -54,7 +54,9 @@ def parse_states(state: str | None) -> tuple[str, ...] | None:
     states = tuple(s.strip() for s in state.split(",") if s.strip())
     unknown = [s for s in states if s not in CHANGE_REQUEST_STATES]
     if unknown:
-        raise ApiError(422, f"unknown state {', '.join(unknown)}: use {', '.join(CHANGE_REQUEST_STATES)}", attr="state")
+        raise ApiError(
+            422, f"unknown state {', '.join(unknown)}: use {', '.join(CHANGE_REQUEST_STATES)}", attr="state"
+        )
     return states
 
 
@@ -131,11 +133,19 @@ def _policy(ctx: ApiContext, access: Access, policy: PolicyRecord, directory: Di
     return {**body, "match": {**match, "environments": readable}}
 
 
-def newest_first(request: Request, ctx: ApiContext, items: list[T], key: Callable[[T], Any],
-                 shape: Callable[[T], dict[str, Any]], *, offset: int, limit: int) -> dict[str, Any]:
+def newest_first(
+    request: Request,
+    ctx: ApiContext,
+    items: list[T],
+    key: Callable[[T], Any],
+    shape: Callable[[T], dict[str, Any]],
+    *,
+    offset: int,
+    limit: int,
+) -> dict[str, Any]:
     """One page of `items`, newest (greatest `key`) first, each shaped, as PostHog lists them."""
     items = sorted(items, key=key, reverse=True)
-    results = [shape(item) for item in items[offset:offset + limit]]
+    results = [shape(item) for item in items[offset : offset + limit]]
     return page(request, ctx.settings, count=len(items), offset=offset, limit=limit, results=results)
 
 
@@ -151,24 +161,48 @@ def router(ctx: ApiContext, prefix: str) -> APIRouter:
 def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
     gate = ctx.gate
 
-    @api.get("/{project_id}/approval_policies/", response_model=models.Page[models.ApprovalPolicy],
-             responses=READ_ERRORS, tags=["approvals"])
-    def list_approval_policies(request: Request, project_id: ProjectId, credentials: Credentials,
-                               limit: Limit = 100, offset: Offset = 0) -> Response:
+    @api.get(
+        "/{project_id}/approval_policies/",
+        response_model=models.Page[models.ApprovalPolicy],
+        responses=READ_ERRORS,
+        tags=["approvals"],
+    )
+    def list_approval_policies(
+        request: Request,
+        project_id: ProjectId,
+        credentials: Credentials,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> Response:
         """Approval policies in force that can govern this environment, newest first."""
         with gate.open(credentials, APPROVALS_READ, project_id=project_id) as access:
 
             def render() -> dict[str, Any]:
-                policies = [p for p in access.reader.list_policies() if posthog.policy_applies_to(p, access.env.key)]
+                policies = [
+                    p for p in access.reader.list_policies() if posthog.policy_applies_to(p, access.env.key)
+                ]
                 directory = ctx.members(access)
-                return newest_first(request, ctx, policies, lambda p: (p.created_at, p.id),
-                                    lambda p: _policy(ctx, access, p, directory), offset=offset, limit=limit)
+                return newest_first(
+                    request,
+                    ctx,
+                    policies,
+                    lambda p: (p.created_at, p.id),
+                    lambda p: _policy(ctx, access, p, directory),
+                    offset=offset,
+                    limit=limit,
+                )
 
             return ctx.respond(access, request, render)
 
-    @api.get("/{project_id}/approval_policies/{policy_id}/", response_model=models.ApprovalPolicy,
-             responses=READ_ERRORS, tags=["approvals"])
-    def get_approval_policy(request: Request, project_id: ProjectId, policy_id: str, credentials: Credentials) -> Response:
+    @api.get(
+        "/{project_id}/approval_policies/{policy_id}/",
+        response_model=models.ApprovalPolicy,
+        responses=READ_ERRORS,
+        tags=["approvals"],
+    )
+    def get_approval_policy(
+        request: Request, project_id: ProjectId, policy_id: str, credentials: Credentials
+    ) -> Response:
         """One approval policy by id."""
         with gate.open(credentials, APPROVALS_READ, project_id=project_id) as access:
             policy = access.reader.get_policy(policy_id) if is_uuid(policy_id) else None
@@ -178,15 +212,29 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
 
     # Like every handler that reads the store, a plain `def` run in a worker thread: a hung
     # database then holds one thread, never the event loop.
-    @api.get("/{project_id}/change_requests/", response_model=models.Page[models.ChangeRequest],
-             responses=READ_ERRORS, tags=["approvals"])
+    @api.get(
+        "/{project_id}/change_requests/",
+        response_model=models.Page[models.ChangeRequest],
+        responses=READ_ERRORS,
+        tags=["approvals"],
+    )
     def list_change_requests(
-        *, request: Request, project_id: ProjectId, credentials: Credentials,
-        action_key: TextFilter = None, requester: TextFilter = None, resource_id: TextFilter = None,
+        *,
+        request: Request,
+        project_id: ProjectId,
+        credentials: Credentials,
+        action_key: TextFilter = None,
+        requester: TextFilter = None,
+        resource_id: TextFilter = None,
         resource_type: TextFilter = None,
-        state: Annotated[str | None, Query(max_length=400, description="Comma list of states.",
-                                           json_schema_extra={"pattern": STATE_LIST})] = None,
-        limit: Limit = 100, offset: Offset = 0,
+        state: Annotated[
+            str | None,
+            Query(
+                max_length=400, description="Comma list of states.", json_schema_extra={"pattern": STATE_LIST}
+            ),
+        ] = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
     ) -> Response:
         """Change requests of this environment, newest first, with PostHog's filters."""
         states = parse_states(state)
@@ -194,8 +242,14 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
 
             def render() -> dict[str, Any]:
                 filters = ChangeRequestFilter(
-                    action_key=action_key, requester=_requester(access, ctx, requester), resource_id=resource_id,
-                    resource_type=resource_type, states=states, environment_id=project_id, limit=limit, offset=offset,
+                    action_key=action_key,
+                    requester=_requester(access, ctx, requester),
+                    resource_id=resource_id,
+                    resource_type=resource_type,
+                    states=states,
+                    environment_id=project_id,
+                    limit=limit,
+                    offset=offset,
                 )
                 count, rows = access.reader.list_change_requests(filters)
                 directory, login = ctx.members(access), access.caller.login
@@ -204,15 +258,24 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
 
             return ctx.respond(access, request, render)
 
-    @api.get("/{project_id}/change_requests/{change_request_id}/", response_model=models.ChangeRequest,
-             responses=READ_ERRORS, tags=["approvals"])
-    def get_change_request(request: Request, project_id: ProjectId, change_request_id: str,
-                           credentials: Credentials) -> Response:
+    @api.get(
+        "/{project_id}/change_requests/{change_request_id}/",
+        response_model=models.ChangeRequest,
+        responses=READ_ERRORS,
+        tags=["approvals"],
+    )
+    def get_change_request(
+        request: Request, project_id: ProjectId, change_request_id: str, credentials: Credentials
+    ) -> Response:
         """One change request by id."""
         with gate.open(credentials, APPROVALS_READ, project_id=project_id) as access:
 
             def render() -> dict[str, Any]:
-                cr = access.reader.get_change_request(change_request_id) if is_uuid(change_request_id) else None
+                cr = (
+                    access.reader.get_change_request(change_request_id)
+                    if is_uuid(change_request_id)
+                    else None
+                )
                 if cr is None or cr.environment_id != project_id:
                     raise ApiError(404, f"no change request {change_request_id} in environment {project_id}")
                 return posthog.change_request_object(cr, ctx.members(access), access.caller.login)
@@ -223,22 +286,44 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
 def _other_routes(api: APIRouter, ctx: ApiContext) -> None:
     gate = ctx.gate
 
-    @api.get("/{project_id}/feature_flags/", response_model=models.Page[models.FeatureFlag],
-             responses=READ_ERRORS, tags=["flags"])
-    def list_feature_flags(request: Request, project_id: ProjectId, credentials: Credentials,
-                           limit: Limit = 100, offset: Offset = 0) -> Response:
+    @api.get(
+        "/{project_id}/feature_flags/",
+        response_model=models.Page[models.FeatureFlag],
+        responses=READ_ERRORS,
+        tags=["flags"],
+    )
+    def list_feature_flags(
+        request: Request,
+        project_id: ProjectId,
+        credentials: Credentials,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> Response:
         """The environment's flags (soft-deleted ones included, marked `deleted`), newest first."""
         with gate.open(credentials, FEATURE_FLAG_READ, project_id=project_id) as access:
 
             def render() -> dict[str, Any]:
-                return newest_first(request, ctx, access.reader.list_flags(project_id),
-                                    lambda f: (f.created_at, f.flag.id), posthog.flag_object, offset=offset, limit=limit)
+                return newest_first(
+                    request,
+                    ctx,
+                    access.reader.list_flags(project_id),
+                    lambda f: (f.created_at, f.flag.id),
+                    posthog.flag_object,
+                    offset=offset,
+                    limit=limit,
+                )
 
             return ctx.respond(access, request, render)
 
-    @api.get("/{project_id}/feature_flags/{flag_id}/", response_model=models.FeatureFlag,
-             responses=READ_ERRORS, tags=["flags"])
-    def get_feature_flag(request: Request, project_id: ProjectId, flag_id: str, credentials: Credentials) -> Response:
+    @api.get(
+        "/{project_id}/feature_flags/{flag_id}/",
+        response_model=models.FeatureFlag,
+        responses=READ_ERRORS,
+        tags=["flags"],
+    )
+    def get_feature_flag(
+        request: Request, project_id: ProjectId, flag_id: str, credentials: Credentials
+    ) -> Response:
         """One flag by its numeric id."""
         with gate.open(credentials, FEATURE_FLAG_READ, project_id=project_id) as access:
             known = flag_id.isascii() and flag_id.isdigit() and int(flag_id) <= INT32
@@ -247,23 +332,40 @@ def _other_routes(api: APIRouter, ctx: ApiContext) -> None:
                 raise ApiError(404, f"no feature flag {flag_id} in environment {project_id}")
             return ctx.respond(access, request, lambda: posthog.flag_object(record))
 
-    @api.get("/{project_id}/explicit_members/", response_model=list[models.ExplicitMember],
-             responses=READ_ERRORS, tags=["members"])
+    @api.get(
+        "/{project_id}/explicit_members/",
+        response_model=list[models.ExplicitMember],
+        responses=READ_ERRORS,
+        tags=["members"],
+    )
     def list_explicit_members(request: Request, project_id: ProjectId, credentials: Credentials) -> Response:
         """Every current member of members.yaml (PostHog answers this list unpaginated)."""
         with gate.open(credentials, ORGANIZATION_MEMBER_READ, project_id=project_id) as access:
-            return ctx.respond(access, request, lambda: [posthog.member_object(m) for m in ctx.members(access).current])
+            return ctx.respond(
+                access, request, lambda: [posthog.member_object(m) for m in ctx.members(access).current]
+            )
 
     @api.get("/{project_id}/events/", response_model=models.EventPage, responses=READ_ERRORS, tags=["audit"])
-    def list_events(request: Request, project_id: ProjectId, credentials: Credentials,
-                    limit: Limit = 100, offset: Offset = 0) -> Response:
+    def list_events(
+        request: Request,
+        project_id: ProjectId,
+        credentials: Credentials,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> Response:
         """The audit trail as events, newest first: this environment's, and project-wide ones for a
         token not restricted to environments."""
         with gate.open(credentials, ACTIVITY_LOG_READ, project_id=project_id) as access:
 
             def render() -> dict[str, Any]:
-                events, more = events_page(EventScope(access.reader, access.env, access.caller), offset, limit)
+                events, more = events_page(
+                    EventScope(access.reader, access.env, access.caller), offset, limit
+                )
                 following, preceding = links(request, ctx.settings, offset=offset, limit=limit, more=more)
-                return {"next": following, "previous": preceding, "results": [posthog.event_object(e) for e in events]}
+                return {
+                    "next": following,
+                    "previous": preceding,
+                    "results": [posthog.event_object(e) for e in events],
+                }
 
             return ctx.respond(access, request, render)

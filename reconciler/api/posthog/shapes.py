@@ -64,7 +64,9 @@ def policy_object(policy: PolicyRecord, directory: Directory) -> dict[str, Any]:
             "role_names": list(config.get("roles", [])),
         },
         "allow_self_approve": bool(spec.get("allow_self_approve", False)),
-        "bypass_org_membership_levels": [str(level) for level in spec.get("bypass_org_membership_levels", [])],
+        "bypass_org_membership_levels": [
+            str(level) for level in spec.get("bypass_org_membership_levels", [])
+        ],
         "bypass_roles": [directory.role_id(r) for r in spec.get("bypass_roles", [])],
         "expires_after": drf_duration(str(spec.get("expires_after", "14d"))),
         "enabled": policy.enabled,

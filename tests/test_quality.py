@@ -1,4 +1,4 @@
-"""The code stays strict: ruff clean, mypy strict, and the layers pointing one way.
+"""The code stays strict: ruff clean and formatted, mypy strict, and the layers pointing one way.
 
 These run the project's own linters as the test command runs, so CI enforces them with the
 rest of the suite.
@@ -22,6 +22,12 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_is_clean() -> None:
     result = _run(str(BIN / "ruff"), "check", "reconciler", "tests", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_code_is_formatted() -> None:
+    """`ruff format` is a habit, checked: long lines wrap (E501 is on), none is left to taste."""
+    result = _run(str(BIN / "ruff"), "format", "--check", "reconciler", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

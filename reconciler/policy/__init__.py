@@ -17,11 +17,6 @@ from __future__ import annotations
 
 from reconciler.policy.judge import bypass_reason, eligible_approvers, evaluate, judge_policy, reason_ignored
 from reconciler.policy.model import (
-    DISMISSED,
-    NOT_ELIGIBLE,
-    SELF_APPROVAL,
-    STALE,
-    UNKNOWN_LOGIN,
     Evaluation,
     IgnoredVote,
     PolicyResult,
@@ -30,6 +25,7 @@ from reconciler.policy.model import (
 )
 from reconciler.policy.render import CommitState, commit_status, policy_snapshot
 from reconciler.policy.selection import governing_policies, matches, rule_holds, selects
+from reconciler.policy.verdicts import DISMISSED, NOT_ELIGIBLE, SELF_APPROVAL, STALE, UNKNOWN_LOGIN
 
 __all__ = [
     "DISMISSED",

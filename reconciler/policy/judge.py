@@ -12,13 +12,6 @@ from reconciler.model.documents import ApprovalPolicy, Member, Members
 from reconciler.model.durations import parse_duration
 from reconciler.model.states import LEVEL_NAMES, EvaluationState
 from reconciler.policy.model import (
-    COUNTED,
-    DISMISSED,
-    NOT_ELIGIBLE,
-    REJECTION,
-    SELF_APPROVAL,
-    STALE,
-    UNKNOWN_LOGIN,
     Evaluation,
     IgnoredVote,
     PolicyResult,
@@ -26,6 +19,15 @@ from reconciler.policy.model import (
     UnmatchedChanges,
 )
 from reconciler.policy.selection import governing_policies
+from reconciler.policy.verdicts import (
+    COUNTED,
+    DISMISSED,
+    NOT_ELIGIBLE,
+    REJECTION,
+    SELF_APPROVAL,
+    STALE,
+    UNKNOWN_LOGIN,
+)
 from reconciler.policy.votes import Vote
 
 

@@ -16,17 +16,8 @@ from typing import Any, Literal
 
 from reconciler.model.documents import ApprovalPolicy, Member
 from reconciler.model.states import FLAG_ACTIONS, META_ACTIONS, EvaluationState
+from reconciler.policy import render
 from reconciler.policy.votes import Vote
-
-# The one reason a vote is ignored, as users read it.
-NOT_ELIGIBLE = "not an eligible approver"
-SELF_APPROVAL = "self-approval not allowed"
-STALE = "stale: file changed after review"
-UNKNOWN_LOGIN = "unknown login"
-DISMISSED = "dismissed"
-# What a vote that is not ignored does for a policy.
-COUNTED = "counted"
-REJECTION = "rejection"
 
 UnmatchedChanges = Literal["allow", "deny"]
 
@@ -173,30 +164,20 @@ class Evaluation:
 
     def snapshot(self) -> dict[str, Any]:
         """PostHog's `policy_snapshot` for the governing policies."""
-        from reconciler.policy import render
-
         return render.snapshot(self)
 
     def approvals(self) -> list[dict[str, Any]]:
         """Every vote, counted or ignored with its reason: the API's `approvals` field."""
-        from reconciler.policy import render
-
         return render.approvals(self)
 
     def status_description(self) -> str:
         """The commit-status description, e.g. `1/2 approvals · production-rollouts` (≤ 140 chars)."""
-        from reconciler.policy import render
-
         return render.status_description(self)
 
     def quorum_error(self) -> str:
         """Why the change may not apply (its `apply_error`); empty when it is approved."""
-        from reconciler.policy import render
-
         return render.quorum_error(self)
 
     def vote_table_markdown(self) -> str:
         """The votes per governing policy as Markdown, for the plan comment."""
-        from reconciler.policy import render
-
         return render.vote_table_markdown(self)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler.model.documents import ApprovalPolicy
 from reconciler.model.states import REFUSED_STATES
 from reconciler.model.text import MAX_STATUS_DESCRIPTION, truncate
-from reconciler.policy.model import COUNTED, DISMISSED, REJECTION, UNKNOWN_LOGIN, Evaluation, PolicyResult
+from reconciler.policy.verdicts import COUNTED, DISMISSED, REJECTION, UNKNOWN_LOGIN
 from reconciler.policy.votes import Vote
+
+if TYPE_CHECKING:  # an Evaluation renders itself through here: model imports this module
+    from reconciler.policy.model import Evaluation, PolicyResult
 
 CommitState = Literal["success", "pending", "failure"]
 UNGOVERNED = "no approval policy governs this change"

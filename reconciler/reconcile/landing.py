@@ -478,17 +478,7 @@ def _invalid(
         commit=commit.sha,
         created_by_login=next(iter(sorted(context.requesters)), None),
     )
-    tx.upsert_change_request(record)
-    landing.cache.requests[record.id] = (record.state, record.commit)
-    _commit_event(
-        tx,
-        commit,
-        "change_request.failed",
-        object_type="change_request",
-        object_id=record.id,
-        actor=context.merger,
-        data={"file": path, "reason": record.apply_error},
-    )
+    _record_failed(tx, landing, commit, record, actor=context.merger)
 
 
 def _unjudged(
@@ -513,6 +503,18 @@ def _unjudged(
         apply_error=reason,
         commit=commit.sha,
     )
+    _record_failed(tx, landing, commit, record)
+
+
+def _record_failed(
+    tx: Transaction,
+    landing: Landing,
+    commit: CommitInfo,
+    record: ChangeRequestRecord,
+    *,
+    actor: str | None = None,
+) -> None:
+    """Record a change request that failed before it could be judged, and audit why."""
     tx.upsert_change_request(record)
     landing.cache.requests[record.id] = (record.state, record.commit)
     _commit_event(
@@ -521,7 +523,8 @@ def _unjudged(
         "change_request.failed",
         object_type="change_request",
         object_id=record.id,
-        data={"file": path, "reason": reason},
+        actor=actor,
+        data={"file": record.file, "reason": record.apply_error},
     )
 
 

@@ -98,8 +98,22 @@ def decide(
 ) -> Decision:
     """Judge `cr` by `regime` with the votes of `context` at time `at` (the merge time)."""
     try:
-        return _decide(
-            cr, regime, context, flags, at=at, new_id=new_id, scheduled_for_later=scheduled_for_later
+        spec = cr.spec
+        env_id, current, source = flags
+        problem = _reference_problem(cr, regime)
+        if problem or env_id is None:
+            return Decision("failed", env_id, error=problem or "unknown environment")
+        try:
+            outcome = apply_change(spec, current, source=source, new_id=new_id)
+        except ChangeError as err:
+            return Decision("failed", env_id, error=str(err), stale=err.stale)
+        evaluation = regime.judge(subject(cr, current, outcome.flag), context, now=at)
+        if evaluation.expires_at is not None and evaluation.expires_at < at:
+            # Not applied within expires_after of its creation: too late, however many approvals.
+            late = f"expired at {evaluation.expires_at.isoformat()}, before it was merged at {at.isoformat()}"
+            return Decision("expired", env_id, outcome, evaluation, late)
+        return Decision(
+            _state(evaluation, scheduled_for_later), env_id, outcome, evaluation, _error(evaluation)
         )
     except Exception as err:
         return Decision("failed", flags[0], error=unexpected_failure(cr.metadata.name, err))
@@ -117,33 +131,6 @@ def unexpected_failure(name: str, err: Exception) -> str:
         f"the reconciler could not apply this change ({type(err).__name__}: {str(err)[:300]}); "
         "it was not applied"
     )
-
-
-def _decide(
-    cr: ChangeRequest,
-    regime: Regime,
-    context: ApprovalContext,
-    flags: tuple[int | None, Flag | None, Flag | None],
-    *,
-    at: datetime,
-    new_id: int | None,
-    scheduled_for_later: bool,
-) -> Decision:
-    spec = cr.spec
-    env_id, current, source = flags
-    problem = _reference_problem(cr, regime)
-    if problem or env_id is None:
-        return Decision("failed", env_id, error=problem or "unknown environment")
-    try:
-        outcome = apply_change(spec, current, source=source, new_id=new_id)
-    except ChangeError as err:
-        return Decision("failed", env_id, error=str(err), stale=err.stale)
-    evaluation = regime.judge(subject(cr, current, outcome.flag), context, now=at)
-    if evaluation.expires_at is not None and evaluation.expires_at < at:
-        # Not applied within expires_after of its creation: too late, however many approvals.
-        late = f"expired at {evaluation.expires_at.isoformat()}, before it was merged at {at.isoformat()}"
-        return Decision("expired", env_id, outcome, evaluation, late)
-    return Decision(_state(evaluation, scheduled_for_later), env_id, outcome, evaluation, _error(evaluation))
 
 
 def decide_without_flags(

@@ -409,15 +409,36 @@ def _count(report: CommitReport, decision: Decision) -> None:
         report.failed += 1
 
 
+def _commit_event(
+    tx: Transaction,
+    commit: CommitInfo,
+    verb: str,
+    *,
+    object_type: str,
+    object_id: str,
+    data: Any,
+    actor: str | None = None,
+) -> None:
+    """Audit an event of landing `commit`: stamped with its commit time and sha."""
+    tx.append_audit(
+        verb,
+        object_type=object_type,
+        object_id=object_id,
+        at=commit.committed_at,
+        actor=actor,
+        commit=commit.sha,
+        data=data,
+    )
+
+
 def _ignored_edit(tx: Transaction, commit: CommitInfo, path: str, record_id: str, state: str) -> None:
     """An edit of a change request that was already decided: immutable, so it does nothing."""
-    tx.append_audit(
+    _commit_event(
+        tx,
+        commit,
         "change_request.edit_ignored",
         object_type="change_request",
         object_id=record_id,
-        at=commit.committed_at,
-        actor=None,
-        commit=commit.sha,
         data={
             "file": path,
             "state": state,
@@ -457,17 +478,7 @@ def _invalid(
         commit=commit.sha,
         created_by_login=next(iter(sorted(context.requesters)), None),
     )
-    tx.upsert_change_request(record)
-    landing.cache.requests[record.id] = (record.state, record.commit)
-    tx.append_audit(
-        "change_request.failed",
-        object_type="change_request",
-        object_id=record.id,
-        at=commit.committed_at,
-        actor=context.merger,
-        commit=commit.sha,
-        data={"file": path, "reason": record.apply_error},
-    )
+    _record_failed(tx, landing, commit, record, actor=context.merger)
 
 
 def _unjudged(
@@ -492,16 +503,28 @@ def _unjudged(
         apply_error=reason,
         commit=commit.sha,
     )
+    _record_failed(tx, landing, commit, record)
+
+
+def _record_failed(
+    tx: Transaction,
+    landing: Landing,
+    commit: CommitInfo,
+    record: ChangeRequestRecord,
+    *,
+    actor: str | None = None,
+) -> None:
+    """Record a change request that failed before it could be judged, and audit why."""
     tx.upsert_change_request(record)
     landing.cache.requests[record.id] = (record.state, record.commit)
-    tx.append_audit(
+    _commit_event(
+        tx,
+        commit,
         "change_request.failed",
         object_type="change_request",
         object_id=record.id,
-        at=commit.committed_at,
-        actor=None,
-        commit=commit.sha,
-        data={"file": path, "reason": reason},
+        actor=actor,
+        data={"file": record.file, "reason": record.apply_error},
     )
 
 
@@ -524,13 +547,12 @@ def _bootstrap(tx: Transaction, landing: Landing, commit: CommitInfo) -> Regime 
     if regime is None:
         return None
     _write_regime(tx, commit, regime, [PROJECT_FILE, MEMBERS_FILE, *regime.policies])
-    tx.append_audit(
+    _commit_event(
+        tx,
+        commit,
         "rules.bootstrapped",
         object_type="project",
         object_id=regime.project.metadata.name,
-        at=commit.committed_at,
-        actor=None,
-        commit=commit.sha,
         data={"policies": sorted(regime.policies), "members": len(regime.members.spec.members)},
     )
     return regime
@@ -578,26 +600,24 @@ def _rule_changes(
             accepted.update({p: documents.get(p) for p in files})
         else:
             report.rules_not_in_force.append({"files": files, "commit": commit.sha, "reason": reason})
-            tx.append_audit(
+            _commit_event(
+                tx,
+                commit,
                 "rules.change_rejected",
                 object_type="rules",
                 object_id=action,
-                at=commit.committed_at,
-                actor=None,
-                commit=commit.sha,
                 data={"files": files, "reason": reason},
             )
     if not accepted:
         return regime
     new_regime = regime.with_files(accepted)
     _write_regime(tx, commit, new_regime, list(accepted))
-    tx.append_audit(
+    _commit_event(
+        tx,
+        commit,
         "rules.updated",
         object_type="rules",
         object_id=commit.sha,
-        at=commit.committed_at,
-        actor=None,
-        commit=commit.sha,
         data={"files": sorted(accepted)},
     )
     report.regime_changed = True

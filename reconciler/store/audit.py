@@ -58,7 +58,8 @@ def event_hash(
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 
-def _row_hash(row: sa.Row[Any]) -> str:
+def row_hash(row: sa.Row[Any]) -> str:
+    """The hash a row of `audit_events` must carry, given its fields and `prev_hash`."""
     return event_hash(
         prev_hash=row.prev_hash,
         id=row.id,
@@ -101,7 +102,7 @@ def _walk(events: Iterable[sa.Row[Any]]) -> tuple[list[AuditProblem], int, int, 
                     f"event {row.id} does not follow event {last_id}: its prev_hash is not that event's hash",
                 )
             )
-        if _row_hash(row) != row.hash:
+        if row_hash(row) != row.hash:
             problems.append(
                 AuditProblem(row.id, "edited", f"event {row.id} was edited: its hash does not match")
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,20 +15,10 @@ from reconciler.api import ApiSettings, create_app
 from reconciler.store import Store
 from reconciler.store.connect import make_engine, to_sqlalchemy_url
 from tests.support.apiclient import Client
-from tests.support.apiseed import APPLIED, Tokens, seed
+from tests.support.apiseed import APPLIED, PATH_SAMPLES, Tokens, sample_path, seed
 
 ENVELOPE = {"type", "code", "detail", "attr"}
-SAMPLES = {
-    "project_id": "1",
-    "policy_id": str(uuid.uuid4()),
-    "change_request_id": APPLIED.id,
-    "flag_id": "1",
-    "id": APPLIED.id,
-    "approval_id": APPLIED.id,
-    "projectKey": "default",
-    "flagKey": "checkout",
-    "envKey": "production",
-}
+SAMPLES = PATH_SAMPLES | {"policy_id": str(uuid.uuid4())}
 
 
 def assert_envelope(response: httpx.Response) -> None:
@@ -43,7 +32,7 @@ def assert_envelope(response: httpx.Response) -> None:
 def every_operation(app: FastAPI) -> Iterator[tuple[str, str]]:
     """Every operation /openapi.json documents, with sample path parameters."""
     for template, operations in app.openapi()["paths"].items():
-        path = re.sub(r"\{(\w+)\}", lambda m: SAMPLES[m.group(1)], template)
+        path = sample_path(template, SAMPLES)
         for method in operations:
             yield method.upper(), path
 

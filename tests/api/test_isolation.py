@@ -9,7 +9,6 @@ the API documents and must never see a trace of staging.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -21,7 +20,7 @@ from reconciler.api import create_app
 from reconciler.model.states import SCOPES
 from reconciler.store import Store
 from tests.support.apiclient import SETTINGS, Client
-from tests.support.apiseed import APPLIED, ENVIRONMENTS, STAGING_CR, Tokens, at, policy
+from tests.support.apiseed import ENVIRONMENTS, PATH_SAMPLES, STAGING_CR, Tokens, at, policy, sample_path
 
 STAGING_FILE = STAGING_CR.file
 # Anything that would tell a production-only caller that staging exists.
@@ -36,16 +35,6 @@ PROJECT = {
         ],
         "unmatched_changes": "allow",
     },
-}
-PRODUCTION_SAMPLES = {
-    "project_id": "1",
-    "change_request_id": APPLIED.id,
-    "flag_id": "1",
-    "id": APPLIED.id,
-    "approval_id": APPLIED.id,
-    "projectKey": "default",
-    "flagKey": "checkout",
-    "envKey": "production",
 }
 
 
@@ -111,7 +100,7 @@ def isolated(fresh_store: tuple[Store, Tokens]) -> Iterator[tuple[FastAPI, Token
 def every_get(app: FastAPI, samples: dict[str, str]) -> Iterator[str]:
     for template, operations in app.openapi()["paths"].items():
         if "get" in operations and template not in ("/metrics", "/healthz", "/readyz"):
-            path = re.sub(r"\{(\w+)\}", lambda m: samples[m.group(1)], template)
+            path = sample_path(template, samples)
             yield path + (
                 "?token=phc_production_key" if "token" in str(operations["get"].get("parameters")) else ""
             )
@@ -125,7 +114,7 @@ def test_a_restricted_token_sees_no_trace_of_other_environments_on_any_route(
     try:
         shared = client.get("/api/environments/1/approval_policies/").json()["results"][0]
         assert shared["match"]["environments"] == ["production"]
-        paths = list(every_get(app, PRODUCTION_SAMPLES | {"policy_id": shared["id"]}))
+        paths = list(every_get(app, PATH_SAMPLES | {"policy_id": shared["id"]}))
         assert "/api/reconciler/status" in paths and "/api/environments/1/events/" in paths
         for path in paths:
             response = client.get(path)

@@ -263,18 +263,7 @@ def test_a_pull_request_that_weakens_the_policy_is_judged_by_the_base(
     scenario: PullRequestScenario, sqlite_store: Store
 ) -> None:
     with_flag(scenario, sqlite_store)
-    weaker = policy(
-        "production-rollouts",
-        "feature_flag.update",
-        1,
-        match={"environments": ["production"]},
-        approver_config={"quorum": 1, "users": ["alice"]},
-        allow_self_approve=True,
-    )
-    scenario.open(
-        2, {"policies/production-rollouts.yaml": weaker, RAMP: ramp("ramp-checkout", "checkout", 100)}
-    )
-    scenario.review(2, "alice", "APPROVED")
+    scenario.open_weakening(2)
     scenario.merge(2)
     reconcile(scenario, sqlite_store)
     cr = record(sqlite_store)

@@ -17,7 +17,7 @@ from reconciler.plan.pullrequest import PullRequestEvaluation, evaluate_pull_req
 from reconciler.plan.render import PLAN_MARKER
 from reconciler.store import Store
 from tests.support.ghscenario import REPOSITORY, PullRequestScenario, serve
-from tests.support.policyrepo import policy, ramp
+from tests.support.policyrepo import ramp
 
 RAMP = "changes/ramp-checkout.yaml"
 
@@ -83,18 +83,7 @@ def test_a_standing_rejection_or_an_unappliable_change_fails_the_status(
 
 
 def test_a_pull_request_that_weakens_the_policy_is_judged_by_the_base(scenario: PullRequestScenario) -> None:
-    weaker = policy(
-        "production-rollouts",
-        "feature_flag.update",
-        1,
-        match={"environments": ["production"]},
-        approver_config={"quorum": 1, "users": ["alice"]},
-        allow_self_approve=True,
-    )
-    scenario.open(
-        2, {"policies/production-rollouts.yaml": weaker, RAMP: ramp("ramp-checkout", "checkout", 100)}
-    )
-    scenario.review(2, "alice", "APPROVED")
+    scenario.open_weakening(2)
     result = judge(scenario, 2)
     assert [(c.path, c.state) for c in result.changes] == [
         (RAMP, "pending"),

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from reconciler.cli import main
 from reconciler.errors import StoreError
 from reconciler.store import Store
-from reconciler.store.audit import event_hash
+from reconciler.store.audit import row_hash
 from reconciler.store.schema import audit_events
 from tests.support.storedata import at
 
@@ -79,19 +79,8 @@ def test_an_edited_row_is_named(audited: Store, clean_store_url: str) -> None:
 def test_an_edited_row_with_a_recomputed_hash_breaks_the_next_link(audited: Store) -> None:
     _sql(audited, "UPDATE audit_events SET data = :data WHERE id = 2", data='{"n":99}')
     with audited.reading() as r:
-        row = r.conn.execute(sa.text("SELECT * FROM audit_events WHERE id = 2")).one()
-    forged = event_hash(
-        prev_hash=row.prev_hash,
-        id=2,
-        verb=row.verb,
-        actor=row.actor,
-        object_type=row.object_type,
-        object_id=row.object_id,
-        data_json=row.data,
-        commit=row.commit,
-        created_at=at(2),
-    )
-    _sql(audited, "UPDATE audit_events SET hash = :forged WHERE id = 2", forged=forged)
+        row = r.conn.execute(sa.select(audit_events).where(audit_events.c.id == 2)).one()
+    _sql(audited, "UPDATE audit_events SET hash = :forged WHERE id = 2", forged=row_hash(row))
     assert [(p.id, p.kind) for p in audited.verify_audit().problems] == [(3, "inserted")]
 
 

@@ -6,6 +6,8 @@ Everything is written through the store's own transaction API, as the reconciler
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -142,6 +144,25 @@ STAGING_CR = change_request(
     "staging-ramp", 50, environment_key="staging", environment_id=STAGING, state="approved"
 )
 CHANGE_REQUESTS = [APPLIED, PENDING, FAILED, REJECTED, STAGING_CR]
+
+
+# A value for every path parameter the API documents, naming what `seed` writes in production;
+# `policy_id` is each test's own (a real policy, or one that does not exist).
+PATH_SAMPLES = {
+    "project_id": "1",
+    "change_request_id": APPLIED.id,
+    "flag_id": "1",
+    "id": APPLIED.id,
+    "approval_id": APPLIED.id,
+    "projectKey": "default",
+    "flagKey": "checkout",
+    "envKey": "production",
+}
+
+
+def sample_path(template: str, samples: Mapping[str, str]) -> str:
+    """A route template of /openapi.json with its `{parameters}` taken from `samples`."""
+    return re.sub(r"\{(\w+)\}", lambda m: samples[m.group(1)], template)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from tests.support.fakegithub import FakeGitHub
 from tests.support.fakegithub import _user as github_user
 from tests.support.gitutil import GitRepo
 from tests.support.people import ALICE, CAROL
-from tests.support.policyrepo import bootstrap, create_flag
+from tests.support.policyrepo import bootstrap, create_flag, policy, ramp
 
 MergeMethod = Literal["merge", "squash", "rebase"]
 GITHUB = ("GitHub", "noreply@github.com")
@@ -79,6 +79,23 @@ class PullRequestScenario:
         self.open(1, {"changes/create-checkout.yaml": create_flag("create-checkout", "checkout", rollout=10)})
         self.review(1, "bob", "APPROVED")
         self.merge(1, method)
+
+    def open_weakening(self, number: int) -> None:
+        """Pull request `number` by alice weakens `production-rollouts` to one vote from alice, who may
+        approve her own change, and in the same pull request ramps `checkout` to 100 %; alice approves."""
+        weaker = policy(
+            "production-rollouts",
+            "feature_flag.update",
+            1,
+            match={"environments": ["production"]},
+            approver_config={"quorum": 1, "users": ["alice"]},
+            allow_self_approve=True,
+        )
+        ramp_to_100 = ramp("ramp-checkout", "checkout", 100)
+        self.open(
+            number, {"policies/production-rollouts.yaml": weaker, "changes/ramp-checkout.yaml": ramp_to_100}
+        )
+        self.review(number, "alice", "APPROVED")
 
     def open(
         self,

@@ -263,19 +263,18 @@ def test_the_written_workflow_is_pinned_to_this_version_and_passes_actionlint(
     assert code == 0 and not reported
 
 
-def test_init_commit_and_reconcile_bootstraps_and_applies_the_example(
-    git_repo: GitRepo, tmp_path: Path
-) -> None:
+def test_init_commit_and_reconcile_bootstraps_and_applies_the_example(git_repo: GitRepo) -> None:
     env = {"HOME": str(git_repo.path), "GIT_CONFIG_NOSYSTEM": "1"}
     assert run("init", str(git_repo.path), "--login", "ada-l", env=env).exit_code == 0
     head = git_repo.commit("Set up the policy repository")
-    store = str(tmp_path / "store.db")
+    store = str(git_repo.path / "reconciler.db")  # inside the work tree: .gitignore keeps it out
     result = run(
         "reconcile", "--repo", str(git_repo.path), "--store", store, "--approvals", "trailers", env=env
     )
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"Synced at {head[:12]}: 1 new commit(s), 1 change(s) applied, 0 failed")
-    assert not [line for line in git_repo.git("status", "--porcelain").splitlines() if line]  # .gitignore
+    ignored = git_repo.git("status", "--porcelain", "--ignored").splitlines()
+    assert ignored == ["!! reconciler.db", "!! reconciler.db.leader.lock"]
     with Store.open(store) as opened:
         flag = opened.get_flag(2, "example-flag")  # staging
         assert flag is not None and flag.flag.active is False

@@ -28,6 +28,7 @@ def register(name: str, target: str) -> None:
 
 
 register("check-approvals", "check_approvals:check_approvals")
+register("init", "init:init")
 register("schema", "schema_cmd:schema")
 register("validate", "validate:validate")
 register("reconcile", "reconcile_cmd:reconcile")

@@ -52,6 +52,7 @@ __all__ = [
     "GitTreeSource",
     "clone_path",
     "default_cache_dir",
+    "git_setting",
     "is_url",
     "redact",
     "split_credentials",
@@ -644,3 +645,22 @@ def _stderr(err: git.GitCommandError) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     message = " ".join(lines).removeprefix("stderr: ").strip("'\" ")
     return message or f"git exited with status {err.status}"
+
+
+def git_setting(directory: str | os.PathLike[str], key: str) -> str | None:
+    """The value `git config --get KEY` prints in `directory` (the repository's own
+    configuration when it lies in one, else the user's), or None when unset or git is missing."""
+    try:
+        result = subprocess.run(
+            ["git", "config", "--get", key],
+            cwd=os.fspath(directory),
+            env={**os.environ, **GIT_ENV},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    value = result.stdout.strip()
+    return value if result.returncode == 0 and value else None

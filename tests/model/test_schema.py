@@ -134,7 +134,7 @@ def test_installed_wheel_ships_the_schemas_and_works_outside_a_checkout(tmp_path
     wheels, site, elsewhere = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
     pip = [sys.executable, "-m", "pip", "-q"]
     subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(ROOT)], check=True)
-    (wheel,) = wheels.glob("reconciler-*.whl")
+    (wheel,) = wheels.glob("flag_reconciler-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"reconciler/schemas/{name}" for name in SCHEMA_FILES.values()} <= names
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True)

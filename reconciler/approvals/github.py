@@ -18,8 +18,9 @@ loop retries the temporary ones.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from reconciler.approvals.members import MemberIndex
 from reconciler.approvals.source import ApprovalContext, PullRequestRef, pushed_context
@@ -29,6 +30,12 @@ from reconciler.model.documents import Members
 from reconciler.policy.votes import Vote, requesters, votes_from_reviews
 
 log = logging.getLogger(__name__)
+
+# How far before a landing commit's committer time the closed pull requests are searched for the
+# one that landed it (clocks of merges made outside GitHub may be off).
+CLOSED_LOOKBACK = timedelta(days=1)
+# How far a squash or rebased commit's committer time may lie from its pull request's merge time.
+MERGE_TIME_SLACK = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -189,6 +196,15 @@ class GitHubSource:
         self.client = client
         self._pull_of: dict[str, int | None] = {}
         self._snapshots: dict[int, PullSnapshot] = {}
+        # Whether GitHub's commit listing is complete for the tracked branch: it is for the
+        # default branch (None: the remote's default), learnt from `base.repo.default_branch`.
+        self._tracks_default_branch = repo.branch is None
+        # the closed pull requests into the tracked branch read so far, newest update first
+        self._closed: list[PullRequest] = []
+        self._closed_pages: Iterator[PullRequest] | None = None
+        self._closed_done = False
+        self._ranks: dict[tuple[int, str], int | None] = {}  # `_landed_by`, each pair judged once
+        self._trees: dict[str, dict[str, str]] = {}  # blob ids per commit, for `_carries_pull_content`
 
     def context(self, landing: CommitInfo, path: str, members: Members) -> ApprovalContext:
         snapshot = self.snapshot_for(landing)
@@ -221,19 +237,146 @@ class GitHubSource:
     def snapshot_for(self, landing: CommitInfo) -> PullSnapshot | None:
         """The merged pull request `landing` came from, read once per pass; None for a direct push."""
         if landing.sha not in self._pull_of:
-            pull = self._merged_pull(landing.sha)
+            pull = self._merged_pull(landing)
             self._pull_of[landing.sha] = pull.number if pull else None
             if pull is not None and pull.number not in self._snapshots:
-                full = self.client.get_pull(pull.number)  # the commit listing has no merged_by
+                full = self.client.get_pull(pull.number)  # the listings have no merged_by
                 self._snapshots[pull.number] = PullSnapshot.read(self.client, self.repo, full)
         number = self._pull_of[landing.sha]
         return None if number is None else self._snapshots[number]
 
-    def _merged_pull(self, sha: str) -> PullRequest | None:
-        """The merged pull request that landed `sha`: the one whose merge commit it is, else the
-        one into the tracked branch merged first (each commit of a rebase merge maps to it)."""
-        merged = [p for p in self.client.pulls_for_commit(sha) if p.merged_at is not None]
-        exact = [p for p in merged if p.merge_commit_sha == sha]
+    def _merged_pull(self, landing: CommitInfo) -> PullRequest | None:
+        """The merged pull request that landed `landing`: the one whose merge commit it is, else the
+        one into the tracked branch merged first (each commit of a rebase merge maps to it).
+
+        GitHub's commit listing (one request) answers for the default branch; for any other
+        tracked branch it lists open pull requests only, so the closed ones into that branch
+        are searched next.
+        """
+        listed = self.client.pulls_for_commit(landing.sha)
+        self._learn_default_branch(listed)
+        merged = [p for p in listed if p.merged_at is not None]
+        exact = [p for p in merged if p.merge_commit_sha == landing.sha]
         into_branch = [p for p in merged if self.repo.branch is None or p.base_ref == self.repo.branch]
         candidates = exact or into_branch or merged
-        return min(candidates, key=lambda p: (p.merged_at, p.number)) if candidates else None
+        if candidates:
+            return min(candidates, key=lambda p: (p.merged_at, p.number))
+        if self._tracks_default_branch:
+            return None  # the listing was complete: a direct push
+        return self._closed_pull(landing)
+
+    def _learn_default_branch(self, pulls: list[PullRequest]) -> None:
+        branch = self.repo.branch
+        if any(p.default_branch is not None and p.default_branch == branch for p in pulls):
+            self._tracks_default_branch = True
+
+    def _closed_pull(self, landing: CommitInfo) -> PullRequest | None:
+        """The merged pull request into the tracked branch that landed `landing`, from the closed
+        pull requests into it, most recently updated first.
+
+        Pages are read as far back as a pull request merged around `landing` can lie (its
+        `updated_at` is never before its merge), and kept for the rest of the pass. Every match
+        is checked against the pull request object, never a commit message: see `_landed_by`.
+        """
+        branch = self.repo.branch
+        assert branch is not None  # the default branch's listing is complete
+        oldest = landing.committed_at - CLOSED_LOOKBACK
+        while not self._closed_done and not self._surely_landed(landing):
+            last = self._closed[-1] if self._closed else None
+            if last is not None and last.updated_at is not None and last.updated_at < oldest:
+                break
+            if self._closed_pages is None:
+                self._closed_pages = self.client.iter_closed_pulls(branch)
+            try:
+                pull = next(self._closed_pages, None)
+            except Exception:
+                # a failed page ends the listing: start it over should this source be asked again
+                self._closed, self._closed_pages = [], None
+                raise
+            if pull is None:
+                self._closed_done = True
+                break
+            self._closed.append(pull)
+            self._learn_default_branch([pull])
+            if self._tracks_default_branch:
+                return None  # the commit listing was complete after all: a direct push
+        matches = [(rank, p) for p in self._closed if (rank := self._landed_by(p, landing)) is not None]
+        if not matches:
+            return None
+        return min(matches, key=lambda m: (m[0], _distance(m[1], landing), m[1].number))[1]
+
+    def _surely_landed(self, landing: CommitInfo) -> bool:
+        return any((rank := self._landed_by(p, landing)) is not None and rank <= 1 for p in self._closed)
+
+    def _landed_by(self, pull: PullRequest, landing: CommitInfo) -> int | None:
+        key = (pull.number, landing.sha)
+        if key not in self._ranks:
+            self._ranks[key] = self._rank(pull, landing)
+        return self._ranks[key]
+
+    def _rank(self, pull: PullRequest, landing: CommitInfo) -> int | None:
+        """How surely `pull` landed `landing` (0 surest), or None when it did not.
+
+        Only a pull request merged into the tracked branch counts, and then:
+        0. its `merge_commit_sha` is `landing` (a merge commit, a squash, a rebase's last commit);
+        1. its head first became reachable at `landing` (a merge commit or a fast-forward);
+        2. GitHub wrote `landing` when it merged (the earlier commits of a rebase merge; a squash
+           or rebase when API versions from 2026-03-10 on leave `merge_commit_sha` out): the
+           committer time is within `MERGE_TIME_SLACK` of the merge time, `landing` is in the
+           history of the merge commit when GitHub names one, and every file `landing` changes
+           is, byte for byte, that file as one of the pull request's own commits left it.
+        A commit message is never evidence: anyone who can push can write "Merge pull request
+        #N". Even a match of the third kind only lends the pull request's votes, and each vote
+        counts only for the very file contents it reviewed.
+        """
+        if pull.merged_at is None or pull.base_ref != self.repo.branch:
+            return None
+        if pull.merge_commit_sha == landing.sha:
+            return 0
+        # GitHub merges after the commit that lands it exists (a merge made elsewhere is
+        # recorded when pushed): only pull requests merged around `landing` are compared in git.
+        late = pull.merged_at - landing.committed_at
+        if late < -MERGE_TIME_SLACK or late > CLOSED_LOOKBACK:
+            return None
+        if (
+            self.repo.has_commit(pull.head_sha)
+            and self.repo.is_ancestor(pull.head_sha, landing.sha)
+            and not (landing.parent and self.repo.is_ancestor(pull.head_sha, landing.parent))
+        ):
+            return 1
+        if abs(late) > MERGE_TIME_SLACK:
+            return None
+        if pull.merge_commit_sha is not None and not (
+            self.repo.has_commit(pull.merge_commit_sha)
+            and self.repo.is_ancestor(landing.sha, pull.merge_commit_sha)
+        ):
+            return None
+        return 2 if self._carries_pull_content(pull, landing) else None
+
+    def _carries_pull_content(self, pull: PullRequest, landing: CommitInfo) -> bool:
+        """Whether every file `landing` changes is as one of `pull`'s own commits left it."""
+        paths = {p for change in landing.changes for p in (change.path, change.old_path) if p}
+        if not paths or not (
+            self.repo.has_commit(pull.head_sha)
+            or (self.repo.fetch_pull_head(pull.number) and self.repo.has_commit(pull.head_sha))
+        ):
+            return False
+        landed = self._blobs(landing.sha)
+        own = self.repo.file_history(pull.head_sha, landing.parent)
+        return all(
+            any(
+                self._blobs(commit.sha).get(path) == landed.get(path)
+                for commit in own
+                if any(path in (change.path, change.old_path) for change in commit.changes)
+            )
+            for path in paths
+        )
+
+    def _blobs(self, commit: str) -> dict[str, str]:
+        if commit not in self._trees:
+            self._trees[commit] = self.repo.blob_ids(commit)
+        return self._trees[commit]
+
+
+def _distance(pull: PullRequest, landing: CommitInfo) -> timedelta:
+    return abs(pull.merged_at - landing.committed_at) if pull.merged_at else timedelta.max

@@ -154,9 +154,24 @@ class GitHubClient:
     # Reading pull requests
 
     def pulls_for_commit(self, sha: str) -> list[PullRequest]:
-        """The pull requests that contain commit `sha` (a merge, squash or rebased commit)."""
+        """The pull requests that contain commit `sha` (a merge, squash or rebased commit).
+
+        GitHub lists merged ones only when `sha` is on the default branch; for a commit on any
+        other branch it lists the open pull requests alone (see `iter_closed_pulls`).
+        """
         items = self._session.paginate(f"{self._repo_path}/commits/{sha}/pulls", permission=READ_COMMIT_PULLS)
         return [PullRequest.from_api(item) for item in items]
+
+    def iter_closed_pulls(self, base: str) -> Iterator[PullRequest]:
+        """The closed (merged or not) pull requests into branch `base`, most recently updated
+        first, one page of 100 per request as the caller reads on.
+
+        `commits/{sha}/pulls` lists merged pull requests only for commits on the repository's
+        default branch; for any other branch this listing is the way to find them.
+        """
+        params = {"state": "closed", "base": base, "sort": "updated", "direction": "desc"}
+        for item in self._session.paginate(f"{self._repo_path}/pulls", permission=READ_PULLS, params=params):
+            yield PullRequest.from_api(item)
 
     def list_open_pulls(self, base: str | None = None) -> list[PullRequest]:
         """The open pull requests, oldest first (into branch `base` when given)."""

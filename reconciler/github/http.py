@@ -34,6 +34,10 @@ from reconciler.github.errors import (
 
 log = logging.getLogger(__name__)
 
+# Pinned: the answers the reconciler reads are those of this version. It still carries a pull
+# request's `merge_commit_sha`, the exact link from a landing commit to its pull request;
+# the approvals source also matches without it (see reconciler/approvals/github.py), so a later
+# version that drops the field (2026-03-10) finds the same pull requests.
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
 # GitHub's advice when a secondary rate limit comes without a header: wait at least a minute.

@@ -63,6 +63,8 @@ class PullRequest:
     merged_by: str | None = None  # only in the single-pull-request answer
     changed_files: int | None = None  # GitHub lists at most 3,000 files; compare to this
     created_at: datetime | None = None
+    updated_at: datetime | None = None
+    default_branch: str | None = None  # the repository's, from `base.repo` when GitHub sends it
 
     @classmethod
     def from_api(cls, obj: Mapping[str, Any]) -> PullRequest:
@@ -70,6 +72,8 @@ class PullRequest:
         head = _require(obj, "head", what)
         base = _require(obj, "base", what)
         merged_at = parse_time(obj.get("merged_at"))
+        base_repo = base.get("repo")
+        default_branch = base_repo.get("default_branch") if isinstance(base_repo, Mapping) else None
         # The commit-pulls listing omits `merged`; there a merge time means merged.
         merged = bool(obj["merged"]) if "merged" in obj else merged_at is not None
         return cls(
@@ -77,6 +81,7 @@ class PullRequest:
             state=str(_require(obj, "state", what)),
             merged=merged,
             merged_at=merged_at,
+            # absent from API version 2026-03-10 on; the client pins 2022-11-28 (see http.py)
             merge_commit_sha=obj.get("merge_commit_sha"),
             head_sha=str(_require(head, "sha", "pull request head")),
             base_ref=str(_require(base, "ref", "pull request base")),
@@ -87,6 +92,8 @@ class PullRequest:
             merged_by=_login(obj.get("merged_by")),
             changed_files=obj.get("changed_files"),
             created_at=parse_time(obj.get("created_at")),
+            updated_at=parse_time(obj.get("updated_at")),
+            default_branch=default_branch if isinstance(default_branch, str) else None,
         )
 
 

@@ -77,6 +77,8 @@ def test_get_pull_reads_a_merged_pull_request(github: FakeGitHub) -> None:
         merged_by="carol",
         changed_files=5,
         created_at=datetime(2024, 5, 1, 8, tzinfo=UTC),
+        updated_at=datetime(2024, 5, 2, 9, 30, tzinfo=UTC),
+        default_branch="main",
     )
 
 

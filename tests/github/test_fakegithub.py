@@ -127,3 +127,38 @@ def test_the_usage_example_in_the_docstring_works() -> None:
 
     result = doctest.testmod(tests.support.fakegithub)
     assert result.attempted >= 10 and result.failed == 0
+
+
+def test_commit_pulls_lists_merged_pull_requests_only_for_commits_on_the_default_branch(
+    gh: FakeGitHub,
+) -> None:
+    gh.add_pull(8, state="closed", merged=True, base_ref="release", merged_at="2024-05-02T10:00:00Z")
+    gh.add_pull(9, state="open", base_ref="release")
+    gh.add_pull(10, state="closed", merged=True, merged_at="2024-05-02T11:00:00Z")
+    gh.link_commit("r" * 40, 8, 9, branch="release")
+    gh.link_commit("m" * 40, 10)
+    with http(gh) as client:
+        on_release = client.get(f"{API}/commits/{'r' * 40}/pulls").json()
+        on_main = client.get(f"{API}/commits/{'m' * 40}/pulls").json()
+        closed = client.get(
+            f"{API}/pulls", params={"state": "closed", "base": "release", "sort": "updated"}
+        ).json()
+    assert [p["number"] for p in on_release] == [9]  # documented: open pull requests only
+    assert [p["number"] for p in on_main] == [10]
+    assert [(p["number"], p["base"]["repo"]["default_branch"]) for p in closed] == [(8, "main")]
+
+
+@pytest.mark.parametrize(("version", "has_field"), [("2022-11-28", True), ("2026-03-10", False)])
+def test_pull_request_objects_answer_as_the_requested_api_version(
+    gh: FakeGitHub, version: str, has_field: bool
+) -> None:
+    gh.link_commit("m" * 40, 7)
+    headers = {"X-GitHub-Api-Version": version}
+    with http(gh) as client:
+        answers = [
+            client.get(f"{API}/pulls/7", headers=headers).json(),
+            client.get(f"{API}/pulls", headers=headers).json()[0],
+            client.get(f"{API}/commits/{'m' * 40}/pulls", headers=headers).json()[0],
+        ]
+    assert [("merge_commit_sha" in a) for a in answers] == [has_field] * 3
+    assert all(a["number"] == 7 for a in answers)

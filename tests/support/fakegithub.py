@@ -27,6 +27,14 @@ Example (run as a doctest by tests/github/test_fakegithub.py)::
     >>> [pull.number for pull in client.pulls_for_commit("m" * 40)]
     [7]
 
+Branches: `GET commits/{sha}/pulls` answers as GitHub documents it. For a commit on the
+default branch (`default_branch`, "main") it lists the pull requests linked to it, merged ones
+included; for a commit that `link_commit` put on any other branch it lists only the open ones,
+so a merged pull request into another branch is found through `GET pulls?state=closed&base=`.
+
+API versions: a request sending `X-GitHub-Api-Version: 2026-03-10` (or later) gets pull request
+objects without `merge_commit_sha`, as that version answers them.
+
 Commits: the REST description has no example of a pull request's commit list, so
 `add_commit` builds one in GitHub's documented shape around the fixture's user object.
 """
@@ -146,6 +154,9 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("PATCH", re.compile(r"issues/comments/(?P<id>\d+)"), "issues.update-comment"),
 ]
 
+# the endpoints that answer pull request objects
+PULL_OBJECTS = ("pulls.get", "pulls.list", "repos.list-pull-requests-associated-with-commit")
+
 # list endpoints answered from one of the scenario's per-pull-request tables
 PULL_LISTS = {
     "pulls.list-files": "files",
@@ -153,6 +164,18 @@ PULL_LISTS = {
     "pulls.list-reviews": "reviews",
     "issues.list-comments": "comments",
 }
+
+
+def _without_merge_commit_sha(response: httpx.Response) -> httpx.Response:
+    """The same answer with `merge_commit_sha` left out of every pull request object."""
+    data = response.json()
+    for pull in data if isinstance(data, list) else [data]:
+        if isinstance(pull, dict):
+            pull.pop("merge_commit_sha", None)
+    headers = {
+        k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")
+    }
+    return httpx.Response(response.status_code, json=data, headers=headers)
 
 
 class FakeGitHub:
@@ -164,8 +187,10 @@ class FakeGitHub:
         *,
         base_url: str = "https://api.github.com",
         token: str | None = "fake-token",
+        default_branch: str = "main",
     ):
         self.repository = repository
+        self.default_branch = default_branch
         self.base_url = base_url.rstrip("/")
         self.token = token  # when set, requests must carry `Authorization: Bearer <token>`
         self.clock = FakeClock()
@@ -174,6 +199,7 @@ class FakeGitHub:
         self.commits: dict[int, list[dict[str, Any]]] = {}
         self.reviews: dict[int, list[dict[str, Any]]] = {}
         self.commit_pulls: dict[str, list[int]] = {}
+        self.commit_branch: dict[str, str] = {}  # the branch a linked commit landed on
         self.statuses: list[dict[str, Any]] = []
         self.comments: dict[int, list[dict[str, Any]]] = {}
         self.requests: list[Request] = []
@@ -213,9 +239,11 @@ class FakeGitHub:
             closed_at=merged_at if state == "closed" else None,
             merged_by=_user(merged_by) if merged_by else None,
             created_at=created_at,
+            updated_at=merged_at or created_at,
         )
         pull["head"]["sha"] = head_sha
         pull["base"].update(ref=base_ref, sha=base_sha, label=f"{self.repository.split('/')[0]}:{base_ref}")
+        pull["base"]["repo"]["default_branch"] = self.default_branch
         self.pulls[number] = pull
         return pull
 
@@ -304,12 +332,17 @@ class FakeGitHub:
             review.pop("submitted_at", None)  # GitHub omits it until the review is submitted
         else:
             review["submitted_at"] = submitted_at
+            pull = self.pulls.get(number)
+            if pull is not None and submitted_at > (pull.get("updated_at") or ""):
+                pull["updated_at"] = submitted_at  # a review updates its pull request
         self.reviews.setdefault(number, []).append(review)
         return review
 
-    def link_commit(self, sha: str, *numbers: int) -> None:
-        """Make `GET commits/{sha}/pulls` list these pull requests."""
+    def link_commit(self, sha: str, *numbers: int, branch: str | None = None) -> None:
+        """Make `GET commits/{sha}/pulls` list these pull requests: all of them when the commit
+        is on the default branch (the default), only the open ones when it is on `branch`."""
         self.commit_pulls.setdefault(sha, []).extend(numbers)
+        self.commit_branch[sha] = branch or self.default_branch
 
     def add_comment(self, number: int, body: str, *, login: str = "octocat") -> dict[str, Any]:
         comment: dict[str, Any] = fixture("issues.create-comment.201.json")
@@ -414,6 +447,8 @@ class FakeGitHub:
             response = self._error(404, "Not Found")
         else:
             response = self._answer(endpoint, match, request, params, body)
+            if request.headers.get("X-GitHub-Api-Version", "") >= "2026-03-10" and endpoint in PULL_OBJECTS:
+                response = _without_merge_commit_sha(response)
         self._log(request, endpoint, params, body, response.status_code)
         return response
 
@@ -477,10 +512,12 @@ class FakeGitHub:
         self, match: re.Match[str], request: httpx.Request, params: dict[str, str], body: Any
     ) -> httpx.Response:
         simple = fixture("repos.list-pull-requests-associated-with-commit.200.json")[0]
+        sha = match["sha"]
+        on_default = self.commit_branch.get(sha, self.default_branch) == self.default_branch
         items = [
             {key: copy.deepcopy(self.pulls[n].get(key, value)) for key, value in simple.items()}
-            for n in self.commit_pulls.get(match["sha"], [])
-            if n in self.pulls
+            for n in self.commit_pulls.get(sha, [])
+            if n in self.pulls and (on_default or self.pulls[n]["state"] == "open")
         ]
         return self._page(request, params, items)
 
@@ -490,9 +527,14 @@ class FakeGitHub:
         # The list answers the short form (no `merged`, `merged_by`): as the commit-pulls listing.
         simple = fixture("repos.list-pull-requests-associated-with-commit.200.json")[0]
         state = params.get("state", "open")
+        # GitHub's order: `sort` created (default) or updated, `direction` desc unless asked
+        sort_key = "updated_at" if params.get("sort") == "updated" else "created_at"
+        ordered = sorted(self.pulls.items(), key=lambda item: (item[1].get(sort_key) or "", item[0]))
+        if params.get("direction", "desc") == "desc":
+            ordered.reverse()
         items = [
             {key: copy.deepcopy(pull.get(key, value)) for key, value in simple.items()}
-            for _, pull in sorted(self.pulls.items())
+            for _, pull in ordered
             if state == "all" or pull["state"] == state
         ]
         if "base" in params:

@@ -1,7 +1,8 @@
 """Pull requests in a real git repository, mirrored on the fake GitHub, for approval tests.
 
 A `PullRequestScenario` builds the history a policy repository really has: a branch per pull
-request with pinned authors and dates, merged into `main` by a merge commit, a squash commit or
+request with pinned authors and dates, merged into the tracked branch (`main`, the default
+branch, unless `create(branch=...)` names another) by a merge commit, a squash commit or
 rebased commits, exactly as GitHub's three merge buttons do; and it describes the same pull
 request to `tests.support.fakegithub.FakeGitHub` (author, commits, reviews pointing at the real
 commits, merge commit, merger), so the reconcile pass and `check-approvals` read both sides
@@ -57,20 +58,29 @@ class PullRequestScenario:
     repo: GitRepo
     gh: FakeGitHub
     pulls: dict[int, Pull] = field(default_factory=dict)
+    branch: str = "main"  # the tracked branch, that pull requests merge into
 
     @classmethod
-    def create(cls, repo: GitRepo, *, quorum: int = 1, **fake: Any) -> PullRequestScenario:
-        """A bootstrapped policy repository (`approvals.source: github`) and its fake GitHub."""
+    def create(
+        cls, repo: GitRepo, *, quorum: int = 1, branch: str = "main", **fake: Any
+    ) -> PullRequestScenario:
+        """A bootstrapped policy repository (`approvals.source: github`) and its fake GitHub.
+
+        `branch` other than `main` is a branch taken off `main` after the bootstrap; `main`
+        stays the repository's default branch.
+        """
         bootstrap(repo, source="github", quorum=quorum)
-        return cls(repo, FakeGitHub(REPOSITORY, **fake))
+        if branch != "main":
+            repo.git("checkout", "-q", "-b", branch, "main")
+        return cls(repo, FakeGitHub(REPOSITORY, **fake), branch=branch)
 
     def now(self) -> datetime:
         """When the scenario's next event happens: a minute after its last commit."""
         return datetime.fromtimestamp(self.repo.clock + 60, tz=UTC)
 
     def reconcile(self, store: Store, *, now: datetime | None = None) -> PassResult:
-        """One reconcile pass of `main`, reading reviews from this scenario's fake GitHub."""
-        config = ReconcileConfig(repo=str(self.repo.path), branch="main")
+        """One reconcile pass of the tracked branch, reading reviews from this scenario's fake GitHub."""
+        config = ReconcileConfig(repo=str(self.repo.path), branch=self.branch)
         with self.gh.client() as client:
             return reconcile_once(config, store, github=client, now=now or self.now())
 
@@ -106,13 +116,20 @@ class PullRequestScenario:
         author: tuple[str, str] = ALICE.identity,
         message: str = "Change flags",
     ) -> Pull:
-        """Branch off `main`, commit `files` as `author`, and open pull request `number`."""
-        base = self.repo.head("main")
+        """Branch off the tracked branch, commit `files` as `author`, and open pull request `number`."""
+        base = self.repo.head(self.branch)
         branch = f"pr-{number}"
-        self.repo.git("checkout", "-q", "-b", branch, "main")
+        self.repo.git("checkout", "-q", "-b", branch, self.branch)
         pull = Pull(number, branch, login, base, self.repo.clock + 30)
         self.pulls[number] = pull
-        self.gh.add_pull(number, user=login, head_sha=base, base_sha=base, created_at=iso(pull.created))
+        self.gh.add_pull(
+            number,
+            user=login,
+            head_sha=base,
+            base_ref=self.branch,
+            base_sha=base,
+            created_at=iso(pull.created),
+        )
         self.push(number, files, login=login, author=author, message=message)
         return pull
 
@@ -134,7 +151,7 @@ class PullRequestScenario:
         for path in remove:
             self.repo.remove(path)
         sha = self.repo.commit(message, author=author)
-        self.repo.git("checkout", "-q", "main")
+        self.repo.git("checkout", "-q", self.branch)
         pull.commits.append(sha)
         self.gh.pulls[number]["head"]["sha"] = sha
         self.gh.add_commit(
@@ -182,7 +199,7 @@ class PullRequestScenario:
         merged_by: str = "carol",
         merger: tuple[str, str] = CAROL.identity,
     ) -> list[str]:
-        """Merge on `main` as GitHub's button does; return the landing commits, oldest first."""
+        """Merge on the tracked branch as GitHub's button does; return the landing commits, oldest first."""
         pull = self.pulls[number]
         if method == "merge":
             landed = [self._merge_commit(pull, merger)]
@@ -199,10 +216,11 @@ class PullRequestScenario:
             merged_at=iso(self.repo.clock),
             merge_commit_sha=landed[-1],
             closed_at=iso(self.repo.clock),
+            updated_at=iso(self.repo.clock),
         )
         self.gh.pulls[number]["merged_by"] = github_user(merged_by)
         for sha in landed:
-            self.gh.link_commit(sha, number)
+            self.gh.link_commit(sha, number, branch=self.branch)
         return landed
 
     def close(self, number: int) -> None:
@@ -216,7 +234,7 @@ class PullRequestScenario:
         author: tuple[str, str] = ALICE.identity,
         committer: tuple[str, str] | None = None,
     ) -> str:
-        """A direct push to `main`, without a pull request."""
+        """A direct push to the tracked branch, without a pull request."""
         for path, content in files.items():
             self.repo.write(path, content)
         return self.repo.commit("Direct change", author=author, committer=committer)

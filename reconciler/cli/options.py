@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import click
 
-from reconciler.store import STORE_HELP
+from reconciler.model.storeurl import STORE_HELP
 
 F = TypeVar("F", bound=Callable[..., object])
 

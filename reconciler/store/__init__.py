@@ -9,10 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from reconciler.model.storeurl import DEFAULT_STORE, STORE_ENV, STORE_HELP
 from reconciler.store.connect import (
-    DEFAULT_STORE,
-    STORE_ENV,
-    STORE_HELP,
     resolve_store_url,
     to_sqlalchemy_url,
 )

@@ -26,15 +26,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from reconciler.errors import StoreError, mask_password
+from reconciler.model.storeurl import DEFAULT_STORE, STORE_ENV
 
-STORE_ENV = "RECONCILER_STORE"
 STATEMENT_TIMEOUT_ENV = "RECONCILER_STATEMENT_TIMEOUT"
 # PostgreSQL cancels any statement running longer (lock waits for the writer lock excepted),
 # so a stuck query frees its worker thread and connection instead of holding them forever.
 DEFAULT_STATEMENT_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 10
-DEFAULT_STORE = "sqlite:///reconciler.db"
-STORE_HELP = f"Store: a SQLAlchemy URL or SQLite file path [env {STORE_ENV}; default {DEFAULT_STORE}]."
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "reconciler_write"

@@ -541,8 +541,11 @@ def _bootstrap(tx: Transaction, landing: Landing, commit: CommitInfo) -> Regime 
     None when the commit has no reconciler.yaml; `RulesInvalid` when any rule file is invalid:
     then no rule is in force, never the ones that happened to load.
     """
-    if landing.repo.read_file(commit.sha, PROJECT_FILE) is None:
-        return None  # not a policy repository (yet) at this commit: skip listing its tree
+    try:
+        if landing.repo.read_file(commit.sha, PROJECT_FILE) is None:
+            return None  # not a policy repository (yet) at this commit: skip listing its tree
+    except DocumentError:
+        pass  # a link or gitlink where reconciler.yaml belongs: read_regime says so, as invalid rules
     regime = read_regime(landing.repo.source(commit.sha), f"commit {commit.sha[:12]}")
     if regime is None:
         return None

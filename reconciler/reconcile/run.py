@@ -27,7 +27,7 @@ from typing import Literal
 
 from reconciler.approvals.factory import approval_source
 from reconciler.decision.regime import PROJECT_KEY, RULES_INVALID_KEY, Regime, RulesInvalid, load_regime
-from reconciler.errors import EXIT_OK, ConfigError, GitError, ReconcilerError
+from reconciler.errors import EXIT_OK, ConfigError, DocumentError, GitError, ReconcilerError
 from reconciler.github import GitHubClient
 from reconciler.gitrepo.repository import CommitInfo, GitRepository
 from reconciler.reconcile.landing import (
@@ -265,8 +265,11 @@ def _require_project(repo: GitRepository, head: str) -> None:
     Walking such a head would record it as applied, and the right options afterwards would
     find no new commits. Nothing is recorded; the repository is closed.
     """
-    if repo.read_file(head, PROJECT_FILE) is not None:
-        return
+    try:
+        if repo.read_file(head, PROJECT_FILE) is not None:
+            return
+    except DocumentError:
+        return  # there, but a link or gitlink: the rules reader refuses it as invalid rules
     repo.close()
     where = f"{repo.subdir}/{PROJECT_FILE}" if repo.subdir else PROJECT_FILE
     branch = repo.branch or "the default branch"

@@ -127,6 +127,25 @@ def test_a_rule_file_turned_into_a_gitlink_is_rejected_not_read_nor_taken_as_del
     assert rejected and "a gitlink" in str(rejected[0].data["reason"])
 
 
+@pytest.mark.parametrize("entry", ["gitlink", "symlink"])
+def test_a_project_file_that_is_not_a_regular_file_at_bootstrap_keeps_the_rules_out_of_force(
+    git_repo: GitRepo, store: Store, entry: Entry
+) -> None:
+    pr.bootstrap(git_repo)
+    project = yaml.safe_load((git_repo.path / "reconciler.yaml").read_text())
+    git_repo.remove("reconciler.yaml")
+    smuggle(git_repo, "reconciler.yaml", entry, project)
+    git_repo.git("add", "-A")
+    git_repo.git("commit", "-q", "--amend", "--no-edit")  # the bootstrap commit itself holds the link
+
+    with pytest.raises(ConfigError, match=re.escape("reconciler.yaml")):
+        reconcile_once(ReconcileConfig(repo=str(git_repo.path)), store)
+
+    assert store.list_policies() == []  # no rule is in force, never the ones that happened to load
+    what = "a gitlink" if entry == "gitlink" else "a symbolic link"
+    assert what in json.dumps(store.position().details)  # the status says why
+
+
 # --- validate and plan on a work tree -----------------------------------------------------------
 
 

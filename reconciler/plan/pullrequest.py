@@ -85,9 +85,18 @@ def evaluate_pull_request(
 
 
 def evaluate_pull(
-    repo: GitRepository, client: GitHubClient, pull: PullRequest, *, now: datetime, store: Store | None = None
+    repo: GitRepository,
+    client: GitHubClient,
+    pull: PullRequest,
+    *,
+    now: datetime,
+    store: Store | None = None,
+    in_force: Regime | None = None,
 ) -> PullRequestEvaluation:
-    """`evaluate_pull_request` for a pull request already read (the open-pull-request listing)."""
+    """`evaluate_pull_request` for a pull request already read (the open-pull-request listing).
+
+    `in_force`: the store's rules in force when the caller has read them already (once for many
+    pull requests)."""
     snapshot = PullSnapshot.read(client, repo, pull)
     if pull.head_sha in snapshot.missing:
         raise GitError(
@@ -95,7 +104,7 @@ def evaluate_pull(
             f"and fetching refs/pull/{pull.number}/head failed: check out the repository with its history"
         )
     base = _base_commit(repo, pull)
-    regime = _regime(repo, base, store)
+    regime = in_force or _regime(repo, base, store)
     files = _changed_files(client, repo, pull)
     changes = [
         _judge_change(repo, snapshot, path, regime, base, store, now)

@@ -14,8 +14,8 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from reconciler.decision.changes import Decision, build_record, change_request_id
-from reconciler.decision.regime import Regime
+from reconciler.decision.changes import Decision, build_record
+from reconciler.decision.regime import Regime, load_regime
 from reconciler.errors import ConfigError, GitError
 from reconciler.github import GitHubClient
 from reconciler.gitrepo.repository import GitRepository
@@ -51,9 +51,10 @@ def sync_open_pull_requests(
     """
     report = SyncReport()
     open_files: dict[int, set[str]] = {}
+    in_force = load_regime(store, store.position())  # the same rules judge every pull request
     for pull in client.list_open_pulls(base=repo.branch):
         try:
-            result = evaluate_pull(repo, client, pull, now=now, store=store)
+            result = evaluate_pull(repo, client, pull, now=now, store=store, in_force=in_force)
         except (GitError, ConfigError) as err:  # this pull request's problem: the others go on
             log.warning("pull request #%d not judged: %s", pull.number, err)
             report.problems[pull.number] = str(err)
@@ -61,14 +62,18 @@ def sync_open_pull_requests(
             continue
         open_files[pull.number] = {c.path for c in result.changes if c.action is None}
         _write_live(store, result, now, report)
+    merged: dict[int, bool] = {}  # one request per closed pull request, however many files it added
     for record in _live_records(store):
         number = record.pull_request_number
         assert number is not None  # _live_records keeps pull-request records only
         if number in open_files:
             if record.file not in open_files[number]:
                 _reject(store, record, f"no longer in pull request #{number}", now, report)
-        elif record.apply_error != CLOSED_UNMERGED and not client.get_pull(number).merged:
-            _reject(store, record, CLOSED_UNMERGED, now, report)
+        elif record.apply_error != CLOSED_UNMERGED:
+            if number not in merged:
+                merged[number] = client.get_pull(number).merged
+            if not merged[number]:
+                _reject(store, record, CLOSED_UNMERGED, now, report)
     return report
 
 
@@ -137,7 +142,7 @@ def _live_record(change: ChangeEvaluation, regime: Regime, now: datetime) -> Cha
     )
     if change.stale:
         record = replace(record, validation_status="stale")
-    return replace(record, id=change_request_id(change.path))
+    return record
 
 
 def _reject(

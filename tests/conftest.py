@@ -29,7 +29,6 @@ from tests.support.apiseed import Tokens, seed
 from tests.support.fakegithub import FakeGitHub
 from tests.support.ghscenario import PullRequestScenario
 from tests.support.gitutil import GitRepo
-from tests.support.paths import FIXTURES
 from tests.support.pgutil import postgres_admin_url, temporary_database
 
 
@@ -114,12 +113,6 @@ def scenario(git_repo: GitRepo, quorum: int) -> PullRequestScenario:
 def github() -> FakeGitHub:
     """The fake GitHub serving one repository, in process."""
     return FakeGitHub("acme/flags")
-
-
-@pytest.fixture
-def shared_fixtures() -> Path:
-    """`../shared/fixtures`: real GitHub payloads and published API example objects."""
-    return FIXTURES
 
 
 # --- the API over a seeded store ------------------------------------------------------------

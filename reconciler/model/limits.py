@@ -23,4 +23,4 @@ from datetime import timedelta
 MAX_SAFE_INTEGER = 2**53 - 1
 MAX_STORE_INTEGER = 2**31 - 1
 MAX_DURATION = timedelta(days=3650)
-MAX_DURATION_TEXT = "3650d (10 years)"
+MAX_DURATION_TEXT = f"{MAX_DURATION.days}d ({MAX_DURATION.days // 365} years)"

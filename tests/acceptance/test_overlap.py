@@ -35,8 +35,9 @@ from reconciler.store import Store
 from tests.support import policyrepo as pr
 from tests.support.gitutil import GitRepo
 from tests.support.passes import one_step
+from tests.support.paths import ROOT
 from tests.support.pgutil import postgres_admin_url, temporary_database
-from tests.support.serviceproc import ROOT, Service
+from tests.support.serviceproc import Service
 
 FLAGS = 5
 COMMITS = 40

@@ -49,7 +49,6 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -57,9 +56,10 @@ import httpx
 
 from reconciler.github import GitHubClient
 from reconciler.github.webhooks import sign
+from tests.support.paths import FIXTURES
 from tests.support.people import EPOCH
 
-REST = Path(__file__).resolve().parents[1] / "fixtures" / "shared" / "github" / "rest"
+REST = FIXTURES / "github" / "rest"
 WEBHOOKS = REST.parent / "webhooks"
 DOCS = "https://docs.github.com/rest"
 NOW = float(EPOCH)

@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
+
 START_TIMEOUT = 30.0  # imports plus migrations on a loaded CI machine
 
 

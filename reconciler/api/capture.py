@@ -42,12 +42,17 @@ def events_in(body: Any) -> int:
 
 
 def _token(body: Any, request: Request) -> str | None:
-    token = project_token(body, request)
-    if token is None and isinstance(body, list) and body and isinstance(body[0], dict):
-        token = project_token(body[0], request)
-    if token is None and isinstance(body, dict) and isinstance(body.get("properties"), dict):
-        token = project_token(body["properties"], request)
-    return token
+    """The project key of a batch (`api_key`), or of its first event (posthog-js puts it in
+    the event's `properties.token`), or of the query."""
+    first = body[0] if isinstance(body, list) and body else body
+    if not isinstance(first, dict):
+        return project_token(None, request)
+    properties = first.get("properties")
+    return (
+        project_token(body if isinstance(body, dict) else None, request)
+        or project_token(first, request)
+        or (project_token(properties, request) if isinstance(properties, dict) else None)
+    )
 
 
 def router(registry: CollectorRegistry) -> APIRouter:

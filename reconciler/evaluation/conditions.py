@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.evaluation.properties import CohortMissing, NeedsServer, match
 from reconciler.evaluation.result import (
@@ -67,12 +67,11 @@ class CompiledFlag:
         return next((s.key for s in self.slices if s.start <= point < s.end), None)
 
 
-@dataclass(frozen=True)
-class _Outcome:
+class _Outcome(NamedTuple):
     enabled: bool
     variant: str | None
     reason: str
-    index: int | None = None
+    condition: int | None = None
 
 
 def evaluate_flag(
@@ -105,7 +104,7 @@ def _result(
         variant=outcome.variant,
         payload=payload,
         reason=outcome.reason,
-        condition_index=outcome.index,
+        condition_index=outcome.condition,
         error=None if error is None else f"{error}: {why}",
         server_only=server_only,
     )

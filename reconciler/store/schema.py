@@ -197,6 +197,7 @@ audit_events = sa.Table(
     sa.Index("ix_audit_events_object", "object_type", "object_id"),
 )
 
+AUDIT_HEAD_ROW = 1  # `audit_head` has this one row
 audit_head = sa.Table(
     "audit_head",
     metadata,

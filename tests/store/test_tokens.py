@@ -153,8 +153,19 @@ def test_token_list_has_headers_labels_and_environment_keys(fresh_store: tuple[S
     runner = CliRunner()
     created = runner.invoke(
         main,
-        ["token", "create", "--member", "grace", "--scope", "approvals:read"]
-        + ["--environment", "staging", "--environment", "2", "--label", "release dashboard", "--store", url],
+        [
+            *("token", "create", "--member", "grace", "--scope", "approvals:read"),
+            *(
+                "--environment",
+                "staging",
+                "--environment",
+                "2",
+                "--label",
+                "release dashboard",
+                "--store",
+                url,
+            ),
+        ],
     )
     assert created.exit_code == 0, created.output
     record = store.authenticate(created.stdout.strip())
@@ -189,8 +200,10 @@ def test_token_create_refuses_an_unknown_environment(
     before = store.list_tokens()
     result = CliRunner().invoke(
         main,
-        ["token", "create", "--member", "ada", "--scope", "approvals:read", "--environment", "1"]
-        + ["--environment", value, "--store", store.engine.url.render_as_string(hide_password=False)],
+        [
+            *("token", "create", "--member", "ada", "--scope", "approvals:read", "--environment", "1"),
+            *("--environment", value, "--store", store.engine.url.render_as_string(hide_password=False)),
+        ],
     )
     assert result.exit_code == 2
     assert message in result.stderr

@@ -1,8 +1,9 @@
 """`reconciler changes list|show`: change requests from the store, for terminals and scripts.
 
 `list` filters as the API does (state, environment, flag, requester); `show` names one change
-request by id, name or file and prints its votes with why each counts or not, the policies
-that govern it, the apply error and its audit events. `--format json` prints the API's own
+request by id, name or file and prints its votes with why each counts or not, who can still
+approve it (`policy.who_can_still_approve`, stored by the sync of its open pull request), the
+policies that govern it, the apply error and its audit events. `--format json` prints the API's own
 change-request object (`reconciler.api.posthog.shapes`), so a script reads one shape wherever
 it gets it from.
 """
@@ -15,6 +16,7 @@ from typing import Any
 import click
 
 from reconciler.cli import lookup
+from reconciler.cli.diff import differences
 from reconciler.cli.options import store_option
 from reconciler.cli.output import STATE_STYLES, Block, Fields, Table, emit, format_option, short, when
 from reconciler.model.limits import MAX_STORE_INTEGER
@@ -135,6 +137,7 @@ def _show_json(reader: Reader, record: ChangeRequestRecord, events: list[AuditRe
     from reconciler.api.posthog import shapes  # the API's shape, loaded only for JSON
 
     body = shapes.change_request_object(record, _directory(reader), None)
+    body["still_to_approve"] = record.still_to_approve
     body["events"] = [_event_json(e) for e in events]
     return body
 
@@ -168,6 +171,9 @@ def _detail(r: ChangeRequestRecord, events: list[AuditRecord]) -> list[Block]:
     if change:
         blocks.append(Fields(change, title="change"))
     blocks.append(_votes(r))
+    still = _still(r)
+    if still is not None:
+        blocks.append(still)
     blocks.append(_policies(r))
     blocks.append(
         Table(
@@ -204,12 +210,17 @@ def _validation(r: ChangeRequestRecord) -> str:
 
 
 def _change(r: ChangeRequestRecord) -> list[tuple[str, object]]:
+    """The intent in words, then each value it changes (the flag's version number aside)."""
     display = r.intent_display if isinstance(r.intent_display, dict) else {}
     pairs: list[tuple[str, object]] = []
-    for label in ("description", "before", "after"):
-        value = display.get(label)
-        if value not in (None, "", {}):
-            pairs.append((label, value if isinstance(value, str) else _compact(value)))
+    if display.get("description"):
+        pairs.append(("description", display["description"]))
+    before, after = display.get("before"), display.get("after")
+    if isinstance(before, dict) and isinstance(after, dict):
+        unversioned = [{k: v for k, v in side.items() if k != "version"} for side in (before, after)]
+        pairs += [("changes", d.text()) for d in differences(*unversioned)]
+    elif before is not None or after is not None:
+        pairs += [("before", _compact(before)), ("after", _compact(after))]
     return pairs
 
 
@@ -235,6 +246,39 @@ def _votes(r: ChangeRequestRecord) -> Table:
         title="votes",
         empty="no votes yet",
         styles={2: {"yes": "green", "no": "red"}},
+    )
+
+
+def _still(r: ChangeRequestRecord) -> Table | None:
+    """Who can still approve, per governing policy: stored by the sync of its open pull request."""
+    title = "who can still approve"
+    if r.commit is not None:
+        return None  # landed: decided, no approval counts any more
+    if not isinstance(r.still_to_approve, list):
+        empty = "not known: it is worked out when its pull request is next synced"
+        return Table([], [], title=title, empty=empty if r.state in ("pending", "approved") else "nobody")
+    rows = []
+    for s in r.still_to_approve:
+        needed = (
+            f"{s['needed']}"
+            if s.get("reachable", True)
+            else f"{s['needed']} (only {len(s['can_approve'])} can)"
+        )
+        rows.append(
+            [
+                s["policy"],
+                f"{s['approvals']}/{s['quorum']}",
+                needed,
+                ", ".join(s["can_approve"]),
+                ", ".join(s["renew"]),
+                ", ".join(s["can_bypass"]),
+            ]
+        )
+    return Table(
+        ["POLICY", "APPROVALS", "NEEDED", "CAN APPROVE", "MUST APPROVE AGAIN", "CAN BYPASS"],
+        rows,
+        title=title,
+        empty="no approval policy governs this change: it needs no approval",
     )
 
 

@@ -9,12 +9,12 @@ and what changed from the version before. `--format json` prints the API's flag 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from reconciler.cli import lookup
+from reconciler.cli.diff import MISSING, Difference, differences
 from reconciler.cli.options import store_option
 from reconciler.cli.output import Block, Fields, Table, emit, format_option, short, when
 from reconciler.model.flags import Flag, FlagGroup
@@ -175,50 +175,6 @@ def _compact(value: object) -> str:
 # --- history ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Difference:
-    """One value that differs between two versions, at a JSON pointer into the flag."""
-
-    pointer: str
-    before: Any
-    after: Any
-
-    def text(self) -> str:
-        return f"{self.pointer}: {_shown(self.before)} -> {_shown(self.after)}"
-
-
-MISSING = object()
-
-
-def _shown(value: Any) -> str:
-    return "(none)" if value is MISSING else _compact(value)
-
-
-def differences(before: Flag | None, after: Flag) -> list[Difference]:
-    """What changed from `before` to `after`, leaf by leaf (the version number aside)."""
-    old = {} if before is None else before.model_dump(mode="json", exclude={"version"})
-    return list(_diff("", old, after.model_dump(mode="json", exclude={"version"})))
-
-
-def _diff(pointer: str, old: Any, new: Any) -> Any:
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new), key=str):
-            yield from _diff(f"{pointer}/{_escape(str(key))}", old.get(key, MISSING), new.get(key, MISSING))
-    elif isinstance(old, list) and isinstance(new, list):
-        for index in range(max(len(old), len(new))):
-            yield from _diff(
-                f"{pointer}/{index}",
-                old[index] if index < len(old) else MISSING,
-                new[index] if index < len(new) else MISSING,
-            )
-    elif old != new or type(old) is not type(new):
-        yield Difference(pointer, old, new)
-
-
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
-
-
 @flags.command("history")
 @click.argument("key")
 @environment_option
@@ -233,7 +189,11 @@ def history(key: str, environment: str | None, fmt: str, store_url: str | None) 
             _flag(reader, env.id, env.key, key)  # says there is no such flag
         origins = _origins(reader, versions)
     steps = [
-        (v, origins.get(v.change_request_id or ""), differences(versions[i - 1].flag if i else None, v.flag))
+        (
+            v,
+            origins.get(v.change_request_id or ""),
+            flag_differences(versions[i - 1].flag if i else None, v.flag),
+        )
         for i, v in enumerate(versions)
     ][::-1]
     rows = [
@@ -254,6 +214,12 @@ def history(key: str, environment: str | None, fmt: str, store_url: str | None) 
     )
     value = [_step_json(v, cr, diffs) for v, cr, diffs in steps] if fmt == "json" else None
     emit(fmt, [table], value)
+
+
+def flag_differences(before: Flag | None, after: Flag) -> list[Difference]:
+    """What changed from `before` to `after`, leaf by leaf (the version number aside)."""
+    old = {} if before is None else before.model_dump(mode="json", exclude={"version"})
+    return differences(old, after.model_dump(mode="json", exclude={"version"}))
 
 
 def _what_changed(diffs: list[Difference]) -> str:

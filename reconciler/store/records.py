@@ -198,6 +198,9 @@ class ChangeRequestRecord:
     pull_request_number: int | None = None
     pull_request_url: str | None = None
     base_version: int | None = None
+    # Of a live change request (an open pull request's): per governing policy, who can still
+    # approve it, as `policy.who_can_still_approve` found when its state was last judged.
+    still_to_approve: JSON = None
 
 
 @dataclass(frozen=True)

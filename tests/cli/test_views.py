@@ -124,7 +124,7 @@ def test_changes_show_prints_votes_with_why_and_the_events(seeded_store: Store) 
         ["ada", "approved", "no", "self-approval", "2026-03-01 12:12Z", ""],
     ]
     assert "pull request: https://github.com/acme/flags/pull/12" in text
-    assert 'before: {"rollout_percentage": 10}' in text
+    assert "changes: /rollout_percentage: 10 -> 50" in text
     events = text.split("# events\n", 1)[1]
     assert "change_request.applied\tgrace\tcccccccccccc" in events
 

@@ -178,24 +178,28 @@ def _compact(value: object) -> str:
 @flags.command("history")
 @click.argument("key")
 @environment_option
+@click.option(
+    "--limit", default=100, show_default=True, type=click.IntRange(1, 10_000), help="Newest versions to show."
+)
 @format_option
 @store_option
-def history(key: str, environment: str | None, fmt: str, store_url: str | None) -> None:
+def history(key: str, environment: str | None, limit: int, fmt: str, store_url: str | None) -> None:
     """Every version of a flag, newest first: who changed what, through which change request."""
     with open_store(store_url) as store, store.reading() as reader:
         env = lookup.one_environment(reader, environment)
         versions = reader.flag_history(env.id, key)
         if not versions:
             _flag(reader, env.id, env.key, key)  # says there is no such flag
-        origins = _origins(reader, versions)
+        first = max(0, len(versions) - limit)
+        origins = _origins(reader, versions[first:])
     steps = [
         (
-            v,
-            origins.get(v.change_request_id or ""),
-            flag_differences(versions[i - 1].flag if i else None, v.flag),
+            versions[i],
+            origins.get(versions[i].change_request_id or ""),
+            flag_differences(versions[i - 1].flag if i else None, versions[i].flag),
         )
-        for i, v in enumerate(versions)
-    ][::-1]
+        for i in range(len(versions) - 1, first - 1, -1)
+    ]
     rows = [
         [
             v.flag.version,
@@ -211,6 +215,7 @@ def history(key: str, environment: str | None, fmt: str, store_url: str | None) 
         ["VERSION", "WHEN", "CHANGE REQUEST", "COMMIT", "APPROVED BY", "WHAT CHANGED"],
         rows,
         title=f"flag {key} in {env.key}",
+        note=f"the newest {limit} of {len(versions)} versions; --limit shows more" if first else "",
     )
     value = [_step_json(v, cr, diffs) for v, cr, diffs in steps] if fmt == "json" else None
     emit(fmt, [table], value)

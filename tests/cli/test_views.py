@@ -334,3 +334,29 @@ def test_status_of_an_empty_store_says_to_run_a_pass(store: Store) -> None:
     text = ok(store, "status")
     assert "sync: Unknown" in text
     assert "what to do: no pass has run yet" in text
+
+
+def test_flags_history_shows_the_newest_versions_and_says_how_many_are_left(seeded_store: Store) -> None:
+    result = run(seeded_store, "flags", "history", "checkout", "--environment", "production", "--limit", "1")
+    assert result.exit_code == 0, result.output
+    table = rows(result.stdout)
+    assert [r[0] for r in table[1:]] == ["2"]
+    assert table[1][5] == "/filters/groups/0/rollout_percentage: 10.0 -> 50.0"  # still against version 1
+    assert "the newest 1 of 2 versions; --limit shows more" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--flag", "' OR '1'='1"],
+        ["--requester", "ada' --"],
+        ["--flag", "%"],
+        ["--requester", "_"],
+        ["--flag", "x" * 100_000],
+    ],
+)
+def test_filters_are_values_never_patterns_or_sql(seeded_store: Store, options: list[str]) -> None:
+    result = run(seeded_store, "changes", "list", *options)
+    assert result.exit_code == 0, result.output
+    assert rows(result.stdout)[1:] == []
+    assert "0 of 0" not in result.stderr  # nothing to page through: no note

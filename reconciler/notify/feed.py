@@ -46,7 +46,10 @@ def take(store: Store) -> Batch:
         if told == 0:  # never started: begin here, telling nothing of the past
             tx.bump(TOLD_COUNTER, head + 1)
             return Batch()
-        if head + 1 <= told:
+        if head + 1 < told:  # the trail is shorter than what was told: a store restored from a backup
+            tx.bump(TOLD_COUNTER, head + 1 - told)
+            return Batch()
+        if head + 1 == told:
             return Batch()
         count, events = tx.audit_after(told - 1, verbs=VERBS, upto=head, limit=BATCH)
         notices = _notices(tx, events)

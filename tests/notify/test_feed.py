@@ -78,3 +78,12 @@ def test_taking_does_not_move_the_store_version(store: Store) -> None:
     version = store.store_version()
     feed.take(store)
     assert store.store_version() == version
+
+
+def test_a_store_restored_to_an_older_trail_goes_on_from_its_head(store: Store) -> None:
+    feed.start(store)
+    with store.transaction() as tx:
+        tx.bump(feed.TOLD_COUNTER, 500)  # told further than this trail goes, as after a restore
+    assert feed.take(store) == feed.Batch()
+    audit(store, "change_request.applied", APPLIED.id, "changes/after-restore.yaml")
+    assert [n.subject for n in feed.take(store).notices] == ["changes/after-restore.yaml"]

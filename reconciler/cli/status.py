@@ -3,7 +3,7 @@
 Reads the store only (the position every pass records, the change requests by state and the
 rule changes not in force), so it works against the store of a running `reconciler run` as
 well as after a one-off `reconciler reconcile`. `--format json` carries the fields of
-`GET /api/reconciler/status` under the same names.
+`GET /api/reconciler/status` (`api.ops.position_fields`), and what the table adds.
 """
 
 from __future__ import annotations
@@ -98,22 +98,16 @@ def _blocks(
     ]
 
 
-def _iso(position: Position, name: str) -> str | None:
-    value = getattr(position, name)
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
 def _json(
     position: Position,
     counts: dict[str, int],
     environments: list[tuple[str, int, int]],
     rejected: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    times = ("last_fetched_at", "last_applied_at", "last_error_at", "updated_at")
-    texts = ("last_fetched_commit", "last_applied_commit", "sync_status", "last_error", "diverged_commit")
+    from reconciler.api.ops import position_fields  # the API's own shape, loaded only for JSON
+
     return {
-        **{name: getattr(position, name) for name in texts},
-        **{name: _iso(position, name) for name in times},
+        **position_fields(position),
         "advice": advice(position) or None,
         "change_requests": counts,
         "environments": [{"key": k, "id": i, "flags": n} for k, i, n in environments],

@@ -321,8 +321,7 @@ def test_status_says_what_is_wrong_and_what_to_do(seeded_store: Store) -> None:
 def test_status_json_uses_the_apis_field_names(seeded_store: Store, client: Client) -> None:
     body = json.loads(ok(seeded_store, "status", "--format", "json"))
     api = client.get("/api/reconciler/status").json()
-    for name in ("sync_status", "last_error", "last_error_at", "last_applied_commit", "last_fetched_at"):
-        assert body[name] == api[name]
+    assert {k: v for k, v in body.items() if k in api} == {k: v for k, v in api.items() if k != "service"}
     assert body["change_requests"]["failed"] == 1
     assert body["environments"] == [
         {"key": "production", "id": 1, "flags": 2},

@@ -12,7 +12,18 @@ from typing import Any
 from fastapi import FastAPI
 
 from reconciler import __version__
-from reconciler.api import launchdarkly, localeval, ops, readonly, v1, webhook
+from reconciler.api import (
+    capture,
+    cors,
+    launchdarkly,
+    localeval,
+    ops,
+    readonly,
+    remoteconfig,
+    remoteeval,
+    v1,
+    webhook,
+)
 from reconciler.api.context import ApiContext
 from reconciler.api.errors import install_error_handlers
 from reconciler.api.posthog import routes as routes_posthog
@@ -21,6 +32,8 @@ from reconciler.github.webhooks import WebhookEvent
 from reconciler.store import Store
 
 PROJECT_PREFIXES = ("/api/environments", "/api/projects")
+# What browsers may call from any page (CORS): remote evaluation and event capture.
+PUBLIC_PATHS = ("/flags", "/decide", *capture.CAPTURE_PATHS)
 
 DESCRIPTION = """\
 Read-only API of the flag-change reconciler: approval policies, change requests, flags,
@@ -54,15 +67,23 @@ def create_app(
     install_error_handlers(app)
     metrics = ops.Metrics()
     app.add_middleware(ops.HeadMiddleware)
+    # CORS only on the SDKs' public endpoints, inside the latency measurement.
+    app.add_middleware(cors.PublicCors, paths=cors.public_paths(PUBLIC_PATHS))
     app.add_middleware(ops.LatencyMiddleware, metrics=metrics)  # outermost: sees HEAD as HEAD
     definitions = localeval.DefinitionsCache()
     app.state.context = ctx
     app.state.definitions = definitions
     app.state.metrics = metrics
+    evaluators = remoteeval.EvaluatorCache()
+    app.state.evaluators = evaluators
 
     for prefix in PROJECT_PREFIXES:
         app.include_router(routes_posthog.router(ctx, prefix))
     app.include_router(localeval.router(ctx, definitions))
+    app.include_router(remoteeval.router(ctx, evaluators))
+    for prefix in PROJECT_PREFIXES:
+        app.include_router(remoteconfig.router(ctx, evaluators, prefix))
+    app.include_router(capture.router(metrics.registry))
     app.include_router(launchdarkly.router(ctx))
     app.include_router(v1.router(ctx))
     app.include_router(ops.router(ctx, metrics, status_provider))

@@ -11,7 +11,7 @@ from reconciler.errors import EXIT_FINDINGS, EXIT_OK
 from reconciler.repo.parse import usable_cpus
 from reconciler.repo.sources import DirectorySource, FileSource
 from reconciler.validate.pipeline import validate_source
-from reconciler.validate.report import REPORTERS
+from reconciler.validate.report import REPORTERS, failed
 
 
 @click.command()
@@ -35,12 +35,13 @@ from reconciler.validate.report import REPORTERS
 def validate(path: str, fmt: str, base: str | None, jobs: int | None) -> None:
     """Check every document in PATH against its schema and the repository's meaning.
 
-    Exit 0 when clean, 1 when problems were found, 2 on a usage or I/O error.
+    Exit 0 when clean or when only warnings were found, 1 when problems were found, 2 on a
+    usage or I/O error.
     """
     source = DirectorySource(path)
     findings = validate_source(source, base=_base_source(path, base), jobs=jobs or usable_cpus())
     REPORTERS[fmt](findings, path, lambda text: click.echo(text, nl=False), os.environ)
-    sys.exit(EXIT_FINDINGS if findings else EXIT_OK)
+    sys.exit(EXIT_FINDINGS if failed(findings) else EXIT_OK)
 
 
 def _base_source(path: str, base: str | None) -> FileSource | None:

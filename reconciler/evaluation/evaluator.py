@@ -21,6 +21,7 @@ class Evaluator:
     def __init__(self, flags: Iterable[Flag], group_types: Mapping[str, str] | None = None) -> None:
         live = sorted((f for f in flags if not f.deleted), key=lambda f: f.key)
         self._flags = {f.key: CompiledFlag(f) for f in live}
+        self._ids = {f.id: f.key for f in live}
         self._group_types = dict(group_types or {})
 
     @property
@@ -30,6 +31,10 @@ class Evaluator:
     def flag(self, key: str) -> Flag | None:
         compiled = self._flags.get(key)
         return compiled.flag if compiled else None
+
+    def flag_by_id(self, flag_id: int) -> Flag | None:
+        key = self._ids.get(flag_id)
+        return None if key is None else self._flags[key].flag
 
     def evaluate(self, key: str, context: Context, now: dt.datetime | None = None) -> FlagResult | None:
         """One flag for `context`, or `None` when the environment has no live flag `key`."""

@@ -8,7 +8,7 @@ about itself: its distinct id, person properties, groups and their properties.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 # PostHog's reason codes, as its flags service writes them into `reason.code`.
 CONDITION_MATCH = "condition_match"
@@ -38,8 +38,7 @@ class Context:
     group_properties: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class FlagResult:
+class FlagResult(NamedTuple):
     """One flag for one caller.
 
     `value` is what the SDKs return: the variant key of a multivariate flag that matched, else
@@ -48,6 +47,7 @@ class FlagResult:
     why the flag could not be evaluated (its value is then `False`), else `None`.
     `server_only` is true when the SDKs' local evaluation could not decide this flag for this
     context and would have asked the server: the value then follows PostHog's server rules.
+    A named tuple: one is made per flag per request, and that is the cheapest immutable value.
     """
 
     key: str

@@ -1,5 +1,7 @@
 """Findings: one problem in one file, with where it is (path, line, column, JSON pointer).
 
+A finding is an error (the run fails) or a warning (advice: the run passes).
+
 Parsing and checks give pointers; `locate_findings` maps them to lines and columns lazily,
 reading and composing again only the files that have something to report.
 """
@@ -8,10 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from reconciler.errors import DocumentError
 from reconciler.repo.sources import FileSource
 from reconciler.repo.yamlio import locate
+
+ERROR: Literal["error"] = "error"
+WARNING: Literal["warning"] = "warning"
+Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +32,7 @@ class Finding:
     line: int | None = None
     column: int | None = None
     rule: str = "schema"
+    severity: Severity = ERROR
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.line or 0, self.column or 0, self.message)

@@ -1,6 +1,7 @@
 """The validator as one pipeline: load the repository, check it, locate the findings.
 
-`validate_source` gives every schema and semantic finding, sorted by place; a reporter from
+`validate_source` gives every schema and semantic finding and every warning, sorted by
+place; a reporter from
 `report.REPORTERS` prints them.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 from reconciler.repo.findings import Finding, locate_findings
 from reconciler.repo.loader import load_repository
 from reconciler.repo.sources import FileSource
+from reconciler.validate.advice import advice
 from reconciler.validate.checks import check_repository
 
 
@@ -19,5 +21,5 @@ def validate_source(source: FileSource, base: FileSource | None = None, jobs: in
     be unchanged.
     """
     repo = load_repository(source, jobs=jobs)
-    findings = [*repo.findings, *check_repository(repo, base=base)]
+    findings = [*repo.findings, *check_repository(repo, base=base), *advice(repo)]
     return locate_findings(findings, source)

@@ -3,7 +3,7 @@
 `REPORTERS` names every output format; each reporter prints the findings and may write
 something beside them. GitHub shows only ten annotations per step, so the `github` reporter
 also appends the full list as Markdown to the file named by `$GITHUB_STEP_SUMMARY` when the
-variable is set.
+variable is set. Warnings are labelled as such and never fail the run (`failed`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from reconciler.model.text import table_cell
-from reconciler.repo.findings import Finding
+from reconciler.repo.findings import ERROR, WARNING, Finding
 
 
 class Reporter(Protocol):
@@ -59,8 +59,13 @@ def report_github(
 REPORTERS: dict[str, Reporter] = {"text": report_text, "json": report_json, "github": report_github}
 
 
+def failed(findings: Sequence[Finding]) -> bool:
+    """Whether the findings fail the run: any error (warnings are advice)."""
+    return any(f.severity == ERROR for f in findings)
+
+
 def render_text(findings: Sequence[Finding], root: str = ".") -> str:
-    lines = [f"{_where(f, root)}: {f.message} [{f.rule}]{_pointer(f)}" for f in findings]
+    lines = [f"{_where(f, root)}: {_label(f)}{f.message} [{f.rule}]{_pointer(f)}" for f in findings]
     lines.append(summary_line(findings))
     return "\n".join(lines) + "\n"
 
@@ -68,19 +73,25 @@ def render_text(findings: Sequence[Finding], root: str = ".") -> str:
 def summary_line(findings: Sequence[Finding]) -> str:
     if not findings:
         return "valid: no problems found"
-    affected = len({f.path for f in findings})
-    return f"invalid: {len(findings)} problem(s) in {affected} file(s)"
+    warnings = sum(f.severity == WARNING for f in findings)
+    problems = len(findings) - warnings
+    if not problems:
+        return f"valid: {warnings} warning(s) in {len({f.path for f in findings})} file(s)"
+    affected = len({f.path for f in findings if f.severity == ERROR})
+    also = f", {warnings} warning(s)" if warnings else ""
+    return f"invalid: {problems} problem(s) in {affected} file(s){also}"
 
 
 def render_json(findings: Sequence[Finding], root: str = ".") -> str:
     payload = {
-        "valid": not findings,
+        "valid": not failed(findings),
         "findings": [
             {
                 "file": display_path(root, f.path),
                 "line": f.line,
                 "column": f.column,
                 "pointer": f.pointer,
+                "severity": f.severity,
                 "rule": f.rule,
                 "message": f.message,
             }
@@ -91,14 +102,14 @@ def render_json(findings: Sequence[Finding], root: str = ".") -> str:
 
 
 def render_github(findings: Sequence[Finding], root: str = ".") -> str:
-    """GitHub workflow commands: one `::error` annotation per finding."""
+    """GitHub workflow commands: one `::error` (or `::warning`) annotation per finding."""
     lines = []
     for f in findings:
         props = [f"file={_escape_property(display_path(root, f.path))}"]
         if f.line is not None:
             props += [f"line={f.line}", f"col={f.column or 1}"]
         props.append(f"title={_escape_property(f'reconciler: {f.rule}')}")
-        lines.append(f"::error {','.join(props)}::{_escape_data(f.message + _pointer(f))}")
+        lines.append(f"::{f.severity} {','.join(props)}::{_escape_data(f.message + _pointer(f))}")
     lines.append(summary_line(findings))
     return "\n".join(lines) + "\n"
 
@@ -131,6 +142,10 @@ def append_step_summary(path: str, findings: Sequence[Finding], root: str = ".")
 def _where(f: Finding, root: str) -> str:
     shown = display_path(root, f.path)
     return shown if f.line is None else f"{shown}:{f.line}:{f.column or 1}"
+
+
+def _label(f: Finding) -> str:
+    return "warning: " if f.severity == WARNING else ""
 
 
 def _pointer(f: Finding) -> str:

@@ -84,7 +84,8 @@ def test_json_format_is_machine_readable(broken_repo: Path) -> None:
     payload = json.loads(out)
     assert code == 1 and payload["valid"] is False
     first = payload["findings"][0]
-    assert set(first) == {"file", "line", "column", "pointer", "rule", "message"}
+    assert set(first) == {"file", "line", "column", "pointer", "severity", "rule", "message"}
+    assert first["severity"] == "error"
 
 
 def test_github_format_prints_annotations_and_writes_the_full_step_summary(

@@ -8,16 +8,13 @@ answer is marked `server_only`.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from posthog import Posthog
 
-from reconciler.evaluation import Context, Evaluator, FlagResult
-from reconciler.model.flags import Flag
-from tests.support.flagsample import GROUP_TYPES, sample_contexts, sample_flags
+from reconciler.evaluation import Evaluator, FlagResult
+from tests.support.flagsample import GROUP_TYPES, local_sdk, sample_contexts, sample_flags, sdk_answer
 
 FLAGS = sample_flags(40)
 CONTEXTS = sample_contexts(400)
@@ -25,32 +22,11 @@ CONTEXTS = sample_contexts(400)
 
 @pytest.fixture(scope="module")
 def sdk() -> Iterator[Posthog]:
-    logging.getLogger("posthog").setLevel(logging.CRITICAL)  # it warns about every group-less call
-    client = Posthog("phc_local", send=False, feature_flags_request_timeout_seconds=1)
-    client.feature_flags = [definition(f) for f in FLAGS]
-    client.group_type_mapping = GROUP_TYPES
-    client.cohorts = {}
+    client = local_sdk(FLAGS)
     try:
         yield client
     finally:
         client.shutdown()
-
-
-def definition(flag: Flag) -> dict[str, Any]:
-    return flag.model_dump(mode="json")
-
-
-def sdk_answer(client: Posthog, key: str, context: Context) -> tuple[bool | str, Any] | None:
-    result = client.get_feature_flag_result(
-        key,
-        context.distinct_id,
-        groups=context.groups,
-        person_properties=context.person_properties,
-        group_properties=context.group_properties,
-        only_evaluate_locally=True,
-        send_feature_flag_events=False,
-    )
-    return None if result is None else (result.get_value(), result.payload)
 
 
 def test_every_value_and_payload_the_sdk_decides_is_ours(sdk: Posthog) -> None:

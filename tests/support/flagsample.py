@@ -9,10 +9,14 @@ lists, dates as text and as timestamps).
 
 from __future__ import annotations
 
+import logging
 import random
+from collections.abc import Iterable
 from typing import Any
 
-from reconciler.evaluation import Context
+from posthog import Posthog
+
+from reconciler.evaluation import Context, Evaluator
 from reconciler.model.flags import Flag
 
 GROUP_TYPES = {"0": "company"}  # what the comparison tells both sides
@@ -74,9 +78,9 @@ _ROLLOUTS: list[float | None] = [None, 0, 0.5, 10, 33.3, 50, 99.9, 100, 100]
 _SPLITS: list[list[float]] = [[50, 50], [33.33, 33.33, 33.34], [10, 20, 70], [100]]
 
 
-def _filter(rng: random.Random) -> dict[str, Any]:
+def _filter(rng: random.Random, cohorts: bool) -> dict[str, Any]:
     kind = rng.random()
-    if kind < 0.03:
+    if kind < 0.03 and cohorts:
         return {"key": "42", "type": "cohort", "value": 42, "operator": "in"}
     if kind < 0.06:
         return {"key": "7", "type": "flag", "value": True, "operator": "exact"}
@@ -90,11 +94,11 @@ def _filter(rng: random.Random) -> dict[str, Any]:
     return prop
 
 
-def _filters(rng: random.Random, variants: list[str]) -> dict[str, Any]:
+def _filters(rng: random.Random, variants: list[str], cohorts: bool) -> dict[str, Any]:
     groups = []
     for _ in range(rng.choice([0, 1, 1, 2, 2, 3])):
         group: dict[str, Any] = {
-            "properties": [_filter(rng) for _ in range(rng.choice([0, 1, 1, 2, 3]))],
+            "properties": [_filter(rng, cohorts) for _ in range(rng.choice([0, 1, 1, 2, 3]))],
             "rollout_percentage": rng.choice(_ROLLOUTS),
         }
         if variants and rng.random() < 0.25:
@@ -113,10 +117,12 @@ def _filters(rng: random.Random, variants: list[str]) -> dict[str, Any]:
     return filters
 
 
-def sample_flags(count: int, seed: int = 12) -> list[Flag]:
+def sample_flags(count: int, seed: int = 12, first_id: int = 1, *, cohorts: bool = True) -> list[Flag]:
+    """`count` flags; with `cohorts`, a few filters name a cohort (which no environment defines,
+    so those flags answer an error)."""
     rng = random.Random(seed)
     flags = []
-    for number in range(1, count + 1):
+    for number in range(first_id, first_id + count):
         variants = rng.choice([[], [], ["control", "test"], ["a", "b", "c"], ["only"]])
         flags.append(
             Flag.model_validate(
@@ -124,7 +130,7 @@ def sample_flags(count: int, seed: int = 12) -> list[Flag]:
                     "id": number,
                     "key": f"flag-{number}",
                     "active": rng.random() < 0.9,
-                    "filters": _filters(rng, variants),
+                    "filters": _filters(rng, variants, cohorts),
                     "ensure_experience_continuity": rng.random() < 0.05,
                     "version": rng.randint(1, 9),
                 }
@@ -147,3 +153,40 @@ def sample_contexts(count: int, seed: int = 34) -> list[Context]:
             }
         contexts.append(Context(f"user-{number}", person, groups, group_properties))
     return contexts
+
+
+def local_sdk(flags: Iterable[Flag], group_types: dict[str, str] | None = None) -> Posthog:
+    """PostHog's Python SDK holding `flags` as `/flags/definitions` serves them, sending nothing;
+    `group_types` is the group type mapping it is told (default `GROUP_TYPES`)."""
+    logging.getLogger("posthog").setLevel(logging.CRITICAL)  # it warns about every group-less call
+    client = Posthog("phc_local", send=False, feature_flags_request_timeout_seconds=1)
+    client.feature_flags = [f.model_dump(mode="json") for f in flags if not f.deleted]
+    client.group_type_mapping = GROUP_TYPES if group_types is None else group_types
+    client.cohorts = {}
+    return client
+
+
+def sdk_answer(client: Posthog, key: str, context: Context) -> tuple[bool | str, Any] | None:
+    """The SDK's local value and payload, or `None` where it would ask the server."""
+    result = client.get_feature_flag_result(
+        key,
+        context.distinct_id,
+        groups=context.groups,
+        person_properties=context.person_properties,
+        group_properties=context.group_properties,
+        only_evaluate_locally=True,
+        send_feature_flag_events=False,
+    )
+    return None if result is None else (result.get_value(), result.payload)
+
+
+def expected_answers(
+    client: Posthog, evaluator: Evaluator, context: Context
+) -> dict[str, tuple[bool | str, Any]]:
+    """Per flag, what the SDK computes locally, and where it cannot, what our evaluation says
+    (held to PostHog's server rules by tests/evaluation)."""
+    answers = {}
+    for key, result in evaluator.evaluate_all(context).items():
+        local = sdk_answer(client, key, context)
+        answers[key] = local if local is not None else (result.value, result.payload)
+    return answers

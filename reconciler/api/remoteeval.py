@@ -1,0 +1,220 @@
+"""PostHog remote evaluation: `POST /flags` and the legacy `/decide`, keyed by the project key.
+
+This is what the SDKs call without a personal API key (posthog-python posts `/flags/?v=4`,
+posthog-node `/flags/?v=2`, posthog-js `/flags/?v=2&config=true`, older SDKs `/decide/?v=3`).
+The environment is the one whose public `api_token` the body (`token`, `api_key`) or the
+query (`token`) names, exactly as PostHog finds the project: no bearer token is needed, and
+an unknown key is answered 401 with PostHog's body, which both server SDKs report.
+
+Answers come from `reconciler.evaluation` over an `Evaluator` built once per environment
+and flags version (`EvaluatorCache`), so a request costs the evaluation itself; the store is
+asked only for the (cached) version. Response shapes by version, as PostHog's flags service
+writes them:
+
+- `/flags` `v` 2 or more, `/decide` `v` 4 or more: `{flags: {key: {key, enabled, variant,
+  reason, metadata}}, errorsWhileComputingFlags, requestId}`;
+- `/flags` without `v` or `v=1`, `/decide` `v=3`: `{featureFlags, featureFlagPayloads,
+  errorsWhileComputingFlags, requestId}`;
+- `/decide` `v=2`: `{featureFlags}` of the enabled flags; `/decide` `v=1`: their keys.
+
+Flags that are off are answered `false` (reason `flag_disabled`) rather than left out, so
+an SDK reads the same `false` its local evaluation computes. Payloads are JSON text, as
+PostHog stores and sends them; the SDKs decode them.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from reconciler.api.auth import Snapshot
+from reconciler.api.context import ApiContext
+from reconciler.api.errors import ApiError, error_responses
+from reconciler.api.sdkbody import FLAGS_BODY_BYTES, FlagsRequest, flags_request, read_json
+from reconciler.evaluation import Context, Evaluator, FlagResult
+from reconciler.store import EnvironmentRecord
+
+# PostHog's answers when the project key is missing or names no project (its flags service).
+NO_TOKEN = {
+    "type": "authentication_error",
+    "code": "not_authenticated",
+    "detail": "No API token provided. Please include a valid API token in your request.",
+    "attr": None,
+}
+INVALID_TOKEN = {
+    "type": "authentication_error",
+    "code": "authentication_failed",
+    "detail": "The provided API key is invalid or has expired. Please check your API key and try again.",
+    "attr": None,
+}
+MISSING_DISTINCT_ID = "The distinct_id field is missing from the request. Please include a valid identifier."
+
+# What the browser SDK reads from /decide and /flags?config=true: everything beyond flags
+# off, since this server keeps no events, recordings or surveys.
+CONFIG = {
+    "supportedCompression": ["gzip", "gzip-js"],
+    "autocapture_opt_out": True,
+    "capturePerformance": False,
+    "sessionRecording": False,
+    "heatmaps": False,
+    "surveys": False,
+    "siteApps": [],
+    "isAuthenticated": False,
+    "toolbarParams": {},
+    "config": {"enable_collect_everything": False},
+    "elementsChainAsString": True,
+}
+
+
+@dataclass(frozen=True)
+class _Entry:
+    store_version: int
+    flags_version: int
+    evaluator: Evaluator
+
+
+class EvaluatorCache:
+    """One `Evaluator` per environment, valid while its flags version holds."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[int, _Entry] = {}
+        self.builds = 0  # how many evaluators were built: one per environment and version
+
+    def get(self, snapshot: Snapshot, environment: EnvironmentRecord, store_version: int) -> Evaluator:
+        entry = self._entries.get(environment.id)
+        if entry is not None and entry.store_version == store_version:
+            return entry.evaluator
+        flags_version = snapshot.reader.flags_version(environment.id)
+        if entry is not None and entry.flags_version == flags_version:
+            entry = _Entry(store_version, flags_version, entry.evaluator)
+        else:
+            flags = [r.flag for r in snapshot.reader.list_flags(environment.id, include_deleted=False)]
+            entry = _Entry(store_version, flags_version, Evaluator(flags))
+            with self._lock:
+                self.builds += 1
+        with self._lock:
+            current = self._entries.get(environment.id)
+            if current is None or current.store_version <= store_version:
+                self._entries[environment.id] = entry
+        return entry.evaluator
+
+
+def public_environment(
+    ctx: ApiContext, token: str, snapshot: Snapshot
+) -> tuple[EnvironmentRecord | None, int]:
+    """The environment whose public project key is `token`, and the store version."""
+    version = ctx.gate.version(snapshot)
+    return ctx.gate.environments(snapshot, version).by_token.get(token), version
+
+
+def _payload_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def flag_detail(result: FlagResult) -> dict[str, Any]:
+    return {
+        "key": result.key,
+        "enabled": result.enabled,
+        "variant": result.variant,
+        "reason": {
+            "code": result.error.split(":", 1)[0] if result.error else result.reason,
+            "condition_index": result.condition_index,
+            "description": result.description,
+        },
+        "metadata": {
+            "id": result.flag_id,
+            "version": result.version,
+            "description": None,
+            "payload": _payload_text(result.payload),
+        },
+    }
+
+
+def render(results: Mapping[str, FlagResult], kind: str, version: int, config: bool) -> dict[str, Any]:
+    """The body PostHog's flags service writes for this endpoint and version."""
+    errors = any(r.error is not None for r in results.values())
+    enabled = {k: r for k, r in results.items() if r.enabled}
+    body: dict[str, Any]
+    if (kind == "flags" and version >= 2) or (kind == "decide" and version >= 4):
+        body = {"flags": {k: flag_detail(r) for k, r in results.items()}, "errorsWhileComputingFlags": errors}
+    elif kind == "flags" or version == 3:
+        body = {
+            "featureFlags": {k: r.value for k, r in results.items()},
+            "featureFlagPayloads": {
+                k: _payload_text(r.payload) for k, r in enabled.items() if r.payload is not None
+            },
+            "errorsWhileComputingFlags": errors,
+        }
+    elif version == 2:
+        body = {"featureFlags": {k: r.value for k, r in enabled.items()}}
+    else:
+        body = {"featureFlags": list(enabled)}
+    body["requestId"] = str(uuid.uuid4())
+    if kind == "decide" or config:
+        body.update(CONFIG)
+    return body
+
+
+def api_version(request: Request) -> int:
+    """`?v=`; anything that is not a small whole number reads as 1, as PostHog reads it."""
+    raw = request.query_params.get("v", "")
+    return int(raw) if raw.isdigit() and len(raw) < 4 else 1
+
+
+def router(ctx: ApiContext, cache: EvaluatorCache) -> APIRouter:
+    api = APIRouter(tags=["remote evaluation"])
+    responses = error_responses(400, 401, 413)
+
+    def evaluate(request: FlagsRequest, token: str) -> dict[str, FlagResult] | None:
+        with ExitStack() as stack:
+            snapshot = Snapshot(ctx.store, stack)
+            environment, version = public_environment(ctx, token, snapshot)
+            if environment is None:
+                return None
+            evaluator = cache.get(snapshot, environment, version)
+        assert request.distinct_id is not None
+        context = Context(
+            request.distinct_id, request.person_properties, request.groups, request.group_properties
+        )
+        return evaluator.evaluate_all(context, only=request.flag_keys)
+
+    async def answer(request: Request, kind: str) -> Response:
+        body = flags_request(await read_json(request, FLAGS_BODY_BYTES, "request"), request)
+        if body.token is None:
+            return JSONResponse(NO_TOKEN, status_code=401)
+        if body.distinct_id is None:
+            raise ApiError(400, MISSING_DISTINCT_ID, attr="distinct_id")
+        results = await run_in_threadpool(evaluate, body, body.token)
+        if results is None:
+            return JSONResponse(INVALID_TOKEN, status_code=401)
+        config = request.query_params.get("config", "").lower() in ("true", "1")
+        content = orjson.dumps(render(results, kind, api_version(request), config))
+        return Response(content, media_type="application/json")
+
+    for path in ("/flags", "/flags/"):
+
+        @api.post(path, responses=responses, include_in_schema=path == "/flags")
+        async def flags(request: Request) -> Response:
+            """PostHog remote evaluation: every flag of the environment whose project key the
+            body carries, for its `distinct_id`, `person_properties`, `groups` and
+            `group_properties`. The shape follows `?v=` (see the API documentation)."""
+            return await answer(request, "flags")
+
+    for path in ("/decide", "/decide/"):
+
+        @api.post(path, responses=responses, include_in_schema=path == "/decide")
+        async def decide(request: Request) -> Response:
+            """The legacy endpoint older SDKs call: the same evaluation, shaped by `?v=` 1 to 4."""
+            return await answer(request, "decide")
+
+    return api

@@ -3,13 +3,20 @@
 The schema says each file is well formed; these checks say the repository makes sense as a
 whole: names are unique, every environment, login and role referred to exists, an action
 fits what the change asks for, rollouts add up, a quorum can be reached, and a change
-request that already exists on the base branch is not edited.
+request that already exists on the base branch is not edited. Unknown names come with the
+closest known one ("did you mean …").
+
+Two findings are warnings, which fail a run only under `--strict`: a quorum that some
+eligible members can never reach for their own changes (every other requester can), and a
+change request on a flag key no change request here creates while a close one is created
+(a likely typo; `validate --base` judges flag existence for certain).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from reconciler.errors import DocumentError
@@ -23,29 +30,65 @@ from reconciler.model.documents import (
     action_mismatch,
 )
 from reconciler.model.flags import FlagFilters
-from reconciler.repo.findings import Finding
+from reconciler.model.suggest import closest, did_you_mean
+from reconciler.repo.findings import WARNING, Finding
+from reconciler.repo.layout import MEMBERS_FILE, PROJECT_FILE
 from reconciler.repo.loader import PolicyRepository
 from reconciler.repo.sources import FileSource
 
 
 def check_repository(repo: PolicyRepository, base: FileSource | None = None) -> list[Finding]:
-    """The semantic findings of a loaded repository (schema findings are in `repo.findings`)."""
+    """The semantic findings of a loaded repository (schema findings are in `repo.findings`).
+
+    Documents salvaged from schema errors (`repo.salvaged`) are checked for what of them reads,
+    with their findings' pointers taken back to the document as written.
+    """
     context = _Context(repo)
     # Duplicate environments are a schema finding (model/documents.py); the pass refuses them too.
-    findings = list(_check_members(repo.members))
+    findings = list(_check_members(repo.members, context))
     findings += _duplicate_names("ApprovalPolicy", repo.policies)
     findings += _duplicate_names("ChangeRequest", repo.changes)
     for path, policy in repo.policies.items():
         findings += _check_policy(path, policy, context)
     for path, change in repo.changes.items():
         findings += _check_change(path, change.spec, context)
+    findings += _check_flag_keys(repo.changes)
     if base is not None:
         findings += check_unchanged(repo.source, base, repo.changes)
-    return findings
+    return [_as_written(f, repo) for f in findings if _judged(f, repo)]
+
+
+# What is judged of a salvaged document: references to other documents, which hold for the
+# values that are there. Not what weighs the document as a whole (an action's required parts,
+# rollouts adding up, a quorum against its approvers): a dropped part would make those false.
+_SALVAGED_RULES = frozenset(
+    {
+        "unknown-environment",
+        "unknown-login",
+        "unknown-role",
+        "duplicate-name",
+        "copy-into-itself",
+        "unknown-flag",
+    }
+)
+
+
+def _judged(finding: Finding, repo: PolicyRepository) -> bool:
+    return finding.path not in repo.salvaged or finding.rule in _SALVAGED_RULES
+
+
+def _as_written(finding: Finding, repo: PolicyRepository) -> Finding:
+    rest = repo.salvaged.get(finding.path)
+    return finding if rest is None else replace(finding, pointer=rest.original_pointer(finding.pointer))
 
 
 class _Context:
-    """What documents refer to: environment keys, logins and roles (None when unknown)."""
+    """What documents refer to: environment keys, logins and roles (None when unknown).
+
+    When reconciler.yaml or members.yaml is salvaged from schema errors, the names its failing
+    entries still spell count as known (so no reference to them is reported twice), and no
+    quorum is judged on a member list that lost entries.
+    """
 
     def __init__(self, repo: PolicyRepository):
         project, members = repo.project, repo.members
@@ -53,12 +96,28 @@ class _Context:
         self.logins = {m.login.lower() for m in members.spec.members} if members else None
         self.roles = {r.name for r in members.spec.roles} if members else None
         self.members = members.spec.members if members else []
+        self.complete_members = MEMBERS_FILE not in repo.salvaged
+        if PROJECT_FILE in repo.salvaged and self.environments is not None:
+            self.environments |= _spelled(repo.salvaged[PROJECT_FILE].plain, "environments", "key")
+        if MEMBERS_FILE in repo.salvaged and self.logins is not None and self.roles is not None:
+            plain = repo.salvaged[MEMBERS_FILE].plain
+            self.logins |= {login.lower() for login in _spelled(plain, "members", "login")}
+            self.roles |= _spelled(plain, "roles", "name")
 
 
-def _check_members(members: Members | None) -> Iterator[Finding]:
-    if members is None:
+def _spelled(plain: Any, entries: str, name: str) -> set[str]:
+    """The text at `/spec/{entries}/*/{name}` of a document as written, whatever else is wrong."""
+    spec = plain.get("spec") if isinstance(plain, dict) else None
+    listed = spec.get(entries) if isinstance(spec, dict) else None
+    if not isinstance(listed, list):
+        return set()
+    return {e[name] for e in listed if isinstance(e, dict) and isinstance(e.get(name), str)}
+
+
+def _check_members(members: Members | None, context: _Context) -> Iterator[Finding]:
+    if members is None or context.roles is None:
         return
-    roles = {r.name for r in members.spec.roles}
+    roles = context.roles
     seen_roles: set[str] = set()
     for i, role in enumerate(members.spec.roles):
         if role.name in seen_roles:
@@ -92,7 +151,7 @@ def _duplicate_names(
         name = document.metadata.name
         if name in first:
             message = f"another {kind} ({first[name]}) is already named {name!r}: names are unique per kind"
-            yield _at(path, "/metadata/name", message, "duplicate-name")
+            yield Finding(path, message, "/metadata/name", rule="duplicate-name", related=(first[name],))
         else:
             first[name] = path
 
@@ -116,23 +175,34 @@ def _check_policy(path: str, policy: ApprovalPolicy, context: _Context) -> Itera
 
 
 def _check_quorum(path: str, policy: ApprovalPolicy, context: _Context) -> Iterator[Finding]:
-    if context.logins is None:
+    """An error when no requester at all can reach the quorum; a warning naming the eligible
+    members who never can for their own changes (self-approval off), when everyone else can."""
+    if context.logins is None or not context.complete_members:
         return
     config = policy.spec.approver_config
     eligible = {u.lower() for u in config.users} & context.logins
     eligible |= {m.login.lower() for m in context.members if set(m.roles) & set(config.roles)}
-    reachable = len(eligible) if policy.spec.allow_self_approve else max(0, len(eligible) - 1)
-    if config.quorum > reachable:
-        why = (
-            ""
-            if policy.spec.allow_self_approve
-            else " (a requester among them cannot approve their own change)"
-        )
+    where = "/spec/approver_config/quorum"
+    if config.quorum > len(eligible):
         message = (
-            f"quorum {config.quorum} can never be met: {len(eligible)} member(s) may approve{why}, so at most"
-            f" {reachable} approval(s) are possible; add approvers or lower the quorum"
+            f"quorum {config.quorum} can never be met: only {len(eligible)} member(s) may approve,"
+            " so no change under this policy can ever be approved; add approvers or lower the quorum"
         )
-        yield _at(path, "/spec/approver_config/quorum", message, "unreachable-quorum")
+        yield _at(path, where, message, "unreachable-quorum")
+    elif not policy.spec.allow_self_approve and config.quorum > len(eligible) - 1:
+        names = _listed(sorted(eligible))
+        message = (
+            f"quorum {config.quorum} cannot be met for a change requested by {names}: a requester"
+            f" cannot approve their own change, which leaves {len(eligible) - 1} approver(s); anyone"
+            " else's change can be approved. Add an approver or lower the quorum if they must"
+            " request changes under this policy"
+        )
+        yield Finding(path, message, where, rule="unreachable-quorum", severity=WARNING)
+
+
+def _listed(names: list[str], limit: int = 10) -> str:
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
 
 
 def _check_change(path: str, spec: ChangeRequestSpec, context: _Context) -> Iterator[Finding]:
@@ -204,6 +274,46 @@ def _check_variants(path: str, where: str, variants: Iterable[Any]) -> Iterator[
         seen.add(variant.key)
 
 
+# The actions that need the flag to exist in the change's environment.
+_NEEDS_FLAG = ("feature_flag.update", "feature_flag.enable", "feature_flag.disable", "feature_flag.delete")
+
+
+def _check_flag_keys(changes: dict[str, ChangeRequest]) -> Iterator[Finding]:
+    """A warning for a change to a flag key that no change request here creates in its
+    environment, when one with a close key is created there: most likely a typo.
+
+    Without the base's history this cannot be certain (`validate --base` judges existence),
+    so only the likely typo is named, and as a warning.
+    """
+    created: dict[str, set[str]] = {}
+    for change in changes.values():
+        if change.spec.action_key in ("feature_flag.create", "feature_flag.copy"):
+            created.setdefault(change.spec.environment, set()).add(change.spec.resource_id)
+    for path, change in changes.items():
+        spec = change.spec
+        if spec.action_key in _NEEDS_FLAG:
+            yield from _likely_typo(path, "/spec/resource_id", spec.resource_id, spec.environment, created)
+        elif spec.action_key == "feature_flag.copy" and spec.source_environment is not None:
+            yield from _likely_typo(
+                path, "/spec/resource_id", spec.resource_id, spec.source_environment, created
+            )
+
+
+def _likely_typo(
+    path: str, pointer: str, key: str, environment: str, created: dict[str, set[str]]
+) -> Iterator[Finding]:
+    known = created.get(environment, set())
+    if key in known:
+        return
+    match = closest(key, known)
+    if match is not None:
+        message = (
+            f"no change request here creates flag {key!r} in {environment!r}, one creates {match!r}:"
+            f" did you mean {match!r}?"
+        )
+        yield Finding(path, message, pointer, rule="unknown-flag", severity=WARNING)
+
+
 def check_unchanged(source: FileSource, base: FileSource, changes: Iterable[str]) -> Iterator[Finding]:
     """Change requests that exist on the base branch and differ there: applied ones are immutable."""
     base_paths = set(base.paths())
@@ -241,8 +351,11 @@ def _known(
 
 def _unknown(path: str, pointer: str, what: str, value: str, known: set[str]) -> Finding:
     source = {"environment": "reconciler.yaml", "variant": "the flag's variants"}.get(what, "members.yaml")
-    listed = ", ".join(sorted(known)[:10]) or "none"
-    message = f"unknown {what} {value!r}: not declared in {source} (known: {listed})"
+    listed = _listed(sorted(known)) or "none"
+    shown = value if len(value) <= 60 else value[:57] + "..."
+    message = (
+        f"unknown {what} {shown!r}{did_you_mean(value, known)} (not declared in {source}; known: {listed})"
+    )
     return _at(path, pointer, message, f"unknown-{what.rsplit(maxsplit=1)[-1]}")
 
 

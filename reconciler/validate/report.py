@@ -3,7 +3,8 @@
 `REPORTERS` names every output format; each reporter prints the findings and may write
 something beside them. GitHub shows only ten annotations per step, so the `github` reporter
 also appends the full list as Markdown to the file named by `$GITHUB_STEP_SUMMARY` when the
-variable is set.
+variable is set. Every format carries each finding's severity (`error` or `warning`);
+`failed` says whether they fail the run (warnings only under `--strict`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from reconciler.model.text import table_cell
-from reconciler.repo.findings import Finding
+from reconciler.repo.findings import ERROR, WARNING, Finding
 
 
 class Reporter(Protocol):
@@ -59,8 +60,13 @@ def report_github(
 REPORTERS: dict[str, Reporter] = {"text": report_text, "json": report_json, "github": report_github}
 
 
+def failed(findings: Sequence[Finding], strict: bool = False) -> bool:
+    """Whether the findings fail the run: any error, or under `strict` any warning too."""
+    return any(f.severity == ERROR or strict for f in findings)
+
+
 def render_text(findings: Sequence[Finding], root: str = ".") -> str:
-    lines = [f"{_where(f, root)}: {f.message} [{f.rule}]{_pointer(f)}" for f in findings]
+    lines = [f"{_where(f, root)}: {f.severity}: {f.message} [{f.rule}]{_pointer(f)}" for f in findings]
     lines.append(summary_line(findings))
     return "\n".join(lines) + "\n"
 
@@ -68,19 +74,27 @@ def render_text(findings: Sequence[Finding], root: str = ".") -> str:
 def summary_line(findings: Sequence[Finding]) -> str:
     if not findings:
         return "valid: no problems found"
-    affected = len({f.path for f in findings})
-    return f"invalid: {len(findings)} problem(s) in {affected} file(s)"
+    warnings = sum(f.severity == WARNING for f in findings)
+    problems = len(findings) - warnings
+    if not problems:
+        return f"valid: {warnings} warning(s) in {len({f.path for f in findings})} file(s)"
+    affected = len({f.path for f in findings if f.severity == ERROR})
+    also = f", {warnings} warning(s)" if warnings else ""
+    return f"invalid: {problems} problem(s) in {affected} file(s){also}"
 
 
 def render_json(findings: Sequence[Finding], root: str = ".") -> str:
     payload = {
-        "valid": not findings,
+        "valid": not failed(findings),
+        "errors": sum(f.severity == ERROR for f in findings),
+        "warnings": sum(f.severity == WARNING for f in findings),
         "findings": [
             {
                 "file": display_path(root, f.path),
                 "line": f.line,
                 "column": f.column,
                 "pointer": f.pointer,
+                "severity": f.severity,
                 "rule": f.rule,
                 "message": f.message,
             }
@@ -91,14 +105,14 @@ def render_json(findings: Sequence[Finding], root: str = ".") -> str:
 
 
 def render_github(findings: Sequence[Finding], root: str = ".") -> str:
-    """GitHub workflow commands: one `::error` annotation per finding."""
+    """GitHub workflow commands: one `::error` or `::warning` annotation per finding."""
     lines = []
     for f in findings:
         props = [f"file={_escape_property(display_path(root, f.path))}"]
         if f.line is not None:
             props += [f"line={f.line}", f"col={f.column or 1}"]
         props.append(f"title={_escape_property(f'reconciler: {f.rule}')}")
-        lines.append(f"::error {','.join(props)}::{_escape_data(f.message + _pointer(f))}")
+        lines.append(f"::{f.severity} {','.join(props)}::{_escape_data(f.message + _pointer(f))}")
     lines.append(summary_line(findings))
     return "\n".join(lines) + "\n"
 
@@ -108,17 +122,17 @@ def step_summary(findings: Sequence[Finding], root: str = ".") -> str:
     if not findings:
         return "### reconciler validate\n\nNo problems found.\n"
     rows = [
-        f"| `{table_cell(_where(f, root))}` | {table_cell(f.rule)} | {table_cell(f.message)} "
+        f"| `{table_cell(_where(f, root))}` | {f.severity} | {table_cell(f.rule)} | {table_cell(f.message)} "
         f"| `{table_cell(f.pointer or '/')}` |"
         for f in findings
     ]
     header = [
         "### reconciler validate",
         "",
-        f"{len(findings)} problem(s) found.",
+        f"{summary_line(findings)}.",
         "",
-        "| where | rule | problem | pointer |",
-        "|---|---|---|---|",
+        "| where | severity | rule | problem | pointer |",
+        "|---|---|---|---|---|",
     ]
     return "\n".join(header + rows) + "\n"
 

@@ -48,7 +48,7 @@ def salvage(data: Any, kind: str) -> Salvaged | None:
     removed: set[_Path] = set()
     for _round in range(MAX_ROUNDS):
         pruned, indexes = _prune(data, (), removed)
-        model, issues = validate_document(pruned, kind)
+        model, issues = validate_document(pruned, kind, max_issues=None)
         if model is not None:
             return Salvaged(model, data, indexes)
         for issue in issues:

@@ -90,12 +90,15 @@ def write_schemas(directory: Path) -> list[Path]:
     return written
 
 
-def validate_document(data: Any, kind: str) -> tuple[BaseModel | None, list[SchemaIssue]]:
-    """Validate plain data as a document of `kind`: the model, or None and every issue found."""
+def validate_document(
+    data: Any, kind: str, *, max_issues: int | None = MAX_ISSUES
+) -> tuple[BaseModel | None, list[SchemaIssue]]:
+    """Validate plain data as a document of `kind`: the model, or None and every issue found
+    (the first `max_issues` schema issues and a line saying how many more, unless None)."""
     if not isinstance(data, dict):
         return None, [SchemaIssue("", f"a {kind} document must be a mapping, not {_json_type(data)}")]
     unsafe = [] if _all_storable(data) else [SchemaIssue(p, m) for p, m in _unstorable(data, ())]
-    model, issues = _validate(data, kind)
+    model, issues = _validate(data, kind, max_issues)
     if not unsafe:
         return model, issues
     places = {issue.pointer for issue in unsafe}
@@ -174,7 +177,9 @@ def _digits(value: int) -> str:
     return text if len(text) <= 30 else f"of {len(text) or 'over 300'} digits"
 
 
-def _validate(data: dict[str, Any], kind: str) -> tuple[BaseModel | None, list[SchemaIssue]]:
+def _validate(
+    data: dict[str, Any], kind: str, max_issues: int | None
+) -> tuple[BaseModel | None, list[SchemaIssue]]:
     model = DOCUMENT_MODELS[kind]
     try:
         # Fast path: strict Python-mode validation accepts a subset of what strict JSON mode
@@ -189,10 +194,10 @@ def _validate(data: dict[str, Any], kind: str) -> tuple[BaseModel | None, list[S
     try:
         return model.model_validate_json(text, strict=True), []
     except ValidationError as err:
-        return None, _issues(err, data, kind)
+        return None, _issues(err, data, kind, max_issues)
 
 
-def _issues(err: ValidationError, data: Any, kind: str) -> list[SchemaIssue]:
+def _issues(err: ValidationError, data: Any, kind: str, max_issues: int | None) -> list[SchemaIssue]:
     issues: dict[str, SchemaIssue] = {}
     for error in err.errors(include_url=False):
         parts, union_member = _data_path(error["loc"], data)
@@ -204,12 +209,12 @@ def _issues(err: ValidationError, data: Any, kind: str) -> list[SchemaIssue]:
         if issues[pointer].message != message and not union_member:
             issues[pointer] = SchemaIssue(pointer, f"{issues[pointer].message}; {message}")
     found = list(issues.values())
-    if len(found) <= MAX_ISSUES:
+    if max_issues is None or len(found) <= max_issues:
         return found
     more = SchemaIssue(
-        "", f"{len(found) - MAX_ISSUES} more problem(s) in this document are not listed: fix these first"
+        "", f"{len(found) - max_issues} more problem(s) in this document are not listed: fix these first"
     )
-    return [*found[:MAX_ISSUES], more]
+    return [*found[:max_issues], more]
 
 
 def _data_path(loc: tuple[str | int, ...], data: Any) -> tuple[list[str | int], bool]:

@@ -28,7 +28,6 @@ from pathlib import Path
 from reconciler.errors import ConfigError
 from reconciler.repo.findings import Finding
 from reconciler.repo.layout import PROJECT_FILE, in_layout, is_rule_file
-from reconciler.validate.report import display_path
 
 # What a rule file breaks in other files: their references to it, and quorums counted on it.
 _BROKEN_ELSEWHERE = frozenset({"unknown-environment", "unknown-login", "unknown-role", "unreachable-quorum"})
@@ -38,7 +37,8 @@ _BROKEN_ELSEWHERE = frozenset({"unknown-environment", "unknown-login", "unknown-
 class Target:
     """One repository to load, and which of its findings to show (`None`: all of them)."""
 
-    root: str  # as the user sees it: relative when they gave relative paths
+    root: str  # absolute, links kept
+    relative: bool = True  # findings shown relative to the working directory, as the paths were given
     files: set[str] | None = None  # repository-relative paths named
     folders: set[str] = field(default_factory=set)  # repository-relative prefixes ending in "/"
 
@@ -50,9 +50,11 @@ class Target:
 
     def shown(self, findings: Iterable[Finding]) -> list[Finding]:
         """The findings to show, their paths as the user sees them."""
-        return [
-            replace(f, path=display_path(self.root, f.path), related=()) for f in findings if self._shows(f)
-        ]
+        return [replace(f, path=self._display(f.path), related=()) for f in findings if self._shows(f)]
+
+    def _display(self, path: str) -> str:
+        full = Path(self.root) / path
+        return os.path.relpath(full).replace(os.sep, "/") if self.relative else full.as_posix()
 
     def _shows(self, finding: Finding) -> bool:
         if self.files is None:
@@ -88,8 +90,7 @@ def resolve_targets(paths: Sequence[str]) -> list[Target]:
                     " above it (up to the top of its git work tree); give a file of a policy repository"
                 )
             root = absolute  # checked as a repository, which says what is missing
-        shown = str(root) if Path(given).is_absolute() else os.path.relpath(root)
-        target = targets.setdefault(str(root), Target(shown, files=set()))
+        target = targets.setdefault(str(root), Target(str(root), not Path(given).is_absolute(), set()))
         relative = absolute.relative_to(root).as_posix()
         if relative == ".":
             target.files = None  # the whole repository

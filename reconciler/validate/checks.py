@@ -6,10 +6,8 @@ fits what the change asks for, rollouts add up, a quorum can be reached, and a c
 request that already exists on the base branch is not edited. Unknown names come with the
 closest known one ("did you mean …").
 
-Two findings are warnings, which fail a run only under `--strict`: a quorum that some
-eligible members can never reach for their own changes (every other requester can), and a
-change request on a flag key no change request here creates while a close one is created
-(a likely typo; `validate --base` judges flag existence for certain).
+One finding is a warning, which fails a run only under `--strict`: a quorum that some
+eligible members can never reach for their own changes (every other requester can).
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ from reconciler.model.documents import (
     action_mismatch,
 )
 from reconciler.model.flags import FlagFilters
-from reconciler.model.suggest import closest, did_you_mean
+from reconciler.model.suggest import Names, did_you_mean
 from reconciler.repo.findings import WARNING, Finding
 from reconciler.repo.layout import MEMBERS_FILE, PROJECT_FILE
 from reconciler.repo.loader import PolicyRepository
@@ -52,7 +50,6 @@ def check_repository(repo: PolicyRepository, base: FileSource | None = None) -> 
         findings += _check_policy(path, policy, context)
     for path, change in repo.changes.items():
         findings += _check_change(path, change.spec, context)
-    findings += _check_flag_keys(repo.changes)
     if base is not None:
         findings += check_unchanged(repo.source, base, repo.changes)
     return [_as_written(f, repo) for f in findings if _judged(f, repo)]
@@ -62,14 +59,7 @@ def check_repository(repo: PolicyRepository, base: FileSource | None = None) -> 
 # values that are there. Not what weighs the document as a whole (an action's required parts,
 # rollouts adding up, a quorum against its approvers): a dropped part would make those false.
 _SALVAGED_RULES = frozenset(
-    {
-        "unknown-environment",
-        "unknown-login",
-        "unknown-role",
-        "duplicate-name",
-        "copy-into-itself",
-        "unknown-flag",
-    }
+    {"unknown-environment", "unknown-login", "unknown-role", "duplicate-name", "copy-into-itself"}
 )
 
 
@@ -92,9 +82,9 @@ class _Context:
 
     def __init__(self, repo: PolicyRepository):
         project, members = repo.project, repo.members
-        self.environments = {e.key for e in project.spec.environments} if project else None
-        self.logins = {m.login.lower() for m in members.spec.members} if members else None
-        self.roles = {r.name for r in members.spec.roles} if members else None
+        self.environments = _Known(e.key for e in project.spec.environments) if project else None
+        self.logins = _Known(m.login.lower() for m in members.spec.members) if members else None
+        self.roles = _Known(r.name for r in members.spec.roles) if members else None
         self.members = members.spec.members if members else []
         self.complete_members = MEMBERS_FILE not in repo.salvaged
         if PROJECT_FILE in repo.salvaged and self.environments is not None:
@@ -103,6 +93,24 @@ class _Context:
             plain = repo.salvaged[MEMBERS_FILE].plain
             self.logins |= {login.lower() for login in _spelled(plain, "members", "login")}
             self.roles |= _spelled(plain, "roles", "name")
+
+
+class _Known(set[str]):
+    """Known names, with what an unknown-name finding says about them worked out once: a
+    repository may declare thousands of names and misspell many (filled before first use)."""
+
+    _names: Names | None = None
+    _listing: str | None = None
+
+    def names(self) -> Names:
+        if self._names is None:
+            self._names = Names(self)
+        return self._names
+
+    def listing(self) -> str:
+        if self._listing is None:
+            self._listing = _listed(sorted(self)) or "none"
+        return self._listing
 
 
 def _spelled(plain: Any, entries: str, name: str) -> set[str]:
@@ -272,46 +280,6 @@ def _check_variants(path: str, where: str, variants: Iterable[Any]) -> Iterator[
         if variant.key in seen:
             yield _at(path, f"{where}/{i}/key", f"variant {variant.key!r} is listed twice", "bad-argument")
         seen.add(variant.key)
-
-
-# The actions that need the flag to exist in the change's environment.
-_NEEDS_FLAG = ("feature_flag.update", "feature_flag.enable", "feature_flag.disable", "feature_flag.delete")
-
-
-def _check_flag_keys(changes: dict[str, ChangeRequest]) -> Iterator[Finding]:
-    """A warning for a change to a flag key that no change request here creates in its
-    environment, when one with a close key is created there: most likely a typo.
-
-    Without the base's history this cannot be certain (`validate --base` judges existence),
-    so only the likely typo is named, and as a warning.
-    """
-    created: dict[str, set[str]] = {}
-    for change in changes.values():
-        if change.spec.action_key in ("feature_flag.create", "feature_flag.copy"):
-            created.setdefault(change.spec.environment, set()).add(change.spec.resource_id)
-    for path, change in changes.items():
-        spec = change.spec
-        if spec.action_key in _NEEDS_FLAG:
-            yield from _likely_typo(path, "/spec/resource_id", spec.resource_id, spec.environment, created)
-        elif spec.action_key == "feature_flag.copy" and spec.source_environment is not None:
-            yield from _likely_typo(
-                path, "/spec/resource_id", spec.resource_id, spec.source_environment, created
-            )
-
-
-def _likely_typo(
-    path: str, pointer: str, key: str, environment: str, created: dict[str, set[str]]
-) -> Iterator[Finding]:
-    known = created.get(environment, set())
-    if key in known:
-        return
-    match = closest(key, known)
-    if match is not None:
-        message = (
-            f"no change request here creates flag {key!r} in {environment!r}, one creates {match!r}:"
-            f" did you mean {match!r}?"
-        )
-        yield Finding(path, message, pointer, rule="unknown-flag", severity=WARNING)
 
 
 def check_unchanged(source: FileSource, base: FileSource, changes: Iterable[str]) -> Iterator[Finding]:

@@ -61,7 +61,7 @@ def test_what_a_dropped_part_would_make_false_is_not_judged(repo: Path) -> None:
 
 def test_suggestions_are_names_never_values(repo: Path) -> None:
     edit(repo / "reconciler.yaml", "api_token: phc_production", "api_tokn: phc_production")
-    edit(repo / "changes" / "2026" / "kill.yaml", "environment: production", "environment: phc-production")
+    edit(repo / "changes" / "2026" / "kill.yaml", "environment: production", "environment: productoin")
     findings = validate_source(DirectorySource(repo))
     messages = " ".join(f.message for f in findings)
     assert "did you mean 'api_token'?" in messages

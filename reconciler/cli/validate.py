@@ -17,7 +17,7 @@ from reconciler.validate.targets import resolve_targets
 
 
 @click.command()
-@click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path())
+@click.argument("paths", nargs=-1, metavar="[PATH]...")  # checked by resolve_targets, NUL bytes too
 @click.option(
     "--format",
     "fmt",

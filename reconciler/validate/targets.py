@@ -76,30 +76,44 @@ def resolve_targets(paths: Sequence[str]) -> list[Target]:
     """
     targets: dict[str, Target] = {}
     for given in paths or (".",):
-        absolute = Path(os.path.normpath(Path(given).absolute()))  # links kept, `..` taken lexically
-        if not _lexists(absolute):
-            raise ConfigError(f"{given}: no such file or directory")
-        # A link to a directory is a repository when it holds reconciler.yaml, and otherwise an
-        # entry of the repository around it, judged as a link and never followed.
-        is_dir = absolute.is_dir() and (not absolute.is_symlink() or _lexists(absolute / PROJECT_FILE))
-        root = _repository_root(absolute if is_dir else absolute.parent)
-        if root is None:
-            if not is_dir:
-                raise ConfigError(
-                    f"{given} is in no policy repository: no {PROJECT_FILE} in its directory or any"
-                    " above it (up to the top of its git work tree); give a file of a policy repository"
-                )
-            root = absolute  # checked as a repository, which says what is missing
-        target = targets.setdefault(str(root), Target(str(root), not Path(given).is_absolute(), set()))
-        relative = absolute.relative_to(root).as_posix()
-        if relative == ".":
-            target.files = None  # the whole repository
-        elif target.files is not None:
-            if is_dir:
-                target.folders.add(relative + "/")
-            else:
-                target.files.add(relative)
+        try:
+            _add(targets, given)
+        except (OSError, ValueError) as err:  # a NUL byte, a name too long, a loop of links
+            raise ConfigError(f"{_shown(given)}: cannot be read as a path ({err})") from err
     return [t for t in targets.values() if t.wanted()]
+
+
+def _add(targets: dict[str, Target], given: str) -> None:
+    """Add the repository of `given` to `targets`, with `given` among what it shows."""
+    absolute = Path(os.path.normpath(Path(given).absolute()))  # links kept, `..` taken lexically
+    if not _lexists(absolute):
+        raise ConfigError(f"{_shown(given)}: no such file or directory")
+    # A link to a directory is a repository when it holds reconciler.yaml, and otherwise an
+    # entry of the repository around it, judged as a link and never followed.
+    is_dir = absolute.is_dir() and (not absolute.is_symlink() or _lexists(absolute / PROJECT_FILE))
+    root = _repository_root(absolute if is_dir else absolute.parent)
+    if root is None:
+        if not is_dir:
+            raise ConfigError(
+                f"{_shown(given)} is in no policy repository: no {PROJECT_FILE} in its directory or any"
+                " above it (up to the top of its git work tree); give a file of a policy repository"
+            )
+        root = absolute  # checked as a repository, which says what is missing
+    target = targets.setdefault(str(root), Target(str(root), not Path(given).is_absolute(), set()))
+    relative = absolute.relative_to(root).as_posix()
+    if relative == ".":
+        target.files = None  # the whole repository
+    elif target.files is not None:
+        if is_dir:
+            target.folders.add(relative + "/")
+        else:
+            target.files.add(relative)
+
+
+def _shown(given: str) -> str:
+    """A path as typed, quoted when it holds what a terminal would act on (a newline, an escape)."""
+    text = given if given.isprintable() else repr(given)
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _repository_root(start: Path) -> Path | None:

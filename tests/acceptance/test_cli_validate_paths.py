@@ -110,6 +110,21 @@ def test_a_file_in_no_repository_is_a_usage_error(repo: Path, tmp_path: Path) ->
     assert code == 2 and "no such file or directory" in out
 
 
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("bad\0name.yaml", "'bad\\x00name.yaml': "),
+        ("x" * 5000 + ".yaml", "cannot be read as a path"),
+        ("flags/changes/fake\n::error file=x::forged.yaml", "'flags/changes/fake\\n::error"),
+    ],
+    ids=["nul", "too long", "newline"],
+)
+def test_a_hostile_path_is_a_usage_error_shown_quoted(repo: Path, path: str, said: str) -> None:
+    code, out = run("validate", path, "--format", "github")
+    assert code == 2 and said in out
+    assert "\n::error" not in out
+
+
 def test_the_search_for_reconciler_yaml_stops_at_the_top_of_the_git_work_tree(tmp_path: Path) -> None:
     # A reconciler.yaml above the work tree belongs to something else: never borrowed.
     shutil.copytree(BASE, tmp_path / "outer")

@@ -152,7 +152,7 @@ def planned_files(
     files[EXAMPLE_CHANGE] = _fill(_template("example-change.yaml"), SCHEMAS=SCHEMA_DIR)
     files[".gitignore"] = _template("gitignore")
     files[".github/workflows/validate.yml"] = _fill(_template("validate.yml"), VERSION=__version__)
-    files[".pre-commit-config.yaml"] = _template("pre-commit-config.yaml")
+    files[".pre-commit-config.yaml"] = _fill(_template("pre-commit-config.yaml"), VERSION=__version__)
     files[".vscode/settings.json"] = _fill(_template("vscode-settings.json"), SCHEMAS=SCHEMA_DIR)
     for kind in KINDS:
         files[f"{SCHEMA_DIR}/{SCHEMA_FILES[kind]}"] = schema_text(kind)

@@ -1,7 +1,7 @@
 """The validator as one pipeline: load the repository, check it, locate the findings.
 
-`validate_source` gives every schema and semantic finding and every warning, sorted by
-place; a reporter from
+`validate_source` gives every schema and semantic finding, sorted by place, in one run: the
+semantic checks also read what of a file with schema errors still reads. A reporter from
 `report.REPORTERS` prints them.
 """
 
@@ -20,6 +20,6 @@ def validate_source(source: FileSource, base: FileSource | None = None, jobs: in
     `base` is the same repository at the base branch: change requests that exist there must
     be unchanged.
     """
-    repo = load_repository(source, jobs=jobs)
+    repo = load_repository(source, jobs=jobs, salvage_invalid=True)
     findings = [*repo.findings, *check_repository(repo, base=base), *advice(repo)]
     return locate_findings(findings, source)

@@ -58,14 +58,15 @@ def test_text_format_lists_every_problem_with_file_line_column_and_pointer(broke
     assert code == 1
     root = str(broken_repo)
     assert (
-        f"{root}/changes/2026/sneaky.yaml:10:39: Input should be less than or equal to 100 (got 150) [schema]"
-        " (at /spec/instructions/0/percentage)" in out
+        f"{root}/changes/2026/sneaky.yaml:10:39: error: Input should be less than or equal to 100 (got 150)"
+        " [schema] (at /spec/instructions/0/percentage)" in out
     )
-    assert f"{root}/policies/dup.yaml:2:1: duplicate key 'a'" in out
-    assert out.rstrip().endswith("invalid: 2 problem(s) in 2 file(s)")
+    assert f"{root}/changes/2026/sneaky.yaml:8:3: error: unknown environment 'qa'" in out  # same run
+    assert f"{root}/policies/dup.yaml:2:1: error: duplicate key 'a'" in out
+    assert out.rstrip().endswith("invalid: 3 problem(s) in 2 file(s)")
 
 
-def test_semantic_problems_appear_once_the_schema_is_satisfied(tmp_path: Path) -> None:
+def test_semantic_problems_of_a_schema_valid_file(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(FIXTURES / "base", repo)
     (repo / "changes" / "2026" / "sneaky.yaml").write_text(BAD_CHANGE.replace("150", "50"), encoding="utf-8")
@@ -86,6 +87,7 @@ def test_json_format_is_machine_readable(broken_repo: Path) -> None:
     first = payload["findings"][0]
     assert set(first) == {"file", "line", "column", "pointer", "severity", "rule", "message"}
     assert first["severity"] == "error"
+    assert payload["errors"] == 3 and payload["warnings"] == 0
 
 
 def test_github_format_prints_annotations_and_writes_the_full_step_summary(
@@ -98,15 +100,15 @@ def test_github_format_prints_annotations_and_writes_the_full_step_summary(
     )
     assert code == 1
     annotations = [line for line in out.splitlines() if line.startswith("::error ")]
-    assert len(annotations) == 2
+    assert len(annotations) == 3
     root = str(broken_repo)
-    assert annotations[0] == (
+    assert annotations[1] == (
         f"::error file={root}/changes/2026/sneaky.yaml,line=10,col=39,title=reconciler%3A schema::"
         "Input should be less than or equal to 100 (got 150) (at /spec/instructions/0/percentage)"
     )
     text = summary.read_text(encoding="utf-8")
     assert text.startswith("earlier step\n### reconciler validate")
-    assert "| `" + root + "/policies/dup.yaml:2:1` | yaml | duplicate key 'a'" in text
+    assert "| `" + root + "/policies/dup.yaml:2:1` | error | yaml | duplicate key 'a'" in text
 
 
 def test_github_format_escapes_workflow_command_characters(tmp_path: Path) -> None:

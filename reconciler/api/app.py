@@ -60,9 +60,10 @@ def create_app(
     app.state.definitions = definitions
     app.state.metrics = metrics
 
+    # Local evaluation first: its `feature_flags/local_evaluation/` precedes `feature_flags/{flag_id}/`.
+    app.include_router(localeval.router(ctx, definitions, PROJECT_PREFIXES))
     for prefix in PROJECT_PREFIXES:
         app.include_router(routes_posthog.router(ctx, prefix))
-    app.include_router(localeval.router(ctx, definitions))
     app.include_router(launchdarkly.router(ctx))
     app.include_router(v1.router(ctx))
     app.include_router(ops.router(ctx, metrics, status_provider))

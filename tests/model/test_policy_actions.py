@@ -58,7 +58,7 @@ def test_empty_repeated_or_unknown_actions_are_refused_by_model_and_schema(actio
 
 
 def test_a_repeated_action_is_named() -> None:
-    with pytest.raises(ValidationError, match="feature_flag.update is listed more than once"):
+    with pytest.raises(ValidationError, match=r"feature_flag\.update is listed more than once"):
         ApprovalPolicy.model_validate(
             document(["feature_flag.update", "feature_flag.enable", "feature_flag.update"])
         )

@@ -111,6 +111,18 @@ class Queries:
         with self._connection() as conn:
             return [rows.flag_record(r) for r in conn.execute(query.order_by(t.flags.c.id))]
 
+    def flag_ids(self, environment_id: int, keys: list[str]) -> dict[str, int]:
+        """The ids of those of the flags `keys` that exist in the environment, by key."""
+        f = t.flags.c
+        found: dict[str, int] = {}
+        with self._connection() as conn:
+            for start in range(0, len(keys), 500):
+                query = sa.select(f.key, f.id).where(
+                    (f.environment_id == environment_id) & f.key.in_(keys[start : start + 500])
+                )
+                found.update({row.key: row.id for row in conn.execute(query)})
+        return found
+
     def flag_history(self, environment_id: int, key: str) -> list[FlagVersionRecord]:
         """Every version of the flag, oldest first."""
         v = t.flag_versions

@@ -38,7 +38,10 @@ def reconciled_history(repo: GitRepo) -> None:
     """Flags created and ramped under policies, one change no policy governs, and a policy
     that lists two actions, each landed as the trailers source reads it."""
     pr.bootstrap(repo)  # by dave
-    pr.land(repo, {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout")})
+    pr.land(
+        repo,
+        {"changes/create-checkout.yaml": pr.create_flag("create-checkout", "checkout", tags=["payments"])},
+    )
     pr.land(repo, {"changes/ramp-checkout.yaml": pr.ramp("ramp-checkout", "checkout", 50)})
     pr.land(
         repo,
@@ -128,6 +131,8 @@ def test_flags_name_who_created_and_changed_them_with_typed_values(api: Client) 
     beta = results(api, "/api/environments/2/feature_flags/")[0]
     assert beta["rollout_percentage"] == 100 and isinstance(beta["rollout_percentage"], int)
     assert checkout["rollout_percentage"] == 50 and isinstance(checkout["rollout_percentage"], int)
+    [group] = checkout["filters"]["groups"]
+    assert isinstance(group["rollout_percentage"], int)
 
 
 def test_flag_filters(api: Client) -> None:
@@ -140,8 +145,16 @@ def test_flag_filters(api: Client) -> None:
     assert keys("type=boolean") == ["checkout"] and keys("type=multivariant") == []
     alice = results(api, "/api/environments/1/change_requests/")[0]["created_by"]["id"]
     assert keys(f"created_by_id={alice}") == ["checkout"] and keys("created_by_id=424242") == []
-    assert keys('tags=["none"]') == [] and keys("tags=[]") == []
-    for bad in ("active=maybe", "type=kind", "tags=notjson", 'tags={"a":1}', "created_by_id=-1"):
+    assert keys('tags=["payments","x"]') == keys("tags=payments") == ["checkout"]
+    assert keys('tags=["none"]') == [] and keys("tags=[]") == [] and keys("tags=notjson") == []
+    assert keys('tags={"a":1}') == [] and keys("tags=%00%FF") == []
+    for bad in (
+        "active=maybe",
+        "type=kind",
+        "created_by_id=-1",
+        "created_by_id=99999999999",
+        "search=" + "x" * 401,
+    ):
         assert api.get(f"/api/environments/1/feature_flags/?{bad}").status_code == 422, bad
 
 

@@ -57,16 +57,16 @@ def flag_type(record: FlagRecord) -> FlagType:
 
 
 def parse_tags(text: str | None) -> tuple[str, ...] | None:
-    """`["a","b"]` (as PostHog takes it) → ('a', 'b'); 422 for anything but a list of strings."""
+    """`["a","b"]` (as PostHog takes it) → ('a', 'b'); any other text is one tag."""
     if text is None or not text.strip():
         return None
     try:
         tags = json.loads(text)
     except ValueError:
-        tags = None
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ApiError(422, 'tags must be a JSON list of strings, e.g. ["checkout"]', attr="tags")
-    return tuple(tags)
+        return (text,)
+    if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
+        return tuple(tags)
+    return (text,)
 
 
 def flag_by_id(access: Access, flag_id: str) -> FlagRecord:

@@ -222,7 +222,7 @@ def _change_request_routes(api: APIRouter, ctx: ApiContext) -> None:
                 )
                 count, rows = access.reader.list_change_requests(filters)
                 directory, login = ctx.members(access), access.caller.login
-                flag_ids = flag_ids_of(access)
+                flag_ids = flag_ids_of(access, [cr.resource_id for cr in rows])
                 results = [posthog.change_request_object(cr, directory, login, flag_ids) for cr in rows]
                 return page(request, ctx.settings, count=count, offset=offset, limit=limit, results=results)
 
@@ -251,12 +251,12 @@ def _change_request_routes(api: APIRouter, ctx: ApiContext) -> None:
                         404, f"no change request {change_request_id} in environment {access.env.id}"
                     )
                 return posthog.change_request_object(
-                    cr, ctx.members(access), access.caller.login, flag_ids_of(access)
+                    cr, ctx.members(access), access.caller.login, flag_ids_of(access, [cr.resource_id])
                 )
 
             return ctx.respond(access, request, render)
 
 
-def flag_ids_of(access: Access) -> dict[str, int]:
-    """The environment's flag ids by key (what a change request's `resource_id` shows)."""
-    return {f.flag.key: f.flag.id for f in access.reader.list_flags(access.env.id)}
+def flag_ids_of(access: Access, keys: list[str]) -> dict[str, int]:
+    """The ids of the environment's flags `keys` (what a change request's `resource_id` shows)."""
+    return access.reader.flag_ids(access.env.id, sorted(set(keys)))

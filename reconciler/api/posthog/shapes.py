@@ -15,6 +15,7 @@ from typing import Any
 
 from reconciler.api.directory import Directory, iso, user_object
 from reconciler.model.durations import parse_duration
+from reconciler.model.flags import FlagFilters
 from reconciler.store import (
     AuditRecord,
     ChangeRequestRecord,
@@ -257,7 +258,7 @@ def flag_object(
         "id": flag.id,
         "name": flag.name,
         "key": flag.key,
-        "filters": flag.filters.model_dump(mode="json"),
+        "filters": filters_object(flag.filters),
         "deleted": flag.deleted,
         "active": flag.active,
         "created_by": directory.user(people[0]),
@@ -292,7 +293,7 @@ def flag_version_object(
             "name": flag.name,
             "active": flag.active,
             "deleted": flag.deleted,
-            "filters": flag.filters.model_dump(mode="json"),
+            "filters": filters_object(flag.filters),
             "ensure_experience_continuity": flag.ensure_experience_continuity,
             "tags": list(flag.tags),
         },
@@ -318,6 +319,16 @@ def _made_by(cr: ChangeRequestRecord, directory: Directory) -> dict[str, Any]:
         "approvals": [approval_object(cr.id, v, directory) for v in cr.votes],
         "bypass": cr.bypass,
     }
+
+
+def filters_object(filters: FlagFilters) -> dict[str, Any]:
+    """A flag's `filters` with whole rollout percentages as integers, as PostHog writes them."""
+    body: dict[str, Any] = filters.model_dump(mode="json")
+    for group in body.get("groups") or []:
+        group["rollout_percentage"] = number(group.get("rollout_percentage"))
+    for variant in (body.get("multivariate") or {}).get("variants") or []:
+        variant["rollout_percentage"] = number(variant.get("rollout_percentage"))
+    return body
 
 
 def number(value: float | None) -> int | float | None:

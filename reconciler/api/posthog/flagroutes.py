@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from reconciler.api import models
 from reconciler.api.auth import Access
 from reconciler.api.context import ApiContext
+from reconciler.api.directory import Directory
 from reconciler.api.errors import ApiError
 from reconciler.api.paging import INT32, Offset, ProjectId, TextFilter, page
 from reconciler.api.posthog import shapes as posthog
@@ -208,6 +209,7 @@ def add_routes(api: APIRouter, ctx: ApiContext) -> None:
             )
 
 
-def _uuid(directory: Any, person: str | None) -> str | None:
+def _uuid(directory: Directory, person: str | None) -> str | None:
+    """A person as `flag_people` names them (uuid or login) → their member uuid, as filters compare."""
     member = directory.member(person)
     return member.uuid if member else person

@@ -104,6 +104,13 @@ def user_object(member: MemberRecord) -> dict[str, Any]:
     }
 
 
+def directory_of(reader: Reader) -> Directory:
+    """The directory as `reader` sees the store (for callers outside a request, such as the CLI)."""
+    return Directory.build(
+        reader.store_version(), reader.list_members(include_removed=True), reader.list_roles()
+    )
+
+
 class DirectoryCache:
     """The directory of the current store version, rebuilt only when the store changed."""
 

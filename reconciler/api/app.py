@@ -77,9 +77,10 @@ def create_app(
     evaluators = remoteeval.EvaluatorCache()
     app.state.evaluators = evaluators
 
+    # Local evaluation first: its `feature_flags/local_evaluation/` precedes `feature_flags/{flag_id}/`.
+    app.include_router(localeval.router(ctx, definitions, PROJECT_PREFIXES))
     for prefix in PROJECT_PREFIXES:
         app.include_router(routes_posthog.router(ctx, prefix))
-    app.include_router(localeval.router(ctx, definitions))
     app.include_router(remoteeval.router(ctx, evaluators))
     for prefix in PROJECT_PREFIXES:
         app.include_router(remoteconfig.router(ctx, evaluators, prefix))

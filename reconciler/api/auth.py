@@ -132,7 +132,7 @@ class Gate:
         credentials: HTTPAuthorizationCredentials | None,
         scope: str | None,
         *,
-        project_id: int | None = None,
+        project_id: int | str | None = None,
         environment_key: str | None = None,
         api_token: str | None = None,
     ) -> Iterator[Access]:
@@ -145,8 +145,8 @@ class Gate:
             environment = None
             if project_id is not None or environment_key is not None or api_token is not None:
                 envs = self.environments(snapshot, version)
-                if project_id is not None:
-                    environment = envs.by_id.get(project_id)
+                if project_id is not None:  # (checked first: a token query parameter never overrides it)
+                    environment = _by_project_id(envs, caller, project_id)
                     _require_readable(caller, environment, f"environment {project_id}")
                 elif environment_key is not None:
                     environment = envs.by_key.get(environment_key)
@@ -209,6 +209,28 @@ class Gate:
                 self._tokens.clear()
             self._tokens[digest] = (record, now + ttl)
         return record
+
+
+CURRENT = "@current"
+
+
+def _by_project_id(envs: Environments, caller: Caller, project_id: int | str) -> EnvironmentRecord | None:
+    """The environment a path's `project_id` names: its id, or PostHog's `@current` alias.
+
+    `@current` is the caller's environment: the one a token is bound to, or the only one the
+    project has. A token that may read several of several environments has no current one:
+    answered 404 with what to write instead, never a guess.
+    """
+    if project_id != CURRENT:
+        return envs.by_id.get(int(project_id))
+    readable = sorted(e for e in envs.by_id if caller.may_read(e))
+    if len(readable) <= 1:
+        return envs.by_id[readable[0]] if readable else None
+    raise ApiError(
+        404,
+        f"{CURRENT} names the environment of a token bound to one environment; this token may read "
+        f"several: use an environment id ({', '.join(map(str, readable))}) instead",
+    )
 
 
 def _require_readable(

@@ -241,7 +241,10 @@ def build_record(
     evaluation, outcome = decision.evaluation, decision.outcome
     applied = decision.applies
     members = {m.login.lower(): m for m in regime.members.spec.members}
-    requester = next(iter(sorted(context.requesters)), None)
+    # Of several requesters (the pull request's author, the file's commit authors), a member
+    # of members.yaml first: she is the one the API can show as `created_by`.
+    ranked = sorted(context.requesters, key=lambda login: (login.lower() not in members, login))
+    requester = next(iter(ranked), None)
     requester_member = members.get(requester.lower()) if requester else None
     merger_member = members.get(context.merger.lower()) if context.merger else None
     bypass = [

@@ -218,6 +218,13 @@ def _duration(text: str) -> str:
     return text
 
 
+def _distinct_actions(actions: list[PolicyAction]) -> list[PolicyAction]:
+    repeated = sorted({a for a in actions if actions.count(a) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(repeated)} is listed more than once")
+    return actions
+
+
 class PolicyMatch(Closed):
     """Which changes a policy governs. An absent list means all."""
 
@@ -259,7 +266,19 @@ class ApproverConfig(Closed):
 class ApprovalPolicySpec(Closed):
     """An approval policy (PostHog's approval policy, as code)."""
 
-    action_key: PolicyAction = Field(description="The action this policy governs.")
+    action_key: (
+        PolicyAction
+        | Annotated[
+            list[PolicyAction],
+            Field(min_length=1, json_schema_extra={"uniqueItems": True}),
+            AfterValidator(_distinct_actions),
+        ]
+    ) = Field(
+        description=(
+            "The action this policy governs, or a list of actions it governs alike (the API shows"
+            " one policy object per action)."
+        ),
+    )
     match: PolicyMatch = Field(default_factory=PolicyMatch, description="Which changes it governs.")
     conditions: Condition | None = Field(
         default=None, description="Only changes satisfying this rule; absent means always."
@@ -280,6 +299,11 @@ class ApprovalPolicySpec(Closed):
         description=f"How long a request stays open, e.g. `14d` or `72h`; at most {MAX_DURATION_TEXT}.",
     )
     enabled: bool = Field(default=True, description="Disabled policies govern nothing.")
+
+    @property
+    def actions(self) -> tuple[PolicyAction, ...]:
+        """Every action the policy governs, in the order written."""
+        return (self.action_key,) if isinstance(self.action_key, str) else tuple(self.action_key)
 
 
 class ApprovalPolicy(Closed):

@@ -128,19 +128,16 @@ def planned_files(
             OWNER_LAST=_scalar(last.strip()),
         ),
     }
+    # One file per environment: the action list spares a file per action.
     for environment, quorum, approvers in _ENVIRONMENTS:
-        for action_key in FLAG_ACTIONS:
-            action = action_key.removeprefix("feature_flag.")
-            files[f"policies/{environment}-{action}.yaml"] = _fill(
-                _template("flag-policy.yaml"),
-                SCHEMAS=SCHEMA_DIR,
-                ENV=environment,
-                ACTION=action,
-                QUORUM=str(quorum),
-                DESCRIPTION=_scalar(
-                    f"A flag {action} in {environment} needs {approvers} besides its author."
-                ),
-            )
+        files[f"policies/{environment}-flags.yaml"] = _fill(
+            _template("flag-policy.yaml"),
+            SCHEMAS=SCHEMA_DIR,
+            ENV=environment,
+            ACTIONS="\n".join(f"    - {action}" for action in FLAG_ACTIONS),
+            QUORUM=str(quorum),
+            DESCRIPTION=_scalar(f"Any flag change in {environment} needs {approvers} besides its author."),
+        )
     for name, action, what in _META:
         files[f"policies/{name}.yaml"] = _fill(
             _template("meta-policy.yaml"),

@@ -111,6 +111,18 @@ class Queries:
         with self._connection() as conn:
             return [rows.flag_record(r) for r in conn.execute(query.order_by(t.flags.c.id))]
 
+    def flag_ids(self, environment_id: int, keys: list[str]) -> dict[str, int]:
+        """The ids of those of the flags `keys` that exist in the environment, by key."""
+        f = t.flags.c
+        found: dict[str, int] = {}
+        with self._connection() as conn:
+            for start in range(0, len(keys), 500):
+                query = sa.select(f.key, f.id).where(
+                    (f.environment_id == environment_id) & f.key.in_(keys[start : start + 500])
+                )
+                found.update({row.key: row.id for row in conn.execute(query)})
+        return found
+
     def flag_history(self, environment_id: int, key: str) -> list[FlagVersionRecord]:
         """Every version of the flag, oldest first."""
         v = t.flag_versions
@@ -121,6 +133,32 @@ class Queries:
         )
         with self._connection() as conn:
             return [rows.flag_version_record(r) for r in conn.execute(query)]
+
+    def flag_people(self, environment_id: int) -> dict[int, tuple[str | None, str | None]]:
+        """Who created and who last changed each flag of the environment: the requesters (member
+        uuid, else login) of the change requests behind its first and its latest version."""
+        v, cr, f = t.flag_versions, t.change_requests, t.flags
+        who = sa.func.coalesce(cr.c.created_by_uuid, cr.c.created_by_login)
+        first = (
+            sa.select(v.c.flag_id, sa.func.min(v.c.version).label("version"))
+            .where(v.c.environment_id == environment_id)
+            .group_by(v.c.flag_id)
+            .subquery()
+        )
+        created = (
+            sa.select(v.c.flag_id, who.label("who"))
+            .join(first, (first.c.flag_id == v.c.flag_id) & (first.c.version == v.c.version))
+            .join(cr, cr.c.id == v.c.change_request_id)
+        )
+        changed = (
+            sa.select(f.c.id.label("flag_id"), who.label("who"))
+            .join(cr, cr.c.id == f.c.change_request_id)
+            .where(f.c.environment_id == environment_id)
+        )
+        with self._connection() as conn:
+            creators = {row.flag_id: row.who for row in conn.execute(created)}
+            modifiers = {row.flag_id: row.who for row in conn.execute(changed)}
+        return {i: (creators.get(i), modifiers.get(i)) for i in creators.keys() | modifiers.keys()}
 
     # --- policies, members --------------------------------------------------------------
 
@@ -222,6 +260,13 @@ class Queries:
         with self._snapshot() as conn:
             count = conn.scalar(sa.select(sa.func.count()).select_from(t.audit_events).where(*where)) or 0
             return int(count), [rows.audit_record(r) for r in conn.execute(query)]
+
+    def get_audit(self, event_id: int) -> AuditRecord | None:
+        """One audit event by its id."""
+        query = sa.select(t.audit_events).where(t.audit_events.c.id == event_id)
+        with self._connection() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else rows.audit_record(row)
 
     def audit_head_id(self) -> int:
         """The id of the newest audit event; 0 before the first."""

@@ -36,6 +36,16 @@ def policy_uuid(name: str) -> str:
     return stable_uuid("approval_policy", name)
 
 
+def policy_action_uuid(name: str, action: str) -> str:
+    """The id of one action of the policy `name` that lists several actions.
+
+    Names never hold `/`, so no (name, action) pair can share its key with another pair or
+    with a policy's own id: ids stay distinct, and depend on nothing but the policy's name and
+    the action (other files never change them).
+    """
+    return stable_uuid("approval_policy", f"{name}/{action}")
+
+
 def role_uuid(name: str) -> str:
     """The id of a role declared without an explicit `id`."""
     return stable_uuid("role", name)
@@ -76,7 +86,10 @@ class FlagVersionRecord:
 
 @dataclass(frozen=True)
 class PolicyRecord:
-    """An approval policy in force: its spec as plain JSON and the commit that put it in force."""
+    """An approval policy in force: its spec as plain JSON and the commit that put it in force.
+
+    `action_key` is its first action; `actions` are all of them (a policy may list several).
+    """
 
     id: str
     name: str
@@ -107,7 +120,7 @@ class PolicyRecord:
             name=doc.metadata.name,
             description=doc.metadata.description,
             file=file,
-            action_key=doc.spec.action_key,
+            action_key=doc.spec.actions[0],
             spec=doc.spec.model_dump(mode="json"),
             enabled=doc.spec.enabled,
             commit=commit,
@@ -115,6 +128,21 @@ class PolicyRecord:
             created_at=created_at,
             updated_at=updated_at or created_at,
         )
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        written = self.spec.get("action_key", self.action_key)
+        return (written,) if isinstance(written, str) else tuple(written)
+
+    def per_action(self) -> list[tuple[str, str]]:
+        """`(id, action)` for each action: PostHog's policy object governs one action.
+
+        A policy written with one action keeps its own id; one that lists actions gets an id
+        per action, so adding or removing one action leaves the others' ids as they were.
+        """
+        if isinstance(self.spec.get("action_key", self.action_key), str):
+            return [(self.id, self.actions[0])]
+        return [(policy_action_uuid(self.name, action), action) for action in self.actions]
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ PARAMS: dict[str, Any] = {
     "envKey": "production",
     "id": APPLIED.id,
     "approval_id": APPLIED.id,
+    "event_id": 2,
 }
 
 

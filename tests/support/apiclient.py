@@ -40,3 +40,15 @@ class Client:
 
 
 SETTINGS = ApiSettings(repository="acme/flags", webhook_secret="It's a Secret to Everybody")
+
+
+LAUNCHDARKLY_ENVELOPE = {"code", "message"}
+ENVELOPE = {"type", "code", "detail", "attr"}
+
+
+def error_message(response: httpx.Response) -> str:
+    """What an error says: `detail` in our envelope, `message` in LaunchDarkly's (its routes)."""
+    body = response.json()
+    text = body["message"] if response.request.url.path.startswith("/api/v2/") else body["detail"]
+    assert isinstance(text, str)
+    return text

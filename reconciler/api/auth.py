@@ -31,9 +31,10 @@ TOKEN_CACHE_ENTRIES = 10_000
 
 @dataclass(frozen=True)
 class Caller:
-    """The authenticated caller: a token, or nobody when anonymous access is on."""
+    """The authenticated caller: a token (and its hash), or nobody when anonymous access is on."""
 
     token: TokenRecord | None
+    digest: str | None = None
 
     @property
     def login(self) -> str | None:
@@ -184,7 +185,8 @@ class Gate:
                 "`reconciler token create`",
                 headers=_CHALLENGE,
             )
-        record = self._token(snapshot, token_hash(credentials.credentials))
+        digest = token_hash(credentials.credentials)
+        record = self._token(snapshot, digest)
         if record is None or record.revoked_at is not None:
             raise ApiError(401, "the bearer token is unknown or revoked", headers=_CHALLENGE)
         if scope is not None and not record.allows(scope):
@@ -193,7 +195,31 @@ class Gate:
                 f"this token lacks the scope {scope!r} (it has: {', '.join(record.scopes)}); "
                 f"create one with `reconciler token create --scope {scope}`",
             )
-        return Caller(record)
+        return Caller(record, digest)
+
+    # --- what `fastpath` may use without a snapshot: only what is cached and still fresh ---
+
+    def cached_caller(self, digest: str | None) -> Caller | None:
+        """The caller for a token hash (None: no token) if the cache still vouches for it;
+        None when only the store can say (unknown, expired from the cache, or no token and no
+        anonymous access, which the full path answers 401)."""
+        if digest is None:
+            return Caller(None) if self.settings.allow_anonymous else None
+        cached = self._tokens.get(digest)
+        if cached is None or cached[1] <= time.monotonic() or cached[0].revoked_at is not None:
+            return None
+        return Caller(cached[0], digest)
+
+    def cached_version(self) -> int | None:
+        """The store version while it is trusted (`version_check_seconds`), else None."""
+        cached = self._version
+        if cached is None or cached[1] <= time.monotonic():
+            return None
+        return cached[0]
+
+    def cached_environments(self, version: int) -> Environments | None:
+        current = self._environments
+        return current if current is not None and current.version == version else None
 
     def _token(self, snapshot: Snapshot, digest: str) -> TokenRecord | None:
         """The live token for a hash. A found token is remembered for `token_cache_seconds`

@@ -9,6 +9,7 @@ environments it cannot read).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -118,6 +119,8 @@ class Gate:
         self._environments: Environments | None = None
         self._tokens: dict[str, tuple[TokenRecord, float]] = {}
         self._version: tuple[int, float] | None = None
+        self._refreshing: set[str] = set()
+        self._refresh_lock = threading.Lock()
 
     def environments(self, snapshot: Snapshot, version: int) -> Environments:
         current = self._environments
@@ -216,6 +219,53 @@ class Gate:
         if cached is None or cached[1] <= time.monotonic():
             return None
         return cached[0]
+
+    # Refreshing ahead: `fastpath` asks for a fresh read (in a worker thread) once an entry is
+    # past this share of its lifetime, so busy clients keep finding fresh entries instead of all
+    # missing at the same instant and queueing for the store together. An entry still expires
+    # on time if the refresh fails or is slow, so revocation and new versions are never later.
+    REFRESH_AFTER = 0.5
+
+    def version_due(self) -> bool:
+        """Whether the trusted version should be read again soon (and no read is under way)."""
+        cached, ttl = self._version, self.settings.version_check_seconds
+        if cached is None or ttl <= 0 or "version" in self._refreshing:
+            return False
+        return cached[1] - time.monotonic() < ttl * (1 - self.REFRESH_AFTER)
+
+    def token_due(self, digest: str) -> bool:
+        """Whether a trusted token should be checked in the store again soon."""
+        cached, ttl = self._tokens.get(digest), self.settings.token_cache_seconds
+        if cached is None or ttl <= 0 or digest in self._refreshing:
+            return False
+        return cached[1] - time.monotonic() < ttl * (1 - self.REFRESH_AFTER)
+
+    def refresh(self, version: bool, digest: str | None) -> None:
+        """Read the store version and/or one token again (blocking: run it in a worker thread)."""
+        keys = [k for k in ("version" if version else None, digest) if k is not None]
+        with self._refresh_lock:
+            keys = [k for k in keys if k not in self._refreshing]
+            self._refreshing.update(keys)
+        try:
+            if keys:
+                with self.store.reading() as reader:
+                    if "version" in keys:
+                        self._version = (
+                            reader.store_version(),
+                            time.monotonic() + self.settings.version_check_seconds,
+                        )
+                    if digest is not None and digest in keys:
+                        self._recheck_token(reader, digest)
+        finally:
+            with self._refresh_lock:
+                self._refreshing.difference_update(keys)
+
+    def _recheck_token(self, reader: Reader, digest: str) -> None:
+        record = reader.token_by_hash(digest)
+        if record is None or record.revoked_at is not None:
+            self._tokens.pop(digest, None)
+        else:
+            self._tokens[digest] = (record, time.monotonic() + self.settings.token_cache_seconds)
 
     def cached_environments(self, version: int) -> Environments | None:
         current = self._environments

@@ -24,6 +24,8 @@ histogram under its route template, as the middleware would.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -38,6 +40,7 @@ from reconciler.api.context import ApiContext, response_key
 from reconciler.api.localeval import DefinitionsCache, etag_matches
 from reconciler.api.ops import Metrics
 from reconciler.api.paging import SAFE_TEXT, json_response
+from reconciler.errors import mask_password
 from reconciler.model.states import FEATURE_FLAG_READ
 from reconciler.store.tokens import token_hash
 
@@ -50,6 +53,18 @@ DEFINITIONS_PATHS = ("/flags/definitions", "/api/feature_flag/local_evaluation")
 PROJECT_TOKEN = re.compile(SAFE_TEXT)
 PROJECT_TOKEN_MAX = 200  # the route's Query(max_length=...)
 _NOT_SENT = object()
+_DIGEST = "reconciler.token_digest"  # the caller's token hash, kept in the scope for the refresh
+
+log = logging.getLogger(__name__)
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    """A failed refresh only means the entry expires on time and the full path reads again."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        log.debug("refreshing the caches failed: %s", mask_password(str(error)))
 
 
 class FastPath:
@@ -75,12 +90,25 @@ class FastPath:
         if found is None:
             return False
         response, route = found
+        self._refresh_ahead(scope)
         await response(scope, receive, send)
         self.answered += 1
         self.metrics.latency.labels(route, "GET", str(response.status_code)).observe(
             time.perf_counter() - started
         )
         return True
+
+    def _refresh_ahead(self, scope: Scope) -> None:
+        """Have the version and this caller's token read again in a worker thread when they
+        are close to expiring (one read at a time each), so the caches stay warm."""
+        version = self.gate.version_due()
+        digest = scope.get(_DIGEST)
+        token = digest is not None and self.gate.token_due(digest)
+        if version or token:
+            task = asyncio.get_running_loop().run_in_executor(
+                None, self.gate.refresh, version, digest if token else None
+            )
+            task.add_done_callback(_log_failure)
 
     def _answer(self, scope: Scope) -> tuple[Response, str] | None:
         path = scope["path"]
@@ -112,7 +140,9 @@ class FastPath:
         scheme, _, credentials = bytes(authorization).decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not credentials or " " in credentials:
             return None
-        return self.gate.cached_caller(token_hash(credentials))
+        digest = token_hash(credentials)
+        scope[_DIGEST] = digest
+        return self.gate.cached_caller(digest)
 
     def _definitions(
         self, scope: Scope, caller: Caller, version: int, route: str

@@ -14,6 +14,7 @@ from reconciler.api import ApiSettings, create_app
 from reconciler.api.app import ReconcilerApp
 from reconciler.model.flags import Flag, FlagFilters, FlagGroup
 from reconciler.store import Store
+from reconciler.store.tokens import token_hash
 from tests.support.apiclient import Client
 from tests.support.apiseed import APPLIED, Tokens
 from tests.support.people import T0
@@ -204,5 +205,31 @@ def test_a_new_flag_version_shows_within_the_version_check_time(fresh_store: tup
         while b"brand-new" not in client.get(DEFINITIONS).content:
             assert time.monotonic() - changed_at < 0.3 + 1, "the cached definitions outlived the check time"
             time.sleep(0.02)
+    finally:
+        client.close()
+
+
+def test_a_trusted_entry_close_to_expiry_is_read_again_ahead_and_a_revoked_token_dropped(
+    fresh_store: tuple[Store, Tokens],
+) -> None:
+    store, tokens = fresh_store
+    settings = ApiSettings(token_cache_seconds=0.4, version_check_seconds=0.4)
+    client = Client(create_app(store, settings=settings), tokens.full)
+    try:
+        secret, record = store.create_token("ada", ("approvals:read",))
+        assert client.get("/api/environments/1/change_requests/", token=secret).status_code == 200
+        gate = client.app.state.context.gate
+        digest = token_hash(secret)
+        assert not gate.version_due() and not gate.token_due(digest)  # fresh
+        time.sleep(0.25)  # past half their lifetime
+        assert gate.version_due() and gate.token_due(digest)
+        gate.refresh(True, digest)
+        assert not gate.version_due() and not gate.token_due(digest)  # read again, trusted anew
+        assert gate.cached_caller(digest) is not None
+
+        store.revoke_token(str(record.id))
+        gate.refresh(False, digest)
+        assert gate.cached_caller(digest) is None  # dropped at the refresh, not at expiry
+        assert client.get("/api/environments/1/change_requests/", token=secret).status_code == 401
     finally:
         client.close()

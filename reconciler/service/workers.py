@@ -59,6 +59,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 MAX_WORKERS = 64
 STATUS_FILE = "loop-status.json"
 STATUS_WRITE_SECONDS = 0.1
+ORPHAN_CHECK_SECONDS = 0.5
 _STOP_QUEUE = "stop"  # the loop process's queue reader ends on this
 
 
@@ -223,6 +224,8 @@ def _stop(process: BaseProcess, timeout: float | None) -> None:
 
 
 def _stop_on_signals() -> threading.Event:
+    """Set on SIGTERM or SIGINT, or when the supervisor is gone (killed with SIGKILL, it could
+    not stop its children: they notice they were handed to another parent and stop)."""
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -230,6 +233,15 @@ def _stop_on_signals() -> threading.Event:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while not stop.wait(ORPHAN_CHECK_SECONDS):
+            if os.getppid() != parent:
+                log.warning("the supervisor process is gone: stopping")
+                stop.set()
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
     return stop
 
 

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,11 +49,12 @@ def healthz_count(metrics: str) -> float:
 
 
 def alive(pid: int) -> bool:
+    """Whether the process runs (an exited one waiting to be reaped does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def flag_rollout(service: Service, key: str) -> float | None:
@@ -117,6 +119,19 @@ def test_a_worker_that_dies_ends_the_whole_server_with_exit_2(
     assert service.process.wait(20) == 2
     assert "a process of this server stopped on its own: api-" in service.log()
     assert not alive(other)
+
+
+def test_workers_stop_when_the_supervisor_is_killed(services: list[Service], tmp_path: Path) -> None:
+    service = Service.start(tmp_path, "serve", "serve", "--store", str(tmp_path / "s.db"), "--workers", "2")
+    services.append(service)
+    service.wait_until(lambda: len(worker_pids(service)) == 2, 30)
+    pids = worker_pids(service)
+    service.kill()  # SIGKILL: the supervisor cannot stop them itself
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in pids):
+        assert time.monotonic() < deadline, "orphaned workers kept running"
+        time.sleep(0.1)
+    assert "the supervisor process is gone: stopping" in service.log()
 
 
 def test_a_taken_port_is_a_clear_error_before_any_worker_starts(tmp_path: Path) -> None:

@@ -224,7 +224,7 @@ class Gate:
     # past this share of its lifetime, so busy clients keep finding fresh entries instead of all
     # missing at the same instant and queueing for the store together. An entry still expires
     # on time if the refresh fails or is slow, so revocation and new versions are never later.
-    REFRESH_AFTER = 0.5
+    REFRESH_AFTER = 0.25
 
     def version_due(self) -> bool:
         """Whether the trusted version should be read again soon (and no read is under way)."""

@@ -28,6 +28,10 @@ SECRET = "webhook secret for tests"
 
 pytestmark = pytest.mark.slow  # real processes, each worker a fresh interpreter
 
+# Each worker imports the whole application afresh: on a machine busy with other work that
+# takes far longer than one process's start.
+WORKERS_START = 180.0
+
 
 @pytest.fixture
 def services() -> Iterator[list[Service]]:
@@ -35,6 +39,15 @@ def services() -> Iterator[list[Service]]:
     yield started
     for service in started:
         service.stop()
+
+
+def start(services: list[Service], tmp_path: Path, *args: str, **env: str) -> Service:
+    """Launch, make sure the fixture stops it even if it never gets ready, wait for both workers."""
+    service = Service.launch(tmp_path, args[0], *args, env=env)
+    services.append(service)
+    service.wait_until(lambda: len(worker_pids(service)) == 2, WORKERS_START)
+    service.wait_until(lambda: service.get("/healthz").status_code == 200, WORKERS_START)
+    return service
 
 
 def worker_pids(service: Service) -> set[int]:
@@ -86,9 +99,7 @@ def test_serve_with_two_workers_answers_from_two_processes_and_stops_them_all(
 ) -> None:
     store = tmp_path / "store.db"
     Store.open(store).close()
-    service = Service.start(tmp_path, "serve", "serve", "--store", str(store), "--workers", "2")
-    services.append(service)
-    service.wait_until(lambda: len(worker_pids(service)) == 2, 30)
+    service = start(services, tmp_path, "serve", "--store", str(store), "--workers", "2")
     pids = worker_pids(service)
     assert service.process.pid not in pids  # the supervisor serves nothing itself
     assert "with 2 API worker processes" in service.log()
@@ -101,7 +112,7 @@ def test_serve_with_two_workers_answers_from_two_processes_and_stops_them_all(
         # Requests answered by either worker are counted together (prometheus multiprocess files).
         assert healthz_count(client.get("/metrics").text) == before + 20
 
-    code, _ = service.terminate(20)
+    code, _ = service.terminate(90)
     assert code == 0
     assert not any(alive(pid) for pid in pids)
     assert "shut down cleanly" in service.log()
@@ -111,23 +122,19 @@ def test_a_worker_that_dies_ends_the_whole_server_with_exit_2(
     services: list[Service], tmp_path: Path
 ) -> None:
     store = tmp_path / "store.db"
-    service = Service.start(tmp_path, "serve", "serve", "--store", str(store), "--workers", "2")
-    services.append(service)
-    service.wait_until(lambda: len(worker_pids(service)) == 2, 30)
+    service = start(services, tmp_path, "serve", "--store", str(store), "--workers", "2")
     victim, other = sorted(worker_pids(service))
     os.kill(victim, signal.SIGKILL)
-    assert service.process.wait(20) == 2
+    assert service.process.wait(90) == 2
     assert "a process of this server stopped on its own: api-" in service.log()
     assert not alive(other)
 
 
 def test_workers_stop_when_the_supervisor_is_killed(services: list[Service], tmp_path: Path) -> None:
-    service = Service.start(tmp_path, "serve", "serve", "--store", str(tmp_path / "s.db"), "--workers", "2")
-    services.append(service)
-    service.wait_until(lambda: len(worker_pids(service)) == 2, 30)
+    service = start(services, tmp_path, "serve", "--store", str(tmp_path / "s.db"), "--workers", "2")
     pids = worker_pids(service)
     service.kill()  # SIGKILL: the supervisor cannot stop them itself
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while any(alive(pid) for pid in pids):
         assert time.monotonic() < deadline, "orphaned workers kept running"
         time.sleep(0.1)
@@ -176,10 +183,8 @@ def test_run_with_two_workers_applies_each_change_once_and_a_webhook_to_any_work
     )
     args = ["run", "--repo", str(git_repo.path), "--store", store_url, "--allow-anonymous"]
     args += ["--interval", "600", "--branch", "main", "--workers", "2"]
-    service = Service.start(tmp_path, "run", *args, env={"RECONCILER_WEBHOOK_SECRET": SECRET})
-    services.append(service)
-    service.wait_until(lambda: flag_rollout(service, "checkout") == 0, 30)
-    service.wait_until(lambda: len(worker_pids(service)) == 2, 30)
+    service = start(services, tmp_path, *args, RECONCILER_WEBHOOK_SECRET=SECRET)
+    service.wait_until(lambda: flag_rollout(service, "checkout") == 0, 60)
     # Every worker reports the one loop: it leads, and it has run the first pass.
     statuses = [service.status()["service"] for _ in range(10)]
     assert {s["role"] for s in statuses} == {"leader"}
@@ -198,7 +203,7 @@ def test_run_with_two_workers_applies_each_change_once_and_a_webhook_to_any_work
     assert "reconciler_leader 1.0" in metrics  # one leader, summed over the processes
     assert service.status()["last_applied_commit"] == git_repo.head()
 
-    code, _ = service.terminate(30)
+    code, _ = service.terminate(90)
     assert code == 0
     with Store.open(store_url) as store:
         _, requests = store.list_change_requests()

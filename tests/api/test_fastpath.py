@@ -42,7 +42,9 @@ def fast_answers(client: Client) -> int:
 
 @pytest.fixture
 def client(seeded_store: Store, tokens: Tokens) -> Iterator[Client]:
-    c = Client(create_app(seeded_store, settings=ApiSettings(version_check_seconds=60)), tokens.full)
+    # Long cache times, so that a slow machine never lets an entry expire between two requests.
+    settings = ApiSettings(version_check_seconds=60, token_cache_seconds=60)
+    c = Client(create_app(seeded_store, settings=settings), tokens.full)
     yield c
     c.close()
 
@@ -158,8 +160,10 @@ def test_other_methods_and_other_queries_go_the_full_way(client: Client) -> None
 
 
 def test_anonymous_reads_use_the_caches_only_when_anonymous_access_is_on(seeded_store: Store) -> None:
-    anonymous = Client(create_app(seeded_store, settings=ApiSettings(allow_anonymous=True)), None)
-    closed = Client(create_app(seeded_store), None)
+    anonymous = Client(
+        create_app(seeded_store, settings=ApiSettings(allow_anonymous=True, version_check_seconds=60)), None
+    )
+    closed = Client(create_app(seeded_store, settings=ApiSettings(version_check_seconds=60)), None)
     try:
         for _ in range(2):
             assert anonymous.get(DEFINITIONS).status_code == 200
@@ -213,7 +217,7 @@ def test_a_trusted_entry_close_to_expiry_is_read_again_ahead_and_a_revoked_token
     fresh_store: tuple[Store, Tokens],
 ) -> None:
     store, tokens = fresh_store
-    settings = ApiSettings(token_cache_seconds=0.4, version_check_seconds=0.4)
+    settings = ApiSettings(token_cache_seconds=4, version_check_seconds=4)
     client = Client(create_app(store, settings=settings), tokens.full)
     try:
         secret, record = store.create_token("ada", ("approvals:read",))
@@ -221,7 +225,7 @@ def test_a_trusted_entry_close_to_expiry_is_read_again_ahead_and_a_revoked_token
         gate = client.app.state.context.gate
         digest = token_hash(secret)
         assert not gate.version_due() and not gate.token_due(digest)  # fresh
-        time.sleep(0.25)  # past half their lifetime
+        time.sleep(1.2)  # past a quarter of their lifetime
         assert gate.version_due() and gate.token_due(digest)
         gate.refresh(True, digest)
         assert not gate.version_due() and not gate.token_due(digest)  # read again, trusted anew

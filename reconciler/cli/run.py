@@ -18,6 +18,7 @@ from reconciler.cli.reconcile_cmd import config_from
 from reconciler.cli.serve import api_settings
 from reconciler.reconcile import ReconcileConfig
 from reconciler.service import LogFormat, ReconcileLoop, configure_logging, reconcile_loop, serve
+from reconciler.service.wiring import notifier_for
 from reconciler.service.workers import WorkerLink, serve_workers
 from reconciler.store import Store, resolve_store_url
 
@@ -49,7 +50,11 @@ class RunTarget:
     @contextmanager
     def loop(self) -> Iterator[ReconcileLoop]:
         with Store.open(self.store_url) as store:
-            yield reconcile_loop(self.config, store, interval=self.interval)
+            notifier = notifier_for(store)  # notifications go with the passes, in this process
+            try:
+                yield reconcile_loop(self.config, store, interval=self.interval, notifier=notifier)
+            finally:
+                notifier.close()
 
 
 @click.command("run")
@@ -82,14 +87,18 @@ def run(
     url = resolve_store_url(store_url, os.environ)
     with Store.open(url) as store:  # migrates the schema once, and a bad store fails here
         if workers == 1:
-            loop = reconcile_loop(config, store, interval=interval)
-            app = create_app(
-                store,
-                settings=api_settings(allow_anonymous),
-                on_webhook=loop.on_webhook,
-                status_provider=loop.status,
-            )
-            serve(app, host=host, port=port, loop=loop)
+            notifier = notifier_for(store)
+            try:
+                loop = reconcile_loop(config, store, interval=interval, notifier=notifier)
+                app = create_app(
+                    store,
+                    settings=api_settings(allow_anonymous),
+                    on_webhook=loop.on_webhook,
+                    status_provider=loop.status,
+                )
+                serve(app, host=host, port=port, loop=loop)
+            finally:
+                notifier.close()
             return
     api_settings(allow_anonymous)  # the warning, once
     serve_workers(

@@ -39,6 +39,11 @@ REFRESH_FAILURES = Counter(
     "reconciler_pull_request_refresh_failures",
     "Failed refreshes of open pull requests (live pending requests).",
 )
+NOTIFICATIONS = Counter(
+    "reconciler_notifications",
+    "Messages to the notification webhook, by outcome (sent, failed after retries, dropped: queue full).",
+    ["outcome"],
+)
 # multiprocess_mode: how `--workers` (prometheus-client's multiprocess mode) combines the
 # processes of one server; ignored when the server is a single process.
 LEADER = Gauge(

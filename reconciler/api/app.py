@@ -6,7 +6,7 @@ serves reads alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -26,6 +26,7 @@ from reconciler.api import (
 )
 from reconciler.api.context import ApiContext
 from reconciler.api.errors import install_error_handlers
+from reconciler.api.fastpath import FastPath
 from reconciler.api.posthog import routes as routes_posthog
 from reconciler.api.settings import ApiSettings
 from reconciler.github.webhooks import WebhookEvent
@@ -47,6 +48,22 @@ repository, approved by review and applied by the reconciler when merged. `can_a
 """
 
 
+class ReconcilerApp(FastAPI):
+    """The FastAPI app, with `fastpath` in front: answers already known skip the framework."""
+
+    fast_path: FastPath | None = None
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        if self.fast_path is not None and await self.fast_path(scope, receive, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     store: Store,
     *,
@@ -63,7 +80,7 @@ def create_app(
     """
     settings = settings or ApiSettings()
     ctx = ApiContext.create(store, settings)
-    app = FastAPI(title="reconciler", version=__version__, description=DESCRIPTION)
+    app = ReconcilerApp(title="reconciler", version=__version__, description=DESCRIPTION)
     install_error_handlers(app)
     metrics = ops.Metrics()
     app.add_middleware(ops.HeadMiddleware)
@@ -90,4 +107,5 @@ def create_app(
     app.include_router(ops.router(ctx, metrics, status_provider))
     app.include_router(webhook.router(ctx, on_webhook))
     readonly.install(app, PROJECT_PREFIXES, settings.write_hint)
+    app.fast_path = FastPath(ctx, definitions, metrics)
     return app

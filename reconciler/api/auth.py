@@ -9,6 +9,7 @@ environments it cannot read).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -31,9 +32,10 @@ TOKEN_CACHE_ENTRIES = 10_000
 
 @dataclass(frozen=True)
 class Caller:
-    """The authenticated caller: a token, or nobody when anonymous access is on."""
+    """The authenticated caller: a token (and its hash), or nobody when anonymous access is on."""
 
     token: TokenRecord | None
+    digest: str | None = None
 
     @property
     def login(self) -> str | None:
@@ -117,6 +119,8 @@ class Gate:
         self._environments: Environments | None = None
         self._tokens: dict[str, tuple[TokenRecord, float]] = {}
         self._version: tuple[int, float] | None = None
+        self._refreshing: set[str] = set()
+        self._refresh_lock = threading.Lock()
 
     def environments(self, snapshot: Snapshot, version: int) -> Environments:
         current = self._environments
@@ -184,7 +188,8 @@ class Gate:
                 "`reconciler token create`",
                 headers=_CHALLENGE,
             )
-        record = self._token(snapshot, token_hash(credentials.credentials))
+        digest = token_hash(credentials.credentials)
+        record = self._token(snapshot, digest)
         if record is None or record.revoked_at is not None:
             raise ApiError(401, "the bearer token is unknown or revoked", headers=_CHALLENGE)
         if scope is not None and not record.allows(scope):
@@ -193,7 +198,78 @@ class Gate:
                 f"this token lacks the scope {scope!r} (it has: {', '.join(record.scopes)}); "
                 f"create one with `reconciler token create --scope {scope}`",
             )
-        return Caller(record)
+        return Caller(record, digest)
+
+    # --- what `fastpath` may use without a snapshot: only what is cached and still fresh ---
+
+    def cached_caller(self, digest: str | None) -> Caller | None:
+        """The caller for a token hash (None: no token) if the cache still vouches for it;
+        None when only the store can say (unknown, expired from the cache, or no token and no
+        anonymous access, which the full path answers 401)."""
+        if digest is None:
+            return Caller(None) if self.settings.allow_anonymous else None
+        cached = self._tokens.get(digest)
+        if cached is None or cached[1] <= time.monotonic() or cached[0].revoked_at is not None:
+            return None
+        return Caller(cached[0], digest)
+
+    def cached_version(self) -> int | None:
+        """The store version while it is trusted (`version_check_seconds`), else None."""
+        cached = self._version
+        if cached is None or cached[1] <= time.monotonic():
+            return None
+        return cached[0]
+
+    # Refreshing ahead: `fastpath` asks for a fresh read (in a worker thread) once an entry is
+    # past this share of its lifetime, so busy clients keep finding fresh entries instead of all
+    # missing at the same instant and queueing for the store together. An entry still expires
+    # on time if the refresh fails or is slow, so revocation and new versions are never later.
+    REFRESH_AFTER = 0.25
+
+    def version_due(self) -> bool:
+        """Whether the trusted version should be read again soon (and no read is under way)."""
+        cached, ttl = self._version, self.settings.version_check_seconds
+        if cached is None or ttl <= 0 or "version" in self._refreshing:
+            return False
+        return cached[1] - time.monotonic() < ttl * (1 - self.REFRESH_AFTER)
+
+    def token_due(self, digest: str) -> bool:
+        """Whether a trusted token should be checked in the store again soon."""
+        cached, ttl = self._tokens.get(digest), self.settings.token_cache_seconds
+        if cached is None or ttl <= 0 or digest in self._refreshing:
+            return False
+        return cached[1] - time.monotonic() < ttl * (1 - self.REFRESH_AFTER)
+
+    def refresh(self, version: bool, digest: str | None) -> None:
+        """Read the store version and/or one token again (blocking: run it in a worker thread)."""
+        keys = [k for k in ("version" if version else None, digest) if k is not None]
+        with self._refresh_lock:
+            keys = [k for k in keys if k not in self._refreshing]
+            self._refreshing.update(keys)
+        try:
+            if keys:
+                with self.store.reading() as reader:
+                    if "version" in keys:
+                        self._version = (
+                            reader.store_version(),
+                            time.monotonic() + self.settings.version_check_seconds,
+                        )
+                    if digest is not None and digest in keys:
+                        self._recheck_token(reader, digest)
+        finally:
+            with self._refresh_lock:
+                self._refreshing.difference_update(keys)
+
+    def _recheck_token(self, reader: Reader, digest: str) -> None:
+        record = reader.token_by_hash(digest)
+        if record is None or record.revoked_at is not None:
+            self._tokens.pop(digest, None)
+        else:
+            self._tokens[digest] = (record, time.monotonic() + self.settings.token_cache_seconds)
+
+    def cached_environments(self, version: int) -> Environments | None:
+        current = self._environments
+        return current if current is not None and current.version == version else None
 
     def _token(self, snapshot: Snapshot, digest: str) -> TokenRecord | None:
         """The live token for a hash. A found token is remembered for `token_cache_seconds`

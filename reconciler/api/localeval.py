@@ -63,6 +63,11 @@ class DefinitionsCache:
         self._entries: dict[int, Definitions] = {}
         self.builds = 0  # how many bodies were rendered: one per environment and version
 
+    def cached(self, environment_id: int, store_version: int) -> Definitions | None:
+        """The definitions already built for this store version, if any (no query)."""
+        entry = self._entries.get(environment_id)
+        return entry if entry is not None and entry.store_version == store_version else None
+
     def get(self, access: Access, environment: EnvironmentRecord, store_version: int) -> Definitions:
         """The definitions as of `store_version`: while the store has not changed, no query at
         all; after a write elsewhere, one counter read; only a flag change rebuilds the body."""

@@ -62,6 +62,14 @@ log_format_option = click.option(
     show_default=True,
     help="json: one object per line.",
 )
+workers_option = click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="API processes sharing the port (about one per CPU). With more than one, `run` reconciles "
+    "in one more process of its own.",
+)
 
 
 def repository_options(command: F) -> F:
@@ -89,7 +97,7 @@ def repository_options(command: F) -> F:
 
 
 def server_options(command: F) -> F:
-    """--host, --port, --allow-anonymous and --log-format: how a command serves the API."""
-    for option in reversed([host_option, port_option, anonymous_option, log_format_option]):
+    """--host, --port, --workers, --allow-anonymous and --log-format: how a command serves the API."""
+    for option in reversed([host_option, port_option, workers_option, anonymous_option, log_format_option]):
         command = option(command)
     return command

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.engine import FieldChange
 from reconciler.model.states import LEVEL_NAMES
-from reconciler.model.text import MAX_COMMENT_CHARS, table_cell, truncate
+from reconciler.model.text import MAX_COMMENT_CHARS, markdown_code, markdown_text, truncate
 from reconciler.plan.model import ChangeEvaluation, ChangePlan, Plan, PolicyNeed, RuleChange
+from reconciler.policy import Evaluation, StillToApprove, who_can_still_approve
+from reconciler.policy.render import policy_votes_markdown
 
 PLAN_MARKER = "<!-- reconciler:plan -->"  # heads the plan comment, so it is found and edited in place
 BUDGET = 60_000  # what full sections may use; the rest is kept for the summary and the footer
@@ -248,12 +251,13 @@ def _md_problems(plan: Plan) -> list[str]:
 
 
 def _md(text: str) -> str:
-    """Text safe inside a table cell or a line: no pipes, no newlines, no @-mentions."""
-    return table_cell(text).replace("@", "@\u200b")
+    """Text shown as itself inside a table cell or a line: no markup, line breaks, mentions or links."""
+    return markdown_text(text)
 
 
 def _code(text: str) -> str:
-    return "`" + text.replace("`", "'") + "`"
+    """Inline code that also holds inside a table cell."""
+    return markdown_code(text, table=True)
 
 
 def _cell(value: Any) -> str:
@@ -276,45 +280,116 @@ def render_pull_request(
     base_ref: str,
     status: tuple[str, str],
     flag_state_known: bool,
+    flags_from: str = "",
 ) -> str:
-    """The plan comment of a pull request: per change, the flag before and after, then the vote table."""
+    """The plan comment of a pull request: per change, the flag before and after, every vote and
+    why it counts or not, who can still approve, and when the approvals expire.
+
+    Everything a pull request's author or reviewer chose (file names, logins, flag values, review
+    text) is written as text or code, never as markup: the comment cannot ping people, show a
+    link or image, or break out of its tables.
+    """
     state, description = status
     lines = [
         PLAN_MARKER,
         "## Flag changes in this pull request",
         "",
-        f"Judged by the rules of the base `{base[:12]}` ({base_ref}), never by this "
-        f"pull request's own. Status: **{state}**: {description}",
+        f"Judged by the rules of the base {_code(base[:12])} ({_md(base_ref)}), never by this "
+        f"pull request's own. Status: **{state}**: {_md(description)}",
         "",
     ]
     if not flag_state_known:
+        why = f" ({_md(flags_from)})" if flags_from else ""
         lines += [
-            "_Flag state unknown (no store given): every policy condition is assumed to select the change._",
+            f"_Flag state unknown{why}: every policy condition is assumed to select the change._",
             "",
         ]
+    elif flags_from:
+        lines += [f"Flags before: {flags_from}.", ""]
     return "\n".join(lines + [_pr_change(c) for c in changes])
 
 
 def _pr_change(change: ChangeEvaluation) -> str:
     if change.action is not None:
-        title = f"### Rules: `{change.path}` ({change.action})"
+        title = f"### Rules: {_code(change.path)} ({change.action})"
     else:
         spec = change.change.spec if change.change else None
         what = (
-            f"`{spec.action_key}` of `{spec.resource_id}` in `{spec.environment}`" if spec else "unreadable"
+            f"{_code(spec.action_key)} of {_code(spec.resource_id)} in {_code(spec.environment)}"
+            if spec
+            else "unreadable"
         )
-        title = f"### `{change.path}`: {what}"
-    lines = [title, "", f"State: **{change.state}**" + (f": {change.problem}" if change.problem else ""), ""]
+        title = f"### {_code(change.path)}: {what}"
+    problem = f": {_md(change.problem)}" if change.problem else ""
+    lines = [title, "", f"State: **{change.state}**{problem}", ""]
     outcome = change.decision.outcome if change.decision else None
     if outcome is not None:
-        lines += [outcome.intent.description, "", *_field_table(outcome.intent.changes, _plain_cell)]
-    if change.evaluation is not None:
-        lines.append(change.evaluation.vote_table_markdown())
+        lines += [_md(outcome.intent.description), "", *_field_table(outcome.intent.changes, _plain_cell)]
+    evaluation = change.evaluation
+    if evaluation is not None:
+        lines += _pr_votes(evaluation)
+        lines += _pr_expiry(evaluation, change)
     return "\n".join(lines)
 
 
+def _pr_votes(evaluation: Evaluation) -> list[str]:
+    """Per governing policy: its votes and why each counts or not, then who can still approve."""
+    if not evaluation.governed:
+        return [evaluation.vote_table_markdown()]
+    lines: list[str] = []
+    for result, still in zip(evaluation.results, who_can_still_approve(evaluation), strict=True):
+        lines += policy_votes_markdown(evaluation, result)
+        lines += _still_lines(still, evaluation)
+    return lines
+
+
+def _still_lines(still: StillToApprove, evaluation: Evaluation) -> list[str]:
+    renew = set(still.renew)
+    people = ", ".join(_md(login) + (" (again)" if login in renew else "") for login in still.can_approve)
+    if evaluation.expired:
+        lines = ["Can still approve: _nobody: the request expired_"]
+    elif still.needed:
+        short = "" if still.reachable else "; not enough people left to reach the quorum by approval"
+        lines = [f"Can still approve ({still.needed} more needed{short}): {people or '_nobody_'}"]
+    else:
+        lines = ["Quorum met." + (f" Can still approve: {people}" if people else "")]
+    if still.renew and not evaluation.expired:
+        lines.append(
+            "_(again): their earlier approval no longer counts (the file changed, or it was dismissed)._"
+        )
+    if still.can_bypass:
+        lines.append(f"May merge without the quorum (bypass): {', '.join(_md(b) for b in still.can_bypass)}")
+    return ["  \n".join(lines), ""]
+
+
+def _pr_expiry(evaluation: Evaluation, change: ChangeEvaluation) -> list[str]:
+    at = evaluation.expires_at
+    if at is None:
+        return []
+    opened = _when(change.context.created_at)
+    if evaluation.expired or (change.decision is not None and change.decision.state == "expired"):
+        return [
+            f"**Expired** at {_when(at)} (the request was opened {opened}): it can no longer apply; "
+            "file the change again as a new file.",
+            "",
+        ]
+    return [
+        f"Approvals expire at {_when(at)}: merged later, the change cannot apply however many "
+        f"approvals it has (opened {opened}; the shortest `expires_after` of its policies).",
+        "",
+    ]
+
+
+def _when(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _plain_cell(value: Any) -> str:
+    if value is None:
+        return "—"
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # 50.0 % reads as 50 %
-    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
-    return truncate(table_cell(text), CELL_LIMIT)
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return markdown_code(truncate(text, CELL_LIMIT), table=True)

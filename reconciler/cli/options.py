@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import click
 
+from reconciler.model.links import DASHBOARD_URL_ENV, check_dashboard_url
 from reconciler.model.storeurl import STORE_HELP
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -61,6 +62,27 @@ log_format_option = click.option(
     default="text",
     show_default=True,
     help="json: one object per line.",
+)
+
+
+def _dashboard_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return check_dashboard_url(value)
+    except ValueError as err:  # the message never repeats the address: it may carry a password
+        raise click.BadParameter(str(err)) from err
+
+
+# The dashboard's address, for links from GitHub; overrides `dashboard_url` in reconciler.yaml.
+dashboard_url_option = click.option(
+    "--dashboard-url",
+    "dashboard_url",
+    envvar=DASHBOARD_URL_ENV,
+    default=None,
+    callback=_dashboard_url,
+    help="Where the dashboard is served (https://…): the approvals status links to the pull request's "
+    f"page there. Overrides dashboard_url in reconciler.yaml. Env: {DASHBOARD_URL_ENV}.",
 )
 
 

@@ -8,7 +8,7 @@ from typing import cast
 import click
 
 from reconciler.api import create_app
-from reconciler.cli.options import repository_options, server_options
+from reconciler.cli.options import dashboard_url_option, repository_options, server_options
 from reconciler.cli.reconcile_cmd import config_from
 from reconciler.cli.serve import api_settings
 from reconciler.service import LogFormat, configure_logging, reconcile_loop, serve
@@ -25,6 +25,7 @@ from reconciler.store import Store, resolve_store_url
     type=click.FloatRange(min=0.05),
     help="Seconds between polls (±10 %).",
 )
+@dashboard_url_option
 def run(
     repo: str,
     store_url: str | None,
@@ -37,12 +38,13 @@ def run(
     interval: float,
     allow_anonymous: bool,
     log_format: str,
+    dashboard_url: str | None,
 ) -> None:
     """Reconcile continuously (polls plus GitHub webhooks) and serve the read API, until SIGTERM."""
     configure_logging(cast(LogFormat, log_format))  # click.Choice checked it
     config = config_from(repo, branch, path, accept_rewrite, approvals)
     with Store.open(resolve_store_url(store_url, os.environ)) as store:
-        loop = reconcile_loop(config, store, interval=interval)
+        loop = reconcile_loop(config, store, interval=interval, dashboard_url=dashboard_url)
         app = create_app(
             store,
             settings=api_settings(allow_anonymous),

@@ -20,10 +20,11 @@ from typing import Any
 from reconciler.engine import FieldChange
 from reconciler.model.states import LEVEL_NAMES
 from reconciler.model.text import MAX_COMMENT_CHARS, markdown_code, markdown_text, truncate
-from reconciler.plan.model import ChangeEvaluation, ChangePlan, Plan, PolicyNeed, RuleChange
+from reconciler.plan.model import ChangeEvaluation, ChangePlan, Plan, PlannedVote, PolicyNeed, RuleChange
 from reconciler.policy import Evaluation, StillToApprove, who_can_still_approve
 from reconciler.policy.render import policy_votes_markdown
 
+HYPOTHETICAL = "hypothetical approvals (not given; never stored or sent)"
 PLAN_MARKER = "<!-- reconciler:plan -->"  # heads the plan comment, so it is found and edited in place
 BUDGET = 60_000  # what full sections may use; the rest is kept for the summary and the footer
 CELL_LIMIT = 120
@@ -56,6 +57,8 @@ def _count(n: int, noun: str) -> str:
 def status_text(change: ChangePlan) -> str:
     """The one-line verdict, e.g. `needs approval: 1 more (production-rollouts)`."""
     text = HEADLINE[change.status]
+    if change.status == "ready" and change.governed:  # quorum met: only hypothetical approvals do that
+        text = "ready to apply: approved with the hypothetical approvals"
     if change.status == "pending":
         text += ": " + "; ".join(f"{p.needed} more ({p.name})" for p in change.policies if p.needed)
     if change.status == "scheduled" and change.execute_at:
@@ -73,8 +76,10 @@ def render_text(plan: Plan) -> str:
         f"Plan for {plan.source}",
         f"  base: {plan.base_label}",
         f"  flags before: {plan.state_from}",
-        "",
     ]
+    if plan.hypothetical_approvals:
+        lines.append(f"  {HYPOTHETICAL}: {', '.join(plan.hypothetical_approvals)}")
+    lines.append("")
     for index, change in enumerate(plan.changes, 1):
         lines += _text_change(index, change)
     if plan.rules:
@@ -97,7 +102,13 @@ def _text_change(index: int, change: ChangePlan) -> list[str]:
     lines += [f"   policy {_text_need(p)}" for p in change.policies]
     if change.status not in ("refused", "invalid") and not change.governed:
         lines.append("   no approval policy governs this change")
+    lines += [f"   {_vote_text(v)}" for v in change.votes]
     return [*lines, ""]
+
+
+def _vote_text(vote: PlannedVote) -> str:
+    verdict = "counts" if vote.counted else f"does not count: {vote.reason}"
+    return f"hypothetical approval by {vote.login}: {verdict}"
 
 
 def _text_rule(rule: RuleChange) -> list[str]:
@@ -149,9 +160,11 @@ def render_markdown(plan: Plan) -> str:
         "",
         f"Base: {_md(plan.base_label)} · flags before: {_md(plan.state_from)}",
         "",
-        f"**{summary_line(plan)}**",
-        "",
     ]
+    if plan.hypothetical_approvals:
+        who = ", ".join(_md(login) for login in plan.hypothetical_approvals)
+        head += [f"**{HYPOTHETICAL.capitalize()}**: {who}", ""]
+    head += [f"**{summary_line(plan)}**", ""]
     tail = _md_rules(plan) + _md_problems(plan)
     body = "\n".join(head) + "\n"
     budget = BUDGET - len("\n".join(tail))
@@ -186,12 +199,13 @@ def _md_change(index: int, change: ChangePlan) -> list[str]:
         lines += _md_policies(change.policies)
     elif change.status not in ("refused", "invalid"):
         lines += ["_No approval policy governs this change._", ""]
-    return lines
+    lines += [f"- {_md(_vote_text(v))}" for v in change.votes]
+    return [*lines, ""] if change.votes else lines
 
 
 def _md_policies(needs: Iterable[PolicyNeed]) -> list[str]:
     lines = [
-        "| Governing policy | Approvals | Still needed | Eligible approvers | Bypass |",
+        "| Governing policy | Approvals | Still needed | Can still approve | Bypass |",
         "|---|---|---|---|---|",
     ]
     for need in needs:

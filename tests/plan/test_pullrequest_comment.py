@@ -19,7 +19,7 @@ from reconciler.cli import main
 from reconciler.gitrepo.repository import GitRepository
 from reconciler.plan.pullrequest import PullRequestEvaluation, evaluate_pull_request, publish
 from tests.support.ghscenario import REPOSITORY, PullRequestScenario, serve
-from tests.support.policyrepo import create_flag, project, ramp
+from tests.support.policyrepo import create_flag, policy, project, ramp
 
 RAMP = "changes/ramp-checkout.yaml"
 DASHBOARD = "https://flags.example.com/reconciler"
@@ -228,3 +228,34 @@ def test_dry_run_shows_the_link_it_would_set(scenario: PullRequestScenario) -> N
     assert result.exit_code == 0
     assert f"status link: {DASHBOARD}/ui/pulls/2" in result.output
     assert scenario.gh.statuses == []
+
+
+# --- the base's history ---------------------------------------------------------------------
+
+
+def test_a_rule_change_pushed_without_approval_does_not_judge_the_pull_request(
+    scenario: PullRequestScenario,
+) -> None:
+    """The replay keeps the rules in force: a policy weakened by a direct push (never approved)
+    is not the one the merge will judge by, so the check does not judge by it either."""
+    scenario.land_checkout()
+    weaker = policy("production-rollouts", "feature_flag.update", 1, match={"environments": ["production"]})
+    scenario.push_main({"policies/production-rollouts.yaml": weaker})
+    scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
+    scenario.review(2, "bob", "APPROVED")
+    assert judge(scenario).commit_status() == ("pending", "1/2 approvals · production-rollouts")
+
+
+def test_when_the_history_cannot_be_replayed_the_change_is_judged_the_strict_way_and_the_comment_says_why(
+    scenario: PullRequestScenario,
+) -> None:
+    open_ramp(scenario)
+    scenario.review(2, "bob", "APPROVED")
+    # only the replay asks which pull request landed a commit: it alone fails
+    scenario.gh.fail(403, endpoint="repos.list-pull-requests-associated-with-commit", times=5)
+    result = judge(scenario)
+    assert result.commit_status() == ("pending", "1/2 approvals · production-rollouts")
+    assert not result.flag_state_known
+    text = result.markdown()
+    assert "_Flag state unknown (unknown: the base's history could not be replayed (" in text
+    assert "every policy condition is assumed to select the change._" in text

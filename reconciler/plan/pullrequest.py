@@ -100,10 +100,19 @@ class PullRequestEvaluation:
 
 
 def evaluate_pull_request(
-    repo: GitRepository, client: GitHubClient, number: int, *, now: datetime, store: Store | None = None
+    repo: GitRepository,
+    client: GitHubClient,
+    number: int,
+    *,
+    now: datetime,
+    store: Store | None = None,
+    replay: bool = True,
 ) -> PullRequestEvaluation:
-    """Judge pull request `number` as merging it now would (without a merger's bypass)."""
-    return evaluate_pull(repo, client, client.get_pull(number), now=now, store=store)
+    """Judge pull request `number` as merging it now would (without a merger's bypass).
+
+    Without a store the base's history is replayed for the flags before, unless `replay` is
+    false: then the flags' state is unknown and the strict reading judges."""
+    return evaluate_pull(repo, client, client.get_pull(number), now=now, store=store, replay=replay)
 
 
 def evaluate_pull(
@@ -114,6 +123,7 @@ def evaluate_pull(
     now: datetime,
     store: Store | None = None,
     in_force: Regime | None = None,
+    replay: bool = True,
 ) -> PullRequestEvaluation:
     """`evaluate_pull_request` for a pull request already read (the open-pull-request listing).
 
@@ -129,7 +139,7 @@ def evaluate_pull(
     files = _changed_files(client, repo, pull)
     added = sorted(p for p, status in files if kind_of_path(p) == "ChangeRequest" and status in ADDED)
     with ExitStack() as stack:
-        flags, flags_from = _flag_state(stack, repo, client, base, store, now)
+        flags, flags_from = _flag_state(stack, repo, client, base, store, now, replay=replay)
         regime = in_force or _regime(repo, base, store, flags if store is None else None)
         judge = _Judge(repo, snapshot, regime, base, now)
         if flags is not None:
@@ -163,16 +173,20 @@ def _flag_state(
     base: str,
     store: Store | None,
     now: datetime,
+    *,
+    replay: bool,
 ) -> tuple[Store | None, str]:
     """The store the flags before (and the rules in force) are read from, and what it is, for people."""
     if store is not None:
         return store, "the store"
+    if not replay:
+        return None, "the base's history was not replayed (--no-replay)"
     try:
-        replay = stack.enter_context(base_history_flags(repo, base, client, now=now))
+        replayed = stack.enter_context(base_history_flags(repo, base, client, now=now))
     except ReconcilerError as err:  # judged the strict way instead; the comment says why
         log.warning("pull request flags: the base's history could not be replayed: %s", err)
         return None, f"unknown: the base's history could not be replayed ({truncate(str(err), 300)})"
-    return replay, f"a replay of the base's history up to `{base[:12]}`"
+    return replayed, f"a replay of the base's history up to `{base[:12]}`"
 
 
 def _base_commit(repo: GitRepository, pull: PullRequest) -> str:

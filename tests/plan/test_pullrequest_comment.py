@@ -259,3 +259,13 @@ def test_when_the_history_cannot_be_replayed_the_change_is_judged_the_strict_way
     text = result.markdown()
     assert "_Flag state unknown (unknown: the base's history could not be replayed (" in text
     assert "every policy condition is assumed to select the change._" in text
+
+
+def test_no_replay_judges_the_strict_way_without_asking_github_about_the_history(
+    scenario: PullRequestScenario,
+) -> None:
+    open_ramp(scenario)
+    result = check_approvals(scenario, "--no-replay", "--dry-run")
+    assert result.exit_code == 0
+    assert "_Flag state unknown (the base's history was not replayed (--no-replay))" in result.output
+    assert scenario.gh.count("repos.list-pull-requests-associated-with-commit") == 0

@@ -46,8 +46,8 @@ from reconciler.model.documents import ChangeRequest, Project
 from reconciler.model.flags import Flag
 from reconciler.model.links import pull_request_page
 from reconciler.model.text import MAX_STATUS_DESCRIPTION, truncate
+from reconciler.plan.comment import PLAN_MARKER, render_pull_request
 from reconciler.plan.model import ChangeEvaluation
-from reconciler.plan.render import PLAN_MARKER, render_pull_request
 from reconciler.policy import CommitState, commit_status
 from reconciler.reconcile.replay import replayed_store
 from reconciler.reconcile.run import ReconcileConfig

@@ -1,31 +1,26 @@
 """What merging would do, for people: plain text for terminals, Markdown for pull requests.
 
 `render_text` and `render_markdown` print a `Plan` of a working tree (`reconciler plan`);
-`render_pull_request` writes the one plan comment that `check-approvals` posts on a pull
-request, headed by `PLAN_MARKER` so that it is found and edited in place. Both Markdown forms
-share the field tables and the escaping. The plan's Markdown stays under GitHub's comment limit
-(65,536 characters): changes are written in full while they fit in a budget, the rest are
-summarised one line each, and beyond that only counted; the pull-request comment is cut to the
-limit when posted (`github.comment_body`). Logins are written without `@`, so re-posting a
-comment pings nobody. JSON is `Plan.as_json()`; nothing here decides anything.
+`plan.comment` writes the one comment `check-approvals` posts on a pull request with the same
+field tables and escaping (`field_table`, `md`, `code`). The plan's Markdown stays under
+GitHub's comment limit (65,536 characters): changes are written in full while they fit in a
+budget, the rest are summarised one line each, and beyond that only counted. Logins are
+written without `@`, so re-posting a comment pings nobody. JSON is `Plan.as_json()`; nothing
+here decides anything.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from reconciler.engine import FieldChange
 from reconciler.model.states import LEVEL_NAMES
 from reconciler.model.text import MAX_COMMENT_CHARS, markdown_code, markdown_text, truncate
-from reconciler.plan.model import ChangeEvaluation, ChangePlan, Plan, PlannedVote, PolicyNeed, RuleChange
-from reconciler.policy import Evaluation, StillToApprove, who_can_still_approve
-from reconciler.policy.render import policy_votes_markdown
+from reconciler.plan.model import ChangePlan, Plan, PlannedVote, PolicyNeed, RuleChange
 
 HYPOTHETICAL = "hypothetical approvals (not given; never stored or sent)"
-PLAN_MARKER = "<!-- reconciler:plan -->"  # heads the plan comment, so it is found and edited in place
 BUDGET = 60_000  # what full sections may use; the rest is kept for the summary and the footer
 CELL_LIMIT = 120
 HEADLINE = {
@@ -158,11 +153,11 @@ def render_markdown(plan: Plan) -> str:
     head = [
         "## Flag-change plan",
         "",
-        f"Base: {_md(plan.base_label)} · flags before: {_md(plan.state_from)}",
+        f"Base: {md(plan.base_label)} · flags before: {md(plan.state_from)}",
         "",
     ]
     if plan.hypothetical_approvals:
-        who = ", ".join(_md(login) for login in plan.hypothetical_approvals)
+        who = ", ".join(md(login) for login in plan.hypothetical_approvals)
         head += [f"**{HYPOTHETICAL.capitalize()}**: {who}", ""]
     head += [f"**{summary_line(plan)}**", ""]
     tail = _md_rules(plan) + _md_problems(plan)
@@ -186,20 +181,20 @@ def render_markdown(plan: Plan) -> str:
 
 def _md_change(index: int, change: ChangePlan) -> list[str]:
     lines = [
-        f"### {index}. {_code(change.file)}: {_md(_what(change))}",
+        f"### {index}. {code(change.file)}: {md(_what(change))}",
         "",
-        f"**{_md(status_text(change))}**",
+        f"**{md(status_text(change))}**",
         "",
     ]
     if change.intent:
-        lines += [f"> {_md(change.intent)}", ""]
+        lines += [f"> {md(change.intent)}", ""]
     if change.changes:
-        lines += _field_table(change.changes, _cell)
+        lines += field_table(change.changes, _cell)
     if change.policies:
         lines += _md_policies(change.policies)
     elif change.status not in ("refused", "invalid"):
         lines += ["_No approval policy governs this change._", ""]
-    lines += [f"- {_md(_vote_text(v))}" for v in change.votes]
+    lines += [f"- {md(_vote_text(v))}" for v in change.votes]
     return [*lines, ""] if change.votes else lines
 
 
@@ -212,7 +207,7 @@ def _md_policies(needs: Iterable[PolicyNeed]) -> list[str]:
         who = ", ".join(need.eligible) or "_nobody_"
         bypass = _bypass(need).removeprefix("; bypass: ") or "—"
         lines.append(
-            f"| {_md(need.name)} | {need.approvals}/{need.quorum} | {need.needed} | {_md(who)} | {bypass} |"
+            f"| {md(need.name)} | {need.approvals}/{need.quorum} | {need.needed} | {md(who)} | {bypass} |"
         )
     return [*lines, ""]
 
@@ -223,7 +218,7 @@ def _md_rest(rest: tuple[ChangePlan, ...], written: int, room: int) -> str:
         return ""
     lines = [f"### {_count(len(rest), 'more change request')}", ""]
     for offset, change in enumerate(rest):
-        line = f"- {_code(change.file)}: {_md(_what(change))}: {_md(status_text(change))}"[:300]
+        line = f"- {code(change.file)}: {md(_what(change))}: {md(status_text(change))}"[:300]
         if len("\n".join(lines)) + len(line) > room - 200:
             lines.append(
                 f"- _…and {len(rest) - offset} more; run `reconciler plan` locally for the full list._"
@@ -239,7 +234,7 @@ def _md_rules(plan: Plan) -> list[str]:
     lines = ["### Rule changes", ""]
     for rule in plan.rules:
         pairs = list(zip(rule.files, rule.statuses, strict=True))
-        files = ", ".join(f"{_code(f)} ({s})" for f, s in pairs[:30])
+        files = ", ".join(f"{code(f)} ({s})" for f, s in pairs[:30])
         files += f" and {len(pairs) - 30} more" if len(pairs) > 30 else ""
         lines += [f"**{rule.action}**: {files}", ""]
         if rule.action == "bootstrap":
@@ -249,8 +244,8 @@ def _md_rules(plan: Plan) -> list[str]:
         else:
             lines += ["_No meta-action policy governs this change._", ""]
         if rule.problem:
-            lines += [f"Invalid, will not take effect: {_md(rule.problem)}", ""]
-    lines += [f"- Not in force: {_code(n.file)}: {_md(n.reason)}" for n in plan.not_in_force]
+            lines += [f"Invalid, will not take effect: {md(rule.problem)}", ""]
+    lines += [f"- Not in force: {code(n.file)}: {md(n.reason)}" for n in plan.not_in_force]
     return [*lines, ""]
 
 
@@ -258,152 +253,27 @@ def _md_problems(plan: Plan) -> list[str]:
     if not plan.problems:
         return []
     lines = ["### Problems", ""]
-    lines += [f"- {_code(p.file)}: {_md(p.message)}" for p in plan.problems[:100]]
+    lines += [f"- {code(p.file)}: {md(p.message)}" for p in plan.problems[:100]]
     if len(plan.problems) > 100:
         lines.append(f"- _…and {len(plan.problems) - 100} more._")
     return [*lines, ""]
 
 
-def _md(text: str) -> str:
+def md(text: str) -> str:
     """Text shown as itself inside a table cell or a line: no markup, line breaks, mentions or links."""
     return markdown_text(text)
 
 
-def _code(text: str) -> str:
+def code(text: str) -> str:
     """Inline code that also holds inside a table cell."""
     return markdown_code(text, table=True)
 
 
 def _cell(value: Any) -> str:
-    return _code(_value(value)) if value is not None else "—"
+    return code(_value(value)) if value is not None else "—"
 
 
-def _field_table(changes: Iterable[FieldChange], cell: Callable[[Any], str]) -> list[str]:
+def field_table(changes: Iterable[FieldChange], cell: Callable[[Any], str]) -> list[str]:
     lines = ["| Field | Before | After |", "|---|---|---|"]
-    lines += [f"| {_code(c.field)} | {cell(c.before)} | {cell(c.after)} |" for c in changes]
+    lines += [f"| {code(c.field)} | {cell(c.before)} | {cell(c.after)} |" for c in changes]
     return [*lines, ""]
-
-
-# --- the pull-request comment -------------------------------------------------------------
-
-
-def render_pull_request(
-    changes: Sequence[ChangeEvaluation],
-    *,
-    base: str,
-    base_ref: str,
-    status: tuple[str, str],
-    flag_state_known: bool,
-    flags_from: str = "",
-) -> str:
-    """The plan comment of a pull request: per change, the flag before and after, every vote and
-    why it counts or not, who can still approve, and when the approvals expire.
-
-    Everything a pull request's author or reviewer chose (file names, logins, flag values, review
-    text) is written as text or code, never as markup: the comment cannot ping people, show a
-    link or image, or break out of its tables.
-    """
-    state, description = status
-    lines = [
-        PLAN_MARKER,
-        "## Flag changes in this pull request",
-        "",
-        f"Judged by the rules of the base {_code(base[:12])} ({_md(base_ref)}), never by this "
-        f"pull request's own. Status: **{state}**: {_md(description)}",
-        "",
-    ]
-    if not flag_state_known:
-        why = f" ({_md(flags_from)})" if flags_from else ""
-        lines += [
-            f"_Flag state unknown{why}: every policy condition is assumed to select the change._",
-            "",
-        ]
-    elif flags_from:
-        lines += [f"Flags before: {flags_from}.", ""]
-    return "\n".join(lines + [_pr_change(c) for c in changes])
-
-
-def _pr_change(change: ChangeEvaluation) -> str:
-    if change.action is not None:
-        title = f"### Rules: {_code(change.path)} ({change.action})"
-    else:
-        spec = change.change.spec if change.change else None
-        what = (
-            f"{_code(spec.action_key)} of {_code(spec.resource_id)} in {_code(spec.environment)}"
-            if spec
-            else "unreadable"
-        )
-        title = f"### {_code(change.path)}: {what}"
-    problem = f": {_md(change.problem)}" if change.problem else ""
-    lines = [title, "", f"State: **{change.state}**{problem}", ""]
-    outcome = change.decision.outcome if change.decision else None
-    if outcome is not None:
-        lines += [_md(outcome.intent.description), "", *_field_table(outcome.intent.changes, _plain_cell)]
-    evaluation = change.evaluation
-    if evaluation is not None:
-        lines += _pr_votes(evaluation)
-        lines += _pr_expiry(evaluation, change)
-    return "\n".join(lines)
-
-
-def _pr_votes(evaluation: Evaluation) -> list[str]:
-    """Per governing policy: its votes and why each counts or not, then who can still approve."""
-    if not evaluation.governed:
-        return [evaluation.vote_table_markdown()]
-    lines: list[str] = []
-    for result, still in zip(evaluation.results, who_can_still_approve(evaluation), strict=True):
-        lines += policy_votes_markdown(evaluation, result)
-        lines += _still_lines(still, evaluation)
-    return lines
-
-
-def _still_lines(still: StillToApprove, evaluation: Evaluation) -> list[str]:
-    renew = set(still.renew)
-    people = ", ".join(_md(login) + (" (again)" if login in renew else "") for login in still.can_approve)
-    if evaluation.expired:
-        lines = ["Can still approve: _nobody: the request expired_"]
-    elif still.needed:
-        short = "" if still.reachable else "; not enough people left to reach the quorum by approval"
-        lines = [f"Can still approve ({still.needed} more needed{short}): {people or '_nobody_'}"]
-    else:
-        lines = ["Quorum met." + (f" Can still approve: {people}" if people else "")]
-    if still.renew and not evaluation.expired:
-        lines.append(
-            "_(again): their earlier approval no longer counts (the file changed, or it was dismissed)._"
-        )
-    if still.can_bypass:
-        lines.append(f"May merge without the quorum (bypass): {', '.join(_md(b) for b in still.can_bypass)}")
-    return ["  \n".join(lines), ""]
-
-
-def _pr_expiry(evaluation: Evaluation, change: ChangeEvaluation) -> list[str]:
-    at = evaluation.expires_at
-    if at is None:
-        return []
-    opened = _when(change.context.created_at)
-    if evaluation.expired or (change.decision is not None and change.decision.state == "expired"):
-        return [
-            f"**Expired** at {_when(at)} (the request was opened {opened}): it can no longer apply; "
-            "file the change again as a new file.",
-            "",
-        ]
-    return [
-        f"Approvals expire at {_when(at)}: merged later, the change cannot apply however many "
-        f"approvals it has (opened {opened}; the shortest `expires_after` of its policies).",
-        "",
-    ]
-
-
-def _when(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _plain_cell(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # 50.0 % reads as 50 %
-    if isinstance(value, bool | int | float):
-        return json.dumps(value)
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return markdown_code(truncate(text, CELL_LIMIT), table=True)

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.gitrepo.repository import GitRepository
+from reconciler.plan.comment import PLAN_MARKER
 from reconciler.plan.pullrequest import PullRequestEvaluation, evaluate_pull_request
-from reconciler.plan.render import PLAN_MARKER
 from reconciler.store import Store
 from tests.support.ghscenario import REPOSITORY, PullRequestScenario, serve
 from tests.support.policyrepo import ramp

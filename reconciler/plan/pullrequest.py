@@ -141,9 +141,7 @@ def evaluate_pull(
     with ExitStack() as stack:
         flags, flags_from = _flag_state(stack, repo, client, base, store, now, replay=replay)
         regime = in_force or _regime(repo, base, store, flags if store is None else None)
-        judge = _Judge(repo, snapshot, regime, base, now)
-        if flags is not None:
-            judge.reader = stack.enter_context(flags.reading())
+        judge = _Judge(repo, snapshot, regime, base, now, flags)
         changes = [judge.change(path) for path in added]
     changes += _judge_rules(repo, snapshot, [path for path, _ in files], regime, base, now)
     return PullRequestEvaluation(
@@ -233,14 +231,14 @@ def _changed_files(client: GitHubClient, repo: GitRepository, pull: PullRequest)
 @dataclass
 class _Judge:
     """Judges the change requests a pull request adds, in the merge's order, each seeing the flag as
-    the earlier ones leave it (`overlay`); `reader` is None when the flags' state is unknown."""
+    the earlier ones leave it (`overlay`); `flags` is None when the flags' state is unknown."""
 
     repo: GitRepository
     snapshot: PullSnapshot
     regime: Regime
     base: str
     now: datetime
-    reader: Reader | None = None
+    flags: Store | None = None
     overlay: dict[tuple[int, str], Flag] = field(default_factory=dict)
 
     def change(self, path: str) -> ChangeEvaluation:
@@ -262,10 +260,11 @@ class _Judge:
         model, _plain, findings = parse_document(path, "ChangeRequest", data)
         if not isinstance(model, ChangeRequest):
             return ChangeEvaluation(path, None, context, None, problem=invalid_change_request(findings))
-        if self.reader is None:
+        if self.flags is None:
             evaluation, problem = decide_without_flags(model, self.regime, context, at=self.now)
             return ChangeEvaluation(path, model, context, evaluation, problem=problem)
-        flags = self._flags(model)
+        with self.flags.reading() as reader:  # briefly: no transaction stays open across GitHub calls
+            flags = self._flags(reader, model)
         # The id a created flag will get is the store's business at apply time; 0 stands for it here.
         new_id = 0 if needs_new_id(model.spec, flags[1]) else None
         decision = decide(
@@ -287,9 +286,8 @@ class _Judge:
             stale=decision.stale,
         )
 
-    def _flags(self, cr: ChangeRequest) -> tuple[int | None, Flag | None, Flag | None]:
-        assert self.reader is not None
-        env_id, current, source = current_flags(self.reader, self.regime, cr)
+    def _flags(self, reader: Reader, cr: ChangeRequest) -> tuple[int | None, Flag | None, Flag | None]:
+        env_id, current, source = current_flags(reader, self.regime, cr)
         key = cr.spec.resource_id
         if env_id is not None:
             current = self.overlay.get((env_id, key), current)

@@ -13,7 +13,7 @@ import click
 
 from reconciler.api import create_app
 from reconciler.api.settings import ApiSettings
-from reconciler.cli.options import repository_options, server_options
+from reconciler.cli.options import dashboard_url_option, repository_options, server_options
 from reconciler.cli.reconcile_cmd import config_from
 from reconciler.cli.serve import api_settings
 from reconciler.reconcile import ReconcileConfig
@@ -32,6 +32,7 @@ class RunTarget:
     store_url: str
     allow_anonymous: bool
     interval: float
+    dashboard_url: str | None
 
     @property
     def reconciles(self) -> bool:
@@ -52,7 +53,13 @@ class RunTarget:
         with Store.open(self.store_url) as store:
             notifier = notifier_for(store)  # notifications go with the passes, in this process
             try:
-                yield reconcile_loop(self.config, store, interval=self.interval, notifier=notifier)
+                yield reconcile_loop(
+                    self.config,
+                    store,
+                    interval=self.interval,
+                    notifier=notifier,
+                    dashboard_url=self.dashboard_url,
+                )
             finally:
                 notifier.close()
 
@@ -67,6 +74,7 @@ class RunTarget:
     type=click.FloatRange(min=0.05),
     help="Seconds between polls (±10 %).",
 )
+@dashboard_url_option
 def run(
     repo: str,
     store_url: str | None,
@@ -80,6 +88,7 @@ def run(
     interval: float,
     allow_anonymous: bool,
     log_format: str,
+    dashboard_url: str | None,
 ) -> None:
     """Reconcile continuously (polls plus GitHub webhooks) and serve the read API, until SIGTERM."""
     configure_logging(cast(LogFormat, log_format))  # click.Choice checked it
@@ -89,7 +98,9 @@ def run(
         if workers == 1:
             notifier = notifier_for(store)
             try:
-                loop = reconcile_loop(config, store, interval=interval, notifier=notifier)
+                loop = reconcile_loop(
+                    config, store, interval=interval, notifier=notifier, dashboard_url=dashboard_url
+                )
                 app = create_app(
                     store,
                     settings=api_settings(allow_anonymous),
@@ -102,7 +113,7 @@ def run(
             return
     api_settings(allow_anonymous)  # the warning, once
     serve_workers(
-        RunTarget(config, url, allow_anonymous, interval),
+        RunTarget(config, url, allow_anonymous, interval, dashboard_url),
         host=host,
         port=port,
         workers=workers,

@@ -22,6 +22,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_vali
 from reconciler.model.durations import DURATION_PATTERN, parse_duration
 from reconciler.model.flags import Closed, FlagDefinition, FlagFilters, PropertyFilter
 from reconciler.model.limits import MAX_DURATION_TEXT, MAX_SAFE_INTEGER, MAX_STORE_INTEGER
+from reconciler.model.links import DASHBOARD_URL_PATTERN, MAX_URL_LENGTH, check_dashboard_url
 from reconciler.model.states import LEVEL_NAMES, FlagAction, MembershipLevel, PolicyAction
 
 API_VERSION = "reconciler/v1"
@@ -114,6 +115,22 @@ class ProjectSpec(Closed):
     unmatched_changes: Literal["allow", "deny"] = Field(
         default="allow",
         description="What happens to a change no policy governs: `allow` applies it, `deny` fails it.",
+    )
+    dashboard_url: (
+        Annotated[
+            str,
+            # the pattern is for editors; the check says what is wrong in words
+            Field(max_length=MAX_URL_LENGTH, json_schema_extra={"pattern": DASHBOARD_URL_PATTERN}),
+            AfterValidator(check_dashboard_url),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description=(
+            "Address the reconciler's dashboard is served at, e.g. `https://flags.example.com`: the "
+            "`reconciler/approvals` status of a pull request links to its page there "
+            "(`/ui/pulls/{number}`). `http(s)` only, without credentials, query or fragment."
+        ),
     )
     notifications: NotificationSettings = Field(
         default_factory=NotificationSettings,

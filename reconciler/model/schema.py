@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -278,6 +279,8 @@ def _message(error: Any, parts: list[str | int], kind: str, loc: tuple[str | int
     if kind_of_error == "value_error":  # our own validators' messages, without pydantic's prefix
         message = str(error["ctx"]["error"])
     value = error.get("input")
+    if isinstance(value, str) and _USERINFO.match(value):
+        return message  # an address with a user name or password: never repeated where others read
     if isinstance(value, str | int | float | bool) or value is None:
         message += f" (got {json.dumps(value)})"
     return message
@@ -322,6 +325,9 @@ def _members(annotation: Any) -> list[Any]:
     if get_origin(annotation) is Literal:
         return []
     return [annotation]
+
+
+_USERINFO = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*:/*[^/?#\s]*@")
 
 
 def _json_type(value: Any) -> str:

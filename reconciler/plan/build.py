@@ -11,6 +11,7 @@ is written anywhere: the plan is data.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -23,10 +24,11 @@ from reconciler.errors import ConfigError
 from reconciler.model.documents import ChangeRequest
 from reconciler.model.flags import Flag
 from reconciler.model.states import DECIDED_STATES, REFUSED_STATES
-from reconciler.plan.model import ChangePlan, ChangeStatus, Plan, Problem
+from reconciler.plan.model import ChangePlan, ChangeStatus, Plan, PlannedVote, Problem
 from reconciler.plan.rules import not_in_force, policy_needs, regime_of, require_regime, rule_changes
 from reconciler.plan.workspace import Workspace, open_workspace
 from reconciler.policy import Evaluation
+from reconciler.policy.votes import Vote
 from reconciler.reconcile.replay import replayed_store
 from reconciler.reconcile.run import ReconcileConfig
 from reconciler.repo.layout import kind_of_path, not_regular_findings
@@ -50,13 +52,20 @@ def build_plan(
     base: str | None,
     store: Store | None,
     now: datetime | None = None,
+    approved_by: Sequence[str] = (),
 ) -> Plan:
-    """The plan for the policy repository at `path_or_repo` against `base` (see `workspace`)."""
+    """The plan for the policy repository at `path_or_repo` against `base` (see `workspace`).
+
+    `approved_by`: logins whose approval the plan counts as if given (`plan --approved-by`), to
+    preview a verdict; they are judged like reviews (eligibility, self-approval), labelled
+    hypothetical, and never stored or sent anywhere.
+    """
     now = now or datetime.now(UTC)
+    approvals = hypothetical_approvals(approved_by, now)
     workspace = open_workspace(path_or_repo, base)
     try:
         if store is not None:
-            return _plan(workspace, store, f"the store {store.url}", now)
+            return _plan(workspace, store, f"the store {store.url}", now, approvals)
         config = ReconcileConfig(repo=workspace.git_root, path=workspace.subdir)
         with ExitStack() as stack:
             try:
@@ -71,9 +80,15 @@ def build_plan(
                 if workspace.base
                 else "an empty store (nothing was applied before an empty base)"
             )
-            return _plan(workspace, replay, label, now)
+            return _plan(workspace, replay, label, now, approvals)
     finally:
         workspace.close()
+
+
+def hypothetical_approvals(logins: Sequence[str], now: datetime) -> tuple[Vote, ...]:
+    """One approval per distinct login (compared case-insensitively), given `now` on the file as it is."""
+    distinct = {login.lower(): login for login in reversed(logins)}
+    return tuple(Vote(login, "approved", now) for login in reversed(distinct.values()))
 
 
 @dataclass
@@ -84,6 +99,7 @@ class _Planner:
     reader: Reader
     regime: Regime
     now: datetime
+    approvals: tuple[Vote, ...] = ()
     overlay: dict[tuple[int, str], Flag] = field(default_factory=dict)
     next_id: int = 0
 
@@ -107,7 +123,9 @@ class _Planner:
         return self.next_id
 
 
-def _plan(workspace: Workspace, store: Store, state_from: str, now: datetime) -> Plan:
+def _plan(
+    workspace: Workspace, store: Store, state_from: str, now: datetime, approvals: tuple[Vote, ...]
+) -> Plan:
     position = store.position()
     in_force = load_regime(store, position)
     # The base's files judge only when the store holds no rules; then they must read in full.
@@ -121,7 +139,7 @@ def _plan(workspace: Workspace, store: Store, state_from: str, now: datetime) ->
     judge_by = replace(regime, policies={}) if bootstrap else regime
     files, problems = _new_change_files(workspace)
     with store.reading() as reader:
-        planner = _Planner(workspace, reader, judge_by, now)
+        planner = _Planner(workspace, reader, judge_by, now, approvals)
         changes = []
         for path, data in files:
             planned = _plan_change(planner, path, data, problems)
@@ -133,9 +151,10 @@ def _plan(workspace: Workspace, store: Store, state_from: str, now: datetime) ->
         base_label=workspace.base_label,
         state_from=state_from,
         changes=tuple(changes),
-        rules=rule_changes(workspace, regime, bootstrap=bootstrap, now=now),
+        rules=rule_changes(workspace, regime, bootstrap=bootstrap, now=now, votes=approvals),
         problems=tuple(problems),
         not_in_force=not_in_force(workspace, in_force, position.details) if in_force else (),
+        hypothetical_approvals=tuple(v.login for v in approvals),
     )
 
 
@@ -226,18 +245,25 @@ def _judged(planner: _Planner, path: str, cr: ChangeRequest) -> ChangePlan:
         after=outcome.intent.after,
         changes=tuple(outcome.intent.changes),
         governed=evaluation.governed,
-        policies=policy_needs(evaluation, planner.regime, context.requesters),
+        policies=policy_needs(evaluation, planner.regime),
         reason=_reason(status, decision),
         expires_at=evaluation.expires_at,
+        votes=tuple(
+            PlannedVote(row["login"], row["counted"], row["ignored_reason"]) for row in evaluation.approvals()
+        ),
     )
 
 
 def _context(planner: _Planner, path: str) -> ApprovalContext:
-    """No votes yet locally; the requester is the author of the commit that added the file, if any."""
+    """No votes locally but the hypothetical ones; the requester is the author of the commit that
+    added the file, if any."""
     name, email, at = planner.workspace.requester(path)
     who = MemberIndex(planner.regime.members).person(name, email) if (name or email) else None
     return ApprovalContext(
-        votes=(), requesters=frozenset({who} if who else ()), merger=None, created_at=at or planner.now
+        votes=planner.approvals,
+        requesters=frozenset({who} if who else ()),
+        merger=None,
+        created_at=at or planner.now,
     )
 
 

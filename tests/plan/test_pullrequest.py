@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.gitrepo.repository import GitRepository
+from reconciler.plan.comment import PLAN_MARKER
 from reconciler.plan.pullrequest import PullRequestEvaluation, evaluate_pull_request
-from reconciler.plan.render import PLAN_MARKER
 from reconciler.store import Store
 from tests.support.ghscenario import REPOSITORY, PullRequestScenario, serve
 from tests.support.policyrepo import ramp
@@ -38,6 +38,7 @@ def land_flag(scenario: PullRequestScenario, store: Store) -> None:
 
 
 def test_votes_missing_keep_the_status_pending_with_the_count(scenario: PullRequestScenario) -> None:
+    scenario.land_checkout()
     scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
     scenario.review(2, "bob", "APPROVED")
     scenario.review(2, "alice", "APPROVED")  # the author's own approval never counts
@@ -46,9 +47,27 @@ def test_votes_missing_keep_the_status_pending_with_the_count(scenario: PullRequ
     assert result.commit_status() == ("pending", "1/2 approvals · production-rollouts")
     text = result.markdown()
     assert text.startswith(PLAN_MARKER)
-    assert "Flag state unknown" in text
     assert "| alice | approved | no | self-approval not allowed |" in text
     assert "@" not in text
+
+
+def test_without_a_store_the_flags_before_come_from_the_bases_history(scenario: PullRequestScenario) -> None:
+    scenario.land_checkout()
+    scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
+    scenario.review(2, "bob", "APPROVED")
+    text = judge(scenario, 2).markdown()
+    assert f"Flags before: a replay of the base's history up to `{scenario.pulls[2].base[:12]}`." in text
+    assert "| `filters.groups[0].rollout_percentage` | 10 | 50 |" in text
+    assert "Flag state unknown" not in text
+
+
+def test_without_a_store_a_change_the_merge_would_fail_fails_now(scenario: PullRequestScenario) -> None:
+    scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})  # checkout never landed
+    scenario.review(2, "bob", "APPROVED")
+    scenario.review(2, "carol", "APPROVED")
+    state, description = judge(scenario, 2).commit_status()
+    assert state == "failure"
+    assert description.startswith(f"cannot apply {RAMP}: ") and "checkout" in description
 
 
 def test_with_a_store_the_plan_shows_the_flag_before_and_after(
@@ -83,6 +102,7 @@ def test_a_standing_rejection_or_an_unappliable_change_fails_the_status(
 
 
 def test_a_pull_request_that_weakens_the_policy_is_judged_by_the_base(scenario: PullRequestScenario) -> None:
+    scenario.land_checkout()
     scenario.open_weakening(2)
     result = judge(scenario, 2)
     assert [(c.path, c.state) for c in result.changes] == [
@@ -96,6 +116,7 @@ def test_a_pull_request_that_weakens_the_policy_is_judged_by_the_base(scenario: 
 def test_check_approvals_sets_the_status_and_keeps_one_comment_up_to_date(
     scenario: PullRequestScenario,
 ) -> None:
+    scenario.land_checkout()
     scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
     scenario.gh.pulls[2]["created_at"] = datetime.now(UTC).strftime(
         "%Y-%m-%dT%H:%M:%SZ"
@@ -146,6 +167,7 @@ def test_check_approvals_with_a_bad_token_stops_with_a_clear_message(scenario: P
 
 
 def test_a_huge_plan_comment_is_cut_to_fit_github(scenario: PullRequestScenario) -> None:
+    scenario.land_checkout()
     files = {f"changes/ramp-{i:03}.yaml": ramp(f"ramp-{i:03}", "checkout", 50) for i in range(40)}
     scenario.open(2, files)
     for i in range(150):

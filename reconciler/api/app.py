@@ -17,6 +17,7 @@ from reconciler.api.context import ApiContext
 from reconciler.api.errors import install_error_handlers
 from reconciler.api.posthog import routes as routes_posthog
 from reconciler.api.settings import ApiSettings
+from reconciler.api.ui import routes as dashboard
 from reconciler.github.webhooks import WebhookEvent
 from reconciler.store import Store
 
@@ -67,5 +68,6 @@ def create_app(
     app.include_router(v1.router(ctx))
     app.include_router(ops.router(ctx, metrics, status_provider))
     app.include_router(webhook.router(ctx, on_webhook))
+    app.include_router(dashboard.router(ctx, status_provider))
     readonly.install(app, PROJECT_PREFIXES, settings.write_hint)
     return app

@@ -30,6 +30,16 @@ TOKEN_CACHE_ENTRIES = 10_000
 
 
 @dataclass(frozen=True)
+class TokenDigest:
+    """A token known by its hash alone: what a dashboard session carries instead of the secret."""
+
+    digest: str
+
+
+Credentials = HTTPAuthorizationCredentials | TokenDigest
+
+
+@dataclass(frozen=True)
 class Caller:
     """The authenticated caller: a token, or nobody when anonymous access is on."""
 
@@ -129,7 +139,7 @@ class Gate:
     @contextmanager
     def open(
         self,
-        credentials: HTTPAuthorizationCredentials | None,
+        credentials: Credentials | None,
         scope: str | None,
         *,
         project_id: int | None = None,
@@ -170,12 +180,15 @@ class Gate:
             self._version = (version, now + ttl)
         return version
 
-    def caller(
-        self, snapshot: Snapshot, credentials: HTTPAuthorizationCredentials | None, scope: str | None
-    ) -> Caller:
+    def caller(self, snapshot: Snapshot, credentials: Credentials | None, scope: str | None) -> Caller:
         """Authenticate (in the snapshot, unless the token is cached) and check `scope` (None:
-        any live token will do)."""
-        if credentials is None or not credentials.credentials:
+        any live token will do). A `TokenDigest` is looked up like the token it is the hash of,
+        so revoking the token ends the sessions made with it."""
+        if isinstance(credentials, TokenDigest):
+            digest = credentials.digest
+        elif credentials is not None and credentials.credentials:
+            digest = token_hash(credentials.credentials)
+        else:
             if self.settings.allow_anonymous:
                 return Caller(None)
             raise ApiError(
@@ -184,7 +197,7 @@ class Gate:
                 "`reconciler token create`",
                 headers=_CHALLENGE,
             )
-        record = self._token(snapshot, token_hash(credentials.credentials))
+        record = self._token(snapshot, digest)
         if record is None or record.revoked_at is not None:
             raise ApiError(401, "the bearer token is unknown or revoked", headers=_CHALLENGE)
         if scope is not None and not record.allows(scope):

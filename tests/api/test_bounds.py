@@ -59,6 +59,9 @@ PARAMS: dict[str, Any] = {
     "envKey": "production",
     "id": APPLIED.id,
     "approval_id": APPLIED.id,
+    "environment": "production",
+    "key": "checkout",
+    "number": "12",
 }
 
 
@@ -90,7 +93,8 @@ def test_head_requests_are_labelled_by_their_route(client: Client) -> None:
 
 
 # Handlers that may run on the event loop: they never read the store (the webhook receiver
-# hands its one store write to a worker thread). Every other handler must be a plain `def`,
+# hands its one store write to a worker thread, the dashboard's sign-in its one token check).
+# Every other handler must be a plain `def`,
 # which FastAPI runs in a worker thread, so a hung database never stops the event loop.
 EVENT_LOOP_HANDLERS = {
     "healthz",
@@ -101,6 +105,9 @@ EVENT_LOOP_HANDLERS = {
     "swagger_ui_html",
     "swagger_ui_redirect",
     "redoc_html",
+    "sign_in",
+    "sign_out",
+    "stylesheet",
 }
 
 

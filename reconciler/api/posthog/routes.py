@@ -121,7 +121,9 @@ def events_page(scope: EventScope, offset: int, limit: int) -> tuple[list[AuditR
     return found[:limit], len(found) > limit
 
 
-def _policy(ctx: ApiContext, access: Access, policy: PolicyRecord, directory: Directory) -> dict[str, Any]:
+def caller_policy(
+    ctx: ApiContext, access: Access, policy: PolicyRecord, directory: Directory
+) -> dict[str, Any]:
     """A policy as the caller may see it: the environments it matches, less those the caller
     may not read (their keys would tell that they exist)."""
     body = posthog.policy_object(policy, directory)
@@ -187,7 +189,7 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
                     ctx,
                     policies,
                     lambda p: (p.created_at, p.id),
-                    lambda p: _policy(ctx, access, p, directory),
+                    lambda p: caller_policy(ctx, access, p, directory),
                     offset=offset,
                     limit=limit,
                 )
@@ -208,7 +210,9 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
             policy = access.reader.get_policy(policy_id) if is_uuid(policy_id) else None
             if policy is None or not posthog.policy_applies_to(policy, access.env.key):
                 raise ApiError(404, f"no approval policy {policy_id} in environment {project_id}")
-            return ctx.respond(access, request, lambda: _policy(ctx, access, policy, ctx.members(access)))
+            return ctx.respond(
+                access, request, lambda: caller_policy(ctx, access, policy, ctx.members(access))
+            )
 
     # Like every handler that reads the store, a plain `def` run in a worker thread: a hung
     # database then holds one thread, never the event loop.

@@ -108,6 +108,7 @@ EVENT_LOOP_HANDLERS = {
     "sign_in",
     "sign_out",
     "stylesheet",
+    "favicon",
 }
 
 

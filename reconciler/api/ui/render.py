@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 HERE = Path(__file__).parent
 STYLESHEET = (HERE / "static" / "style.css").read_bytes()
+FAVICON = (HERE / "static" / "favicon.svg").read_bytes()
 
 ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE / "templates"),

@@ -25,7 +25,7 @@ from reconciler.api.errors import ApiError
 from reconciler.api.ops import StatusProvider
 from reconciler.api.ui import pages
 from reconciler.api.ui.pages import ChangeFilters, Page, Pager, UiContext
-from reconciler.api.ui.render import STYLESHEET, layout, render
+from reconciler.api.ui.render import FAVICON, STYLESHEET, layout, render
 from reconciler.api.ui.session import (
     COOKIE_PATH,
     CSRF_COOKIE,
@@ -367,10 +367,15 @@ def router(ctx: ApiContext, status_provider: StatusProvider | None = None) -> AP
 
         return guarded(request, "rules", "Rules", build)
 
+    static = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"}
+
     @api.get("/static/style.css")
     async def stylesheet() -> Response:
-        headers = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"}
-        return Response(STYLESHEET, media_type="text/css", headers=headers)
+        return Response(STYLESHEET, media_type="text/css", headers=static)
+
+    @api.get("/static/favicon.svg")
+    async def favicon() -> Response:
+        return Response(FAVICON, media_type="image/svg+xml", headers=static)
 
     return api
 

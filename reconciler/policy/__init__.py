@@ -10,7 +10,8 @@ the merge), never the pull request's own, so a pull request cannot weaken the ru
 it. No I/O here: votes come from `reconciler.policy.votes`, field values from the change engine.
 
 `model` holds the values, `selection` decides which policies govern, `judge` counts the votes,
-`render` turns the verdict into API fields, the commit status and Markdown.
+`render` turns the verdict into API fields, the commit status and Markdown, and `outstanding`
+says who can still approve (`who_can_still_approve`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from reconciler.policy.model import (
     Subject,
     UnmatchedChanges,
 )
+from reconciler.policy.outstanding import StillToApprove, logins_that_can_still_approve, who_can_still_approve
 from reconciler.policy.render import CommitState, commit_status, policy_snapshot
 from reconciler.policy.selection import governing_policies, matches, rule_holds, selects
 from reconciler.policy.verdicts import DISMISSED, NOT_ELIGIBLE, SELF_APPROVAL, STALE, UNKNOWN_LOGIN
@@ -37,6 +39,7 @@ __all__ = [
     "Evaluation",
     "IgnoredVote",
     "PolicyResult",
+    "StillToApprove",
     "Subject",
     "UnmatchedChanges",
     "bypass_reason",
@@ -45,9 +48,11 @@ __all__ = [
     "evaluate",
     "governing_policies",
     "judge_policy",
+    "logins_that_can_still_approve",
     "matches",
     "policy_snapshot",
     "reason_ignored",
     "rule_holds",
     "selects",
+    "who_can_still_approve",
 ]

@@ -80,6 +80,7 @@ def evaluate(
         state=_state(satisfied, rejected, expired),
         denied=denied,
         members=people,
+        requesters=frozenset(own),
     )
 
 

@@ -157,6 +157,8 @@ class Evaluation:
     state: EvaluationState
     denied: bool = False
     members: Mapping[str, Member] = field(default_factory=dict, repr=False)
+    # lower-cased logins of who requested the change (for self-approval and who can still approve)
+    requesters: frozenset[str] = frozenset()
 
     @property
     def approved(self) -> bool:

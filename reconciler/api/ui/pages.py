@@ -22,6 +22,8 @@ from reconciler.api.ops import StatusProvider, position_body, restricted_status
 from reconciler.api.posthog import shapes as posthog
 from reconciler.api.posthog.routes import EventScope, caller_policy, events_page
 from reconciler.api.ui import diff
+from reconciler.decision.regime import Regime, load_regime
+from reconciler.decision.stored import judge_stored
 from reconciler.model.states import (
     ACTIVITY_LOG_READ,
     APPROVALS_READ,
@@ -32,6 +34,7 @@ from reconciler.model.states import (
     NOT_IN_PULL_REQUEST,
     ORGANIZATION_MEMBER_READ,
 )
+from reconciler.policy import StillToApprove, logins_that_can_still_approve, who_can_still_approve
 from reconciler.store import (
     AuditRecord,
     ChangeRequestFilter,
@@ -60,12 +63,24 @@ WHAT_TO_DO = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class UiContext:
-    """What the pages share: the API's context and the service loop's status, if any."""
+    """What the pages share: the API's context, the service loop's status, if any, and the
+    rules in force as of one store version."""
 
     api: ApiContext
     status_provider: StatusProvider | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _regime: tuple[int, Regime | None] | None = None
+
+    def regime(self, version: int) -> Regime | None:
+        """The rules in force (None before the first pass), read once per store version."""
+        cached = self._regime
+        if cached is None or cached[0] != version:
+            store = self.api.store
+            cached = (version, load_regime(store, store.position()))
+            self._regime = cached
+        return cached[1]
 
     def github(self, record_url: str | None = None) -> str | None:
         """The policy repository on GitHub, from the settings or a pull request's address."""
@@ -168,7 +183,7 @@ def overview(ui: UiContext, access: Access) -> Page:
     if viewer.may(APPROVALS_READ):
         everything = ChangeRequestFilter(environment_ids=viewer.environment_ids, limit=0)
         counts = access.reader.change_request_state_counts(everything)
-        since = datetime.now(UTC) - RECENT
+        since = ui.clock() - RECENT
         recent, _ = access.reader.list_change_requests(
             ChangeRequestFilter(environment_ids=viewer.environment_ids, applied_after=since, limit=0)
         )
@@ -197,10 +212,30 @@ def open_in_pull_request(record: ChangeRequestRecord) -> bool:
     return record.commit is None and error != CLOSED_UNMERGED and not error.startswith(NOT_IN_PULL_REQUEST)
 
 
-def can_still_approve(ui: UiContext, access: Access, record: ChangeRequestRecord) -> list[str]:
-    """Members who may still approve a live change request (none once it is decided)."""
-    del ui, access, record
-    return []
+@dataclass(frozen=True)
+class Waiting:
+    """A live change request and, per governing policy, who can still approve it."""
+
+    record: ChangeRequestRecord
+    still: tuple[StillToApprove, ...] = ()
+    logins: tuple[str, ...] = ()
+    expired: bool = False
+
+
+def waiting(ui: UiContext, access: Access, record: ChangeRequestRecord) -> Waiting:
+    """Who can still approve a live change request, judged as its merge would be judged now."""
+    regime = ui.regime(access.version)
+    evaluation = None
+    if regime is not None:
+        evaluation = judge_stored(record, regime, access.reader, now=ui.clock())
+    if evaluation is None:
+        return Waiting(record)
+    still = who_can_still_approve(evaluation)
+    return Waiting(record, still, logins_that_can_still_approve(evaluation), evaluation.expired)
+
+
+def is_live(record: ChangeRequestRecord) -> bool:
+    return record.state in LIVE_STATES and open_in_pull_request(record)
 
 
 def pulls(ui: UiContext, access: Access, pager: Pager, waiting_on: str | None) -> Page:
@@ -215,17 +250,16 @@ def pulls(ui: UiContext, access: Access, pager: Pager, waiting_on: str | None) -
             limit=None,
         )
     )
-    groups: dict[int, list[tuple[ChangeRequestRecord, list[str]]]] = {}
+    groups: dict[int, list[Waiting]] = {}
     for record in live:
         if open_in_pull_request(record) and record.pull_request_number is not None:
-            entry = (record, can_still_approve(ui, access, record))
-            groups.setdefault(record.pull_request_number, []).append(entry)
+            groups.setdefault(record.pull_request_number, []).append(waiting(ui, access, record))
     if waiting_on:
         wanted = waiting_on.lower()
         groups = {
             n: entries
             for n, entries in groups.items()
-            if any(wanted in (login.lower() for login in approvers) for _r, approvers in entries)
+            if any(wanted in (login.lower() for login in entry.logins) for entry in entries)
         }
     numbers = sorted(groups, reverse=True)
     pager = pager.counted(len(numbers))
@@ -241,12 +275,8 @@ def pull(ui: UiContext, access: Access, number: int) -> Page:
     )
     if not records:
         raise ApiError(404, f"no change request of pull request #{number} (or this token may not read it)")
-    live = [
-        (r, can_still_approve(ui, access, r))
-        for r in records
-        if r.state in LIVE_STATES and open_in_pull_request(r)
-    ]
-    others = [r for r in records if not (r.state in LIVE_STATES and open_in_pull_request(r))]
+    live = [waiting(ui, access, r) for r in records if is_live(r)]
+    others = [r for r in records if not is_live(r)]
     url = next((r.pull_request_url for r in records if r.pull_request_url), None)
     return "pull.html", {"number": number, "live": live, "others": others, "url": url, "ui": ui}
 
@@ -319,7 +349,6 @@ def change(ui: UiContext, access: Access, change_request_id: str) -> Page:
     events: tuple[int, list[AuditRecord]] = (0, [])
     if viewer.may(ACTIVITY_LOG_READ):
         events = access.reader.list_audit(200, object_type="change_request", object_id=record.id)
-    live = record.state in LIVE_STATES and open_in_pull_request(record)
     return "change.html", {
         "cr": record,
         "flag_diff": diff.lines(before, after),
@@ -328,7 +357,7 @@ def change(ui: UiContext, access: Access, change_request_id: str) -> Page:
         "spec": diff.pretty(record.spec),
         "events": events,
         "may_events": viewer.may(ACTIVITY_LOG_READ),
-        "approvers": can_still_approve(ui, access, record) if live else None,
+        "waiting": waiting(ui, access, record) if is_live(record) else None,
         "github": ui.github(record.pull_request_url),
         "ui": ui,
     }

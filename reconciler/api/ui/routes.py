@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
@@ -42,6 +43,7 @@ from reconciler.errors import StoreError, mask_password
 from reconciler.store.tokens import token_hash
 
 log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
 MAX_FORM_BYTES = 16 * 1024
 MAX_FILTER = 400
 SIGNED_OUT = "Sign in with a reconciler token (`reconciler token create`)."
@@ -52,9 +54,9 @@ FORGED = "This form did not come from this dashboard: reload the page and send i
 class Dashboard:
     """The dashboard over one API context: session keys, and how a request becomes a page."""
 
-    def __init__(self, ctx: ApiContext, status_provider: StatusProvider | None):
+    def __init__(self, ctx: ApiContext, status_provider: StatusProvider | None, clock: Clock | None = None):
         self.ctx = ctx
-        self.ui = UiContext(ctx, status_provider)
+        self.ui = UiContext(ctx, status_provider) if clock is None else UiContext(ctx, status_provider, clock)
         self.keys = SessionKeys.create(ctx.settings.session_secret)
         self._verified: tuple[int, tuple[bool, int]] | None = None
 
@@ -247,8 +249,11 @@ def text(value: str, what: str) -> str:
     return value.strip()
 
 
-def router(ctx: ApiContext, status_provider: StatusProvider | None = None) -> APIRouter:
-    board = Dashboard(ctx, status_provider)
+def router(
+    ctx: ApiContext, status_provider: StatusProvider | None = None, clock: Clock | None = None
+) -> APIRouter:
+    """The dashboard's routes; `clock` is what "now" is for expiry and "recent" (tests pin it)."""
+    board = Dashboard(ctx, status_provider, clock)
     ui = board.ui
     api = APIRouter(prefix="/ui", include_in_schema=False)
 

@@ -54,8 +54,10 @@ def render(template: str, values: dict[str, Any]) -> Markup:
     return Markup(ENV.get_template(template).render(**values))  # noqa: S704 - autoescaped output
 
 
-def layout(title: str, main: Markup, *, user: str | None, form_token: str | None, section: str) -> str:
-    """The whole page around its content: navigation, who is signed in, sign-out."""
+def layout(
+    title: str, main: Markup, *, user: str | None, form_token: str | None, section: str, nav: bool = True
+) -> str:
+    """The whole page around its content: navigation (for a reader), who reads, sign-out."""
     return ENV.get_template("layout.html").render(
-        title=title, main=main, user=user, form_token=form_token, section=section
+        title=title, main=main, user=user, form_token=form_token, section=section, nav=nav
     )

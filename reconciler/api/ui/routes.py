@@ -121,13 +121,15 @@ class Dashboard:
             "sign_in.html",
             {"message": message, "next": safe_next(target), "form_token": self.keys.form_token(nonce)},
         )
-        body = layout("Sign in", main, user=None, form_token=None, section="sign-in")
+        body = layout("Sign in", main, user=None, form_token=None, section="sign-in", nav=False)
         return self.respond(request, body, status, nonce=nonce if new else None, end_session=end_session)
 
     def error_page(self, request: Request, status: int, message: str, user: str | None = None) -> Response:
         main = render("error.html", {"status": status, "message": message})
         return self.respond(
-            request, layout(f"Error {status}", main, user=user, form_token=None, section=""), status
+            request,
+            layout(f"Error {status}", main, user=user, form_token=None, section="", nav=False),
+            status,
         )
 
     def page(self, request: Request, section: str, title: str, build: Callable[[Access], Page]) -> Response:

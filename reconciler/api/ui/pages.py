@@ -47,6 +47,7 @@ Page = tuple[str, dict[str, Any]]
 PAGE_SIZE = 50
 MAX_PAGE = 1_000_000
 RECENT = timedelta(days=7)
+MAX_LIVE = 2000  # live change requests the pull-request list reads, newest first
 REJECTED_RULES = "rules.change_rejected"
 
 WHAT_TO_DO = {
@@ -239,6 +240,9 @@ def is_live(record: ChangeRequestRecord) -> bool:
 
 
 def pulls(ui: UiContext, access: Access, pager: Pager, waiting_on: str | None) -> Page:
+    """Open pull requests, newest first, each with its live change requests. Only the pull
+    requests shown are judged, unless "waiting on" needs every one judged to filter them; at
+    most `MAX_LIVE` live change requests (the newest) are read."""
     viewer = Viewer.of(ui, access)
     require(viewer, APPROVALS_READ)
     _count, live = access.reader.list_change_requests(
@@ -247,24 +251,33 @@ def pulls(ui: UiContext, access: Access, pager: Pager, waiting_on: str | None) -
             has_pull_request=True,
             landed=False,
             environment_ids=viewer.environment_ids,
-            limit=None,
+            limit=MAX_LIVE,
         )
     )
-    groups: dict[int, list[Waiting]] = {}
+    groups: dict[int, list[ChangeRequestRecord]] = {}
     for record in live:
         if open_in_pull_request(record) and record.pull_request_number is not None:
-            groups.setdefault(record.pull_request_number, []).append(waiting(ui, access, record))
+            groups.setdefault(record.pull_request_number, []).append(record)
+    judged: dict[int, list[Waiting]] = {}
     if waiting_on:
         wanted = waiting_on.lower()
-        groups = {
-            n: entries
-            for n, entries in groups.items()
-            if any(wanted in (login.lower() for login in entry.logins) for entry in entries)
-        }
-    numbers = sorted(groups, reverse=True)
+        for number, records in groups.items():
+            entries = [waiting(ui, access, r) for r in records]
+            if any(wanted in (login.lower() for login in entry.logins) for entry in entries):
+                judged[number] = entries
+        numbers = sorted(judged, reverse=True)
+    else:
+        numbers = sorted(groups, reverse=True)
     pager = pager.counted(len(numbers))
-    shown = [(n, groups[n]) for n in numbers[pager.offset : pager.offset + pager.size]]
-    return "pulls.html", {"pulls": shown, "pager": pager, "waiting_on": waiting_on or "", "ui": ui}
+    shown = numbers[pager.offset : pager.offset + pager.size]
+    rows = [(n, judged.get(n) or [waiting(ui, access, r) for r in groups[n]]) for n in shown]
+    return "pulls.html", {
+        "pulls": rows,
+        "pager": pager,
+        "waiting_on": waiting_on or "",
+        "truncated": len(live) >= MAX_LIVE,
+        "max_live": MAX_LIVE,
+    }
 
 
 def pull(ui: UiContext, access: Access, number: int) -> Page:

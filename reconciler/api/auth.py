@@ -208,6 +208,23 @@ class Gate:
             )
         return Caller(record)
 
+    def cached_caller(self, credentials: Credentials | None) -> Caller | None:
+        """The caller, when knowing it needs no store read: a live token still in the cache, or
+        nobody under anonymous access. None: ask `open` (which may read the store)."""
+        if isinstance(credentials, TokenDigest):
+            digest = credentials.digest
+        elif credentials is not None and credentials.credentials:
+            digest = token_hash(credentials.credentials)
+        else:
+            return Caller(None) if self.settings.allow_anonymous else None
+        cached = self._tokens.get(digest)
+        return Caller(cached[0]) if cached is not None and cached[1] > time.monotonic() else None
+
+    def cached_version(self) -> int | None:
+        """The store version while it is still trusted, else None (ask `open`)."""
+        cached = self._version
+        return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+
     def _token(self, snapshot: Snapshot, digest: str) -> TokenRecord | None:
         """The live token for a hash. A found token is remembered for `token_cache_seconds`
         (so a revocation takes at most that long to bite); an unknown one is asked every time."""

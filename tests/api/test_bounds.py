@@ -109,6 +109,18 @@ EVENT_LOOP_HANDLERS = {
     "sign_out",
     "stylesheet",
     "favicon",
+    # The dashboard's pages: a cached page is answered on the loop from memory alone (the
+    # gate's token and version caches, the rendered content); anything that needs the store
+    # goes to a worker thread (`show` in reconciler/api/ui/routes.py).
+    "overview",
+    "pulls",
+    "pull",
+    "changes",
+    "change",
+    "flag_environments",
+    "flags",
+    "flag",
+    "rules",
 }
 
 

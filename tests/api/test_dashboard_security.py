@@ -5,6 +5,7 @@ value that Git or the store can carry."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -115,15 +116,22 @@ def test_sign_out_needs_the_form_and_ends_the_session(browser: Client, tokens: T
     assert browser.get("/ui/changes", follow_redirects=False).status_code == 303
 
 
-def test_revoking_the_token_ends_its_sessions(fresh_store: tuple[Store, Tokens]) -> None:
+@pytest.mark.parametrize("cache_seconds", [0, 0.3])
+def test_revoking_the_token_ends_its_sessions(
+    fresh_store: tuple[Store, Tokens], cache_seconds: float
+) -> None:
+    """At once without a token cache; with one, once the cached token ages out, even for a
+    page answered from the rendered-page cache."""
     store = fresh_store[0]
     secret, record = store.create_token("ada", SCOPES)
-    app = create_app(store, settings=dataclasses.replace(SETTINGS, token_cache_seconds=0))
-    browser = Client(app, None)
+    settings = dataclasses.replace(SETTINGS, token_cache_seconds=cache_seconds)
+    browser = Client(create_app(store, settings=settings), None)
     try:
         sign_in(browser, secret)
         assert browser.get("/ui/changes").status_code == 200
+        assert browser.get("/ui/changes").status_code == 200  # now from the page cache
         store.revoke_token(str(record.id))
+        time.sleep(cache_seconds + 0.05)
         ended = browser.get("/ui/changes")
         assert ended.status_code == 401 and "Your session has ended" in ended.text
         assert "ramp-checkout" not in ended.text

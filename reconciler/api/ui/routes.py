@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
@@ -20,7 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from reconciler.api.auth import Access, Credentials, TokenDigest
+from reconciler.api.auth import Access, Caller, Credentials, TokenDigest
 from reconciler.api.context import ApiContext
 from reconciler.api.errors import ApiError
 from reconciler.api.ops import StatusProvider
@@ -149,18 +150,26 @@ class Dashboard:
         body = layout(title, main, user=user, form_token=token, section=section)
         return self.respond(request, body, nonce=nonce if new else None)
 
+    def cached(self, request: Request, section: str, title: str) -> Response | None:
+        """The page from the cache when answering needs no store read at all (the token and
+        the store version are still trusted, the content was rendered for such a caller), so
+        it is answered on the event loop; None sends the request to a worker thread."""
+        credentials, from_session = self.credentials(request)
+        gate = self.ctx.gate
+        caller, version = gate.cached_caller(credentials), gate.cached_version()
+        if caller is None or version is None:
+            return None
+        body = self.ctx.responses.get(page_key(request, caller, version))
+        if body is None:
+            return None
+        nonce, new = self.nonce(request)
+        token = self.keys.form_token(nonce) if from_session else None
+        main = Markup(body.decode())  # noqa: S704 - rendered by our autoescaping templates
+        page = layout(title, main, user=caller.login, form_token=token, section=section)
+        return self.respond(request, page, nonce=nonce if new else None)
+
     def main(self, request: Request, access: Access, build: Callable[[Access], Page]) -> Markup:
-        caller = access.caller
-        scopes = caller.token.scopes if caller.token else None
-        key = (
-            "ui",
-            request.url.path,
-            request.url.query,
-            caller.login,
-            caller.environment_ids,
-            scopes,
-            access.version,
-        )
+        key = page_key(request, access.caller, access.version)
         cached = self.ctx.responses.get(key)
         if cached is not None:
             return Markup(cached.decode())  # noqa: S704 - rendered by our autoescaping templates
@@ -228,6 +237,26 @@ class Dashboard:
         )
         return response
 
+    def guarded(
+        self, request: Request, section: str, title: str, build: Callable[[], Callable[[Access], Page]]
+    ) -> Response:
+        """Parameters are checked before the page is built; a bad one is a 400 page."""
+        try:
+            builder = build()
+        except ApiError as err:
+            return self.error_page(request, err.status, err.detail)
+        return self.page(request, section, title, builder)
+
+    async def show(
+        self, request: Request, section: str, title: str, build: Callable[[], Callable[[Access], Page]]
+    ) -> Response:
+        """A cached page on the event loop, anything else in a worker thread (a hung database
+        must never stop the loop)."""
+        answer = self.cached(request, section, title)
+        if answer is not None:
+            return answer
+        return await run_in_threadpool(self.guarded, request, section, title, build)
+
     def verify_chain(self) -> tuple[bool, int]:
         """The audit chain's state, walked at most once per store version."""
         version = self.ctx.store.store_version()
@@ -237,6 +266,17 @@ class Dashboard:
             cached = (version, (result.intact, result.checked))
             self._verified = cached
         return cached[1]
+
+
+def page_key(request: Request, caller: Caller, version: int) -> tuple[Any, ...]:
+    """What a page's content depends on: the address, who asks (as the gate sees them) and
+    the store version."""
+    scopes = caller.token.scopes if caller.token else None
+    return ("ui", request.url.path, request.url.query, caller.login, caller.environment_ids, scopes, version)
+
+
+def pager(request: Request, page: str, *params: tuple[str, str]) -> Pager:
+    return Pager(request.url.path, params, page_number(page))
 
 
 def page_number(value: str) -> int:
@@ -259,26 +299,13 @@ def router(
     ui = board.ui
     api = APIRouter(prefix="/ui", include_in_schema=False)
 
-    def pager(request: Request, page: str, *params: tuple[str, str]) -> Pager:
-        return Pager(request.url.path, params, page_number(page))
-
-    def guarded(
-        request: Request, section: str, title: str, build: Callable[[], Callable[[Access], Page]]
-    ) -> Response:
-        """Parameters are checked before the page is built; a bad one is a 400 page."""
-        try:
-            builder = build()
-        except ApiError as err:
-            return board.error_page(request, err.status, err.detail)
-        return board.page(request, section, title, builder)
-
     @api.get("")
     def root() -> Response:
         return RedirectResponse("/ui/", status_code=308)
 
     @api.get("/")
-    def overview(request: Request) -> Response:
-        return board.page(request, "overview", "Overview", lambda a: pages.overview(ui, a))
+    async def overview(request: Request) -> Response:
+        return await board.show(request, "overview", "Overview", lambda: lambda a: pages.overview(ui, a))
 
     @api.get("/sign-in")
     def sign_in_form(request: Request, next: str = "/ui/") -> Response:
@@ -300,25 +327,25 @@ def router(
         return response
 
     @api.get("/pulls")
-    def pulls(request: Request, page: str = "1", waiting_on: str = "") -> Response:
+    async def pulls(request: Request, page: str = "1", waiting_on: str = "") -> Response:
         def build() -> Callable[[Access], Page]:
             login = text(waiting_on, "waiting_on")
             paging = pager(request, page, *((("waiting_on", login),) if login else ()))
             return lambda a: pages.pulls(ui, a, paging, login or None)
 
-        return guarded(request, "pulls", "Pull requests", build)
+        return await board.show(request, "pulls", "Pull requests", build)
 
     @api.get("/pulls/{number}")
-    def pull(request: Request, number: str) -> Response:
+    async def pull(request: Request, number: str) -> Response:
         def build() -> Callable[[Access], Page]:
             if not (number.isascii() and number.isdigit() and len(number) <= 9):
                 raise ApiError(404, f"no pull request {number[:20]!r}")
             return lambda a: pages.pull(ui, a, int(number))
 
-        return guarded(request, "pulls", f"Pull request #{number[:20]}", build)
+        return await board.show(request, "pulls", f"Pull request #{number[:20]}", build)
 
     @api.get("/changes")
-    def changes(
+    async def changes(
         request: Request,
         page: str = "1",
         state: str = "",
@@ -338,41 +365,41 @@ def router(
             paging = pager(request, page, *filters.params())
             return lambda a: pages.changes(ui, a, paging, filters)
 
-        return guarded(request, "changes", "Change requests", build)
+        return await board.show(request, "changes", "Change requests", build)
 
     @api.get("/changes/{change_request_id}")
-    def change(request: Request, change_request_id: str) -> Response:
-        return board.page(
-            request, "changes", "Change request", lambda a: pages.change(ui, a, change_request_id)
+    async def change(request: Request, change_request_id: str) -> Response:
+        return await board.show(
+            request, "changes", "Change request", lambda: lambda a: pages.change(ui, a, change_request_id)
         )
 
     @api.get("/flags")
-    def flag_environments(request: Request) -> Response:
-        return board.page(request, "flags", "Flags", lambda a: pages.flag_environments(ui, a))
+    async def flag_environments(request: Request) -> Response:
+        return await board.show(request, "flags", "Flags", lambda: lambda a: pages.flag_environments(ui, a))
 
     @api.get("/flags/{environment}")
-    def flags(request: Request, environment: str, page: str = "1") -> Response:
+    async def flags(request: Request, environment: str, page: str = "1") -> Response:
         def build() -> Callable[[Access], Page]:
             paging = pager(request, page)
             return lambda a: pages.flags(ui, a, paging, environment)
 
-        return guarded(request, "flags", f"Flags in {environment[:100]}", build)
+        return await board.show(request, "flags", f"Flags in {environment[:100]}", build)
 
     @api.get("/flags/{environment}/{key}")
-    def flag(request: Request, environment: str, key: str, page: str = "1") -> Response:
+    async def flag(request: Request, environment: str, key: str, page: str = "1") -> Response:
         def build() -> Callable[[Access], Page]:
             paging = pager(request, page)
             return lambda a: pages.flag(ui, a, paging, environment, key)
 
-        return guarded(request, "flags", f"Flag {key[:100]}", build)
+        return await board.show(request, "flags", f"Flag {key[:100]}", build)
 
     @api.get("/rules")
-    def rules(request: Request, page: str = "1") -> Response:
+    async def rules(request: Request, page: str = "1") -> Response:
         def build() -> Callable[[Access], Page]:
             paging = pager(request, page)
             return lambda a: pages.rules(ui, a, paging, board.verify_chain)
 
-        return guarded(request, "rules", "Rules", build)
+        return await board.show(request, "rules", "Rules", build)
 
     static = {**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"}
 

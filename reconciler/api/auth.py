@@ -27,6 +27,8 @@ bearer = HTTPBearer(auto_error=False, description="An API token from `reconciler
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 TOKEN_CACHE_ENTRIES = 10_000
+RENEWAL_SECONDS = 1.0
+_VERSION = "\0version"
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,11 @@ class Gate:
         self._environments: Environments | None = None
         self._tokens: dict[str, tuple[TokenRecord, float]] = {}
         self._version: tuple[int, float] | None = None
+        # When a request was sent to renew an aged-out cache entry (a token's hash, or
+        # `_VERSION` for the store version): until it has (or `RENEWAL_SECONDS` pass), the
+        # event-loop fast path keeps answering from the aged entry instead of sending every
+        # concurrent request to the store at once.
+        self._renewing: dict[str, float] = {}
 
     def environments(self, snapshot: Snapshot, version: int) -> Environments:
         current = self._environments
@@ -178,6 +185,7 @@ class Gate:
         version = snapshot.reader.store_version()
         if ttl > 0:
             self._version = (version, now + ttl)
+        self._renewing.pop(_VERSION, None)
         return version
 
     def caller(self, snapshot: Snapshot, credentials: Credentials | None, scope: str | None) -> Caller:
@@ -209,8 +217,9 @@ class Gate:
         return Caller(record)
 
     def cached_caller(self, credentials: Credentials | None) -> Caller | None:
-        """The caller, when knowing it needs no store read: a live token still in the cache, or
-        nobody under anonymous access. None: ask `open` (which may read the store)."""
+        """The caller, when knowing it needs no store read: a live token in the cache (or
+        being renewed by another request), or nobody under anonymous access. None: ask `open`
+        (which may read the store)."""
         if isinstance(credentials, TokenDigest):
             digest = credentials.digest
         elif credentials is not None and credentials.credentials:
@@ -218,12 +227,27 @@ class Gate:
         else:
             return Caller(None) if self.settings.allow_anonymous else None
         cached = self._tokens.get(digest)
-        return Caller(cached[0]) if cached is not None and cached[1] > time.monotonic() else None
+        return Caller(cached[0]) if cached is not None and self._fresh(digest, cached[1]) else None
 
     def cached_version(self) -> int | None:
-        """The store version while it is still trusted, else None (ask `open`)."""
+        """The store version while it is trusted (or being renewed by another request), else
+        None (ask `open`)."""
         cached = self._version
-        return cached[0] if cached is not None and cached[1] > time.monotonic() else None
+        return cached[0] if cached is not None and self._fresh(_VERSION, cached[1]) else None
+
+    def _fresh(self, key: str, expires: float) -> bool:
+        """Whether an entry may answer on the fast path. The first request to find it aged out
+        renews it through the store; the others keep using it meanwhile."""
+        now = time.monotonic()
+        if expires > now:
+            return True
+        started = self._renewing.get(key)
+        if started is not None and now - started < RENEWAL_SECONDS:
+            return True
+        if len(self._renewing) >= TOKEN_CACHE_ENTRIES:
+            self._renewing.clear()
+        self._renewing[key] = now
+        return False
 
     def _token(self, snapshot: Snapshot, digest: str) -> TokenRecord | None:
         """The live token for a hash. A found token is remembered for `token_cache_seconds`
@@ -234,6 +258,9 @@ class Gate:
         if cached is not None and cached[1] > now:
             return cached[0]
         record = snapshot.reader.token_by_hash(digest)
+        self._renewing.pop(digest, None)
+        if record is None or record.revoked_at is not None:
+            self._tokens.pop(digest, None)
         if ttl > 0 and record is not None and record.revoked_at is None:
             if len(self._tokens) >= TOKEN_CACHE_ENTRIES:
                 self._tokens.clear()

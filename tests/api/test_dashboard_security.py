@@ -240,7 +240,18 @@ def test_markup_in_any_value_is_shown_as_text(store: Store) -> None:
         pull_request_url="javascript:alert(3)",
         commit="abc",
     )
+    live = change_request(
+        "hostile-live",
+        6,
+        pull_request_number=78,
+        votes=(VoteRecord(login=HOSTILE, decision="approved", counted=False, ignored_reason=HOSTILE),),
+        still_to_approve=[
+            {"policy": HOSTILE, "quorum": 2, "approvals": 0, "needed": 2, "can_approve": [HOSTILE, "x"]},
+            {"policy": "broken", "needed": HOSTILE, "can_approve": HOSTILE},  # not the stored shape
+        ],
+    )
     with store.transaction() as tx:
+        tx.upsert_change_request(live)
         tx.replace_environments([EnvironmentRecord(PROD, "production", HOSTILE, "phc_key")])
         named = {"name": HOSTILE}
         tx.put_flag_version(PROD, flag(1, "xss", 10, tags=[HOSTILE]).model_copy(update=named), at=at(1))
@@ -263,11 +274,12 @@ def test_markup_in_any_value_is_shown_as_text(store: Store) -> None:
         )
         tx.set_position(Position(sync_status="OutOfSync", last_error=HOSTILE, last_error_at=at(4)))
     secret, _ = store.create_token("ada", SCOPES)
-    app = create_app(store, settings=SETTINGS)
+    app = create_app(store, settings=SETTINGS, clock=lambda: at(10))  # the live one is not expired
     browser = Client(app, None)
     try:
         sign_in(browser, secret)
         paths = ["/ui/", "/ui/pulls", "/ui/pulls/77", "/ui/changes", f"/ui/changes/{hostile_cr.id}"]
+        paths += ["/ui/pulls/78", f"/ui/changes/{live.id}", f"/ui/pulls?waiting_on={quote(HOSTILE)}"]
         paths += ["/ui/flags", "/ui/flags/production", "/ui/flags/production/xss", "/ui/rules"]
         paths += [f"/ui/changes?requester={HOSTILE}", f"/ui/pulls?waiting_on={HOSTILE}"]
         paths += [f"/ui/flags/production/{quote(HOSTILE_KEY, safe='')}"]
@@ -278,6 +290,8 @@ def test_markup_in_any_value_is_shown_as_text(store: Store) -> None:
             assert "<script" not in body and "<img" not in body and "javascript:" not in body, path
         shown = browser.get(f"/ui/changes/{hostile_cr.id}").text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
+        still = browser.get("/ui/pulls/78").text
+        assert "Policy <strong>&lt;script&gt;alert(1)&lt;/script&gt;" in still and "2 more needed" in still
     finally:
         browser.close()
 

@@ -22,8 +22,6 @@ from reconciler.api.ops import StatusProvider, position_body, restricted_status
 from reconciler.api.posthog import shapes as posthog
 from reconciler.api.posthog.routes import EventScope, caller_policy, events_page
 from reconciler.api.ui import diff
-from reconciler.decision.regime import Regime, load_regime
-from reconciler.decision.stored import judge_stored
 from reconciler.model.states import (
     ACTIVITY_LOG_READ,
     APPROVALS_READ,
@@ -34,7 +32,6 @@ from reconciler.model.states import (
     NOT_IN_PULL_REQUEST,
     ORGANIZATION_MEMBER_READ,
 )
-from reconciler.policy import StillToApprove, logins_that_can_still_approve, who_can_still_approve
 from reconciler.store import (
     AuditRecord,
     ChangeRequestFilter,
@@ -64,24 +61,14 @@ WHAT_TO_DO = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class UiContext:
-    """What the pages share: the API's context, the service loop's status, if any, and the
-    rules in force as of one store version."""
+    """What the pages share: the API's context, the service loop's status if any, and what
+    "now" is (for expiry and recent changes)."""
 
     api: ApiContext
     status_provider: StatusProvider | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    _regime: tuple[int, Regime | None] | None = None
-
-    def regime(self, version: int) -> Regime | None:
-        """The rules in force (None before the first pass), read once per store version."""
-        cached = self._regime
-        if cached is None or cached[0] != version:
-            store = self.api.store
-            cached = (version, load_regime(store, store.position()))
-            self._regime = cached
-        return cached[1]
 
     def github(self, record_url: str | None = None) -> str | None:
         """The policy repository on GitHub, from the settings or a pull request's address."""
@@ -215,24 +202,27 @@ def open_in_pull_request(record: ChangeRequestRecord) -> bool:
 
 @dataclass(frozen=True)
 class Waiting:
-    """A live change request and, per governing policy, who can still approve it."""
+    """A live change request and, per governing policy, who can still approve it (as the live
+    sync stored it: `policy.who_can_still_approve` over the evaluation that judged it)."""
 
     record: ChangeRequestRecord
-    still: tuple[StillToApprove, ...] = ()
+    still: tuple[dict[str, Any], ...] = ()
     logins: tuple[str, ...] = ()
     expired: bool = False
 
 
 def waiting(ui: UiContext, access: Access, record: ChangeRequestRecord) -> Waiting:
-    """Who can still approve a live change request, judged as its merge would be judged now."""
-    regime = ui.regime(access.version)
-    evaluation = None
-    if regime is not None:
-        evaluation = judge_stored(record, regime, access.reader, now=ui.clock())
-    if evaluation is None:
-        return Waiting(record)
-    still = who_can_still_approve(evaluation)
-    return Waiting(record, still, logins_that_can_still_approve(evaluation), evaluation.expired)
+    """Who can still approve a live change request; nobody once it expired."""
+    del access
+    if record.expires_at is not None and record.expires_at < ui.clock():
+        return Waiting(record, expired=True)
+    still = tuple(
+        s
+        for s in record.still_to_approve or ()
+        if isinstance(s, dict) and isinstance(s.get("can_approve"), list)
+    )
+    wanted = {login: None for s in still if s.get("needed") for login in s.get("can_approve") or ()}
+    return Waiting(record, still, tuple(sorted(wanted, key=str.lower)))
 
 
 def is_live(record: ChangeRequestRecord) -> bool:

@@ -23,6 +23,9 @@ from selenium.webdriver import Chrome
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from reconciler.api import create_app
 from reconciler.store import Store
@@ -96,8 +99,16 @@ def check_page(driver: Chrome, folder: Path, name: str) -> None:
     assert console_errors(driver) == [], name
 
 
+def navigate(driver: Chrome, element: WebElement) -> None:
+    """Click `element` and wait until the next page has replaced this one (a click returns
+    before the browser has loaded where it leads)."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+
 def follow(driver: Chrome, text: str) -> None:
-    driver.find_element(By.LINK_TEXT, text).click()
+    navigate(driver, driver.find_element(By.LINK_TEXT, text))
 
 
 def test_a_person_signs_in_and_walks_to_a_flags_history(
@@ -117,7 +128,7 @@ def test_a_person_signs_in_and_walks_to_a_flags_history(
         assert driver.switch_to.active_element.text == "Skip to content"
 
         driver.find_element(By.ID, "token").send_keys(tokens.full)
-        driver.find_element(By.CSS_SELECTOR, "form.signin button").click()
+        navigate(driver, driver.find_element(By.CSS_SELECTOR, "form.signin button"))
         assert driver.find_element(By.TAG_NAME, "h1").text == "Overview"
         assert "OutOfSync" in driver.page_source
         check_page(driver, screenshots, "02-overview")
@@ -143,7 +154,7 @@ def test_a_person_signs_in_and_walks_to_a_flags_history(
             driver.get(base + path)
             check_page(driver, screenshots, name)
 
-        driver.find_element(By.CSS_SELECTOR, "form.signout button").click()
+        navigate(driver, driver.find_element(By.CSS_SELECTOR, "form.signout button"))
         assert driver.find_element(By.TAG_NAME, "h1").text == "Sign in"
         driver.get(f"{base}/ui/changes")
         assert driver.find_element(By.TAG_NAME, "h1").text == "Sign in"

@@ -19,7 +19,7 @@ from reconciler.approvals.members import MemberIndex
 from reconciler.approvals.source import ApprovalContext
 from reconciler.decision.changes import Decision, change_request_id, current_flags, decide, needs_new_id
 from reconciler.decision.regime import Regime, invalid_change_request, load_regime
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, DocumentError
 from reconciler.model.documents import ChangeRequest
 from reconciler.model.flags import Flag
 from reconciler.model.states import DECIDED_STATES, REFUSED_STATES
@@ -38,10 +38,15 @@ IMMUTABLE = (
     "a change-request file is immutable once it landed (the reconciler ignores the edit); file the "
     "next change as a new file"
 )
-EDITED = f"edits a change request that exists at the base: {IMMUTABLE}"
-REMOVED = (
-    "removed: removing a change-request file never undoes what it did; file a new change request to revert it"
+EDITED = (
+    "edits a change request that exists at the base: revert the edit, and file the next change as a new "
+    "file (a change-request file is immutable once it landed; the reconciler ignores the edit)"
 )
+REMOVED = (
+    "removed, but it exists at the base: removing a change-request file never undoes what it did; "
+    "restore the file, and file a new change request to revert it"
+)
+IMMUTABLE_RULE = "immutable-change"
 
 
 def build_plan(
@@ -50,14 +55,18 @@ def build_plan(
     base: str | None,
     store: Store | None,
     now: datetime | None = None,
+    offline: bool = False,
 ) -> Plan:
-    """The plan for the policy repository at `path_or_repo` against `base` (see `workspace`)."""
+    """The plan for the policy repository at `path_or_repo` against `base` (see `workspace`).
+
+    `offline`: the replay reads no reviews from GitHub (`ReconcileConfig.offline`).
+    """
     now = now or datetime.now(UTC)
     workspace = open_workspace(path_or_repo, base)
     try:
         if store is not None:
-            return _plan(workspace, store, f"the store {store.url}", now)
-        config = ReconcileConfig(repo=workspace.git_root, path=workspace.subdir)
+            return plan_workspace(workspace, store, f"the store {store.url}", now)
+        config = ReconcileConfig(repo=workspace.git_root, path=workspace.subdir, offline=offline)
         with ExitStack() as stack:
             try:
                 replay = stack.enter_context(replayed_store(config, until=workspace.base, now=now))
@@ -66,12 +75,7 @@ def build_plan(
                     f"{err}. (plan replays the history up to the base to know the flags before it; "
                     "pass --store URL to read them from a store instead)"
                 ) from err
-            label = (
-                f"a replay of the history up to {workspace.base[:12]}"
-                if workspace.base
-                else "an empty store (nothing was applied before an empty base)"
-            )
-            return _plan(workspace, replay, label, now)
+            return plan_workspace(workspace, replay, replay_label(workspace.base), now)
     finally:
         workspace.close()
 
@@ -107,7 +111,15 @@ class _Planner:
         return self.next_id
 
 
-def _plan(workspace: Workspace, store: Store, state_from: str, now: datetime) -> Plan:
+def replay_label(base: str | None) -> str:
+    """Where a replayed before-state comes from, for people."""
+    if base is None:
+        return "an empty store (nothing was applied before an empty base)"
+    return f"a replay of the history up to {base[:12]}"
+
+
+def plan_workspace(workspace: Workspace, store: Store, state_from: str, now: datetime) -> Plan:
+    """The plan of `workspace`'s new change requests, judged against the flags and rules of `store`."""
     position = store.position()
     in_force = load_regime(store, position)
     # The base's files judge only when the store holds no rules; then they must read in full.
@@ -147,24 +159,30 @@ def _new_change_files(workspace: Workspace) -> tuple[list[tuple[str, bytes]], li
     new: list[tuple[str, bytes]] = []
     problems: list[Problem] = []
     for path in working:
-        data = workspace.files.read(path)
+        try:
+            data = workspace.files.read(path)
+        except DocumentError as err:  # unreadable: never planned, and said so
+            problems.append(Problem(path, err.message, "io"))
+            continue
         if path in base:
             if data != workspace.base_read(path):
-                problems.append(Problem(path, EDITED))
+                problems.append(Problem(path, EDITED, IMMUTABLE_RULE))
         elif data in gone:
             old = gone.pop(data)
             problems.append(
                 Problem(
                     path,
-                    f"renames {old}: a change request is identified by its file, so a renamed "
-                    "one is not applied again; file the next change as a new file",
+                    f"renames {old}, which exists at the base: a change request is identified by its "
+                    "file, so a renamed one is not applied again; keep the old file and file the next "
+                    "change as a new file",
+                    IMMUTABLE_RULE,
                 )
             )
         else:
             new.append((path, data))
-    problems.extend(Problem(path, REMOVED) for path in sorted(gone.values()))
+    problems.extend(Problem(path, REMOVED, IMMUTABLE_RULE) for path in sorted(gone.values()))
     # Links, gitlinks, pipes at a document's place: never read, never planned (the pass fails them).
-    problems.extend(Problem(f.path, f.message) for f in not_regular_findings(workspace.files))
+    problems.extend(Problem(f.path, f.message, "not-a-file") for f in not_regular_findings(workspace.files))
     problems.sort(key=lambda p: p.file)
     return new, problems
 
@@ -181,7 +199,11 @@ def _plan_change(planner: _Planner, path: str, data: bytes, problems: list[Probl
     known = planner.reader.get_change_request(change_request_id(path))
     if known is not None and known.state in DECIDED_STATES:
         if known.spec != model.spec.model_dump(mode="json"):
-            problems.append(Problem(path, f"was already {known.state} as the store records it: {IMMUTABLE}"))
+            problems.append(
+                Problem(
+                    path, f"was already {known.state} as the store records it: {IMMUTABLE}", IMMUTABLE_RULE
+                )
+            )
         return None  # already decided: merging does nothing with it
     return _judged(planner, path, model)
 
@@ -214,7 +236,14 @@ def _judged(planner: _Planner, path: str, cr: ChangeRequest) -> ChangePlan:
         execute_at=spec.execute_at,
     )
     if decision.outcome is None or decision.evaluation is None:
-        return replace(common, status="refused", reason=decision.error, stale=decision.stale)
+        return replace(
+            common,
+            status="refused",
+            reason=decision.error,
+            stale=decision.stale,
+            pointer=decision.pointer,
+            rule=decision.rule,
+        )
     outcome, evaluation = decision.outcome, decision.evaluation
     if env_id is not None:
         planner.overlay[(env_id, spec.resource_id)] = outcome.flag
@@ -228,6 +257,8 @@ def _judged(planner: _Planner, path: str, cr: ChangeRequest) -> ChangePlan:
         governed=evaluation.governed,
         policies=policy_needs(evaluation, planner.regime, context.requesters),
         reason=_reason(status, decision),
+        pointer=decision.pointer,
+        rule=decision.rule,
         expires_at=evaluation.expires_at,
     )
 

@@ -1,4 +1,4 @@
-"""The two trees a plan compares: the working tree of PATH and its base.
+"""The trees a plan compares: the working tree of PATH, its base and the fork point.
 
 The working tree is the directory as it is on disk (committed or not): what a pull request's
 checkout holds. The base is a commit of the git repository PATH lives in (PATH may be a
@@ -7,6 +7,12 @@ merge-base of HEAD with the branch it tracks (its upstream, else `origin/HEAD`, 
 `origin/master`, `main`, `master`, the first that exists). A plain directory has an empty base:
 everything in it is new, except, when planned against a store, what that store already holds
 (change requests it decided, rules in force).
+
+The branch's changes are the differences from the fork point: the base itself when HEAD
+descends from it (a pull request's merge checkout, a branch rebased on it), else the
+merge-base of the two, so that files the base gained after the branch left it are not taken
+for files the branch removed. The flags the branch's changes apply to are the base's.
+`for_commits` makes the same trees from two commits (a pull request's head and base).
 """
 
 from __future__ import annotations
@@ -25,17 +31,19 @@ TRACKED_CANDIDATES = ("@{upstream}", "origin/HEAD", "origin/main", "origin/maste
 
 @dataclass
 class Workspace:
-    """PATH's files now, and its base (a commit and the files at it, or nothing)."""
+    """PATH's files now, its base (a commit and the files at it, or nothing), and the fork point."""
 
     root: Path
-    files: DirectorySource
+    files: FileSource
     git: GitRepository | None = None
     subdir: str = ""
     base: str | None = None
     base_label: str = "empty base (not a git repository: everything is new)"
     base_files: FileSource | None = None
     head: str | None = None
-    _base_paths: set[str] = field(default_factory=set)
+    fork: str | None = None  # where the branch left the base (the base itself when HEAD descends from it)
+    fork_files: FileSource | None = None
+    _fork_paths: set[str] = field(default_factory=set)
     _adders: dict[str, CommitInfo] | None = None
 
     @property
@@ -43,12 +51,22 @@ class Workspace:
         return self.git.path if self.git else str(self.root)
 
     def base_read(self, path: str) -> bytes | None:
-        if self.base_files is None or path not in self._base_paths:
+        """`path` as the branch found it (at the fork point), or None when it was not there."""
+        if self.fork_files is None or path not in self._fork_paths:
             return None
-        return self.base_files.read(path)
+        return self.fork_files.read(path)
 
     def base_paths(self) -> set[str]:
-        return set(self._base_paths)
+        """The regular files at the fork point: what the branch's changes are measured against."""
+        return set(self._fork_paths)
+
+    @classmethod
+    def for_commits(cls, git: GitRepository, head: str, base: str, label: str) -> Workspace:
+        """The files of commit `head` (a pull request's) as the working tree, against commit `base`."""
+        workspace = cls(Path(git.path) / git.subdir, git.source(head), git, git.subdir, head=head)
+        workspace.base, workspace.base_label = base, label
+        _load_base(workspace)
+        return workspace
 
     def requester(self, path: str) -> tuple[str | None, str | None, datetime | None]:
         """Author name, email and time of the commit since the base that added `path`, if committed."""
@@ -63,9 +81,7 @@ class Workspace:
         """For each file added since the base, the first commit that added it (one `git log`)."""
         if self.git is None or self.head is None or self.head == self.base:
             return {}
-        since = self.base
-        if since is not None and not self.git.is_ancestor(since, self.head):
-            since = self.git.merge_base(since, self.head)
+        since = self.fork
         adders: dict[str, CommitInfo] = {}
         for commit in self.git.first_parent_walk(since, self.head):
             for change in commit.changes:
@@ -124,10 +140,22 @@ def _base(repo: GitRepository, ref: str | None, head: str | None) -> tuple[str |
 
 
 def _load_base(workspace: Workspace) -> None:
-    assert workspace.git is not None and workspace.base is not None
+    git, base, head = workspace.git, workspace.base, workspace.head
+    assert git is not None and base is not None
+    fork: str | None = base
+    if head is not None and head != base and not git.is_ancestor(base, head):
+        fork = git.merge_base(base, head)  # None: no common history, so everything is new
+    workspace.fork = fork
+    workspace.base_files = _files_at(git, base)
+    workspace.fork_files = workspace.base_files if fork == base else _files_at(git, fork)
+    if workspace.fork_files is not None:
+        workspace._fork_paths = set(workspace.fork_files.paths())
+
+
+def _files_at(git: GitRepository, commit: str | None) -> FileSource | None:
+    if commit is None:
+        return None
     try:
-        source = workspace.git.source(workspace.base)
+        return git.source(commit)
     except GitError:
-        return  # the directory did not exist at the base: everything in it is new
-    workspace.base_files = source
-    workspace._base_paths = set(source.paths())
+        return None  # the directory did not exist there: everything in it is new

@@ -12,12 +12,11 @@ from reconciler.repo.sources import FileSource
 from reconciler.validate.checks import check_repository
 
 
-def validate_source(source: FileSource, base: FileSource | None = None, jobs: int = 1) -> list[Finding]:
+def validate_source(source: FileSource, jobs: int = 1) -> list[Finding]:
     """Every schema and semantic finding of the repository in `source`, located and sorted.
 
-    `base` is the same repository at the base branch: change requests that exist there must
-    be unchanged.
+    What merging the repository onto a base would fail is `plan.mergecheck` (`validate --base`).
     """
     repo = load_repository(source, jobs=jobs)
-    findings = [*repo.findings, *check_repository(repo, base=base)]
+    findings = [*repo.findings, *check_repository(repo)]
     return locate_findings(findings, source)

@@ -483,6 +483,11 @@ class GitTreeSource:
     def other_entries(self) -> Mapping[str, int]:
         return dict(self._others)
 
+    def blob_id(self, path: str) -> str | None:
+        """The blob id of the regular file at `path` (None when there is none): equal ids, equal bytes."""
+        blob = self._blobs.get(path)
+        return str(blob.hexsha) if blob is not None else None
+
     def read(self, path: str) -> bytes:
         blob = self._blobs.get(path)
         if blob is None and path in self._others:

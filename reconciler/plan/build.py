@@ -155,20 +155,23 @@ def _new_change_files(workspace: Workspace) -> tuple[list[tuple[str, bytes]], li
     """Change-request files new since the base, in path order; edits, renames and removals as problems."""
     working = sorted(p for p in workspace.files.paths() if kind_of_path(p) == "ChangeRequest")
     base = {p for p in workspace.base_paths() if kind_of_path(p) == "ChangeRequest"}
-    gone = {workspace.base_read(p): p for p in sorted(base.difference(working))}
+    # Compared by blob id: a file as it was at the fork is never read.
+    gone = {workspace.base_id(p): p for p in sorted(base.difference(working))}
     new: list[tuple[str, bytes]] = []
     problems: list[Problem] = []
     for path in working:
         try:
-            data = workspace.files.read(path)
+            now, data = workspace.file_id(path)
+            if path not in base and now not in gone and data is None:
+                data = workspace.files.read(path)
         except DocumentError as err:  # unreadable: never planned, and said so
             problems.append(Problem(path, err.message, "io"))
             continue
         if path in base:
-            if data != workspace.base_read(path):
+            if now != workspace.base_id(path):
                 problems.append(Problem(path, EDITED, IMMUTABLE_RULE))
-        elif data in gone:
-            old = gone.pop(data)
+        elif now in gone:
+            old = gone.pop(now)
             problems.append(
                 Problem(
                     path,
@@ -178,7 +181,7 @@ def _new_change_files(workspace: Workspace) -> tuple[list[tuple[str, bytes]], li
                     IMMUTABLE_RULE,
                 )
             )
-        else:
+        elif data is not None:
             new.append((path, data))
     problems.extend(Problem(path, REMOVED, IMMUTABLE_RULE) for path in sorted(gone.values()))
     # Links, gitlinks, pipes at a document's place: never read, never planned (the pass fails them).

@@ -17,13 +17,14 @@ for files the branch removed. The flags the branch's changes apply to are the ba
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from reconciler.errors import ConfigError, GitError
-from reconciler.gitrepo.repository import CommitInfo, GitRepository
+from reconciler.gitrepo.repository import CommitInfo, GitRepository, GitTreeSource
 from reconciler.repo.sources import DirectorySource, FileSource
 
 TRACKED_CANDIDATES = ("@{upstream}", "origin/HEAD", "origin/main", "origin/master", "main", "master")
@@ -59,6 +60,25 @@ class Workspace:
     def base_paths(self) -> set[str]:
         """The regular files at the fork point: what the branch's changes are measured against."""
         return set(self._fork_paths)
+
+    def base_id(self, path: str) -> str | None:
+        """The blob id of `path` at the fork point, or None when it was not there as a regular file."""
+        if not isinstance(self.fork_files, GitTreeSource) or path not in self._fork_paths:
+            return None
+        return self.fork_files.blob_id(path)
+
+    def file_id(self, path: str) -> tuple[str, bytes | None]:
+        """The blob id of `path` in the working tree, and its bytes when they had to be read for it.
+
+        A commit's tree knows its ids; a file on disk is hashed as git hashes a blob, so a file
+        equals its version at the fork exactly when the ids are equal, without reading that one.
+        """
+        if isinstance(self.files, GitTreeSource):
+            known = self.files.blob_id(path)
+            if known is not None:
+                return known, None
+        data = self.files.read(path)
+        return blob_id(data, sha256=len(self.base or "") == 64), data  # a SHA-256 repository's ids
 
     @classmethod
     def for_commits(cls, git: GitRepository, head: str, base: str, label: str) -> Workspace:
@@ -110,6 +130,14 @@ def open_workspace(path: str | os.PathLike[str], base: str | None) -> Workspace:
     if workspace.base is not None:
         _load_base(workspace)
     return workspace
+
+
+def blob_id(data: bytes, *, sha256: bool = False) -> str:
+    """The id git gives a blob holding `data`."""
+    digest = hashlib.sha256() if sha256 else hashlib.sha1()  # noqa: S324 - git's object id, not a secret
+    digest.update(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()
 
 
 def _head(repo: GitRepository) -> str | None:

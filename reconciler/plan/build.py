@@ -200,7 +200,8 @@ def _plan_change(planner: _Planner, path: str, data: bytes, problems: list[Probl
             reason=invalid_change_request(findings),
         )
     known = planner.reader.get_change_request(change_request_id(path))
-    if known is not None and known.state in DECIDED_STATES:
+    # A record without a commit is an open pull request's live state: the merge decides afresh.
+    if known is not None and known.state in DECIDED_STATES and known.commit is not None:
         if known.spec != model.spec.model_dump(mode="json"):
             problems.append(
                 Problem(

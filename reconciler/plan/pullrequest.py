@@ -11,15 +11,21 @@ Without a store the flags' current state is unknown: the change is then judged a
 condition of a policy selected it (`decide_without_flags`, the strict reading) and the plan says
 the flag state is unknown. Changes to policies and members are judged by the meta-action
 policies (`decision.rules`), as at merge.
+
+Whatever the merge would fail apart from approvals is what `validate --base` reports
+(`mergecheck.pull_request_findings`: the base's history replayed, or the store), and it makes
+the status `failure`: a change request for a flag that does not exist, a stale `base_version`,
+an edited, renamed or removed change request that exists at the base.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from reconciler.approvals.github import PullSnapshot, pull_request_context
+from reconciler.approvals.source import ApprovalContext
 from reconciler.decision.changes import current_flags, decide, decide_without_flags, needs_new_id
 from reconciler.decision.regime import (
     Regime,
@@ -35,9 +41,11 @@ from reconciler.github import GitHubClient, PullRequest
 from reconciler.gitrepo.repository import GitRepository
 from reconciler.model.documents import ChangeRequest, Project
 from reconciler.model.text import MAX_STATUS_DESCRIPTION, truncate
+from reconciler.plan.mergecheck import pull_request_findings
 from reconciler.plan.model import ChangeEvaluation
 from reconciler.plan.render import PLAN_MARKER, render_pull_request
 from reconciler.policy import CommitState, commit_status
+from reconciler.repo.findings import Finding
 from reconciler.repo.layout import PROJECT_FILE, by_meta_action, is_rule_file, kind_of_path
 from reconciler.repo.parse import parse_document
 from reconciler.store import Store
@@ -112,7 +120,32 @@ def evaluate_pull(
         if kind_of_path(path) == "ChangeRequest" and status in ADDED
     ]
     changes += _judge_rules(repo, snapshot, [path for path, _ in files], regime, base, now)
+    merge = pull_request_findings(repo, pull.head_sha, base, now=now, store=store)
+    changes = _with_merge_findings(changes, merge, now)
     return PullRequestEvaluation(pull, base, regime, tuple(changes), flag_state_known=store is not None)
+
+
+def _with_merge_findings(
+    changes: list[ChangeEvaluation], findings: list[Finding], now: datetime
+) -> list[ChangeEvaluation]:
+    """`changes` with what the merge would fail as their problem; a file the pull request removes or
+    edits, which has no evaluation, gets one that says so."""
+    by_path: dict[str, list[str]] = {}
+    for finding in findings:
+        where = f" (line {finding.line})" if finding.line and finding.line > 1 else ""
+        by_path.setdefault(finding.path, []).append(f"{finding.message}{where}")
+    judged = []
+    for change in changes:
+        found = by_path.pop(change.path, None)
+        judged.append(
+            change if found is None or change.problem else replace(change, problem="; ".join(found))
+        )
+    nobody = ApprovalContext(votes=(), requesters=frozenset(), merger=None, created_at=now)
+    judged += [
+        ChangeEvaluation(path, None, nobody, None, problem="; ".join(found))
+        for path, found in by_path.items()
+    ]
+    return judged
 
 
 def _base_commit(repo: GitRepository, pull: PullRequest) -> str:

@@ -301,7 +301,9 @@ def _pr_change(change: ChangeEvaluation) -> str:
     else:
         spec = change.change.spec if change.change else None
         what = (
-            f"`{spec.action_key}` of `{spec.resource_id}` in `{spec.environment}`" if spec else "unreadable"
+            f"`{spec.action_key}` of `{spec.resource_id}` in `{spec.environment}`"
+            if spec
+            else ("cannot apply" if change.problem else "unreadable")
         )
         title = f"### `{change.path}`: {what}"
     lines = [title, "", f"State: **{change.state}**" + (f": {change.problem}" if change.problem else ""), ""]

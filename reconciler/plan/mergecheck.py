@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from reconciler.decision.regime import RulesInvalid
@@ -40,6 +40,15 @@ from reconciler.validate.pipeline import validate_source
 BASE_RULES_INVALID = "base-rules-invalid"
 
 
+@dataclass(frozen=True)
+class MergeCheck:
+    """A branch's plan against its base's flags (None when the base's rules never read) and what
+    merging it would fail, apart from approvals, as findings with lines."""
+
+    plan: Plan | None
+    findings: tuple[Finding, ...]
+
+
 def validate_branch(
     path: str | os.PathLike[str], base: str, *, now: datetime, jobs: int = 1
 ) -> list[Finding]:
@@ -47,28 +56,28 @@ def validate_branch(
     workspace = open_workspace(path, base)  # first: a bad REF stops before any work
     try:
         findings = validate_source(DirectorySource(path), jobs=jobs)
-        merge = merge_findings(workspace, now=now, can_skip=bool(findings))
+        merge = check_workspace(workspace, now=now, can_skip=bool(findings))
     finally:
         workspace.close()
-    return combine(findings, merge)
+    return combine(findings, list(merge.findings))
 
 
-def pull_request_findings(
+def check_pull_request(
     git: GitRepository, head: str, base: str, *, now: datetime, store: Store | None = None
-) -> list[Finding]:
-    """What merging commit `head` (a pull request's) onto commit `base` would fail.
+) -> MergeCheck:
+    """What merging commit `head` (a pull request's) onto commit `base` would do and fail.
 
     Judged against `store` when given (the flags as they are applied), else against the base's
-    history replayed.
+    history replayed. The plan's changes carry each flag before and after.
     """
     workspace = Workspace.for_commits(git, head, base, f"the base {base[:12]}")
-    return merge_findings(workspace, now=now, store=store)
+    return check_workspace(workspace, now=now, store=store)
 
 
-def merge_findings(
+def check_workspace(
     workspace: Workspace, *, now: datetime, store: Store | None = None, can_skip: bool = False
-) -> list[Finding]:
-    """The findings of `workspace`'s plan against `store`, or against its base's history replayed.
+) -> MergeCheck:
+    """`workspace`'s plan against `store`, or against its base's history replayed, and its findings.
 
     Without rules at the base the branch brings the first ones; when those do not read, nothing
     can be judged: with `can_skip` (the validator has already said why) there are no findings
@@ -82,15 +91,15 @@ def merge_findings(
                     replayed_base(workspace.git_root, path=workspace.subdir, until=workspace.base, now=now)
                 )
             except RulesInvalid as err:
-                return _base_rules_invalid(workspace, err)
+                return MergeCheck(None, tuple(_base_rules_invalid(workspace, err)))
         label = replay_label(workspace.base) if replayed else f"the store {store.url}"
         try:
             plan = plan_workspace(workspace, store, label, now)
         except ConfigError:  # includes RulesInvalid: the branch's own first rules do not read
             if can_skip:
-                return []
+                return MergeCheck(None, ())
             raise
-    return locate_findings(plan_findings(plan), workspace.files)
+    return MergeCheck(plan, tuple(locate_findings(plan_findings(plan), workspace.files)))
 
 
 def plan_findings(plan: Plan) -> list[Finding]:

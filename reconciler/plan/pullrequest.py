@@ -13,7 +13,7 @@ the flag state is unknown. Changes to policies and members are judged by the met
 policies (`decision.rules`), as at merge.
 
 Whatever the merge would fail apart from approvals is what `validate --base` reports
-(`mergecheck.pull_request_findings`: the base's history replayed, or the store), and it makes
+(`mergecheck.check_pull_request`: the base's history replayed, or the store), and it makes
 the status `failure`: a change request for a flag that does not exist, a stale `base_version`,
 an edited, renamed or removed change request that exists at the base.
 """
@@ -41,7 +41,7 @@ from reconciler.github import GitHubClient, PullRequest
 from reconciler.gitrepo.repository import GitRepository
 from reconciler.model.documents import ChangeRequest, Project
 from reconciler.model.text import MAX_STATUS_DESCRIPTION, truncate
-from reconciler.plan.mergecheck import pull_request_findings
+from reconciler.plan.mergecheck import MergeCheck, check_pull_request
 from reconciler.plan.model import ChangeEvaluation
 from reconciler.plan.render import PLAN_MARKER, render_pull_request
 from reconciler.policy import CommitState, commit_status
@@ -65,6 +65,8 @@ class PullRequestEvaluation:
     regime: Regime
     changes: tuple[ChangeEvaluation, ...]
     flag_state_known: bool
+    # The pull request's plan against the base's flags (each flag before and after) and its findings.
+    merge: MergeCheck | None = None
 
     def commit_status(self) -> tuple[CommitState, str]:
         """The `reconciler/approvals` status: failure for an invalid change, else as the votes say."""
@@ -120,9 +122,11 @@ def evaluate_pull(
         if kind_of_path(path) == "ChangeRequest" and status in ADDED
     ]
     changes += _judge_rules(repo, snapshot, [path for path, _ in files], regime, base, now)
-    merge = pull_request_findings(repo, pull.head_sha, base, now=now, store=store)
-    changes = _with_merge_findings(changes, merge, now)
-    return PullRequestEvaluation(pull, base, regime, tuple(changes), flag_state_known=store is not None)
+    merge = check_pull_request(repo, pull.head_sha, base, now=now, store=store)
+    changes = _with_merge_findings(changes, list(merge.findings), now)
+    return PullRequestEvaluation(
+        pull, base, regime, tuple(changes), flag_state_known=store is not None, merge=merge
+    )
 
 
 def _with_merge_findings(

@@ -49,6 +49,12 @@ def test_votes_missing_keep_the_status_pending_with_the_count(scenario: PullRequ
     result = judge(scenario, 2)
     assert [(c.path, c.state) for c in result.changes] == [(RAMP, "pending")]
     assert result.commit_status() == ("pending", "1/2 approvals · production-rollouts")
+    # Without a store, the base's history replayed gives each flag before and after.
+    assert result.merge is not None and result.merge.plan is not None
+    [planned] = result.merge.plan.changes
+    assert planned.before is not None and planned.after is not None
+    rollout = [f["filters"]["groups"][0]["rollout_percentage"] for f in (planned.before, planned.after)]
+    assert rollout == [10, 50]
     text = result.markdown()
     assert text.startswith(PLAN_MARKER)
     assert "Flag state unknown" in text

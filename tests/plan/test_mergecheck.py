@@ -285,3 +285,12 @@ def test_a_bad_base_ref_is_a_usage_error_before_any_work(repo: GitRepo) -> None:
     result = CliRunner().invoke(main, ["validate", str(repo.path), "--base", "no-such-branch"])
     assert result.exit_code == 2
     assert "'no-such-branch' names no commit" in result.output
+
+
+def test_a_branch_with_no_history_in_common_is_all_new_against_the_base(repo: GitRepo) -> None:
+    repo.git("checkout", "-q", "--orphan", "unrelated")
+    repo.git("rm", "-rq", "--cached", ".")
+    repo.commit("Same rules, no shared history", author=ALICE.identity)
+    add(repo, "changes/900-create.yaml", pr.create_flag("create-checkout-again", "checkout"))
+    code, findings = validate(repo.path)
+    assert (code, sorted(found(findings).values())) == (1, [("flag-exists", 9)])

@@ -387,6 +387,13 @@ class GitRepository:
                 blobs[inside] = parts[2]
         return blobs
 
+    def is_shallow(self) -> bool:
+        """Whether this clone lacks history (`git clone --depth`): a walk of it would start mid-way."""
+        try:
+            return str(self.repo.git.rev_parse("--is-shallow-repository")).strip() == "true"
+        except git.GitCommandError as err:
+            raise GitError(f"cannot inspect {self.describe()}: {_stderr(err)}") from err
+
     def has_commit(self, sha: str) -> bool:
         """Whether the commit `sha` is in this clone."""
         try:

@@ -19,7 +19,9 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from reconciler.errors import ConfigError
 from reconciler.github import GitHubClient
+from reconciler.gitrepo.repository import GitRepository
 from reconciler.reconcile.run import ReconcileConfig, reconcile_once
 from reconciler.store import Store
 
@@ -56,6 +58,12 @@ def replayed_base(repo: str, *, path: str = "", until: str | None, now: datetime
     exactly as the reconcile pass judges it; with trailers the trailers are read as the pass
     reads them. `until` None is an empty history (an empty store).
     """
+    with GitRepository.open(repo, subdir=path) as opened:
+        if opened.is_shallow():  # the walk would take the oldest commit it has for the first one
+            raise ConfigError(
+                f"{opened.describe()} is a shallow clone: replaying the base needs its whole history "
+                "(actions/checkout with fetch-depth: 0, or `git fetch --unshallow`)"
+            )
     config = ReconcileConfig(repo=repo, path=path, offline=True)
     with replayed_store(config, until=until, now=now) as store:
         yield store

@@ -294,3 +294,15 @@ def test_a_branch_with_no_history_in_common_is_all_new_against_the_base(repo: Gi
     add(repo, "changes/900-create.yaml", pr.create_flag("create-checkout-again", "checkout"))
     code, findings = validate(repo.path)
     assert (code, sorted(found(findings).values())) == (1, [("flag-exists", 9)])
+
+
+def test_a_shallow_clone_is_refused_instead_of_replayed_from_the_middle(
+    repo: GitRepo, tmp_path: Path
+) -> None:
+    add(repo, "changes/002-ramp.yaml", pr.ramp("ramp-checkout", "checkout", 50))
+    shallow = tmp_path / "shallow"
+    repo.git("clone", "-q", "--depth", "1", "--no-single-branch", f"file://{repo.path}", str(shallow))
+    result = CliRunner().invoke(main, ["validate", str(shallow), "--base", "origin/main"])
+    assert result.exit_code == 2
+    assert "is a shallow clone: replaying the base needs its whole history" in result.output
+    assert "fetch-depth: 0" in result.output

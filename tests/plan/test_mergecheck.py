@@ -187,7 +187,8 @@ def test_a_branch_behind_the_base_does_not_remove_what_the_base_gained(repo: Git
 
 def test_the_rules_of_the_base_judge_an_environment_the_branch_adds(repo: GitRepo) -> None:
     project = pr.project()
-    project["spec"]["environments"].append({"key": "qa", "id": 3, "name": "QA", "api_token": "phc_qa_key"})
+    qa = {"key": "qa", "id": 3, "name": "QA", "api_token": "phc_qa_key"}
+    project["spec"]["environments"] = [*project["spec"]["environments"], qa]  # never the shared list
     repo.write("reconciler.yaml", project)
     add(repo, "changes/002-qa.yaml", pr.create_flag("create-checkout-qa", "checkout", "qa"))
 

@@ -11,7 +11,8 @@ flag as the earlier ones leave it). This module only reads the plan out as findi
 - a change the pass would record `failed`: unknown or deleted flag, a create of a key that
   exists, a stale `base_version`, a copy from a missing flag, an environment the base's rules
   do not declare, an instruction that does not fit the flag, a change no policy governs under
-  `unmatched_changes: deny`, each pointing at the field it is about;
+  `unmatched_changes: deny`, each pointing at the field it is about (an unknown flag with the
+  closest key the environment has, "did you mean …");
 - a change request that exists at the base and was edited, renamed or removed.
 
 Approvals, their expiry and standing rejections are `check-approvals`' business (the votes
@@ -28,6 +29,7 @@ from datetime import datetime
 from reconciler.decision.regime import RulesInvalid
 from reconciler.errors import ConfigError
 from reconciler.gitrepo.repository import GitRepository
+from reconciler.model.suggest import Names, did_you_mean
 from reconciler.plan.build import IMMUTABLE_RULE, plan_workspace, replay_label
 from reconciler.plan.model import Plan
 from reconciler.plan.workspace import Workspace, open_workspace
@@ -38,6 +40,7 @@ from reconciler.store import Store
 from reconciler.validate.pipeline import validate_source
 
 BASE_RULES_INVALID = "base-rules-invalid"
+UNKNOWN_FLAG = "unknown-flag"
 
 
 @dataclass(frozen=True)
@@ -99,16 +102,38 @@ def check_workspace(
             if can_skip:
                 return MergeCheck(None, ())
             raise
-    return MergeCheck(plan, tuple(locate_findings(plan_findings(plan), workspace.files)))
+        known = known_flags(store, plan) if any(c.rule == UNKNOWN_FLAG for c in plan.changes) else {}
+    return MergeCheck(plan, tuple(locate_findings(plan_findings(plan, known), workspace.files)))
 
 
-def plan_findings(plan: Plan) -> list[Finding]:
-    """What in `plan` would fail at merge, whatever the votes, as findings (lines not yet located)."""
+def known_flags(store: Store, plan: Plan) -> dict[str, Names]:
+    """By environment key, the flags an unknown key may be a typo of: those live in `store` and
+    those the plan's earlier changes create."""
+    with store.reading() as reader:
+        keys = {
+            env.key: {r.flag.key for r in reader.list_flags(env.id, include_deleted=False)}
+            for env in reader.list_environments()
+        }
+    for change in plan.changes:
+        if change.after is not None:
+            keys.setdefault(change.environment, set()).add(change.flag)
+    return {env: Names(flags) for env, flags in keys.items()}
+
+
+def plan_findings(plan: Plan, known: dict[str, Names] | None = None) -> list[Finding]:
+    """What in `plan` would fail at merge, whatever the votes, as findings (lines not yet located).
+    `known`: the flag keys by environment that an unknown flag's key is compared with."""
     where = f"judged against {plan.state_from}"
+    known = known or {}
     findings = [
         Finding(
             change.file,
-            f"merged as it is, this change request would fail: {change.reason} ({where})",
+            f"merged as it is, this change request would fail: {change.reason} ({where})"
+            + (
+                did_you_mean(change.flag, known[change.environment])
+                if change.rule == UNKNOWN_FLAG and change.environment in known
+                else ""
+            ),
             change.pointer,
             rule=change.rule or "cannot-apply",
         )

@@ -72,6 +72,18 @@ def test_a_ramp_of_an_existing_flag_is_clean_and_a_mistyped_key_is_a_finding_on_
     }
     assert "feature flag 'chekout' does not exist in environment 'production'" in findings[0]["message"]
     assert "judged against a replay of the history up to" in findings[0]["message"]
+    assert findings[0]["message"].endswith(": did you mean 'checkout'?")
+
+
+def test_a_mistyped_key_is_matched_with_flags_the_branch_creates_and_nothing_far_off(repo: GitRepo) -> None:
+    add(repo, "changes/010-create.yaml", pr.create_flag("create-search", "search"))
+    add(repo, "changes/011-ramp.yaml", pr.ramp("ramp-serch", "serch", 30))
+    add(repo, "changes/012-ramp.yaml", pr.ramp("ramp-other", "entirely-unrelated-key", 30))
+    code, findings = validate(repo.path)
+    by_file = {f["file"].rsplit("/policy-repo/", 1)[-1]: f["message"] for f in findings}
+    assert code == 1
+    assert by_file["changes/011-ramp.yaml"].endswith(": did you mean 'search'?")
+    assert "did you mean" not in by_file["changes/012-ramp.yaml"]
 
 
 def test_a_flag_created_earlier_in_the_branch_exists_for_the_changes_after_it(repo: GitRepo) -> None:

@@ -308,8 +308,8 @@ def router(ctx: ApiContext, cache: EvaluatorCache) -> APIRouter:
             raise OfrepError(
                 403,
                 GENERAL,
-                f"this token may read {which}; OFREP evaluates one environment, so use its project key "
-                "or a token bound to it (`reconciler token create --environment <key>`)",
+                f"this token may read {which}; OFREP evaluates one environment, so use its project key or a "
+                "token bound to it: `reconciler token create --scope feature_flag:read --environment <id>`",
             )
         environment = ctx.gate.environments(snapshot, version).by_id.get(bound[0])
         if environment is None:

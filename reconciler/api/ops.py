@@ -32,6 +32,7 @@ from reconciler.api.errors import STORE_UNAVAILABLE, ApiError, error_responses
 from reconciler.api.paging import json_response
 from reconciler.decision.regime import PROJECT_KEY
 from reconciler.errors import ReconcilerError, mask_password
+from reconciler.store import Position
 
 log = logging.getLogger(__name__)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
@@ -142,7 +143,11 @@ class HeadMiddleware:
 
 
 def position_body(ctx: ApiContext, status_provider: StatusProvider | None) -> dict[str, Any]:
-    p = ctx.store.position()
+    return {**position_fields(ctx.store.position()), "service": _service_status(status_provider)}
+
+
+def position_fields(p: Position) -> dict[str, Any]:
+    """The stored position as the status shows it (`reconciler status --format json` too)."""
     return {
         "last_fetched_commit": p.last_fetched_commit,
         "last_fetched_at": iso(p.last_fetched_at),
@@ -154,7 +159,6 @@ def position_body(ctx: ApiContext, status_provider: StatusProvider | None) -> di
         "diverged_commit": p.diverged_commit,
         "updated_at": iso(p.updated_at),
         "details": p.details,
-        "service": _service_status(status_provider),
     }
 
 

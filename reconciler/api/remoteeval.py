@@ -31,6 +31,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -38,7 +39,6 @@ from starlette.concurrency import run_in_threadpool
 from reconciler.api.auth import Snapshot
 from reconciler.api.context import ApiContext
 from reconciler.api.errors import ApiError, error_responses
-from reconciler.api.paging import dumps
 from reconciler.api.sdkbody import FLAGS_BODY_BYTES, FlagsRequest, flags_request, read_json
 from reconciler.evaluation import Context, Evaluator, FlagResult
 from reconciler.store import EnvironmentRecord
@@ -118,7 +118,7 @@ def public_environment(
 
 
 def _payload_text(value: Any) -> str | None:
-    return None if value is None else dumps(value).decode()
+    return None if value is None else orjson.dumps(value).decode()
 
 
 def flag_detail(result: FlagResult) -> dict[str, Any]:
@@ -198,7 +198,7 @@ def router(ctx: ApiContext, cache: EvaluatorCache) -> APIRouter:
         if results is None:
             return JSONResponse(INVALID_TOKEN, status_code=401)
         config = request.query_params.get("config", "").lower() in ("true", "1")
-        content = dumps(render(results, kind, api_version(request), config))
+        content = orjson.dumps(render(results, kind, api_version(request), config))
         return Response(content, media_type="application/json")
 
     for path in ("/flags", "/flags/"):

@@ -76,7 +76,10 @@ def decode(request: Request, raw: bytes, limit: int) -> bytes:
         data = inflate(data, limit)
     content_type = (request.headers.get("content-type") or "").lower()
     if content_type.startswith("application/x-www-form-urlencoded"):
-        field = parse_qs(data.decode("latin-1"), max_num_fields=16).get("data")
+        try:
+            field = parse_qs(data.decode("latin-1"), max_num_fields=16).get("data")
+        except ValueError as err:  # more fields than any SDK sends
+            raise ApiError(400, f"unreadable form body: {err}") from err
         if not field:
             raise ApiError(400, "a form body must carry the event or request as its `data` field")
         data = _base64(field[0].encode("latin-1"))

@@ -38,6 +38,9 @@ register("token", "token:token")
 register("audit", "audit:audit")
 register("plan", "plan:plan")
 register("verify", "verify:verify")
+register("status", "status:status")
+register("changes", "changes:changes")
+register("flags", "flags:flags")
 
 
 class LazyGroup(click.Group):

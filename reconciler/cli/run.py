@@ -12,6 +12,7 @@ from reconciler.cli.options import repository_options, server_options
 from reconciler.cli.reconcile_cmd import config_from
 from reconciler.cli.serve import api_settings
 from reconciler.service import LogFormat, configure_logging, reconcile_loop, serve
+from reconciler.service.wiring import notifier_for
 from reconciler.store import Store, resolve_store_url
 
 
@@ -42,11 +43,15 @@ def run(
     configure_logging(cast(LogFormat, log_format))  # click.Choice checked it
     config = config_from(repo, branch, path, accept_rewrite, approvals)
     with Store.open(resolve_store_url(store_url, os.environ)) as store:
-        loop = reconcile_loop(config, store, interval=interval)
-        app = create_app(
-            store,
-            settings=api_settings(allow_anonymous),
-            on_webhook=loop.on_webhook,
-            status_provider=loop.status,
-        )
-        serve(app, host=host, port=port, loop=loop)
+        notifier = notifier_for(store)
+        try:
+            loop = reconcile_loop(config, store, interval=interval, notifier=notifier)
+            app = create_app(
+                store,
+                settings=api_settings(allow_anonymous),
+                on_webhook=loop.on_webhook,
+                status_provider=loop.status,
+            )
+            serve(app, host=host, port=port, loop=loop)
+        finally:
+            notifier.close()

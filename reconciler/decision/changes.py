@@ -13,7 +13,7 @@ the store or of git are not the change's fault and abort the transaction as befo
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -25,7 +25,7 @@ from reconciler.github import GitHubError
 from reconciler.model.documents import ChangeRequest, ChangeRequestSpec
 from reconciler.model.flags import Flag
 from reconciler.model.states import REFUSED_STATES, ChangeRequestState
-from reconciler.policy import Evaluation, Subject
+from reconciler.policy import Evaluation, Subject, who_can_still_approve
 from reconciler.store.records import (
     ChangeRequestRecord,
     FlagRecord,
@@ -285,7 +285,15 @@ def build_record(
         pull_request_number=context.pull_request.number if context.pull_request else None,
         pull_request_url=context.pull_request.url if context.pull_request else None,
         base_version=spec.base_version,
+        still_to_approve=still_to_approve(evaluation) if commit is None else None,
     )
+
+
+def still_to_approve(evaluation: Evaluation | None) -> list[dict[str, Any]] | None:
+    """Who can still approve a change that has not landed, per governing policy, as stored."""
+    if evaluation is None:
+        return None
+    return [{**asdict(s), "reachable": s.reachable} for s in who_can_still_approve(evaluation)]
 
 
 def record_decision(

@@ -61,6 +61,15 @@ class CompiledFlag:
             start = end
         self.slices = tuple(slices)
         self.variant_keys = frozenset(v.key for v in variants)
+        filters = flag.filters
+        # Most flags are only rollouts: no filter, no group type, no continuity. Nothing can
+        # be undecided for them, so they take a short path (`_rollouts`).
+        self.rollouts_only = (
+            flag.active
+            and not flag.ensure_experience_continuity
+            and filters.aggregation_group_type_index is None
+            and all(not group.properties for group in filters.groups)
+        )
 
     def variant_for(self, identifier: str) -> str | None:
         point = bucket(self.flag.key, identifier, "variant")
@@ -79,6 +88,8 @@ def evaluate_flag(
 ) -> FlagResult:
     """`compiled` for `context`; `group_types` maps group type index (as text) → group type name."""
     flag = compiled.flag
+    if compiled.rollouts_only:
+        return _result(flag, _rollouts(compiled, context.distinct_id), False)
     try:
         outcome, server_only = _local(compiled, context, group_types, now), False
     except Undecided:
@@ -88,6 +99,22 @@ def evaluate_flag(
         except CohortMissing as missing:
             return _result(flag, _Outcome(False, None, NO_CONDITION_MATCH), True, COHORT_NOT_FOUND, missing)
     return _result(flag, outcome, server_only)
+
+
+def _rollouts(compiled: CompiledFlag, identifier: str) -> _Outcome:
+    """`_conditions` for a flag whose conditions have no filters: only the hash decides."""
+    if not compiled.flag.filters.groups:
+        return _Outcome(False, None, NO_CONDITION_MATCH)
+    point: float | None = None
+    for index, group in enumerate(compiled.flag.filters.groups):
+        rollout = group.rollout_percentage
+        if rollout is not None:
+            if point is None:
+                point = bucket(compiled.flag.key, identifier)
+            if point > rollout / 100:
+                continue
+        return _Outcome(True, _variant(compiled, group, identifier), CONDITION_MATCH, index)
+    return _Outcome(False, None, OUT_OF_ROLLOUT_BOUND)
 
 
 def _result(

@@ -84,6 +84,27 @@ class ApprovalSettings(Closed):
     )
 
 
+# The variable that holds the notification webhook's URL unless reconciler.yaml names another.
+NOTIFY_URL_ENV = "RECONCILER_NOTIFY_WEBHOOK_URL"
+
+
+class NotificationSettings(Closed):
+    """Where the reconciler tells people what happened (an incoming-webhook URL, e.g. Slack's)."""
+
+    webhook_url_env: str = Field(
+        default=NOTIFY_URL_ENV,
+        max_length=100,
+        # Only variables meant for this: a policy repository must not be able to point the
+        # reconciler at any secret of its process (a database URL, a proxy with credentials).
+        pattern=r"^RECONCILER_NOTIFY_[A-Z0-9_]+$",
+        description=(
+            "Name of the environment variable of the reconciler's process that holds the"
+            " webhook URL (a Slack-compatible incoming webhook). The URL carries its secret, so"
+            " it never goes into Git; the name must start with `RECONCILER_NOTIFY_`."
+        ),
+    )
+
+
 class ProjectSpec(Closed):
     """Settings of the whole policy repository."""
 
@@ -93,6 +114,11 @@ class ProjectSpec(Closed):
     unmatched_changes: Literal["allow", "deny"] = Field(
         default="allow",
         description="What happens to a change no policy governs: `allow` applies it, `deny` fails it.",
+    )
+    notifications: NotificationSettings = Field(
+        default_factory=NotificationSettings,
+        description="Messages to a chat webhook when changes apply or fail, rule changes are rejected,"
+        " and pull requests' changes become ready or blocked.",
     )
 
     @field_validator("environments")

@@ -37,6 +37,11 @@ REFRESH_FAILURES = Counter(
     "reconciler_pull_request_refresh_failures",
     "Failed refreshes of open pull requests (live pending requests).",
 )
+NOTIFICATIONS = Counter(
+    "reconciler_notifications",
+    "Messages to the notification webhook, by outcome (sent, failed after retries, dropped: queue full).",
+    ["outcome"],
+)
 LEADER = Gauge("reconciler_leader", "1 while this process holds the leader lock and reconciles, else 0.")
 # 1 for the stored position's sync status, 0 for the others: `Diverged` is a permanent
 # failure that /readyz deliberately does not report (the replica still serves reads).

@@ -152,7 +152,8 @@ def _reject(
         current = tx.get_change_request(record.id)
         if current is None or current.commit is not None or current.state in LANDED_STATES:
             return  # landed meanwhile: the reconcile pass owns it now
-        tx.upsert_change_request(replace(current, state="rejected", apply_error=reason, updated_at=now))
+        closed = replace(current, state="rejected", apply_error=reason, updated_at=now, still_to_approve=None)
+        tx.upsert_change_request(closed)
         tx.append_audit(
             "change_request.rejected",
             object_type="change_request",

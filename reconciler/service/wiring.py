@@ -16,6 +16,7 @@ from reconciler.decision.regime import stored_project
 from reconciler.errors import ConfigError
 from reconciler.github import GitHubClient
 from reconciler.gitrepo.repository import GitRepository
+from reconciler.notify import Notifier, WebhookSender
 from reconciler.reconcile import AnotherPassError, PassResult, ReconcileConfig, reconcile_once
 from reconciler.service import metrics
 from reconciler.service.loop import LoopSettings, ReconcileLoop, RefreshPullRequests
@@ -36,6 +37,7 @@ def reconcile_loop(
     interval: float = 60.0,
     refresh_pull_requests: RefreshPullRequests | None = None,
     delivery_retention: timedelta = DELIVERY_RETENTION,
+    notifier: Notifier | None = None,
 ) -> ReconcileLoop:
     """A loop that runs `reconcile_once(config, store)` while this process leads `store`.
 
@@ -43,11 +45,15 @@ def reconcile_loop(
     pass re-resolves the default branch, so an extra pass is harmless). Open pull requests are
     refreshed by `refresh_pull_requests`, by default `pull_request_refresher(config, store)`.
     After each pass the leader forgets webhook deliveries older than `delivery_retention`.
+    With a `notifier`, what each pass and each refresh wrote is told after it (queued, never
+    waited for).
     """
     if delivery_retention <= timedelta(0):
         raise ConfigError(f"the webhook delivery retention must be positive, not {delivery_retention}")
     if refresh_pull_requests is None:
         refresh_pull_requests = pull_request_refresher(config, store)
+    if notifier is not None:
+        refresh_pull_requests = _telling(refresh_pull_requests, notifier)
     settings = LoopSettings(interval=interval, tracked_branch=config.branch)
 
     def run_pass() -> PassResult:
@@ -62,8 +68,31 @@ def reconcile_loop(
         finally:
             export_sync_status(store)
             prune_deliveries(store, started - delivery_retention)
+            if notifier is not None:
+                notifier.publish()  # a failed pass may have committed batches before it failed
 
     return ReconcileLoop(run_pass, store.leader_lock(), settings, refresh_pull_requests=refresh_pull_requests)
+
+
+def notifier_for(store: Store) -> Notifier:
+    """The notifier of `reconciler run`: its outcomes counted in the service's metrics."""
+    notifier = Notifier(
+        store, WebhookSender(on_outcome=lambda o: metrics.NOTIFICATIONS.labels(outcome=o).inc())
+    )
+    notifier.prepare()
+    return notifier
+
+
+def _telling(refresh: RefreshPullRequests, notifier: Notifier) -> RefreshPullRequests:
+    """`refresh`, then tell what it wrote: pull requests' changes that became ready or blocked."""
+
+    def refresh_and_tell(number: int | None) -> object:
+        try:
+            return refresh(number)
+        finally:
+            notifier.publish()
+
+    return refresh_and_tell
 
 
 def export_sync_status(store: Store) -> None:

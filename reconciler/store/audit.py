@@ -22,7 +22,7 @@ from reconciler.store import schema as t
 from reconciler.store.records import AuditProblem, AuditVerification
 
 GENESIS_HASH = "0" * 64
-HEAD_ROW = 1
+HEAD_ROW = t.AUDIT_HEAD_ROW
 
 
 def canonical_json(value: Any) -> str:

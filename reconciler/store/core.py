@@ -164,11 +164,14 @@ class Store(Queries):
     ) -> tuple[str, TokenRecord]:
         """A new token for the member: (the secret, shown once and never stored; its record).
 
-        Once the store knows the members (after the first pass), the login must be one of
-        them; it is stored as members.yaml spells it.
+        Once the store knows the members and environments (after the first pass), the login
+        must be one of them (it is stored as members.yaml spells it), and so must each
+        environment id: a mistyped id would otherwise make a token that reads nothing, or
+        later reads an environment nobody meant it to.
         """
         tokens.check_scopes(scopes)
         member_login = self._member_login(member_login)
+        self._check_environments(environment_ids)
         secret = tokens.new_secret()
         row = {
             "prefix": tokens.display_prefix(secret),
@@ -196,6 +199,14 @@ class Store(Queries):
                 return member.login
         known = ", ".join(sorted(m.login for m in members))
         raise ConfigError(f"no member {login!r} in members.yaml as applied: pick one of {known}")
+
+    def _check_environments(self, environment_ids: tuple[int, ...] | None) -> None:
+        known = {e.id: e.key for e in self.list_environments()}
+        unknown = [i for i in environment_ids or () if i not in known]
+        if known and unknown:
+            listed = ", ".join(f"{i} ({key})" for i, key in sorted(known.items()))
+            missing = ", ".join(map(str, unknown))
+            raise ConfigError(f"no environment {missing} in reconciler.yaml as applied: pick from {listed}")
 
     def token(self, ident: str) -> TokenRecord | None:
         """The token with this id or display prefix (None if none, StoreError if ambiguous)."""

@@ -223,6 +223,26 @@ class Queries:
             count = conn.scalar(sa.select(sa.func.count()).select_from(t.audit_events).where(*where)) or 0
             return int(count), [rows.audit_record(r) for r in conn.execute(query)]
 
+    def audit_head_id(self) -> int:
+        """The id of the newest audit event; 0 before the first."""
+        with self._connection() as conn:
+            last = conn.scalar(sa.select(t.audit_head.c.last_id).where(t.audit_head.c.id == t.AUDIT_HEAD_ROW))
+        return int(last or 0)
+
+    def audit_after(
+        self, after_id: int, *, verbs: tuple[str, ...], upto: int | None = None, limit: int = 100
+    ) -> tuple[int, list[AuditRecord]]:
+        """(count, the first `limit` of them oldest first): the events with one of `verbs` after
+        event `after_id` (and up to event `upto`): what happened since a moment, in order."""
+        a = t.audit_events.c
+        where = [a.id > after_id, a.verb.in_(verbs)]
+        if upto is not None:
+            where.append(a.id <= upto)
+        query = sa.select(t.audit_events).where(*where).order_by(a.id).limit(limit)
+        with self._snapshot() as conn:
+            count = conn.scalar(sa.select(sa.func.count()).select_from(t.audit_events).where(*where)) or 0
+            return int(count), [rows.audit_record(r) for r in conn.execute(query)]
+
     def list_tokens(self) -> list[TokenRecord]:
         with self._connection() as conn:
             result = conn.execute(sa.select(t.api_tokens).order_by(t.api_tokens.c.id))
@@ -259,6 +279,7 @@ def _change_request_where(f: ChangeRequestFilter) -> list[sa.ColumnElement[bool]
     c = t.change_requests.c
     equal: dict[str, tuple[sa.ColumnElement[Any], Any]] = {
         "action_key": (c.action_key, f.action_key),
+        "name": (c.name, f.name),
         "resource_id": (c.resource_id, f.resource_id),
         "resource_type": (c.resource_type, f.resource_type),
         "environment_id": (c.environment_id, f.environment_id),

@@ -198,18 +198,23 @@ class ChangeRequestRecord:
     pull_request_number: int | None = None
     pull_request_url: str | None = None
     base_version: int | None = None
+    # Of a live change request (an open pull request's): per governing policy, who can still
+    # approve it, as `policy.who_can_still_approve` found when its state was last judged.
+    still_to_approve: JSON = None
 
 
 @dataclass(frozen=True)
 class ChangeRequestFilter:
     """Which change requests `list_change_requests` returns; None means any.
 
-    `requester` matches the requester's login (as in members.yaml) or member uuid. `states` is
-    any of the given states. `execute_due`/`expires_due` select requests whose `execute_at`
-    or `expires_at` is at or before that time (scheduled and expiring work for the loop).
+    `requester` matches the requester's login (as in members.yaml) or member uuid. `name` is
+    the change request's `metadata.name`. `states` is any of the given states.
+    `execute_due`/`expires_due` select requests whose `execute_at` or `expires_at` is at or
+    before that time (scheduled and expiring work for the loop).
     """
 
     action_key: str | None = None
+    name: str | None = None
     requester: str | None = None
     resource_id: str | None = None
     resource_type: str | None = None

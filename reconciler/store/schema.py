@@ -174,6 +174,7 @@ change_requests = sa.Table(
     _col("pull_request_number", sa.Integer, index=True),
     _col("pull_request_url", sa.Text),
     _col("base_version", sa.Integer),
+    _col("still_to_approve", JSON_OR_NULL),
     sa.Index("ix_change_requests_state_created", "state", "created_at"),
     sa.Index("ix_change_requests_env_created", "environment_id", "created_at"),
     sa.Index("ix_change_requests_resource", "resource_id", "created_at"),
@@ -197,6 +198,7 @@ audit_events = sa.Table(
     sa.Index("ix_audit_events_object", "object_type", "object_id"),
 )
 
+AUDIT_HEAD_ROW = 1  # `audit_head` has this one row
 audit_head = sa.Table(
     "audit_head",
     metadata,

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from posthog import Posthog
 from reconciler.api import ApiSettings, create_app
 from reconciler.evaluation import Context, Evaluator
 from reconciler.store import Store
-from tests.support.apiseed import PROD, Tokens, at
+from tests.support.apiseed import PROD, at, seed
 from tests.support.flagsample import expected_answers, local_sdk, sample_contexts, sample_flags
 from tests.support.live import serve
 from tests.support.paths import ROOT
@@ -66,8 +67,10 @@ class Collect(logging.Handler):
 
 
 @pytest.fixture
-def live(fresh_store: tuple[Store, Tokens]) -> Iterator[tuple[str, Evaluator, Posthog]]:
-    store, _ = fresh_store
+def live(tmp_path: Path) -> Iterator[tuple[str, Evaluator, Posthog]]:
+    # One backend is enough here: the SDKs see HTTP, and tests/api covers both stores.
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    seed(store)
     with store.transaction() as tx:
         for flag in sample_flags(30, seed=78, first_id=100, cohorts=False):
             tx.put_flag_version(PROD, flag.model_copy(update={"version": 1}), at=at(30))
@@ -82,6 +85,7 @@ def live(fresh_store: tuple[Store, Tokens]) -> Iterator[tuple[str, Evaluator, Po
             yield url, Evaluator(flags), local
     finally:
         local.shutdown()
+        store.close()
 
 
 def wire(context: Context) -> dict[str, Any]:

@@ -59,6 +59,7 @@ def test_a_gzip_bomb_stops_at_the_limit(client: Client) -> None:
         (b"not gzip", {"Content-Encoding": "gzip"}, "does not inflate"),
         (b"data=%%%", {"Content-Type": "application/x-www-form-urlencoded"}, "does not decode"),
         (b"other=1", {"Content-Type": "application/x-www-form-urlencoded"}, "`data` field"),
+        (b"&".join([b"a=1"] * 50), {"Content-Type": "application/x-www-form-urlencoded"}, "unreadable form"),
     ],
 )
 def test_unreadable_bodies_are_400_saying_why(

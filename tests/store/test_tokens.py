@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from reconciler.cli import main
 from reconciler.errors import ConfigError, StoreError
 from reconciler.model.documents import Member, MembersSpec
-from reconciler.store import Store
+from reconciler.store import EnvironmentRecord, Store
+from tests.support.apiseed import Tokens
 from tests.support.storedata import at
 
 
@@ -144,3 +145,77 @@ def test_token_commands_reject_bad_input_clearly(clean_store_url: str) -> None:
     missing = runner.invoke(main, ["token", "revoke", "rcn_missing", "--store", clean_store_url])
     assert missing.exit_code == 2
     assert "no token 'rcn_missing'" in missing.stderr
+
+
+def test_token_list_has_headers_labels_and_environment_keys(fresh_store: tuple[Store, Tokens]) -> None:
+    store, _tokens = fresh_store
+    url = store.engine.url.render_as_string(hide_password=False)
+    runner = CliRunner()
+    created = runner.invoke(
+        main,
+        [
+            *("token", "create", "--member", "grace", "--scope", "approvals:read"),
+            *(
+                "--environment",
+                "staging",
+                "--environment",
+                "2",
+                "--label",
+                "release dashboard",
+                "--store",
+                url,
+            ),
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    record = store.authenticate(created.stdout.strip())
+    assert record is not None and record.environment_ids == (2,)
+    listed = runner.invoke(main, ["token", "list", "--store", url])
+    assert listed.exit_code == 0, listed.output
+    lines = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert lines[0] == ["ID", "PREFIX", "MEMBER", "SCOPES", "ENVIRONMENTS", "LABEL", "CREATED", "STATE"]
+    mine = next(line for line in lines if line[0] == str(record.id))
+    assert mine[1:6] == [f"{record.prefix}…", "grace", "approvals:read", "staging (2)", "release dashboard"]
+    assert mine[7] == "active"
+    as_json = json.loads(runner.invoke(main, ["token", "list", "--format", "json", "--store", url]).stdout)
+    assert as_json[-1]["environments"] == [{"id": 2, "key": "staging"}]
+    assert as_json[-1]["label"] == "release dashboard"
+    assert created.stdout.strip() not in listed.stdout + json.dumps(as_json)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("7", "no environment 7 in reconciler.yaml as applied: pick from 1 (production), 2 (staging)"),
+        ("prod", "no environment 'prod' in the store: use one of production, staging"),
+        ("0", "an environment id is between 1 and 2147483647"),
+        ("99999999999999999999", "an environment id is between 1 and 2147483647"),
+        ("-1", "no environment '-1' in the store"),
+    ],
+)
+def test_token_create_refuses_an_unknown_environment(
+    fresh_store: tuple[Store, Tokens], value: str, message: str
+) -> None:
+    store, _tokens = fresh_store
+    before = store.list_tokens()
+    result = CliRunner().invoke(
+        main,
+        [
+            *("token", "create", "--member", "ada", "--scope", "approvals:read", "--environment", "1"),
+            *("--environment", value, "--store", store.engine.url.render_as_string(hide_password=False)),
+        ],
+    )
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stdout == ""
+    assert store.list_tokens() == before
+
+
+def test_before_the_first_pass_an_environment_id_is_taken_as_given(store: Store) -> None:
+    """Nothing to check against yet (as with members): a restriction only narrows what it reads."""
+    _secret, record = store.create_token("ada", ("approvals:read",), environment_ids=(7,))
+    assert record.environment_ids == (7,)
+    with pytest.raises(ConfigError, match="no environment 7"):
+        with store.transaction() as tx:
+            tx.replace_environments([EnvironmentRecord(1, "production", "Production", "phc_x")])
+        store.create_token("ada", ("approvals:read",), environment_ids=(7,))

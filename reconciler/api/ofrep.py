@@ -159,12 +159,16 @@ def credential(request: Request) -> str:
     return found
 
 
-async def read_request(request: Request) -> Any:
-    """The JSON body, bounded as the PostHog endpoints bound theirs; an empty body is `{}`."""
+async def read_raw(request: Request) -> bytes:
+    """The body's JSON bytes, bounded as the PostHog endpoints bound theirs."""
     try:
-        raw = decode(request, await read_body(request, FLAGS_BODY_BYTES), FLAGS_BODY_BYTES)
+        return decode(request, await read_body(request, FLAGS_BODY_BYTES), FLAGS_BODY_BYTES)
     except ApiError as err:
         raise OfrepError(err.status, PARSE_ERROR if err.status == 400 else GENERAL, err.detail) from err
+
+
+def parse_request(raw: bytes) -> dict[str, Any]:
+    """The request object, within the depth and size limits; an empty body is `{}`."""
     if not raw.strip():
         return {}
     try:
@@ -293,13 +297,34 @@ class Target:
     evaluator: Evaluator
 
 
-def router(ctx: ApiContext, cache: EvaluatorCache) -> APIRouter:
-    api = APIRouter(tags=["OpenFeature (OFREP)"])
+class Targets:
+    """Which environment a credential names, and its evaluator."""
 
-    def token_environment(snapshot: Snapshot, secret: str, version: int) -> EnvironmentRecord:
+    def __init__(self, ctx: ApiContext, cache: EvaluatorCache) -> None:
+        self.ctx = ctx
+        self.cache = cache
+
+    def __call__(self, secret: str) -> Target:
+        """In a worker thread: the store may be asked."""
+        with ExitStack() as stack:
+            snapshot = Snapshot(self.ctx.store, stack)
+            environment, version = public_environment(self.ctx, secret, snapshot)
+            if environment is None:
+                if not secret.startswith(TOKEN_PREFIX):
+                    raise OfrepError(
+                        401,
+                        GENERAL,
+                        "the key names no environment: use the environment's project key",
+                        _CHALLENGE,
+                    )
+                environment = self.token_environment(snapshot, secret, version)
+            return Target(environment, self.cache.get(snapshot, environment, version))
+
+    def token_environment(self, snapshot: Snapshot, secret: str, version: int) -> EnvironmentRecord:
+        """The one environment a reconciler token with `feature_flag:read` is bound to."""
         credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=secret)
         try:
-            caller = ctx.gate.caller(snapshot, credentials, FEATURE_FLAG_READ)
+            caller = self.ctx.gate.caller(snapshot, credentials, FEATURE_FLAG_READ)
         except ApiError as err:
             raise OfrepError(err.status, GENERAL, err.detail, err.headers) from err
         bound = caller.environment_ids
@@ -311,47 +336,49 @@ def router(ctx: ApiContext, cache: EvaluatorCache) -> APIRouter:
                 f"this token may read {which}; OFREP evaluates one environment, so use its project key or a "
                 "token bound to it: `reconciler token create --scope feature_flag:read --environment <id>`",
             )
-        environment = ctx.gate.environments(snapshot, version).by_id.get(bound[0])
+        environment = self.ctx.gate.environments(snapshot, version).by_id.get(bound[0])
         if environment is None:
             raise OfrepError(403, GENERAL, "this token's environment no longer exists")
         return environment
 
-    def target(secret: str) -> Target:
-        """The environment the credential names and its evaluator (in a worker thread: the
-        store may be asked)."""
-        with ExitStack() as stack:
-            snapshot = Snapshot(ctx.store, stack)
-            environment, version = public_environment(ctx, secret, snapshot)
-            if environment is None:
-                if not secret.startswith(TOKEN_PREFIX):
-                    raise OfrepError(
-                        401,
-                        GENERAL,
-                        "the key names no environment: use the environment's project key",
-                        _CHALLENGE,
-                    )
-                environment = token_environment(snapshot, secret, version)
-            return Target(environment, cache.get(snapshot, environment, version))
 
-    async def prepare(request: Request) -> tuple[Target, dict[str, Any]]:
-        secret = credential(request)
-        body = await read_request(request)
-        return await run_in_threadpool(target, secret), body
+def router(ctx: ApiContext, cache: EvaluatorCache) -> APIRouter:
+    api = APIRouter(tags=["OpenFeature (OFREP)"])
+    target = Targets(ctx, cache)
+
+    # The credential is checked before the body is parsed, and everything after reading the
+    # body runs in a worker thread: the store may be asked, and a bulk evaluation of many
+    # flags should not hold the event loop (and /healthz with it).
+    def single(secret: str, raw: bytes, key: str) -> Response:
+        found = target(secret)
+        body = parse_request(raw)
+        if found.evaluator.flag(key) is None:
+            raise OfrepError(404, FLAG_NOT_FOUND, f"no live flag {key!r} in this environment")
+        result = found.evaluator.evaluate(key, evaluation_context(body))
+        assert result is not None
+        answer = evaluation(found.evaluator, result)
+        status = 400 if "errorCode" in answer else 200
+        return Response(dumps(answer), status, media_type="application/json")
+
+    def bulk(secret: str, raw: bytes, if_none_match: str | None) -> Response:
+        found = target(secret)
+        body = parse_request(raw)
+        results = found.evaluator.evaluate_all(evaluation_context(body))
+        content = dumps({"flags": [evaluation(found.evaluator, r) for r in results.values()]})
+        etag = bulk_etag(found.environment, body, content)
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if current(if_none_match, etag):
+            return Response(status_code=304, headers=headers)
+        return Response(content, media_type="application/json", headers=headers)
 
     @api.post(PREFIX + "/{key:path}", response_model=Evaluation, responses=SINGLE_RESPONSES)
     async def evaluate_flag(key: str, request: Request) -> Response:
         """One flag for the request's `context` (OFREP single evaluation)."""
         try:
-            found, body = await prepare(request)
-            if found.evaluator.flag(key) is None:
-                raise OfrepError(404, FLAG_NOT_FOUND, f"no live flag {key!r} in this environment")
-            result = found.evaluator.evaluate(key, evaluation_context(body))
+            secret = credential(request)
+            return await run_in_threadpool(single, secret, await read_raw(request), key)
         except OfrepError as err:
             return err.response(key)
-        assert result is not None
-        answer = evaluation(found.evaluator, result)
-        status = 400 if "errorCode" in answer else 200
-        return Response(dumps(answer), status, media_type="application/json")
 
     @api.post(PREFIX, response_model=BulkEvaluation, responses=BULK_RESPONSES)
     async def evaluate_flags(request: Request) -> Response:
@@ -359,16 +386,10 @@ def router(ctx: ApiContext, cache: EvaluatorCache) -> APIRouter:
         that covers the environment, the context and the answers; `If-None-Match` with the
         current one is answered 304."""
         try:
-            found, body = await prepare(request)
-            context = evaluation_context(body)
+            secret = credential(request)
+            raw = await read_raw(request)
+            return await run_in_threadpool(bulk, secret, raw, request.headers.get("if-none-match"))
         except OfrepError as err:
             return err.response()
-        results = found.evaluator.evaluate_all(context)
-        content = dumps({"flags": [evaluation(found.evaluator, r) for r in results.values()]})
-        etag = bulk_etag(found.environment, body, content)
-        headers = {"ETag": etag, "Cache-Control": "no-cache"}
-        if current(request.headers.get("if-none-match"), etag):
-            return Response(status_code=304, headers=headers)
-        return Response(content, media_type="application/json", headers=headers)
 
     return api

@@ -15,7 +15,7 @@ from reconciler.model.flags import Flag
 from reconciler.model.states import APPROVALS_READ, FEATURE_FLAG_READ
 from reconciler.store import Store
 from tests.support.apiclient import Client
-from tests.support.apiseed import PROD, STAGING, Tokens, at, flag
+from tests.support.apiseed import ENVIRONMENTS, PROD, STAGING, Tokens, at, flag
 
 SINGLE = "/ofrep/v1/evaluate/flags/"
 BULK = "/ofrep/v1/evaluate/flags"
@@ -222,6 +222,9 @@ def test_missing_wrong_and_conflicting_credentials_are_401(client: Client) -> No
             body = response.json()
             assert body["errorCode"] == "GENERAL" and body["errorDetails"]
             assert "phc_production_key" not in response.text and "phc_staging_key" not in response.text
+    # The credential is judged before the body: a wrong key learns nothing from a bad body.
+    assert client.post(BULK, content=b"{nope", token=None, headers={"X-API-Key": "phc_x"}).status_code == 401
+    assert ask(client, SINGLE + "nope", {}, headers={"X-API-Key": "phc_x"}).status_code == 401
 
 
 def test_a_token_bound_to_one_environment_reads_that_one(client: Client, tokens: Tokens) -> None:
@@ -254,6 +257,10 @@ def test_a_token_with_two_environments_or_another_scope_is_refused(own: tuple[St
     staging = store.create_token("ada", (FEATURE_FLAG_READ,), environment_ids=(STAGING,))[0]
     answer = ask(client, SINGLE + "checkout", headers=bearer(staging)).json()
     assert answer["metadata"]["flagId"] == 4 and answer["value"] is True  # staging's flag, not production's
+    with store.transaction() as tx:  # staging leaves reconciler.yaml: its token reads nothing
+        tx.replace_environments([e for e in ENVIRONMENTS if e.id != STAGING])
+    vanished = ask(client, SINGLE + "checkout", headers=bearer(staging))
+    assert vanished.status_code == 403 and "no longer exists" in vanished.json()["errorDetails"]
 
 
 def test_a_revoked_token_stops_at_once_when_tokens_are_not_cached(own: tuple[Store, Tokens, Client]) -> None:

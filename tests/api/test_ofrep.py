@@ -205,6 +205,10 @@ def test_the_project_key_as_bearer_or_x_api_key(client: Client) -> None:
     assert via_header.json() == via_bearer.json()
     staging = ask(client, SINGLE + "checkout", headers={"X-API-Key": "phc_staging_key"}).json()
     assert staging["metadata"]["flagId"] == 4  # each key reads its own environment
+    other = ask(client, SINGLE + "search", headers={"X-API-Key": "phc_staging_key"})  # production's flag
+    assert other.status_code == 404 and other.json()["errorCode"] == "FLAG_NOT_FOUND"
+    staging_bulk = ask(client, BULK, headers={"X-API-Key": "phc_staging_key"}).json()["flags"]
+    assert [f["key"] for f in staging_bulk] == ["checkout"]
 
 
 def test_missing_wrong_and_conflicting_credentials_are_401(client: Client) -> None:

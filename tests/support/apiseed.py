@@ -157,6 +157,7 @@ PATH_SAMPLES = {
     "projectKey": "default",
     "flagKey": "checkout",
     "envKey": "production",
+    "key": "checkout",
 }
 
 

@@ -1,27 +1,30 @@
-"""Benchmark: the read API under load, as ratios to a static endpoint of the same server.
+"""Benchmark: our API under load, as ratios to a bare ASGI endpoint served in the same run.
 
-Loads 100,000 change requests and 2,000 flags into a store (SQLite, and PostgreSQL when
-RECONCILER_TEST_POSTGRES_URL names a server), starts `uvicorn` on a loopback port in a
-separate process, and drives it with `wrk` (Debian's package; a bounded Python load
-generator when wrk is missing) at 32 connections:
+Loads 100,000 change requests and 200 flags into a store (SQLite, and PostgreSQL when
+RECONCILER_TEST_POSTGRES_URL names a server), then starts, each on a loopback port:
 
-- static:  `/healthz` (the baseline: the same app, middleware and server, no store);
-- list:    `change_requests/?state=applied&limit=100`;
-- detail:  `change_requests/{id}/` over 1,000 different ids;
-- defs304: `/flags/definitions?token=…` with the current ETag, answered 304.
+- the floor: a bare Starlette endpoint on uvicorn with uvloop and httptools and no access log
+  (`bench/bare.py`), so that what our framework, middleware, logging and auth cost counts;
+- ours: `reconciler serve` exactly as in production (its defaults: access log on, metrics,
+  bearer tokens), with `--workers` as given (the floor gets as many);
+- the peer (with PostgreSQL): the Unleash server's frontend API for the same 200 flags
+  (`bench/unleash.py`).
 
-Usage: python -m bench.api [--duration 3] [--rounds 3] [--changes 100000] [--flags 2000]
-                            [--backend sqlite|postgres|all]
-Targets (bench/README.md): list >= 25 %, detail >= 50 %, definitions-304 >= 70 % of the
-static throughput, p99 < 50 ms.
+`wrk` (Debian's package: `apt-get install wrk`) drives every endpoint with the same settings:
+one thread, 32 connections, in interleaved rounds so that a busy moment hits all alike. Each
+endpoint is reported as a ratio to the floor and, second, to our own `/healthz`.
+
+Scenarios are the `SCENARIOS` table: a new endpoint is one line there (name, method, paths,
+headers, body, target). Targets are ratios to the floor, and p99 < 50 ms for all.
+
+Usage: python -m bench.api [--duration 3] [--rounds 3] [--workers 1] [--changes 100000]
+                            [--flags 200] [--backend sqlite|postgres|all] [--no-peer]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import random
 import re
 import shutil
 import socket
@@ -30,14 +33,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 
+from bench import unleash
 from reconciler.model.documents import MembersSpec
 from reconciler.model.flags import Flag, FlagFilters, FlagGroup
 from reconciler.model.states import SCOPES, ChangeRequestState
@@ -68,7 +72,9 @@ STATES: list[ChangeRequestState] = [
 ]
 LOGINS = [f"dev-{i:02}" for i in range(12)]
 CONNECTIONS = 32
-TARGETS = {"list": 0.25, "detail": 0.50, "defs304": 0.70}
+P99_TARGET_MS = 50.0
+PROJECT_TOKEN = "phc_bench"
+DISTINCT_ID = "user-1"  # the one user every flag is evaluated for (ours and the peer's)
 
 
 # --- loading --------------------------------------------------------------------------
@@ -109,13 +115,18 @@ def change_request(i: int, flags: int) -> ChangeRequestRecord:
     )
 
 
+def rollout(n: int) -> int:
+    """The rollout percentage of flag `n` (ours and the peer's)."""
+    return n % 101
+
+
 def load(store: Store, changes: int, flags: int) -> str:
     """Fill the store; returns a token with every scope."""
     with store.transaction() as tx:
-        tx.replace_environments([EnvironmentRecord(1, "production", "Production", "phc_bench")])
+        tx.replace_environments([EnvironmentRecord(1, "production", "Production", PROJECT_TOKEN)])
         tx.replace_members(members(), file="members.yaml", commit=None, at=T0)
         for n in range(flags):
-            groups = [FlagGroup(rollout_percentage=n % 101)]
+            groups = [FlagGroup(rollout_percentage=rollout(n))]
             tx.put_flag_version(
                 1, Flag(id=n + 1, key=f"flag-{n}", active=True, filters=FlagFilters(groups=groups)), at=T0
             )
@@ -127,6 +138,77 @@ def load(store: Store, changes: int, flags: int) -> str:
     return store.create_token(LOGINS[0], SCOPES)[0]
 
 
+# --- what is measured -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a scenario sends: `{base}` of the server, paths (one picked per request), headers."""
+
+    server: str  # "floor", "ours" or "peer"
+    paths: list[str]
+    headers: dict[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    body: str | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the scenarios need to know about the loaded store and the running servers."""
+
+    auth: dict[str, str]
+    ids: list[str]
+    etag: str
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    describe: str
+    target: Callable[[Context], Target]
+    ratio: float | None = None  # the target, as a fraction of the floor's throughput
+    peer: bool = False  # needs the Unleash server
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario("floor", "bare Starlette `/healthz` (the floor)", lambda c: Target("floor", ["/healthz"])),
+    Scenario("healthz", "our `/healthz`", lambda c: Target("ours", ["/healthz"]), 0.50),
+    Scenario(
+        "defs304",
+        "`/flags/definitions` → 304",
+        lambda c: Target(
+            "ours", [f"/flags/definitions?token={PROJECT_TOKEN}"], {**c.auth, "If-None-Match": c.etag}
+        ),
+        0.40,
+    ),
+    Scenario(
+        "defs",
+        "`/flags/definitions` → 200 (the 200 flags)",
+        lambda c: Target("ours", [f"/flags/definitions?token={PROJECT_TOKEN}"], c.auth),
+    ),
+    Scenario(
+        "detail",
+        "change request detail (1,000 ids)",
+        lambda c: Target("ours", [f"/api/environments/1/change_requests/{i}/" for i in c.ids], c.auth),
+        0.25,
+    ),
+    Scenario(
+        "list",
+        "list of 100 change requests",
+        lambda c: Target("ours", ["/api/environments/1/change_requests/?state=applied&limit=100"], c.auth),
+        0.10,
+    ),
+    Scenario(
+        "unleash",
+        "Unleash `/api/frontend` (the 200 flags, one user)",
+        lambda c: Target(
+            "peer", [f"/api/frontend?userId={DISTINCT_ID}"], {"Authorization": unleash.FRONTEND_TOKEN}
+        ),
+        peer=True,
+    ),
+]
+
+
 # --- serving --------------------------------------------------------------------------
 
 
@@ -136,39 +218,46 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], what: str, logfile: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"{what} did not start; see {logfile}")
+        time.sleep(0.1)
+
+
 @contextmanager
-def server(url: str) -> Iterator[str]:
-    """`uvicorn` serving the API over the store at `url`, in its own process."""
-    port = free_port()
+def process(command: list[str], health: str, port: int, what: str, logfile: Path) -> Iterator[str]:
+    """A server process on `port` (its output in `logfile`) until the block ends."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.api", "--serve", url, "--port", str(port)], env=env, cwd=ROOT
-    )
+    with logfile.open("w") as log:
+        proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the API server did not start")
-            time.sleep(0.1)
+        wait_healthy(base + health, proc, what, logfile)
         yield base
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.wait(30)
 
 
-def serve(url: str, port: int) -> None:
-    import uvicorn
+def floor(workers: int, workdir: Path) -> AbstractContextManager[str]:
+    port = free_port()
+    command = [sys.executable, "-m", "bench.bare", "--port", str(port), "--workers", str(workers)]
+    return process(command, "/healthz", port, "the bare endpoint", workdir / "floor.log")
 
-    from reconciler.api import create_app
 
-    store = Store.open(url)
-    uvicorn.run(create_app(store), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+def ours(url: str, workers: int, workdir: Path) -> AbstractContextManager[str]:
+    """`reconciler serve` with its production defaults; its log (access log included) to a file."""
+    port = free_port()
+    command = [sys.executable, "-m", "reconciler", "serve", "--store", url, "--port", str(port)]
+    command += ["--workers", str(workers)]
+    return process(command, "/healthz", port, "reconciler serve", workdir / "serve.log")
 
 
 # --- load generation ------------------------------------------------------------------
@@ -186,8 +275,10 @@ class Result:
 LUA = """
 local paths = {%s}
 local headers = {%s}
+local method = %s
+local body = %s
 request = function()
-  return wrk.format("GET", paths[math.random(#paths)], headers)
+  return wrk.format(method, paths[math.random(#paths)], headers, body)
 end
 """
 
@@ -196,28 +287,20 @@ def _lua_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def run_wrk(
-    name: str, base: str, paths: list[str], headers: dict[str, str], seconds: float, workdir: Path
-) -> Result:
+def run_wrk(name: str, base: str, target: Target, seconds: float, workdir: Path) -> Result:
     script = workdir / f"{name}.lua"
-    header_lua = ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items())
-    script.write_text(LUA % (", ".join(_lua_string(p) for p in paths), header_lua))
-    cmd = [
-        "wrk",
-        "-t1",
-        f"-c{CONNECTIONS}",
-        f"-d{max(1, round(seconds))}s",
-        "--latency",
-        "-s",
-        str(script),
-        base,
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    header_lua = ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in target.headers.items())
+    body = "nil" if target.body is None else _lua_string(target.body)
+    paths = ", ".join(_lua_string(p) for p in target.paths)
+    script.write_text(LUA % (paths, header_lua, _lua_string(target.method), body))
+    cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script)]
+    out = subprocess.run([*cmd, base], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return Result(
-        name, rps, _latency(out, "50%"), _latency(out, "99%"), int(errors.group(1)) if errors else 0
-    )
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = int(bad.group(1)) if bad else 0
+    errors += sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+    return Result(name, rps, _latency(out, "50%"), _latency(out, "99%"), errors)
 
 
 def _latency(out: str, pct: str) -> float:
@@ -228,42 +311,10 @@ def _latency(out: str, pct: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-async def _python_load(
-    base: str, paths: list[str], headers: dict[str, str], seconds: float
-) -> tuple[list[float], int]:
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.monotonic() + seconds
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=httpx.Limits(max_connections=CONNECTIONS)
-    ) as client:
-
-        async def worker() -> None:
-            nonlocal errors
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
-                response = await client.get(random.choice(paths))
-                latencies.append(time.perf_counter() - started)
-                errors += response.status_code >= 400
-
-        await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
-    return latencies, errors
-
-
-def run_python(name: str, base: str, paths: list[str], headers: dict[str, str], seconds: float) -> Result:
-    latencies, errors = asyncio.run(_python_load(base, paths, headers, seconds))
-    latencies.sort()
-
-    def pick(q: float) -> float:
-        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
-
-    return Result(name, len(latencies) / seconds, pick(0.5), pick(0.99), errors)
-
-
 # --- one backend ----------------------------------------------------------------------
 
 
-def measure(url: str, args: argparse.Namespace, workdir: Path) -> list[list[Result]]:
+def measure(url: str, args: argparse.Namespace, workdir: Path, peer: str | None) -> list[list[Result]]:
     store = Store.open(url)
     started = time.perf_counter()
     token = load(store, args.changes, args.flags)
@@ -274,29 +325,24 @@ def measure(url: str, args: argparse.Namespace, workdir: Path) -> list[list[Resu
     ids = [cr.id for cr in store.list_change_requests(_every(1000))[1]]
     store.close()
     auth = {"Authorization": f"Bearer {token}"}
-    with server(url) as base:
-        etag = httpx.get(f"{base}/flags/definitions?token=phc_bench", headers=auth).headers["etag"]
-        plan = [
-            ("static", ["/healthz"], {}),
-            ("list", ["/api/environments/1/change_requests/?state=applied&limit=100"], auth),
-            ("detail", [f"/api/environments/1/change_requests/{i}/" for i in ids], auth),
-            ("defs304", ["/flags/definitions?token=phc_bench"], {**auth, "If-None-Match": etag}),
-        ]
-        with httpx.Client(base_url=base) as warm:
-            for _name, paths, headers in plan:
-                for path in set(paths):  # the first answer of each URL is rendered, later ones reused
-                    assert warm.get(path, headers=headers).status_code in (200, 304), path
-        use_wrk = shutil.which("wrk") is not None and not args.python
+    with floor(args.workers, workdir) as floor_base, ours(url, args.workers, workdir) as our_base:
+        bases = {"floor": floor_base, "ours": our_base, "peer": peer or ""}
+        definitions = httpx.get(f"{our_base}/flags/definitions?token={PROJECT_TOKEN}", headers=auth)
+        context = Context(auth, ids, definitions.headers["etag"])
+        plan = [(s, s.target(context)) for s in SCENARIOS if peer is not None or not s.peer]
+        with httpx.Client() as warm:
+            for scenario, target in plan:
+                for path in set(target.paths):  # the first answer of each URL is rendered, later ones reused
+                    answer = warm.request(
+                        target.method,
+                        bases[target.server] + path,
+                        headers=target.headers,
+                        content=target.body,
+                    )
+                    assert answer.status_code in (200, 304), (scenario.name, path, answer.status_code)
         rounds: list[list[Result]] = []
-        for _ in range(args.rounds):  # interleaved, so a busy moment hits every endpoint alike
-            rounds.append(
-                [
-                    run_wrk(name, base, paths, headers, args.duration, workdir)
-                    if use_wrk
-                    else run_python(name, base, paths, headers, args.duration)
-                    for name, paths, headers in plan
-                ]
-            )
+        for _ in range(args.rounds):
+            rounds.append([run_wrk(s.name, bases[t.server], t, args.duration, workdir) for s, t in plan])
     return rounds
 
 
@@ -304,49 +350,76 @@ def _every(n: int) -> ChangeRequestFilter:
     return ChangeRequestFilter(limit=n, offset=0)
 
 
-def report(backend: str, rounds: list[list[Result]]) -> None:
-    """Per endpoint: median req/s, median of the per-round ratios to static, median p50/p99."""
-    print(f"\n{backend} ({len(rounds)} rounds): endpoint  req/s  ratio target  p50 ms  p99 ms errors")
-    for index, name in enumerate(r.name for r in rounds[0]):
+def report(backend: str, rounds: list[list[Result]], workers: int) -> None:
+    """Per scenario: median req/s, median of the per-round ratios to the floor and to our
+    /healthz, median p50/p99; then the same as a Markdown table for bench/README.md."""
+    names = [r.name for r in rounds[0]]
+    by_name = {s.name: s for s in SCENARIOS}
+
+    def ratio(name: str, base: str) -> float:
+        i, j = names.index(name), names.index(base)
+        return statistics.median(round_[i].rps / round_[j].rps for round_ in rounds)
+
+    print(f"\n{backend}, --workers {workers} ({len(rounds)} rounds of wrk -t1 -c{CONNECTIONS}):")
+    rows = [
+        "| scenario | req/s | ÷ floor | target | ÷ our /healthz | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for index, name in enumerate(names):
         runs = [round_[index] for round_ in rounds]
-        ratio = statistics.median(r.rps / round_[0].rps for r, round_ in zip(runs, rounds, strict=True))
         rps = statistics.median(r.rps for r in runs)
         p50, p99 = statistics.median(r.p50_ms for r in runs), statistics.median(r.p99_ms for r in runs)
-        target = TARGETS.get(name)
-        verdict = "" if target is None else ("ratio ok" if ratio >= target else "ratio MISSED")
-        verdict += "" if target is None else (", p99 ok" if p99 < 50 else ", p99 MISSED")
-        print(
-            f"    {name:8} {rps:8.0f} {ratio:6.0%} {'' if target is None else f'{target:.0%}':>6} "
-            f"{p50:7.1f} {p99:7.1f} {sum(r.errors for r in runs):6} {verdict}"
+        to_floor, to_healthz = ratio(name, "floor"), ratio(name, "healthz")
+        goal = by_name[name].ratio
+        verdict = "" if goal is None else (f"≥ {goal:.0%} " + ("✓" if to_floor >= goal else "✗"))
+        p99_text = f"{p99:.1f}" + ("" if p99 < P99_TARGET_MS else " ✗")
+        errors = sum(r.errors for r in runs)
+        rows.append(
+            f"| {by_name[name].describe} | {rps:,.0f} | {to_floor:.0%} | {verdict} | {to_healthz:.0%} "
+            f"| {p50:.1f} | {p99_text} | {errors} |"
         )
+    print("\n".join(rows))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds per endpoint and round")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the four endpoints")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per scenario and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds over the scenarios")
+    parser.add_argument("--workers", type=int, default=1, help="API processes, ours and the floor's")
     parser.add_argument("--changes", type=int, default=100_000)
-    parser.add_argument("--flags", type=int, default=2_000)
+    parser.add_argument("--flags", type=int, default=200)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
-    parser.add_argument(
-        "--python", action="store_true", help="use the Python load generator even if wrk exists"
-    )
-    parser.add_argument("--serve", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--no-peer", action="store_true", help="skip the Unleash server")
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve, args.port)
-        return
-    with tempfile.TemporaryDirectory() as tmp:
+    if shutil.which("wrk") is None:
+        sys.exit("bench.api needs wrk, the load generator: apt-get install wrk")
+    pg = os.environ.get("RECONCILER_TEST_POSTGRES_URL")
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        peer_server(None if args.no_peer else pg, args, Path(tmp)) as peer,
+    ):
         workdir = Path(tmp)
         if args.backend in ("sqlite", "all"):
             print("sqlite:")
-            report("sqlite", measure(f"sqlite:///{workdir / 'bench.db'}", args, workdir))
-        pg = os.environ.get("RECONCILER_TEST_POSTGRES_URL")
+            report("SQLite", measure(f"sqlite:///{workdir / 'bench.db'}", args, workdir, peer), args.workers)
         if args.backend in ("postgres", "all") and pg:
             print("postgresql:")
             with temporary_database(pg, "reconciler_bench") as url:
-                report("postgresql", measure(url, args, workdir))
+                report("PostgreSQL", measure(url, args, workdir, peer), args.workers)
+
+
+@contextmanager
+def peer_server(admin_url: str | None, args: argparse.Namespace, workdir: Path) -> Iterator[str | None]:
+    """The Unleash server with the same flags, or None without PostgreSQL (or with --no-peer)."""
+    if admin_url is None:
+        print("  no peer: it needs RECONCILER_TEST_POSTGRES_URL (and not --no-peer)")
+        yield None
+        return
+    with unleash.server(admin_url, free_port(), workdir / "unleash.log") as base:
+        unleash.create_flags(base, {f"flag-{n}": rollout(n) for n in range(args.flags)})
+        on = unleash.wait_for_frontend(base, f"/api/frontend?userId={DISTINCT_ID}", args.flags)
+        print(f"  Unleash {unleash.VERSION}: {args.flags} flags created, {on} on for {DISTINCT_ID}")
+        yield base
 
 
 if __name__ == "__main__":

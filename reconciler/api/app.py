@@ -6,7 +6,8 @@ serves reads alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -26,8 +27,10 @@ from reconciler.api import (
 )
 from reconciler.api.context import ApiContext
 from reconciler.api.errors import install_error_handlers
+from reconciler.api.fastpath import FastPath
 from reconciler.api.posthog import routes as routes_posthog
 from reconciler.api.settings import ApiSettings
+from reconciler.api.ui import routes as dashboard
 from reconciler.github.webhooks import WebhookEvent
 from reconciler.store import Store
 
@@ -47,23 +50,41 @@ repository, approved by review and applied by the reconciler when merged. `can_a
 """
 
 
+class ReconcilerApp(FastAPI):
+    """The FastAPI app, with `fastpath` in front: answers already known skip the framework."""
+
+    fast_path: FastPath | None = None
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        if self.fast_path is not None and await self.fast_path(scope, receive, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     store: Store,
     *,
     settings: ApiSettings | None = None,
     on_webhook: Callable[[WebhookEvent], None] | None = None,
     status_provider: Callable[[], dict[str, Any]] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The API over `store`.
 
     `on_webhook` receives each verified, new, non-ping GitHub delivery as a typed event; it is
     called from a worker thread before the response is sent and must only enqueue work.
     `status_provider` reports the reconcile loop's own state for `/api/reconciler/status`
-    (see `reconciler.api.ops`).
+    (see `reconciler.api.ops`). `clock` is the dashboard's "now" (expiry, recent changes);
+    tests pin it.
     """
     settings = settings or ApiSettings()
     ctx = ApiContext.create(store, settings)
-    app = FastAPI(title="reconciler", version=__version__, description=DESCRIPTION)
+    app = ReconcilerApp(title="reconciler", version=__version__, description=DESCRIPTION)
     install_error_handlers(app)
     metrics = ops.Metrics()
     app.add_middleware(ops.HeadMiddleware)
@@ -77,9 +98,10 @@ def create_app(
     evaluators = remoteeval.EvaluatorCache()
     app.state.evaluators = evaluators
 
+    # Local evaluation first: its `feature_flags/local_evaluation/` precedes `feature_flags/{flag_id}/`.
+    app.include_router(localeval.router(ctx, definitions, PROJECT_PREFIXES))
     for prefix in PROJECT_PREFIXES:
         app.include_router(routes_posthog.router(ctx, prefix))
-    app.include_router(localeval.router(ctx, definitions))
     app.include_router(remoteeval.router(ctx, evaluators))
     for prefix in PROJECT_PREFIXES:
         app.include_router(remoteconfig.router(ctx, evaluators, prefix))
@@ -88,5 +110,7 @@ def create_app(
     app.include_router(v1.router(ctx))
     app.include_router(ops.router(ctx, metrics, status_provider))
     app.include_router(webhook.router(ctx, on_webhook))
+    app.include_router(dashboard.router(ctx, status_provider, clock))
     readonly.install(app, PROJECT_PREFIXES, settings.write_hint)
+    app.fast_path = FastPath(ctx, definitions, metrics)
     return app

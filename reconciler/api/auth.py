@@ -9,6 +9,7 @@ environments it cannot read).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -30,10 +31,30 @@ TOKEN_CACHE_ENTRIES = 10_000
 
 
 @dataclass(frozen=True)
+class TokenDigest:
+    """A token known by its hash alone: what a dashboard session carries instead of the secret."""
+
+    digest: str
+
+
+Credentials = HTTPAuthorizationCredentials | TokenDigest
+
+
+def credentials_digest(credentials: Credentials | None) -> str | None:
+    """The hash of the token the credentials carry (a session carries the hash itself), or None."""
+    if isinstance(credentials, TokenDigest):
+        return credentials.digest
+    if credentials is not None and credentials.credentials:
+        return token_hash(credentials.credentials)
+    return None
+
+
+@dataclass(frozen=True)
 class Caller:
-    """The authenticated caller: a token, or nobody when anonymous access is on."""
+    """The authenticated caller: a token (and its hash), or nobody when anonymous access is on."""
 
     token: TokenRecord | None
+    digest: str | None = None
 
     @property
     def login(self) -> str | None:
@@ -117,6 +138,8 @@ class Gate:
         self._environments: Environments | None = None
         self._tokens: dict[str, tuple[TokenRecord, float]] = {}
         self._version: tuple[int, float] | None = None
+        self._refreshing: set[str] = set()
+        self._refresh_lock = threading.Lock()
 
     def environments(self, snapshot: Snapshot, version: int) -> Environments:
         current = self._environments
@@ -129,10 +152,10 @@ class Gate:
     @contextmanager
     def open(
         self,
-        credentials: HTTPAuthorizationCredentials | None,
+        credentials: Credentials | None,
         scope: str | None,
         *,
-        project_id: int | None = None,
+        project_id: int | str | None = None,
         environment_key: str | None = None,
         api_token: str | None = None,
     ) -> Iterator[Access]:
@@ -145,8 +168,8 @@ class Gate:
             environment = None
             if project_id is not None or environment_key is not None or api_token is not None:
                 envs = self.environments(snapshot, version)
-                if project_id is not None:
-                    environment = envs.by_id.get(project_id)
+                if project_id is not None:  # (checked first: a token query parameter never overrides it)
+                    environment = _by_project_id(envs, caller, project_id)
                     _require_readable(caller, environment, f"environment {project_id}")
                 elif environment_key is not None:
                     environment = envs.by_key.get(environment_key)
@@ -170,12 +193,12 @@ class Gate:
             self._version = (version, now + ttl)
         return version
 
-    def caller(
-        self, snapshot: Snapshot, credentials: HTTPAuthorizationCredentials | None, scope: str | None
-    ) -> Caller:
+    def caller(self, snapshot: Snapshot, credentials: Credentials | None, scope: str | None) -> Caller:
         """Authenticate (in the snapshot, unless the token is cached) and check `scope` (None:
-        any live token will do)."""
-        if credentials is None or not credentials.credentials:
+        any live token will do). A `TokenDigest` is looked up like the token it is the hash of,
+        so revoking the token ends the sessions made with it."""
+        digest = credentials_digest(credentials)
+        if digest is None:
             if self.settings.allow_anonymous:
                 return Caller(None)
             raise ApiError(
@@ -184,7 +207,7 @@ class Gate:
                 "`reconciler token create`",
                 headers=_CHALLENGE,
             )
-        record = self._token(snapshot, token_hash(credentials.credentials))
+        record = self._token(snapshot, digest)
         if record is None or record.revoked_at is not None:
             raise ApiError(401, "the bearer token is unknown or revoked", headers=_CHALLENGE)
         if scope is not None and not record.allows(scope):
@@ -193,7 +216,78 @@ class Gate:
                 f"this token lacks the scope {scope!r} (it has: {', '.join(record.scopes)}); "
                 f"create one with `reconciler token create --scope {scope}`",
             )
-        return Caller(record)
+        return Caller(record, digest)
+
+    # --- what `fastpath` may use without a snapshot: only what is cached and still fresh ---
+
+    def cached_caller(self, digest: str | None) -> Caller | None:
+        """The caller for a token hash (None: no token) if the cache still vouches for it;
+        None when only the store can say (unknown, expired from the cache, or no token and no
+        anonymous access, which the full path answers 401)."""
+        if digest is None:
+            return Caller(None) if self.settings.allow_anonymous else None
+        cached = self._tokens.get(digest)
+        if cached is None or cached[1] <= time.monotonic() or cached[0].revoked_at is not None:
+            return None
+        return Caller(cached[0], digest)
+
+    def cached_version(self) -> int | None:
+        """The store version while it is trusted (`version_check_seconds`), else None."""
+        cached = self._version
+        if cached is None or cached[1] <= time.monotonic():
+            return None
+        return cached[0]
+
+    # Refreshing ahead: `fastpath` asks for a fresh read (in a worker thread) once an entry is
+    # past this share of its lifetime, so busy clients keep finding fresh entries instead of all
+    # missing at the same instant and queueing for the store together. An entry still expires
+    # on time if the refresh fails or is slow, so revocation and new versions are never later.
+    REFRESH_AFTER = 0.25
+
+    def version_due(self) -> bool:
+        """Whether the trusted version should be read again soon (and no read is under way)."""
+        cached, ttl = self._version, self.settings.version_check_seconds
+        if cached is None or ttl <= 0 or "version" in self._refreshing:
+            return False
+        return cached[1] - time.monotonic() < ttl * (1 - self.REFRESH_AFTER)
+
+    def token_due(self, digest: str) -> bool:
+        """Whether a trusted token should be checked in the store again soon."""
+        cached, ttl = self._tokens.get(digest), self.settings.token_cache_seconds
+        if cached is None or ttl <= 0 or digest in self._refreshing:
+            return False
+        return cached[1] - time.monotonic() < ttl * (1 - self.REFRESH_AFTER)
+
+    def refresh(self, version: bool, digest: str | None) -> None:
+        """Read the store version and/or one token again (blocking: run it in a worker thread)."""
+        keys = [k for k in ("version" if version else None, digest) if k is not None]
+        with self._refresh_lock:
+            keys = [k for k in keys if k not in self._refreshing]
+            self._refreshing.update(keys)
+        try:
+            if keys:
+                with self.store.reading() as reader:
+                    if "version" in keys:
+                        self._version = (
+                            reader.store_version(),
+                            time.monotonic() + self.settings.version_check_seconds,
+                        )
+                    if digest is not None and digest in keys:
+                        self._recheck_token(reader, digest)
+        finally:
+            with self._refresh_lock:
+                self._refreshing.difference_update(keys)
+
+    def _recheck_token(self, reader: Reader, digest: str) -> None:
+        record = reader.token_by_hash(digest)
+        if record is None or record.revoked_at is not None:
+            self._tokens.pop(digest, None)
+        else:
+            self._tokens[digest] = (record, time.monotonic() + self.settings.token_cache_seconds)
+
+    def cached_environments(self, version: int) -> Environments | None:
+        current = self._environments
+        return current if current is not None and current.version == version else None
 
     def _token(self, snapshot: Snapshot, digest: str) -> TokenRecord | None:
         """The live token for a hash. A found token is remembered for `token_cache_seconds`
@@ -204,11 +298,35 @@ class Gate:
         if cached is not None and cached[1] > now:
             return cached[0]
         record = snapshot.reader.token_by_hash(digest)
+        if record is None or record.revoked_at is not None:
+            self._tokens.pop(digest, None)
         if ttl > 0 and record is not None and record.revoked_at is None:
             if len(self._tokens) >= TOKEN_CACHE_ENTRIES:
                 self._tokens.clear()
             self._tokens[digest] = (record, now + ttl)
         return record
+
+
+CURRENT = "@current"
+
+
+def _by_project_id(envs: Environments, caller: Caller, project_id: int | str) -> EnvironmentRecord | None:
+    """The environment a path's `project_id` names: its id, or PostHog's `@current` alias.
+
+    `@current` is the caller's environment: the one a token is bound to, or the only one the
+    project has. A token that may read several of several environments has no current one:
+    answered 404 with what to write instead, never a guess.
+    """
+    if project_id != CURRENT:
+        return envs.by_id.get(int(project_id))
+    readable = sorted(e for e in envs.by_id if caller.may_read(e))
+    if len(readable) <= 1:
+        return envs.by_id[readable[0]] if readable else None
+    raise ApiError(
+        404,
+        f"{CURRENT} names the environment of a token bound to one environment; this token may read "
+        f"several: use an environment id ({', '.join(map(str, readable))}) instead",
+    )
 
 
 def _require_readable(

@@ -29,32 +29,43 @@ CACHE_BYTES = 64 * 1024 * 1024
 
 
 class ResponseCache:
-    """An LRU of rendered bodies bounded in entries and bytes; keys carry the store version,
-    so stale ones just age out."""
+    """An LRU of rendered bodies (with the route template that rendered each) bounded in
+    entries and bytes; keys carry the store version, so stale ones just age out."""
 
     def __init__(self, size: int = CACHE_ENTRIES, max_bytes: int = CACHE_BYTES):
         self.size = size
         self.max_bytes = max_bytes
         self.bytes = 0
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._entries: OrderedDict[tuple[Any, ...], tuple[bytes, str | None]] = OrderedDict()
 
     def get(self, key: tuple[Any, ...]) -> bytes | None:
-        with self._lock:
-            body = self._entries.get(key)
-            if body is not None:
-                self._entries.move_to_end(key)
-            return body
+        entry = self.entry(key)
+        return None if entry is None else entry[0]
 
-    def put(self, key: tuple[Any, ...], body: bytes) -> None:
+    def entry(self, key: tuple[Any, ...]) -> tuple[bytes, str | None] | None:
+        """The body and its route template."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: tuple[Any, ...], body: bytes, route: str | None = None) -> None:
         if len(body) > self.max_bytes // 16:
             return  # one huge page must not flush everything else
         with self._lock:
             old = self._entries.pop(key, None)
-            self.bytes += len(body) - (len(old) if old is not None else 0)
-            self._entries[key] = body
+            self.bytes += len(body) - (len(old[0]) if old is not None else 0)
+            self._entries[key] = (body, route)
             while len(self._entries) > self.size or self.bytes > self.max_bytes:
-                self.bytes -= len(self._entries.popitem(last=False)[1])
+                self.bytes -= len(self._entries.popitem(last=False)[1][0])
+
+
+def response_key(url: str, digest: str | None, version: int) -> tuple[str, str | None, int]:
+    """What a rendered answer is cached under: the full URL, the token's hash (None: no token,
+    anonymous access) and the store version."""
+    return (url, digest, version)
 
 
 @dataclass
@@ -73,11 +84,15 @@ class ApiContext:
         return self.directory.get(lambda: access.reader, access.version)
 
     def respond(self, access: Access, request: Request, render: Callable[[], Any]) -> Response:
-        """`render()`'s JSON, computed at most once per store version, URL and caller."""
-        caller = access.caller
-        key = (str(request.url), caller.login, caller.environment_ids, access.version)
+        """`render()`'s JSON, computed at most once per store version, URL and token.
+
+        Keyed by the token itself (its hash), not its member: two tokens of one member may
+        differ in scopes and environments, and `fastpath` serves these bodies again to the
+        token that was authorised for them without asking the route.
+        """
+        key = response_key(str(request.url), access.caller.digest, access.version)
         body = self.responses.get(key)
         if body is None:
             body = dumps(render())
-            self.responses.put(key, body)
+            self.responses.put(key, body, getattr(request.scope.get("route"), "path", None))
         return Response(body, media_type="application/json")

@@ -63,8 +63,31 @@ class Directory:
         return [m for m in self.members if m.removed_at is None]
 
 
+# PostHog's `role_at_organization` choices.
+ROLES_AT_ORGANIZATION = (
+    "engineering",
+    "data",
+    "product",
+    "founder",
+    "leadership",
+    "marketing",
+    "sales",
+    "other",
+)
+
+
+def role_at_organization(text: str | None) -> str | None:
+    """members.yaml's free text as one of PostHog's choices: a choice named in any case is
+    that choice, any other text is `other`; none stays null."""
+    if text is None or not text.strip():
+        return None
+    choice = text.strip().lower()
+    return choice if choice in ROLES_AT_ORGANIZATION else "other"
+
+
 def user_object(member: MemberRecord) -> dict[str, Any]:
-    """PostHog's user object, plus the GitHub `login` it stands for."""
+    """PostHog's user object, plus the GitHub `login` it stands for and the job function as
+    members.yaml writes it (`role_at_organization_text`)."""
     return {
         "id": member.id,
         "uuid": member.uuid,
@@ -75,9 +98,17 @@ def user_object(member: MemberRecord) -> dict[str, Any]:
         # members.yaml is reviewed like code, but nobody verified the address by mail.
         "is_email_verified": False,
         "hedgehog_config": {},
-        "role_at_organization": member.role_at_organization,
+        "role_at_organization": role_at_organization(member.role_at_organization),
         "login": member.login,
+        "role_at_organization_text": member.role_at_organization,
     }
+
+
+def directory_of(reader: Reader) -> Directory:
+    """The directory as `reader` sees the store (for callers outside a request, such as the CLI)."""
+    return Directory.build(
+        reader.store_version(), reader.list_members(include_removed=True), reader.list_roles()
+    )
 
 
 class DirectoryCache:

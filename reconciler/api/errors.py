@@ -1,7 +1,8 @@
 """The one error envelope of the HTTP API, and the handlers that put every error into it.
 
 Every error the API answers (400, 401, 403, 404, 405, 413, 422, 500, 503) has the body
-`{"type", "code", "detail", "attr"}` (PostHog's error shape): handlers raise `ApiError`, and
+`{"type", "code", "detail", "attr"}` (PostHog's error shape), except on LaunchDarkly's routes,
+which answer as LaunchDarkly does (`{"code", "message"}`): handlers raise `ApiError`, and
 `install_error_handlers` maps Starlette's HTTP errors, FastAPI's validation errors and any
 unexpected exception into it. `tests/api/test_errors.py` asserts the shape over every route.
 """
@@ -34,6 +35,30 @@ _KINDS: dict[int, tuple[str, str]] = {
 }
 
 
+# LaunchDarkly's routes answer errors as LaunchDarkly does: `{"code", "message"}`, its codes,
+# and 400 (not 422) for a request it cannot read.
+LAUNCHDARKLY_PREFIX = "/api/v2/"
+_LAUNCHDARKLY: dict[int, str] = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_entity_too_large",
+    422: "invalid_request",
+    429: "rate_limited",
+    500: "internal_server_error",
+    503: "service_unavailable",
+}
+
+
+class LaunchDarklyErrorBody(BaseModel):
+    """The body of every error on LaunchDarkly's routes."""
+
+    code: str = Field(description="LaunchDarkly's error code, e.g. not_found or unauthorized.")
+    message: str = Field(description="What went wrong and what to do about it.")
+
+
 class ErrorBody(BaseModel):
     """The body of every error response."""
 
@@ -59,8 +84,19 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, detail: str, *, attr: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    detail: str,
+    *,
+    attr: str | None = None,
+    headers: dict[str, str] | None = None,
+    path: str = "",
 ) -> JSONResponse:
+    """The error answer for a request to `path`: LaunchDarkly's body on its routes, ours elsewhere."""
+    if path.startswith(LAUNCHDARKLY_PREFIX):
+        status = 400 if status == 422 else status
+        code = _LAUNCHDARKLY.get(status, "invalid_request" if status < 500 else "internal_server_error")
+        message = f"{attr}: {detail}" if attr and not detail.startswith(f"`{attr}`") else detail
+        return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
     kind, code = _KINDS.get(
         status, ("invalid_request", "error") if status < 500 else ("server_error", "error")
     )
@@ -68,10 +104,15 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for these error statuses, all with the one envelope."""
+def error_responses(*statuses: int, launchdarkly: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for these error statuses, all with the one envelope (or
+    LaunchDarkly's, for its routes)."""
+    model = LaunchDarklyErrorBody if launchdarkly else ErrorBody
     return {
-        status: {"model": ErrorBody, "description": _KINDS[status][1].replace("_", " ")}
+        (400 if launchdarkly and status == 422 else status): {
+            "model": model,
+            "description": _KINDS[status][1].replace("_", " "),
+        }
         for status in statuses
     }
 
@@ -102,28 +143,32 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.detail, attr=exc.attr, headers=exc.headers)
+        return error_response(
+            exc.status, exc.detail, attr=exc.attr, headers=exc.headers, path=request.url.path
+        )
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         detail = _HTTP_DETAILS.get(exc.status_code) or str(exc.detail)
-        return error_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+        return error_response(
+            exc.status_code, detail, headers=getattr(exc, "headers", None), path=request.url.path
+        )
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         detail, attr = _validation_detail(exc)
-        return error_response(422, detail, attr=attr)
+        return error_response(422, detail, attr=attr, path=request.url.path)
 
     async def store_error(request: Request, exc: Exception) -> JSONResponse:
         # The message names the database (driver, user, host, name): for the log only.
         log.error(
             "store failed answering %s %s: %s", request.method, request.url.path, mask_password(str(exc))
         )
-        return error_response(503, STORE_UNAVAILABLE, headers={"Retry-After": "5"})
+        return error_response(503, STORE_UNAVAILABLE, headers={"Retry-After": "5"}, path=request.url.path)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error answering %s %s", request.method, request.url.path)
-        return error_response(500, "internal error: the server logged the details")
+        return error_response(500, "internal error: the server logged the details", path=request.url.path)
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

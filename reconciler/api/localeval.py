@@ -26,7 +26,7 @@ from reconciler.api import models
 from reconciler.api.auth import Access, bearer
 from reconciler.api.context import ApiContext
 from reconciler.api.errors import error_responses
-from reconciler.api.paging import SAFE_TEXT
+from reconciler.api.paging import SAFE_TEXT, ProjectId
 from reconciler.model.states import FEATURE_FLAG_READ
 from reconciler.store import EnvironmentRecord, FlagRecord, Reader
 
@@ -76,6 +76,11 @@ class DefinitionsCache:
         self._entries: dict[int, Definitions] = {}
         self.builds = 0  # how many bodies were rendered: one per environment and version
 
+    def cached(self, environment_id: int, store_version: int) -> Definitions | None:
+        """The definitions already built for this store version, if any (no query)."""
+        entry = self._entries.get(environment_id)
+        return entry if entry is not None and entry.store_version == store_version else None
+
     def get(self, access: Access, environment: EnvironmentRecord, store_version: int) -> Definitions:
         """The definitions as of `store_version`: while the store has not changed, no query at
         all; after a write elsewhere, one counter read; only a flag change rebuilds the body."""
@@ -120,7 +125,10 @@ def etag_matches(header: str | None, etag: str) -> bool:
     return any(c == "*" or c.removeprefix("W/") == etag for c in candidates)
 
 
-def router(ctx: ApiContext, cache: DefinitionsCache) -> APIRouter:
+def router(ctx: ApiContext, cache: DefinitionsCache, prefixes: tuple[str, ...] = ()) -> APIRouter:
+    """The definitions routes, and under each of `prefixes` PostHog's
+    `{prefix}/{project_id}/feature_flags/local_evaluation/` (include this router before the
+    flag routes, whose `feature_flags/{flag_id}/` would take `local_evaluation` for an id)."""
     api = APIRouter(tags=["local evaluation"])
     responses = error_responses(401, 403, 404, 422)
     responses[304] = {"description": "not modified: the ETag sent in If-None-Match is current"}
@@ -128,9 +136,12 @@ def router(ctx: ApiContext, cache: DefinitionsCache) -> APIRouter:
     # Plain `def` handlers, run in the worker threads: even a cache hit reads a counter from
     # the store, and a store that hangs must never stop the event loop (and /healthz with it).
     def definitions(
-        request: Request, token: str, credentials: HTTPAuthorizationCredentials | None
+        request: Request,
+        token: str | None,
+        credentials: HTTPAuthorizationCredentials | None,
+        project_id: str | None = None,
     ) -> Response:
-        with ctx.gate.open(credentials, FEATURE_FLAG_READ, api_token=token) as access:
+        with ctx.gate.open(credentials, FEATURE_FLAG_READ, api_token=token, project_id=project_id) as access:
             entry = cache.get(access, access.env, access.version)
         headers = {"ETag": entry.etag, "Cache-Control": "no-cache"}
         if etag_matches(request.headers.get("if-none-match"), entry.etag):
@@ -146,5 +157,19 @@ def router(ctx: ApiContext, cache: DefinitionsCache) -> APIRouter:
     def local_evaluation(request: Request, token: ProjectToken, credentials: Credentials) -> Response:
         """The older path of the same definitions, still polled by older SDKs."""
         return definitions(request, token, credentials)
+
+    for prefix in prefixes:
+
+        @api.get(
+            prefix + "/{project_id}/feature_flags/local_evaluation/",
+            response_model=models.LocalEvaluation,
+            responses=responses,
+            name=f"project_local_evaluation{prefix.replace('/', '_')}",
+        )
+        def project_local_evaluation(
+            request: Request, project_id: ProjectId, credentials: Credentials
+        ) -> Response:
+            """The same definitions by environment id, where PostHog serves them to a personal API key."""
+            return definitions(request, None, credentials, project_id)
 
     return api

@@ -25,8 +25,11 @@ class User(BaseModel):
     email: str
     is_email_verified: bool
     hedgehog_config: dict[str, Any]
-    role_at_organization: str | None
+    role_at_organization: str | None = Field(
+        description="engineering, data, product, founder, leadership, marketing, sales or other."
+    )
     login: str
+    role_at_organization_text: str | None = Field(description="The job function as members.yaml writes it.")
 
 
 class Page(BaseModel, Generic[T]):
@@ -49,12 +52,12 @@ class ApproverConfig(BaseModel):
 class ApprovalPolicy(BaseModel):
     """PostHog's approval policy, with the file it is written in."""
 
-    id: str
-    action_key: str
-    conditions: dict[str, Any] | None
+    id: str = Field(description="Stable per policy document and action.")
+    action_key: str = Field(description="One action: a document listing several has one object per action.")
+    conditions: dict[str, Any] = Field(description="PostHog's rule; `{}` means every change.")
     approver_config: ApproverConfig
     allow_self_approve: bool
-    bypass_org_membership_levels: list[str]
+    bypass_org_membership_levels: list[int] = Field(description="Organization levels: 1, 8 or 15.")
     bypass_roles: list[str]
     expires_after: str = Field(description="As Django REST framework writes durations: `14 00:00:00`.")
     enabled: bool
@@ -95,10 +98,12 @@ class ChangeRequest(BaseModel):
     action_key: str
     action_version: int
     resource_type: str
-    resource_id: str
+    resource_id: str | None = Field(description="The flag's id as text; null while the flag does not exist.")
     intent: Any
     intent_display: Any
-    policy_snapshot: Any
+    policy_snapshot: dict[str, Any] = Field(
+        description="PostHog's flat snapshot of the (first) governing policy; `{}` when none governs."
+    )
     validation_status: str
     validation_errors: Any
     validated_at: str | None
@@ -107,7 +112,7 @@ class ChangeRequest(BaseModel):
     applied_by: User | None
     created_at: str | None
     updated_at: str | None
-    expires_at: str | None
+    expires_at: str
     applied_at: str | None
     apply_error: str
     result_data: Any
@@ -116,6 +121,8 @@ class ChangeRequest(BaseModel):
     can_cancel: bool = Field(description="Always false: close the pull request instead.")
     is_requester: bool
     user_decision: str | None
+    resource_key: str = Field(description="The flag key.")
+    governing_policies: list[dict[str, Any]] = Field(description="Every governing policy, as recorded.")
     name: str
     description: str
     file: str
@@ -141,8 +148,9 @@ class FeatureFlag(BaseModel):
     created_by: User | None
     created_at: str | None
     updated_at: str | None
+    last_modified_by: User | None
     is_simple_flag: bool
-    rollout_percentage: float | None
+    rollout_percentage: int | float | None
     ensure_experience_continuity: bool
     tags: list[str]
     version: int
@@ -180,6 +188,40 @@ class Event(BaseModel):
     person: str
     elements: str
     elements_chain: str
+
+
+class EventValue(BaseModel):
+    """One value of an event property, as PostHog's `events/values/` lists them."""
+
+    name: str
+
+
+class FlagVersionChange(BaseModel):
+    """The change request that made a flag version."""
+
+    id: str
+    name: str
+    file: str
+    action_key: str
+    state: str
+    intent_display: Any
+    created_by: User | None
+    applied_by: User | None
+    applied_at: str | None
+    commit: str | None
+    pull_request: PullRequest | None
+    approvals: list[Approval]
+    bypass: Any
+
+
+class FlagVersion(BaseModel):
+    """One version of a flag and what made it."""
+
+    version: int
+    created_at: str | None
+    commit: str | None
+    flag: dict[str, Any]
+    change_request: FlagVersionChange | None
 
 
 class EventPage(BaseModel):

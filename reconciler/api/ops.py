@@ -14,6 +14,7 @@ registers its pass, fetch and webhook metrics.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 from pydantic import BaseModel
 
 from reconciler.api.auth import Caller, bearer
@@ -76,6 +78,13 @@ class Metrics:
         )
 
     def exposition(self) -> bytes:
+        if os.environ.get(MULTIPROC_ENV):
+            # A server with several processes (`--workers`): every process's samples, summed,
+            # come from the shared files; reading this process's registries too would count
+            # its own samples twice.
+            combined = CollectorRegistry()
+            MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+            return generate_latest(combined)
         return generate_latest(self.registry) + generate_latest(REGISTRY)
 
 
@@ -84,6 +93,7 @@ class Metrics:
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "other"
 UNMATCHED_ROUTE = "unmatched"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by the service for the processes of `--workers`
 
 
 def method_label(method: str) -> str:

@@ -20,7 +20,16 @@ INT32 = 2**31 - 1
 # No NUL or other control characters: PostgreSQL refuses NUL in text, and no key has them.
 SAFE_TEXT = r"^[^\x00-\x1f]*$"
 
-ProjectId = Annotated[int, Path(ge=0, le=INT32, description="The environment id (`spec.environments[].id`).")]
+ProjectId = Annotated[
+    str,
+    Path(
+        pattern=r"^(?:[0-9]{1,10}|@current)$",
+        description=(
+            "The environment id (`spec.environments[].id`), or `@current` for the one environment the"
+            " caller may read."
+        ),
+    ),
+]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many results to skip.")]
 TextFilter = Annotated[str | None, Query(max_length=400, pattern=SAFE_TEXT)]
 

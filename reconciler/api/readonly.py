@@ -23,7 +23,11 @@ PROJECT_PATHS = (
     "/{project_id}/feature_flags/",
     "/{project_id}/feature_flags/{flag_id}/",
     "/{project_id}/explicit_members/",
+    "/{project_id}/feature_flags/{flag_id}/history/",
+    "/{project_id}/feature_flags/local_evaluation/",
     "/{project_id}/events/",
+    "/{project_id}/events/values/",
+    "/{project_id}/events/{event_id}/",
 )
 ACTION_PATHS = tuple(
     f"/{{project_id}}/change_requests/{{change_request_id}}/{a}/" for a in ("approve", "reject", "cancel")

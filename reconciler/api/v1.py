@@ -24,6 +24,7 @@ from reconciler.api.errors import ApiError, error_responses
 from reconciler.api.ids import is_uuid
 from reconciler.api.paging import Offset
 from reconciler.api.paths import V1_APPROVALS
+from reconciler.model.flags import Flag
 from reconciler.model.states import APPROVALS_READ, REFUSED_STATES, ChangeRequestState
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Reader, stable_uuid
 
@@ -42,7 +43,8 @@ class V1Approval(BaseModel):
     id: str
     org_id: str
     requestor_id: str | None
-    flag_id: str
+    flag_id: str | None
+    flag_key: str
     env_id: str | None
     change_type: str
     payload: dict[str, Any]
@@ -80,16 +82,21 @@ def payload(cr: ChangeRequestRecord, active_now: bool | None) -> dict[str, Any]:
     return body
 
 
-def active_flags(reader: Reader, rows: list[ChangeRequestRecord]) -> dict[tuple[int, str], bool]:
-    """Whether each flag the rows change is on now, by (environment id, key)."""
+def flags_of(reader: Reader, rows: list[ChangeRequestRecord]) -> dict[tuple[int, str], Flag]:
+    """The flags the rows change, as they are now, by (environment id, key)."""
     keys = {(cr.environment_id, cr.resource_id) for cr in rows if cr.environment_id is not None}
     found = {key: reader.get_flag(*key) for key in keys}
-    return {key: record.flag.active for key, record in found.items() if record is not None}
+    return {key: record.flag for key, record in found.items() if record is not None}
 
 
 def approval(
-    cr: ChangeRequestRecord, directory: Directory, org_id: str, active: dict[tuple[int, str], bool]
+    cr: ChangeRequestRecord, directory: Directory, org_id: str, flags: dict[tuple[int, str], Flag]
 ) -> dict[str, Any]:
+    """One change request as that API's approval request. `flag_id` is the flag's id (null
+    while a flag to be created does not exist); `flag_key` its key."""
+    flag = flags.get((cr.environment_id, cr.resource_id)) if cr.environment_id is not None else None
+    produced = cr.result_data.get("resource_id") if isinstance(cr.result_data, dict) else None
+    flag_id = produced if isinstance(produced, int) else flag.id if flag else None
     requester = directory.member(cr.created_by_uuid) or directory.member(cr.created_by_login)
     review = last_review(cr)
     reviewer = (
@@ -99,12 +106,11 @@ def approval(
         "id": cr.id,
         "org_id": org_id,
         "requestor_id": requester.uuid if requester else cr.created_by_uuid,
-        "flag_id": cr.resource_id,
+        "flag_id": None if flag_id is None else str(flag_id),
+        "flag_key": cr.resource_id,
         "env_id": None if cr.environment_id is None else str(cr.environment_id),
         "change_type": cr.action_key.removeprefix("feature_flag."),
-        "payload": payload(
-            cr, active.get((cr.environment_id, cr.resource_id)) if cr.environment_id is not None else None
-        ),
+        "payload": payload(cr, flag.active if flag else None),
         "status": v1_status(cr),
         "reviewer_id": reviewer.uuid if reviewer else None if review is None else review.member_uuid,
         "review_note": None if review is None else review.reason,
@@ -160,8 +166,8 @@ def router(ctx: ApiContext) -> APIRouter:
             def render() -> dict[str, Any]:
                 states = None if status is None else STATES[status]
                 total, rows = list_across(access.reader, access.caller.environment_ids, states, limit, offset)
-                active = active_flags(access.reader, rows)
-                data = [approval(cr, ctx.members(access), org_id, active) for cr in rows]
+                flags = flags_of(access.reader, rows)
+                data = [approval(cr, ctx.members(access), org_id, flags) for cr in rows]
                 return {"data": data, "total": total, "limit": limit, "offset": offset}
 
             return ctx.respond(access, request, render)
@@ -175,7 +181,7 @@ def router(ctx: ApiContext) -> APIRouter:
                 cr = access.reader.get_change_request(approval_id) if is_uuid(approval_id) else None
                 if cr is None or not access.caller.may_read(cr.environment_id):
                     raise ApiError(404, f"no approval request {approval_id}")
-                return approval(cr, ctx.members(access), org_id, active_flags(access.reader, [cr]))
+                return approval(cr, ctx.members(access), org_id, flags_of(access.reader, [cr]))
 
             return ctx.respond(access, request, render)
 

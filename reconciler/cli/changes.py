@@ -102,18 +102,25 @@ def _table(count: int, records: list[ChangeRequestRecord], offset: int) -> Table
 
 
 def _list_json(reader: Reader, count: int, records: list[ChangeRequestRecord]) -> dict[str, Any]:
-    from reconciler.api.posthog import shapes  # the API's shape, loaded only for JSON
+    from reconciler.api.directory import directory_of  # the API's shape, loaded only for JSON
+    from reconciler.api.posthog import shapes
 
-    directory = _directory(reader)
-    return {"count": count, "results": [shapes.change_request_object(r, directory, None) for r in records]}
+    directory, ids = directory_of(reader), _flag_ids(reader, records)
+    return {
+        "count": count,
+        "results": [
+            shapes.change_request_object(r, directory, None, ids.get(r.environment_id, {})) for r in records
+        ],
+    }
 
 
-def _directory(reader: Reader) -> Any:
-    from reconciler.api.directory import Directory
-
-    return Directory.build(
-        reader.store_version(), reader.list_members(include_removed=True), reader.list_roles()
-    )
+def _flag_ids(reader: Reader, records: list[ChangeRequestRecord]) -> dict[int | None, dict[str, int]]:
+    """The ids of the flags the records change, per environment (the API's `resource_id`)."""
+    keys: dict[int, set[str]] = {}
+    for record in records:
+        if record.environment_id is not None:
+            keys.setdefault(record.environment_id, set()).add(record.resource_id)
+    return {env: reader.flag_ids(env, sorted(found)) for env, found in keys.items()}
 
 
 @changes.command("show")
@@ -134,9 +141,11 @@ def show(ident: str, fmt: str, store_url: str | None) -> None:
 
 
 def _show_json(reader: Reader, record: ChangeRequestRecord, events: list[AuditRecord]) -> dict[str, Any]:
-    from reconciler.api.posthog import shapes  # the API's shape, loaded only for JSON
+    from reconciler.api.directory import directory_of  # the API's shape, loaded only for JSON
+    from reconciler.api.posthog import shapes
 
-    body = shapes.change_request_object(record, _directory(reader), None)
+    ids = _flag_ids(reader, [record]).get(record.environment_id, {})
+    body = shapes.change_request_object(record, directory_of(reader), None, ids)
     body["still_to_approve"] = record.still_to_approve
     body["events"] = [_event_json(e) for e in events]
     return body

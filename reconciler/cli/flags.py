@@ -45,6 +45,7 @@ def list_(environment: str | None, include_deleted: bool, fmt: str, store_url: s
             for e in environments
             for record in reader.list_flags(e.id, include_deleted=include_deleted)
         ]
+        json_value = _flags_json(reader, found) if fmt == "json" else None
     rows = [
         [
             key,
@@ -64,13 +65,23 @@ def list_(environment: str | None, include_deleted: bool, fmt: str, store_url: s
         empty="no flags",
         styles={3: {"on": "green", "off": "yellow", "deleted": "red"}},
     )
-    emit(fmt, [table], [_flag_json(key, r) for key, r in found] if fmt == "json" else None)
+    emit(fmt, [table], json_value if fmt == "json" else None)
 
 
-def _flag_json(environment: str, record: FlagRecord) -> dict[str, Any]:
-    from reconciler.api.posthog import shapes  # the API's shape, loaded only for JSON
+def _flags_json(reader: Reader, found: list[tuple[str, FlagRecord]]) -> list[dict[str, Any]]:
+    """The API's flag objects, each with its environment's key."""
+    from reconciler.api.directory import directory_of  # the API's shape, loaded only for JSON
+    from reconciler.api.posthog import shapes
 
-    return {**shapes.flag_object(record), "environment": environment}
+    directory = directory_of(reader)
+    people = {env: reader.flag_people(env) for env in {r.environment_id for _key, r in found}}
+    return [
+        {
+            **shapes.flag_object(r, directory, people[r.environment_id].get(r.flag.id, (None, None))),
+            "environment": key,
+        }
+        for key, r in found
+    ]
 
 
 def _state(flag: Flag) -> str:
@@ -106,7 +117,8 @@ def show(key: str, environment: str | None, fmt: str, store_url: str | None) -> 
         env = lookup.one_environment(reader, environment)
         record = _flag(reader, env.id, env.key, key)
         origin = reader.get_change_request(record.change_request_id) if record.change_request_id else None
-    emit(fmt, _detail(env.key, record, origin), _flag_json(env.key, record) if fmt == "json" else None)
+        json_value = _flags_json(reader, [(env.key, record)])[0] if fmt == "json" else None
+    emit(fmt, _detail(env.key, record, origin), json_value)
 
 
 def _flag(reader: Reader, environment_id: int, environment: str, key: str) -> FlagRecord:

@@ -7,11 +7,13 @@ command runs, and most commands here need the store anyway.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
 import click
 
+from reconciler.model.links import DASHBOARD_URL_ENV, check_dashboard_url
 from reconciler.model.storeurl import STORE_HELP
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -62,6 +64,54 @@ log_format_option = click.option(
     show_default=True,
     help="json: one object per line.",
 )
+workers_option = click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="API processes sharing the port (about one per CPU). With more than one, `run` reconciles "
+    "in one more process of its own.",
+)
+
+
+def _dashboard_url(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return check_dashboard_url(value)
+    except ValueError as err:  # the message never repeats the address: it may carry a password
+        raise click.BadParameter(str(err)) from err
+
+
+MAX_LOGINS = 100
+
+
+def check_logins(_ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """GitHub logins given on the command line (a repeatable option), each checked."""
+    from reconciler.model.documents import LOGIN_PATTERN  # pydantic: loaded only when a command runs
+
+    if len(values) > MAX_LOGINS:
+        raise click.BadParameter(f"at most {MAX_LOGINS} logins, not {len(values)}", param=param)
+    for login in values:
+        if not re.fullmatch(LOGIN_PATTERN, login):
+            shown = login if len(login) <= 60 else login[:60] + "…"
+            raise click.BadParameter(
+                f"{shown!r} is not a GitHub login (letters, digits and single hyphens, at most 39)",
+                param=param,
+            )
+    return values
+
+
+# The dashboard's address, for links from GitHub; overrides `dashboard_url` in reconciler.yaml.
+dashboard_url_option = click.option(
+    "--dashboard-url",
+    "dashboard_url",
+    envvar=DASHBOARD_URL_ENV,
+    default=None,
+    callback=_dashboard_url,
+    help="Where the dashboard is served (https://…): the approvals status links to the pull request's "
+    f"page there. Overrides dashboard_url in reconciler.yaml. Env: {DASHBOARD_URL_ENV}.",
+)
 
 
 def repository_options(command: F) -> F:
@@ -89,7 +139,7 @@ def repository_options(command: F) -> F:
 
 
 def server_options(command: F) -> F:
-    """--host, --port, --allow-anonymous and --log-format: how a command serves the API."""
-    for option in reversed([host_option, port_option, anonymous_option, log_format_option]):
+    """--host, --port, --workers, --allow-anonymous and --log-format: how a command serves the API."""
+    for option in reversed([host_option, port_option, workers_option, anonymous_option, log_format_option]):
         command = option(command)
     return command

@@ -11,7 +11,7 @@ import json
 
 import click
 
-from reconciler.cli.options import compare_store_option
+from reconciler.cli.options import check_logins, compare_store_option
 from reconciler.errors import EXIT_FINDINGS, EXIT_OK
 
 
@@ -22,6 +22,14 @@ from reconciler.errors import EXIT_FINDINGS, EXIT_OK
 )
 @compare_store_option
 @click.option(
+    "--approved-by",
+    "approved_by",
+    multiple=True,
+    callback=check_logins,
+    metavar="LOGIN",
+    help="Preview the verdict as if LOGIN approved (repeatable). Hypothetical: never stored or sent.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json", "markdown"]),
@@ -30,13 +38,21 @@ from reconciler.errors import EXIT_FINDINGS, EXIT_OK
     help="markdown is what a pull-request comment shows.",
 )
 @click.pass_context
-def plan(ctx: click.Context, path: str, base: str | None, store_url: str | None, fmt: str) -> None:
+def plan(
+    ctx: click.Context,
+    path: str,
+    base: str | None,
+    store_url: str | None,
+    approved_by: tuple[str, ...],
+    fmt: str,
+) -> None:
     """Show what merging PATH (default .) onto its base would do to the flags.
 
     For each change request new since the base: the flag before and after, the policies that
-    govern it (the base's, never the working tree's) and the approvals it still needs. A plain
-    directory (no git) has an empty base: everything in it is new, except what --store already
-    holds. Exit 0: nothing to change; 1: changes (refusals and problems included); 2: error.
+    govern it (the base's, never the working tree's), the approvals it still needs and who can
+    still give them. --approved-by LOGIN previews the verdict with approvals not given yet. A
+    plain directory (no git) has an empty base: everything in it is new, except what --store
+    already holds. Exit 0: nothing to change; 1: changes (refusals and problems included); 2: error.
     """
     from reconciler.plan import build_plan
     from reconciler.plan.render import render_markdown, render_text
@@ -44,7 +60,7 @@ def plan(ctx: click.Context, path: str, base: str | None, store_url: str | None,
 
     opened = Store.open(store_url, migrate=False) if store_url else None
     try:
-        result = build_plan(path, base=base, store=opened)
+        result = build_plan(path, base=base, store=opened, approved_by=approved_by)
     finally:
         if opened is not None:
             opened.close()

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import cast
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any, cast
 
 import click
 
 from reconciler.api import create_app
 from reconciler.api.settings import ApiSettings
 from reconciler.cli.options import server_options, store_option
-from reconciler.service import LogFormat, configure_logging, serve
+from reconciler.service import LogFormat, ReconcileLoop, configure_logging, serve
+from reconciler.service.workers import WorkerLink, serve_workers
 from reconciler.store import Store, resolve_store_url
 
 log = logging.getLogger("reconciler.service")
@@ -23,11 +27,44 @@ def api_settings(allow_anonymous: bool) -> ApiSettings:
     return ApiSettings.from_env(allow_anonymous=allow_anonymous)
 
 
+@dataclass(frozen=True)
+class ServeTarget:
+    """What each API worker of `serve --workers N` builds: the app over its own store connection."""
+
+    store_url: str
+    allow_anonymous: bool
+
+    @property
+    def reconciles(self) -> bool:
+        return False
+
+    @contextmanager
+    def app(self, link: WorkerLink) -> Iterator[Any]:
+        with Store.open(self.store_url) as store:
+            yield create_app(store, settings=ApiSettings.from_env(allow_anonymous=self.allow_anonymous))
+
+    def loop(self) -> AbstractContextManager[ReconcileLoop]:
+        raise NotImplementedError("`serve` runs no reconcile loop")
+
+
 @click.command("serve")
 @store_option
 @server_options
-def serve_cmd(store_url: str | None, host: str, port: int, allow_anonymous: bool, log_format: str) -> None:
+def serve_cmd(
+    store_url: str | None, host: str, port: int, workers: int, allow_anonymous: bool, log_format: str
+) -> None:
     """Serve the read API over the flag store until SIGTERM."""
     configure_logging(cast(LogFormat, log_format))  # click.Choice checked it
-    with Store.open(resolve_store_url(store_url, os.environ)) as store:
-        serve(create_app(store, settings=api_settings(allow_anonymous)), host=host, port=port)
+    url = resolve_store_url(store_url, os.environ)
+    with Store.open(url) as store:  # migrates the schema once, and a bad store fails here
+        if workers == 1:
+            serve(create_app(store, settings=api_settings(allow_anonymous)), host=host, port=port)
+            return
+    api_settings(allow_anonymous)  # the warning, once
+    serve_workers(
+        ServeTarget(url, allow_anonymous),
+        host=host,
+        port=port,
+        workers=workers,
+        log_format=cast(LogFormat, log_format),
+    )

@@ -27,7 +27,7 @@ from reconciler.model.documents import (
     Role,
 )
 from reconciler.policy import Evaluation, Subject, evaluate
-from reconciler.repo.findings import Finding, locate_findings
+from reconciler.repo.findings import Finding, errors, locate_findings
 from reconciler.repo.layout import (
     MEMBERS_FILE,
     PROJECT_FILE,
@@ -240,10 +240,10 @@ def read_files(
 
 
 def regime_findings(regime: Regime) -> list[Finding]:
-    """What `reconciler validate` finds across the rule files of `regime` (duplicate names,
-    unknown references)."""
+    """The errors `reconciler validate` finds across the rule files of `regime` (duplicate names,
+    unknown references); warnings never keep rules out of force."""
     repo = PolicyRepository(_NO_FILES, regime.project, regime.members, dict(regime.policies))
-    return check_repository(repo)
+    return errors(check_repository(repo))
 
 
 def read_regime(source: FileSource, where: str) -> Regime | None:

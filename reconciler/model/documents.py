@@ -22,6 +22,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, field_vali
 from reconciler.model.durations import DURATION_PATTERN, parse_duration
 from reconciler.model.flags import Closed, FlagDefinition, FlagFilters, PropertyFilter
 from reconciler.model.limits import MAX_DURATION_TEXT, MAX_SAFE_INTEGER, MAX_STORE_INTEGER
+from reconciler.model.links import DASHBOARD_URL_PATTERN, MAX_URL_LENGTH, check_dashboard_url
 from reconciler.model.states import LEVEL_NAMES, FlagAction, MembershipLevel, PolicyAction
 
 API_VERSION = "reconciler/v1"
@@ -139,6 +140,22 @@ class ProjectSpec(Closed):
     unmatched_changes: Literal["allow", "deny"] = Field(
         default="allow",
         description="What happens to a change no policy governs: `allow` applies it, `deny` fails it.",
+    )
+    dashboard_url: (
+        Annotated[
+            str,
+            # the pattern is for editors; the check says what is wrong in words
+            Field(max_length=MAX_URL_LENGTH, json_schema_extra={"pattern": DASHBOARD_URL_PATTERN}),
+            AfterValidator(check_dashboard_url),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description=(
+            "Address the reconciler's dashboard is served at, e.g. `https://flags.example.com`: the "
+            "`reconciler/approvals` status of a pull request links to its page there "
+            "(`/ui/pulls/{number}`). `http(s)` only, without credentials, query or fragment."
+        ),
     )
     notifications: NotificationSettings = Field(
         default_factory=NotificationSettings,
@@ -274,6 +291,13 @@ def _duration(text: str) -> str:
     return text
 
 
+def _distinct_actions(actions: list[PolicyAction]) -> list[PolicyAction]:
+    repeated = sorted({a for a in actions if actions.count(a) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(repeated)} is listed more than once")
+    return actions
+
+
 class PolicyMatch(Closed):
     """Which changes a policy governs. An absent list means all."""
 
@@ -315,7 +339,19 @@ class ApproverConfig(Closed):
 class ApprovalPolicySpec(Closed):
     """An approval policy (PostHog's approval policy, as code)."""
 
-    action_key: PolicyAction = Field(description="The action this policy governs.")
+    action_key: (
+        PolicyAction
+        | Annotated[
+            list[PolicyAction],
+            Field(min_length=1, json_schema_extra={"uniqueItems": True}),
+            AfterValidator(_distinct_actions),
+        ]
+    ) = Field(
+        description=(
+            "The action this policy governs, or a list of actions it governs alike (the API shows"
+            " one policy object per action)."
+        ),
+    )
     match: PolicyMatch = Field(default_factory=PolicyMatch, description="Which changes it governs.")
     conditions: Condition | None = Field(
         default=None, description="Only changes satisfying this rule; absent means always."
@@ -336,6 +372,11 @@ class ApprovalPolicySpec(Closed):
         description=f"How long a request stays open, e.g. `14d` or `72h`; at most {MAX_DURATION_TEXT}.",
     )
     enabled: bool = Field(default=True, description="Disabled policies govern nothing.")
+
+    @property
+    def actions(self) -> tuple[PolicyAction, ...]:
+        """Every action the policy governs, in the order written."""
+        return (self.action_key,) if isinstance(self.action_key, str) else tuple(self.action_key)
 
 
 class ApprovalPolicy(Closed):

@@ -18,18 +18,22 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
 from reconciler.model.documents import DOCUMENT_MODELS
+from reconciler.model.durations import DURATION_PATTERN, duration_problem
 from reconciler.model.limits import MAX_SAFE_INTEGER
 from reconciler.model.pointer import pointer_of
+from reconciler.model.suggest import did_you_mean
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # A URN, not a URL: nothing has to be fetched to resolve it, and it names no one's domain.
@@ -41,6 +45,8 @@ SCHEMA_FILES = {
     "ChangeRequest": "change-request.schema.json",
 }
 KINDS = tuple(SCHEMA_FILES)
+# Issues listed per document: a file with thousands of stray properties says so in one line.
+MAX_ISSUES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +91,15 @@ def write_schemas(directory: Path) -> list[Path]:
     return written
 
 
-def validate_document(data: Any, kind: str) -> tuple[BaseModel | None, list[SchemaIssue]]:
-    """Validate plain data as a document of `kind`: the model, or None and every issue found."""
+def validate_document(
+    data: Any, kind: str, *, max_issues: int | None = MAX_ISSUES
+) -> tuple[BaseModel | None, list[SchemaIssue]]:
+    """Validate plain data as a document of `kind`: the model, or None and every issue found
+    (the first `max_issues` schema issues and a line saying how many more, unless None)."""
     if not isinstance(data, dict):
         return None, [SchemaIssue("", f"a {kind} document must be a mapping, not {_json_type(data)}")]
     unsafe = [] if _all_storable(data) else [SchemaIssue(p, m) for p, m in _unstorable(data, ())]
-    model, issues = _validate(data, kind)
+    model, issues = _validate(data, kind, max_issues)
     if not unsafe:
         return model, issues
     places = {issue.pointer for issue in unsafe}
@@ -169,7 +178,9 @@ def _digits(value: int) -> str:
     return text if len(text) <= 30 else f"of {len(text) or 'over 300'} digits"
 
 
-def _validate(data: dict[str, Any], kind: str) -> tuple[BaseModel | None, list[SchemaIssue]]:
+def _validate(
+    data: dict[str, Any], kind: str, max_issues: int | None
+) -> tuple[BaseModel | None, list[SchemaIssue]]:
     model = DOCUMENT_MODELS[kind]
     try:
         # Fast path: strict Python-mode validation accepts a subset of what strict JSON mode
@@ -184,21 +195,27 @@ def _validate(data: dict[str, Any], kind: str) -> tuple[BaseModel | None, list[S
     try:
         return model.model_validate_json(text, strict=True), []
     except ValidationError as err:
-        return None, _issues(err, data, kind)
+        return None, _issues(err, data, kind, max_issues)
 
 
-def _issues(err: ValidationError, data: Any, kind: str) -> list[SchemaIssue]:
+def _issues(err: ValidationError, data: Any, kind: str, max_issues: int | None) -> list[SchemaIssue]:
     issues: dict[str, SchemaIssue] = {}
     for error in err.errors(include_url=False):
         parts, union_member = _data_path(error["loc"], data)
         pointer = pointer_of(parts)
-        message = _message(error, parts, kind)
+        message = _message(error, parts, kind, error["loc"])
         if pointer in issues and union_member:
             continue  # one message per place: the first member of a union speaks for the rest
         issues.setdefault(pointer, SchemaIssue(pointer, message))
         if issues[pointer].message != message and not union_member:
             issues[pointer] = SchemaIssue(pointer, f"{issues[pointer].message}; {message}")
-    return list(issues.values())
+    found = list(issues.values())
+    if max_issues is None or len(found) <= max_issues:
+        return found
+    more = SchemaIssue(
+        "", f"{len(found) - max_issues} more problem(s) in this document are not listed: fix these first"
+    )
+    return [*found[:max_issues], more]
 
 
 def _data_path(loc: tuple[str | int, ...], data: Any) -> tuple[list[str | int], bool]:
@@ -228,15 +245,21 @@ def _has(container: Any, item: str | int) -> bool:
     return isinstance(container, dict) and isinstance(item, str) and item in container
 
 
-def _message(error: Any, parts: list[str | int], kind: str) -> str:
+def _message(error: Any, parts: list[str | int], kind: str, loc: tuple[str | int, ...] = ()) -> str:
     kind_of_error = error["type"]
     name = parts[-1] if parts else ""
     if kind_of_error == "missing":
         return f"missing required property `{name}`"
     if kind_of_error == "extra_forbidden":
+        suggestion = did_you_mean(str(name), _properties_at(DOCUMENT_MODELS[kind], loc[:-1]))
+        shown = str(name) if len(str(name)) <= 60 else str(name)[:57] + "..."
         return (
-            f"unknown property `{name}`: check its spelling (`reconciler schema {kind}` lists the properties)"
+            f"unknown property `{shown}`{suggestion or ': check its spelling'}"
+            f" (`reconciler schema {kind}` lists the properties)"
         )
+    duration_pattern = error.get("ctx", {}).get("pattern") == DURATION_PATTERN
+    if name == "expires_after" and (kind_of_error == "string_type" or duration_pattern):
+        return duration_problem(error["input"])
     if parts == ["kind"] and kind_of_error == "literal_error":
         return f"files in this place hold {kind} documents, not kind {error['input']!r}"
     if kind_of_error == "timezone_aware":
@@ -247,14 +270,64 @@ def _message(error: Any, parts: list[str | int], kind: str) -> str:
     if kind_of_error == "union_tag_not_found":
         return "missing `kind`: say which instruction this is"
     if kind_of_error == "union_tag_invalid":
-        return f"unknown instruction kind {error['ctx']['tag']!r}: use one of {error['ctx']['expected_tags']}"
+        tag, expected = str(error["ctx"]["tag"]), str(error["ctx"]["expected_tags"])
+        suggestion = did_you_mean(tag, [t.strip(" '") for t in expected.split(",")])
+        shown = tag if len(tag) <= 60 else tag[:57] + "..."
+        lead = f"{suggestion} Use" if suggestion else ": use"
+        return f"unknown instruction kind {shown!r}{lead} one of {expected}"
     message = str(error["msg"])
     if kind_of_error == "value_error":  # our own validators' messages, without pydantic's prefix
         message = str(error["ctx"]["error"])
     value = error.get("input")
+    if isinstance(value, str) and _USERINFO.match(value):
+        return message  # an address with a user name or password: never repeated where others read
     if isinstance(value, str | int | float | bool) or value is None:
         message += f" (got {json.dumps(value)})"
     return message
+
+
+def _properties_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The property names of the object at pydantic error location `loc` in a `model` document
+    (none when the location cannot be followed): the names an unknown property may be a typo of."""
+    current: Any = model
+    for item in loc:
+        current = _step(current, item)
+        if current is None:
+            return []
+    options = [m for m in _members(current) if isinstance(m, type) and issubclass(m, BaseModel)]
+    return [f.alias or n for m in options for n, f in m.model_fields.items()]
+
+
+def _step(annotation: Any, item: str | int) -> Any:
+    """The type one step into `annotation` along a pydantic location item, or None."""
+    for member in _members(annotation):
+        origin = get_origin(member)
+        if isinstance(item, int) and origin is list:
+            return get_args(member)[0]
+        if isinstance(item, str) and origin is dict:
+            return get_args(member)[1]
+        if isinstance(member, type) and issubclass(member, BaseModel) and isinstance(item, str):
+            for name, field in member.model_fields.items():
+                if item in (name, field.alias):
+                    return field.annotation
+            kind = member.model_fields.get("kind")
+            if kind is not None and item in get_args(kind.annotation):
+                return member  # a discriminated union's tag names its member
+    return None
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types an annotation may hold, Annotated and unions unwrapped."""
+    if get_origin(annotation) is Annotated:
+        return _members(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return [m for arg in get_args(annotation) for m in _members(arg)]
+    if get_origin(annotation) is Literal:
+        return []
+    return [annotation]
+
+
+_USERINFO = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.-]*:/*[^/?#\s]*@")
 
 
 def _json_type(value: Any) -> str:

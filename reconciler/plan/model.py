@@ -34,12 +34,23 @@ class PolicyNeed:
     quorum: int
     approvals: int
     needed: int
-    # member logins who may approve (the requesters left out unless self-approval is allowed)
+    # who can still approve (`policy.who_can_still_approve`): eligible members whose approval is
+    # not counted yet, the requesters left out unless self-approval is allowed
     eligible: tuple[str, ...]
     allow_self_approve: bool
     bypass_levels: tuple[int, ...] = ()
     bypass_roles: tuple[str, ...] = ()
     expires_after: str = ""
+    approved_by: tuple[str, ...] = ()  # counted approvals (in a plan: the hypothetical ones)
+
+
+@dataclass(frozen=True)
+class PlannedVote:
+    """A hypothetical approval (`plan --approved-by`) and what it does for the change."""
+
+    login: str
+    counted: bool
+    reason: str | None = None  # why it does not count
 
 
 @dataclass(frozen=True)
@@ -62,8 +73,12 @@ class ChangePlan:
     policies: tuple[PolicyNeed, ...] = ()
     reason: str | None = None  # why it is refused, invalid, rejected or expired
     stale: bool = False
+    # Where in the file the refusal points (a JSON pointer) and its kind, e.g. `stale-base-version`.
+    pointer: str = ""
+    rule: str = ""
     execute_at: datetime | None = None
     expires_at: datetime | None = None
+    votes: tuple[PlannedVote, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,7 @@ class Problem:
 
     file: str
     message: str
+    rule: str = ""  # `immutable-change` (edited, renamed or removed after landing), `not-a-file`
 
 
 @dataclass(frozen=True)
@@ -110,6 +126,8 @@ class Plan:
     rules: tuple[RuleChange, ...] = ()
     problems: tuple[Problem, ...] = ()
     not_in_force: tuple[RuleNotInForce, ...] = field(default=())
+    # `plan --approved-by`: approvals not given, counted as if they were; never stored or sent
+    hypothetical_approvals: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:

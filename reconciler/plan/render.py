@@ -1,27 +1,26 @@
 """What merging would do, for people: plain text for terminals, Markdown for pull requests.
 
 `render_text` and `render_markdown` print a `Plan` of a working tree (`reconciler plan`);
-`render_pull_request` writes the one plan comment that `check-approvals` posts on a pull
-request, headed by `PLAN_MARKER` so that it is found and edited in place. Both Markdown forms
-share the field tables and the escaping. The plan's Markdown stays under GitHub's comment limit
-(65,536 characters): changes are written in full while they fit in a budget, the rest are
-summarised one line each, and beyond that only counted; the pull-request comment is cut to the
-limit when posted (`github.comment_body`). Logins are written without `@`, so re-posting a
-comment pings nobody. JSON is `Plan.as_json()`; nothing here decides anything.
+`plan.comment` writes the one comment `check-approvals` posts on a pull request with the same
+field tables and escaping (`field_table`, `md`, `code`). The plan's Markdown stays under
+GitHub's comment limit (65,536 characters): changes are written in full while they fit in a
+budget, the rest are summarised one line each, and beyond that only counted. Logins are
+written without `@`, so re-posting a comment pings nobody. JSON is `Plan.as_json()`; nothing
+here decides anything.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from reconciler.engine import FieldChange
 from reconciler.model.states import LEVEL_NAMES
-from reconciler.model.text import MAX_COMMENT_CHARS, table_cell, truncate
-from reconciler.plan.model import ChangeEvaluation, ChangePlan, Plan, PolicyNeed, RuleChange
+from reconciler.model.text import MAX_COMMENT_CHARS, markdown_code, markdown_text, truncate
+from reconciler.plan.model import ChangePlan, Plan, PlannedVote, PolicyNeed, RuleChange
 
-PLAN_MARKER = "<!-- reconciler:plan -->"  # heads the plan comment, so it is found and edited in place
+HYPOTHETICAL = "hypothetical approvals (not given; never stored or sent)"
 BUDGET = 60_000  # what full sections may use; the rest is kept for the summary and the footer
 CELL_LIMIT = 120
 HEADLINE = {
@@ -53,6 +52,8 @@ def _count(n: int, noun: str) -> str:
 def status_text(change: ChangePlan) -> str:
     """The one-line verdict, e.g. `needs approval: 1 more (production-rollouts)`."""
     text = HEADLINE[change.status]
+    if change.status == "ready" and change.governed:  # quorum met: only hypothetical approvals do that
+        text = "ready to apply: approved with the hypothetical approvals"
     if change.status == "pending":
         text += ": " + "; ".join(f"{p.needed} more ({p.name})" for p in change.policies if p.needed)
     if change.status == "scheduled" and change.execute_at:
@@ -70,8 +71,10 @@ def render_text(plan: Plan) -> str:
         f"Plan for {plan.source}",
         f"  base: {plan.base_label}",
         f"  flags before: {plan.state_from}",
-        "",
     ]
+    if plan.hypothetical_approvals:
+        lines.append(f"  {HYPOTHETICAL}: {', '.join(plan.hypothetical_approvals)}")
+    lines.append("")
     for index, change in enumerate(plan.changes, 1):
         lines += _text_change(index, change)
     if plan.rules:
@@ -94,7 +97,13 @@ def _text_change(index: int, change: ChangePlan) -> list[str]:
     lines += [f"   policy {_text_need(p)}" for p in change.policies]
     if change.status not in ("refused", "invalid") and not change.governed:
         lines.append("   no approval policy governs this change")
+    lines += [f"   {_vote_text(v)}" for v in change.votes]
     return [*lines, ""]
+
+
+def _vote_text(vote: PlannedVote) -> str:
+    verdict = "counts" if vote.counted else f"does not count: {vote.reason}"
+    return f"hypothetical approval by {vote.login}: {verdict}"
 
 
 def _text_rule(rule: RuleChange) -> list[str]:
@@ -144,11 +153,13 @@ def render_markdown(plan: Plan) -> str:
     head = [
         "## Flag-change plan",
         "",
-        f"Base: {_md(plan.base_label)} · flags before: {_md(plan.state_from)}",
-        "",
-        f"**{summary_line(plan)}**",
+        f"Base: {md(plan.base_label)} · flags before: {md(plan.state_from)}",
         "",
     ]
+    if plan.hypothetical_approvals:
+        who = ", ".join(md(login) for login in plan.hypothetical_approvals)
+        head += [f"**{HYPOTHETICAL.capitalize()}**: {who}", ""]
+    head += [f"**{summary_line(plan)}**", ""]
     tail = _md_rules(plan) + _md_problems(plan)
     body = "\n".join(head) + "\n"
     budget = BUDGET - len("\n".join(tail))
@@ -170,32 +181,33 @@ def render_markdown(plan: Plan) -> str:
 
 def _md_change(index: int, change: ChangePlan) -> list[str]:
     lines = [
-        f"### {index}. {_code(change.file)}: {_md(_what(change))}",
+        f"### {index}. {code(change.file)}: {md(_what(change))}",
         "",
-        f"**{_md(status_text(change))}**",
+        f"**{md(status_text(change))}**",
         "",
     ]
     if change.intent:
-        lines += [f"> {_md(change.intent)}", ""]
+        lines += [f"> {md(change.intent)}", ""]
     if change.changes:
-        lines += _field_table(change.changes, _cell)
+        lines += field_table(change.changes, _cell)
     if change.policies:
         lines += _md_policies(change.policies)
     elif change.status not in ("refused", "invalid"):
         lines += ["_No approval policy governs this change._", ""]
-    return lines
+    lines += [f"- {md(_vote_text(v))}" for v in change.votes]
+    return [*lines, ""] if change.votes else lines
 
 
 def _md_policies(needs: Iterable[PolicyNeed]) -> list[str]:
     lines = [
-        "| Governing policy | Approvals | Still needed | Eligible approvers | Bypass |",
+        "| Governing policy | Approvals | Still needed | Can still approve | Bypass |",
         "|---|---|---|---|---|",
     ]
     for need in needs:
         who = ", ".join(need.eligible) or "_nobody_"
         bypass = _bypass(need).removeprefix("; bypass: ") or "—"
         lines.append(
-            f"| {_md(need.name)} | {need.approvals}/{need.quorum} | {need.needed} | {_md(who)} | {bypass} |"
+            f"| {md(need.name)} | {need.approvals}/{need.quorum} | {need.needed} | {md(who)} | {bypass} |"
         )
     return [*lines, ""]
 
@@ -206,7 +218,7 @@ def _md_rest(rest: tuple[ChangePlan, ...], written: int, room: int) -> str:
         return ""
     lines = [f"### {_count(len(rest), 'more change request')}", ""]
     for offset, change in enumerate(rest):
-        line = f"- {_code(change.file)}: {_md(_what(change))}: {_md(status_text(change))}"[:300]
+        line = f"- {code(change.file)}: {md(_what(change))}: {md(status_text(change))}"[:300]
         if len("\n".join(lines)) + len(line) > room - 200:
             lines.append(
                 f"- _…and {len(rest) - offset} more; run `reconciler plan` locally for the full list._"
@@ -222,7 +234,7 @@ def _md_rules(plan: Plan) -> list[str]:
     lines = ["### Rule changes", ""]
     for rule in plan.rules:
         pairs = list(zip(rule.files, rule.statuses, strict=True))
-        files = ", ".join(f"{_code(f)} ({s})" for f, s in pairs[:30])
+        files = ", ".join(f"{code(f)} ({s})" for f, s in pairs[:30])
         files += f" and {len(pairs) - 30} more" if len(pairs) > 30 else ""
         lines += [f"**{rule.action}**: {files}", ""]
         if rule.action == "bootstrap":
@@ -232,8 +244,8 @@ def _md_rules(plan: Plan) -> list[str]:
         else:
             lines += ["_No meta-action policy governs this change._", ""]
         if rule.problem:
-            lines += [f"Invalid, will not take effect: {_md(rule.problem)}", ""]
-    lines += [f"- Not in force: {_code(n.file)}: {_md(n.reason)}" for n in plan.not_in_force]
+            lines += [f"Invalid, will not take effect: {md(rule.problem)}", ""]
+    lines += [f"- Not in force: {code(n.file)}: {md(n.reason)}" for n in plan.not_in_force]
     return [*lines, ""]
 
 
@@ -241,80 +253,27 @@ def _md_problems(plan: Plan) -> list[str]:
     if not plan.problems:
         return []
     lines = ["### Problems", ""]
-    lines += [f"- {_code(p.file)}: {_md(p.message)}" for p in plan.problems[:100]]
+    lines += [f"- {code(p.file)}: {md(p.message)}" for p in plan.problems[:100]]
     if len(plan.problems) > 100:
         lines.append(f"- _…and {len(plan.problems) - 100} more._")
     return [*lines, ""]
 
 
-def _md(text: str) -> str:
-    """Text safe inside a table cell or a line: no pipes, no newlines, no @-mentions."""
-    return table_cell(text).replace("@", "@\u200b")
+def md(text: str) -> str:
+    """Text shown as itself inside a table cell or a line: no markup, line breaks, mentions or links."""
+    return markdown_text(text)
 
 
-def _code(text: str) -> str:
-    return "`" + text.replace("`", "'") + "`"
+def code(text: str) -> str:
+    """Inline code that also holds inside a table cell."""
+    return markdown_code(text, table=True)
 
 
 def _cell(value: Any) -> str:
-    return _code(_value(value)) if value is not None else "—"
+    return code(_value(value)) if value is not None else "—"
 
 
-def _field_table(changes: Iterable[FieldChange], cell: Callable[[Any], str]) -> list[str]:
+def field_table(changes: Iterable[FieldChange], cell: Callable[[Any], str]) -> list[str]:
     lines = ["| Field | Before | After |", "|---|---|---|"]
-    lines += [f"| {_code(c.field)} | {cell(c.before)} | {cell(c.after)} |" for c in changes]
+    lines += [f"| {code(c.field)} | {cell(c.before)} | {cell(c.after)} |" for c in changes]
     return [*lines, ""]
-
-
-# --- the pull-request comment -------------------------------------------------------------
-
-
-def render_pull_request(
-    changes: Sequence[ChangeEvaluation],
-    *,
-    base: str,
-    base_ref: str,
-    status: tuple[str, str],
-    flag_state_known: bool,
-) -> str:
-    """The plan comment of a pull request: per change, the flag before and after, then the vote table."""
-    state, description = status
-    lines = [
-        PLAN_MARKER,
-        "## Flag changes in this pull request",
-        "",
-        f"Judged by the rules of the base `{base[:12]}` ({base_ref}), never by this "
-        f"pull request's own. Status: **{state}**: {description}",
-        "",
-    ]
-    if not flag_state_known:
-        lines += [
-            "_Flag state unknown (no store given): every policy condition is assumed to select the change._",
-            "",
-        ]
-    return "\n".join(lines + [_pr_change(c) for c in changes])
-
-
-def _pr_change(change: ChangeEvaluation) -> str:
-    if change.action is not None:
-        title = f"### Rules: `{change.path}` ({change.action})"
-    else:
-        spec = change.change.spec if change.change else None
-        what = (
-            f"`{spec.action_key}` of `{spec.resource_id}` in `{spec.environment}`" if spec else "unreadable"
-        )
-        title = f"### `{change.path}`: {what}"
-    lines = [title, "", f"State: **{change.state}**" + (f": {change.problem}" if change.problem else ""), ""]
-    outcome = change.decision.outcome if change.decision else None
-    if outcome is not None:
-        lines += [outcome.intent.description, "", *_field_table(outcome.intent.changes, _plain_cell)]
-    if change.evaluation is not None:
-        lines.append(change.evaluation.vote_table_markdown())
-    return "\n".join(lines)
-
-
-def _plain_cell(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # 50.0 % reads as 50 %
-    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
-    return truncate(table_cell(text), CELL_LIMIT)

@@ -9,7 +9,7 @@ groups them (`members.yaml` under `members.change`, policies and `reconciler.yam
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,8 @@ from reconciler.errors import ConfigError
 from reconciler.model.documents import ApprovalPolicy, Members, Project
 from reconciler.plan.model import PolicyNeed, RuleChange, RuleNotInForce, RuleStatus
 from reconciler.plan.workspace import Workspace
-from reconciler.policy import Evaluation, eligible_approvers
+from reconciler.policy import Evaluation, who_can_still_approve
+from reconciler.policy.votes import Vote
 from reconciler.repo.layout import MEMBERS_FILE, PROJECT_FILE, by_meta_action, is_rule_file
 from reconciler.repo.sources import FileSource
 
@@ -49,41 +50,37 @@ def regime_of(source: FileSource) -> Regime | None:
     return read_regime(source, source.label)
 
 
-def policy_needs(
-    evaluation: Evaluation, regime: Regime, requesters: Collection[str]
-) -> tuple[PolicyNeed, ...]:
-    """Per governing policy: the quorum, the approvals so far, and who may still approve."""
+def policy_needs(evaluation: Evaluation, regime: Regime) -> tuple[PolicyNeed, ...]:
+    """Per governing policy: the quorum, the approvals so far, and who can still approve
+    (`policy.who_can_still_approve`)."""
     files = {policy.metadata.name: path for path, policy in regime.policies.items()}
-    own = {r.lower() for r in requesters}
     needs = []
-    for result in evaluation.results:
+    for result, still in zip(evaluation.results, who_can_still_approve(evaluation), strict=True):
         spec = result.policy.spec
-        eligible = {
-            k for k in eligible_approvers(result.policy, evaluation.members) if k in evaluation.members
-        }
-        if not spec.allow_self_approve:
-            eligible -= own
+        people = evaluation.members
         needs.append(
             PolicyNeed(
                 name=result.name,
                 file=files.get(result.name),
                 quorum=result.quorum,
-                approvals=len(result.approvers),
-                needed=max(0, result.quorum - len(result.approvers)),
-                eligible=tuple(sorted(evaluation.members[k].login for k in eligible)),
+                approvals=still.approvals,
+                needed=still.needed,
+                eligible=still.can_approve,
                 allow_self_approve=spec.allow_self_approve,
                 bypass_levels=tuple(spec.bypass_org_membership_levels),
                 bypass_roles=tuple(spec.bypass_roles),
                 expires_after=spec.expires_after,
+                approved_by=tuple(people[k].login if k in people else k for k in result.approvers),
             )
         )
     return tuple(needs)
 
 
 def rule_changes(
-    workspace: Workspace, regime: Regime, *, bootstrap: bool, now: datetime
+    workspace: Workspace, regime: Regime, *, bootstrap: bool, now: datetime, votes: tuple[Vote, ...] = ()
 ) -> tuple[RuleChange, ...]:
-    """The rule files that differ from the base, judged by the meta-action policies in force."""
+    """The rule files that differ from the base, judged by the meta-action policies in force
+    (with `votes`: the hypothetical approvals of `plan --approved-by`)."""
     against_regime = workspace.base_files is None and not bootstrap
     changed = _changed_from_regime(workspace, regime) if against_regime else _changed_rule_files(workspace)
     if not changed:
@@ -93,7 +90,7 @@ def rule_changes(
     if bootstrap:
         return (_rule_change("bootstrap", changed, problems),)
     return tuple(
-        _judged(action, {p: changed[p] for p in files}, problems, regime, now)
+        _judged(action, {p: changed[p] for p in files}, problems, regime, now, votes)
         for action, files in by_meta_action(changed).items()
     )
 
@@ -132,17 +129,22 @@ def _rule_change(action: str, changed: dict[str, RuleStatus], problems: dict[str
 
 
 def _judged(
-    action: str, changed: dict[str, RuleStatus], problems: dict[str, str], regime: Regime, now: datetime
+    action: str,
+    changed: dict[str, RuleStatus],
+    problems: dict[str, str],
+    regime: Regime,
+    now: datetime,
+    votes: tuple[Vote, ...],
 ) -> RuleChange:
-    no_votes = ApprovalContext(votes=(), requesters=frozenset(), merger=None, created_at=now)
-    evaluation = judge_rule_change(action, list(changed), regime, no_votes, now=now)
+    context = ApprovalContext(votes=votes, requesters=frozenset(), merger=None, created_at=now)
+    evaluation = judge_rule_change(action, list(changed), regime, context, now=now)
     plain = _rule_change(action, changed, problems)
     return RuleChange(
         plain.files,
         plain.statuses,
         action,
         evaluation.governed,
-        policy_needs(evaluation, regime, ()),
+        policy_needs(evaluation, regime),
         plain.problem,
     )
 
@@ -151,7 +153,7 @@ def not_in_force(workspace: Workspace, regime: Regime, details: dict[str, Any]) 
     """Rule files whose version at the base is not the one in force, with the recorded reason."""
     if workspace.base_files is None:
         return ()
-    paths = [p for p in workspace.base_paths() if is_rule_file(p)]
+    paths = [p for p in workspace.base_files.paths() if is_rule_file(p)]
     documents, problems = read_rules(workspace.base_files, paths)
     differing = [p for p in sorted(paths) if p in problems or not _in_force(p, documents.get(p), regime)]
     differing += sorted(p for p in regime.policies if p not in paths)

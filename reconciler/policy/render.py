@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler.model.documents import ApprovalPolicy
 from reconciler.model.states import REFUSED_STATES
-from reconciler.model.text import MAX_STATUS_DESCRIPTION, truncate
+from reconciler.model.text import MAX_STATUS_DESCRIPTION, markdown_text, truncate
 from reconciler.policy.verdicts import COUNTED, DISMISSED, REJECTION, UNKNOWN_LOGIN
 from reconciler.policy.votes import Vote
 
@@ -130,31 +130,50 @@ def quorum_error(ev: Evaluation) -> str:
 
 
 def vote_table_markdown(ev: Evaluation) -> str:
-    """Per governing policy: a heading line with progress, then every vote and its verdict.
+    """Per governing policy: a heading line with progress, then every vote and why it counts or not.
 
     Logins are written without `@`: the comment is re-rendered on every review and must not
-    notify every reviewer each time.
+    notify every reviewer each time. Whatever a reviewer's login holds is shown as text, never
+    as markup.
     """
     if not ev.governed:
         note = " Unmatched changes are denied." if ev.denied else ""
         return f"_No approval policy governs this change._{note}\n"
-    return "\n".join(_policy_table(ev, r) for r in ev.results)
+    return "\n".join("\n".join(policy_votes_markdown(ev, r)) for r in ev.results)
 
 
-def _policy_table(ev: Evaluation, result: PolicyResult) -> str:
-    lines = [_heading(ev, result), ""]
+def policy_votes_markdown(ev: Evaluation, result: PolicyResult) -> list[str]:
+    """One governing policy's heading and vote table, as lines (the plan comment adds to them)."""
+    lines = [policy_heading(ev, result), ""]
     if not ev.votes:
-        return "\n".join([*lines, "_No reviews yet._", ""])
-    lines += ["| Reviewer | Vote | Counts | Why not |", "|---|---|---|---|"]
+        return [*lines, "_No reviews yet._", ""]
+    lines += ["| Reviewer | Vote | Counts | Why |", "|---|---|---|---|"]
     for vote, verdict in zip(ev.votes, result.verdicts, strict=True):
         counts = verdict in (COUNTED, REJECTION)
+        why = why_counted(ev, result, vote) if counts else verdict
         lines.append(
-            f"| {vote.login} | {vote.decision} | {'yes' if counts else 'no'} | {'' if counts else verdict} |"
+            f"| {markdown_text(vote.login)} | {vote.decision} | {'yes' if counts else 'no'} | {why} |"
         )
-    return "\n".join([*lines, ""])
+    return [*lines, ""]
 
 
-def _heading(ev: Evaluation, result: PolicyResult) -> str:
+def why_counted(ev: Evaluation, result: PolicyResult, vote: Vote) -> str:
+    """Why a vote counts for the policy: what makes its author eligible, and what it does."""
+    spec = result.policy.spec
+    member = ev.members.get(vote.key)
+    if vote.key in {u.lower() for u in spec.approver_config.users}:
+        basis = "listed approver"
+    else:
+        roles = [r for r in spec.approver_config.roles if member is not None and r in member.roles]
+        basis = f"role {roles[0]}" if roles else "eligible"
+    if vote.decision == "rejected":
+        return f"{basis}; changes requested: blocks the change until withdrawn"
+    own = "; own change, self-approval allowed" if vote.key in ev.requesters else ""
+    return f"{basis}{own}"
+
+
+def policy_heading(ev: Evaluation, result: PolicyResult) -> str:
+    """E.g. `**production-rollouts**: 1/2 approvals (pending)`."""
     if result.rejected:
         word = f"rejected: {_progress(result)}"
     elif result.quorum_met:
@@ -163,7 +182,7 @@ def _heading(ev: Evaluation, result: PolicyResult) -> str:
         word = f"satisfied by bypass: {result.bypassed_by}, {result.bypass_reason}"
     else:
         word = "expired" if ev.expired else "pending"
-    return f"**{result.name}**: {len(result.approvers)}/{result.quorum} approvals ({word})"
+    return f"**{result.name}**: {len(result.approvers)}/{result.quorum} approvals ({markdown_text(word)})"
 
 
 def commit_status(evaluations: Sequence[Evaluation]) -> tuple[CommitState, str]:

@@ -24,9 +24,7 @@ _MISSING: Any = object()
 def governing_policies(subject: Subject, policies: Iterable[ApprovalPolicy]) -> list[ApprovalPolicy]:
     """Every enabled policy whose action, match and conditions select the subject, in order."""
     return [
-        p
-        for p in policies
-        if p.spec.enabled and p.spec.action_key == subject.action_key and selects(p, subject)
+        p for p in policies if p.spec.enabled and subject.action_key in p.spec.actions and selects(p, subject)
     ]
 
 

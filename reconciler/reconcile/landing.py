@@ -10,13 +10,14 @@ half-way leaves no trace of the commit, and the next pass processes it again fro
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
+from reconciler.approvals.members import MemberIndex
 from reconciler.approvals.source import ApprovalContext, ApprovalSource
 from reconciler.approvals.trailers import TrailerSource
 from reconciler.decision.changes import (
@@ -549,7 +550,7 @@ def _bootstrap(tx: Transaction, landing: Landing, commit: CommitInfo) -> Regime 
     regime = read_regime(landing.repo.source(commit.sha), f"commit {commit.sha[:12]}")
     if regime is None:
         return None
-    _write_regime(tx, commit, regime, [PROJECT_FILE, MEMBERS_FILE, *regime.policies])
+    _write_regime(tx, landing.repo, commit, regime, [PROJECT_FILE, MEMBERS_FILE, *regime.policies])
     _commit_event(
         tx,
         commit,
@@ -614,7 +615,7 @@ def _rule_changes(
     if not accepted:
         return regime
     new_regime = regime.with_files(accepted)
-    _write_regime(tx, commit, new_regime, list(accepted))
+    _write_regime(tx, landing.repo, commit, new_regime, list(accepted))
     _commit_event(
         tx,
         commit,
@@ -645,7 +646,9 @@ def _judge_rules(
     return unapproved_rule_change(action, files, regime, context, now=commit.committed_at)
 
 
-def _write_regime(tx: Transaction, commit: CommitInfo, regime: Regime, changed: list[str]) -> None:
+def _write_regime(
+    tx: Transaction, repo: GitRepository, commit: CommitInfo, regime: Regime, changed: list[str]
+) -> None:
     at = commit.committed_at
     if PROJECT_FILE in changed:
         tx.replace_environments(regime.environment_records())
@@ -655,14 +658,31 @@ def _write_regime(tx: Transaction, commit: CommitInfo, regime: Regime, changed: 
         known = {p.file: p for p in tx.list_policies()}
         tx.replace_policies(
             [
-                _policy_record(path, doc, commit, at, known.get(path))
+                _policy_record(
+                    path, doc, commit, at, known.get(path), lambda p: _added_by(repo, commit, p, regime)
+                )
                 for path, doc in sorted(regime.policies.items())
             ]
         )
 
 
+def _added_by(repo: GitRepository, commit: CommitInfo, path: str, regime: Regime) -> str | None:
+    """The member (uuid) who added the policy file: the author of the commit that added it."""
+    added = repo.adding_commit(commit, path)
+    login = MemberIndex(regime.members).person(added.author_name, added.author_email)
+    member = next(
+        (m for m in regime.members.spec.members if login and m.login.lower() == login.lower()), None
+    )
+    return str(member.stable_id) if member else None
+
+
 def _policy_record(
-    path: str, doc: ApprovalPolicy, commit: CommitInfo, at: datetime, old: PolicyRecord | None
+    path: str,
+    doc: ApprovalPolicy,
+    commit: CommitInfo,
+    at: datetime,
+    old: PolicyRecord | None,
+    added_by: Callable[[str], str | None],
 ) -> PolicyRecord:
     unchanged = (
         old is not None and old.spec == doc.spec.model_dump(mode="json") and old.name == doc.metadata.name
@@ -672,4 +692,5 @@ def _policy_record(
     record = PolicyRecord.from_document(
         doc, file=path, commit=commit.sha, created_at=old.created_at if old else at, updated_at=at
     )
-    return replace(record, created_by=old.created_by if old else None)
+    # Who created a policy stays who added its file; an edit does not change it.
+    return replace(record, created_by=old.created_by if old else added_by(path))

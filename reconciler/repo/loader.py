@@ -2,7 +2,9 @@
 
 `load_repository(source)` turns the files of a `FileSource` (a directory or a git commit) into
 a `PolicyRepository`: the project, the members, the policies and the change requests keyed by
-path, plus every finding met on the way (collect, don't stop).
+path, plus every finding met on the way (collect, don't stop). With `salvage`, a document that
+fails its schema is also placed as what of it still reads (`model/salvage.py`), for the
+validator's semantic checks, and listed in `salvaged`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from reconciler.model.documents import ApprovalPolicy, ChangeRequest, Members, Project
+from reconciler.model.salvage import Salvaged, salvage
 from reconciler.repo.findings import Finding
 from reconciler.repo.layout import MEMBERS_FILE, PROJECT_FILE, kind_of_path, misplaced, not_regular_findings
 from reconciler.repo.parse import parse_source
@@ -23,7 +26,11 @@ from reconciler.repo.sources import FileSource
 
 @dataclass
 class PolicyRepository:
-    """The documents of a policy repository that loaded cleanly, and what went wrong with the rest."""
+    """The documents of a policy repository that loaded cleanly, and what went wrong with the rest.
+
+    `salvaged` names the documents placed although they failed their schema (loaded with
+    `salvage`): what of them reads, only for checking, with the way back to their pointers.
+    """
 
     source: FileSource
     project: Project | None = None
@@ -31,14 +38,17 @@ class PolicyRepository:
     policies: dict[str, ApprovalPolicy] = field(default_factory=dict)
     changes: dict[str, ChangeRequest] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    salvaged: dict[str, Salvaged] = field(default_factory=dict)
 
 
-def load_repository(source: FileSource, jobs: int = 1) -> PolicyRepository:
+def load_repository(source: FileSource, jobs: int = 1, *, salvage_invalid: bool = False) -> PolicyRepository:
     """Every document of `source`, collecting findings instead of stopping at the first.
 
     `jobs` > 1 parses in that many forked processes when there are enough files to pay for
     them; keep the default of 1 in a process that runs threads (forking one can deadlock).
     Findings carry pointers; `findings.locate_findings` adds lines and columns.
+    `salvage_invalid` also places what reads of documents that fail their schema (see
+    `PolicyRepository.salvaged`): for the validator only, never for applying.
     """
     repo = PolicyRepository(source)
     paths = list(source.paths())
@@ -54,10 +64,13 @@ def load_repository(source: FileSource, jobs: int = 1) -> PolicyRepository:
                 Finding(required, f"{required} is missing: {_REQUIRED[required]}", rule="missing-file")
             )
     with _no_cyclic_gc():
-        for path, kind, model, findings in parse_source(source, documents, jobs):
+        for path, kind, model, plain, findings in parse_source(source, documents, jobs):
             repo.findings.extend(findings)
             if model is not None:
                 _place(repo, path, kind, model)
+            elif salvage_invalid and plain is not None and (rest := salvage(plain, kind)) is not None:
+                _place(repo, path, kind, rest.model)
+                repo.salvaged[path] = rest
     return repo
 
 

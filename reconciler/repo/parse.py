@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 # Below this many files a pool of processes costs more than it saves.
 PARALLEL_THRESHOLD = 64
 
-_Result = tuple[str, str, BaseModel | None, list[Finding]]
+# (path, kind, model or None, plain data of a document that failed its schema or None, findings)
+_Result = tuple[str, str, BaseModel | None, Any, list[Finding]]
 
 
 def parse_document(path: str, kind: str, data: bytes) -> tuple[BaseModel | None, Any, list[Finding]]:
@@ -46,7 +47,8 @@ def parse_document(path: str, kind: str, data: bytes) -> tuple[BaseModel | None,
 
 
 def parse_source(source: FileSource, documents: list[tuple[str, str]], jobs: int) -> Iterator[_Result]:
-    """Each `(path, kind)` of `source` read and parsed, in order: `(path, kind, model or None, findings)`.
+    """Each `(path, kind)` of `source` read and parsed, in order: `(path, kind, model or None,
+    plain data when the document failed its schema or None, findings)`.
 
     `jobs` > 1 parses in that many forked processes when there are enough files to pay for them.
     """
@@ -59,10 +61,10 @@ def _parse_serial(source: FileSource, documents: list[tuple[str, str]]) -> Itera
         try:
             data = source.read(path)
         except DocumentError as err:
-            yield path, kind, None, [Finding(path, err.message, rule="io")]
+            yield path, kind, None, None, [Finding(path, err.message, rule="io")]
             continue
-        model, _, findings = parse_document(path, kind, data)
-        yield path, kind, model, findings
+        model, plain, findings = parse_document(path, kind, data)
+        yield path, kind, model, (plain if model is None else None), findings
 
 
 def _worker_count(jobs: int | None, files: int) -> int:
@@ -150,22 +152,20 @@ def _imap(
     batches: list[list[tuple[str, str, bytes | str | None]]] = [
         list(items[i : i + chunk]) for i in range(0, len(items), chunk)
     ]
-    for _path, _kind, model, findings in _parsed(pool, batches):
+    for _path, _kind, model, _plain, findings in _parsed(pool, batches):
         yield model, findings
 
 
 def _parsed(
     pool: multiprocessing.pool.Pool, batches: Iterable[list[tuple[str, str, bytes | str | None]]]
 ) -> Iterator[_Result]:
-    """The workers' results in order, each document's model built again from its plain data."""
+    """The workers' results in order, each valid document's model built again from its plain
+    data (a document with findings comes with its plain data only)."""
     for results in pool.imap(_parse_batch, batches):
         for path, kind, plain, findings in results:
-            yield (
-                path,
-                kind,
-                (DOCUMENT_MODELS[kind].model_validate(plain) if plain is not None else None),
-                findings,
-            )
+            valid = plain is not None and not findings
+            model = DOCUMENT_MODELS[kind].model_validate(plain) if valid else None
+            yield path, kind, model, (None if valid else plain), findings
 
 
 def _start_pool(count: int) -> multiprocessing.pool.Pool | None:
@@ -251,6 +251,6 @@ def _parse_batch(
         if not isinstance(data, bytes):
             out.append((path, kind, None, [Finding(path, str(data), rule="io")]))
             continue
-        model, plain, findings = parse_document(path, kind, data)
-        out.append((path, kind, plain if model is not None else None, findings))
+        _model, plain, findings = parse_document(path, kind, data)
+        out.append((path, kind, plain, findings))  # plain data with findings: it failed its schema
     return out

@@ -128,19 +128,16 @@ def planned_files(
             OWNER_LAST=_scalar(last.strip()),
         ),
     }
+    # One file per environment: the action list spares a file per action.
     for environment, quorum, approvers in _ENVIRONMENTS:
-        for action_key in FLAG_ACTIONS:
-            action = action_key.removeprefix("feature_flag.")
-            files[f"policies/{environment}-{action}.yaml"] = _fill(
-                _template("flag-policy.yaml"),
-                SCHEMAS=SCHEMA_DIR,
-                ENV=environment,
-                ACTION=action,
-                QUORUM=str(quorum),
-                DESCRIPTION=_scalar(
-                    f"A flag {action} in {environment} needs {approvers} besides its author."
-                ),
-            )
+        files[f"policies/{environment}-flags.yaml"] = _fill(
+            _template("flag-policy.yaml"),
+            SCHEMAS=SCHEMA_DIR,
+            ENV=environment,
+            ACTIONS="\n".join(f"    - {action}" for action in FLAG_ACTIONS),
+            QUORUM=str(quorum),
+            DESCRIPTION=_scalar(f"Any flag change in {environment} needs {approvers} besides its author."),
+        )
     for name, action, what in _META:
         files[f"policies/{name}.yaml"] = _fill(
             _template("meta-policy.yaml"),
@@ -152,7 +149,7 @@ def planned_files(
     files[EXAMPLE_CHANGE] = _fill(_template("example-change.yaml"), SCHEMAS=SCHEMA_DIR)
     files[".gitignore"] = _template("gitignore")
     files[".github/workflows/validate.yml"] = _fill(_template("validate.yml"), VERSION=__version__)
-    files[".pre-commit-config.yaml"] = _template("pre-commit-config.yaml")
+    files[".pre-commit-config.yaml"] = _fill(_template("pre-commit-config.yaml"), VERSION=__version__)
     files[".vscode/settings.json"] = _fill(_template("vscode-settings.json"), SCHEMAS=SCHEMA_DIR)
     for kind in KINDS:
         files[f"{SCHEMA_DIR}/{SCHEMA_FILES[kind]}"] = schema_text(kind)

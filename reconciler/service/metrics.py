@@ -3,7 +3,9 @@
 The API's `/metrics` endpoint exposes that same default registry, so everything defined here
 shows up there without the API knowing about the loop. Only the loop (`loop.py`) updates
 these (and `wiring.py` the sync status after each pass); operators read them
-(docs/production.md lists them with suggested alerts).
+(docs/production.md lists them with suggested alerts). With `--workers`, the loop runs in a
+process of its own and these reach `/metrics` through prometheus-client's multiprocess files
+(see workers.py).
 """
 
 from __future__ import annotations
@@ -42,16 +44,25 @@ NOTIFICATIONS = Counter(
     "Messages to the notification webhook, by outcome (sent, failed after retries, dropped: queue full).",
     ["outcome"],
 )
-LEADER = Gauge("reconciler_leader", "1 while this process holds the leader lock and reconciles, else 0.")
+# multiprocess_mode: how `--workers` (prometheus-client's multiprocess mode) combines the
+# processes of one server; ignored when the server is a single process.
+LEADER = Gauge(
+    "reconciler_leader",
+    "1 while this process holds the leader lock and reconciles, else 0.",
+    multiprocess_mode="livesum",
+)
 # 1 for the stored position's sync status, 0 for the others: `Diverged` is a permanent
 # failure that /readyz deliberately does not report (the replica still serves reads).
 SYNC_STATUS = Gauge(
     "reconciler_sync_status",
     "The sync status of the stored position after the last pass (1 for the current one).",
     ["status"],
+    multiprocess_mode="livemax",
 )
 CONSECUTIVE_FAILURES = Gauge(
-    "reconciler_consecutive_failures", "Reconcile passes that failed in a row (0 after a successful pass)."
+    "reconciler_consecutive_failures",
+    "Reconcile passes that failed in a row (0 after a successful pass).",
+    multiprocess_mode="livemax",
 )
 
 

@@ -20,7 +20,12 @@ from reconciler.notify import Notifier, WebhookSender
 from reconciler.reconcile import AnotherPassError, PassResult, ReconcileConfig, reconcile_once
 from reconciler.service import metrics
 from reconciler.service.loop import LoopSettings, ReconcileLoop, RefreshPullRequests
-from reconciler.service.pullrequests import SyncReport, sync_open_pull_requests, sync_pull_request
+from reconciler.service.pullrequests import (
+    StatusPublisher,
+    SyncReport,
+    sync_open_pull_requests,
+    sync_pull_request,
+)
 from reconciler.store import Store
 
 log = logging.getLogger("reconciler.service")
@@ -37,13 +42,15 @@ def reconcile_loop(
     interval: float = 60.0,
     refresh_pull_requests: RefreshPullRequests | None = None,
     delivery_retention: timedelta = DELIVERY_RETENTION,
+    dashboard_url: str | None = None,
     notifier: Notifier | None = None,
 ) -> ReconcileLoop:
     """A loop that runs `reconcile_once(config, store)` while this process leads `store`.
 
     Pushes to `config.branch` trigger a pass; without a branch any pushed branch does (the
     pass re-resolves the default branch, so an extra pass is harmless). Open pull requests are
-    refreshed by `refresh_pull_requests`, by default `pull_request_refresher(config, store)`.
+    refreshed by `refresh_pull_requests`, by default `pull_request_refresher(config, store)`
+    (which sets their approvals status, linking to `dashboard_url`, when a dashboard is known).
     After each pass the leader forgets webhook deliveries older than `delivery_retention`.
     With a `notifier`, what each pass and each refresh wrote is told after it (queued, never
     waited for).
@@ -51,7 +58,7 @@ def reconcile_loop(
     if delivery_retention <= timedelta(0):
         raise ConfigError(f"the webhook delivery retention must be positive, not {delivery_retention}")
     if refresh_pull_requests is None:
-        refresh_pull_requests = pull_request_refresher(config, store)
+        refresh_pull_requests = pull_request_refresher(config, store, dashboard_url=dashboard_url)
     if notifier is not None:
         refresh_pull_requests = _telling(refresh_pull_requests, notifier)
     settings = LoopSettings(interval=interval, tracked_branch=config.branch)
@@ -140,12 +147,16 @@ def pull_request_refresher(
     *,
     github: GitHubFactory = GitHubClient.from_env,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    dashboard_url: str | None = None,
 ) -> RefreshPullRequests:
     """Live pending requests from open pull requests: one by number, or all (None).
 
     Only with GitHub approvals; with trailers there are no reviews to show, and no GitHub to
     ask. Errors (GitHub down, a bad token) propagate to the loop, which logs and counts them.
+    When `dashboard_url` or the rules in force name the dashboard, each pull request's approvals
+    status is set too, linking to its page there (`StatusPublisher`).
     """
+    statuses = StatusPublisher(dashboard_url)
 
     def refresh(number: int | None) -> SyncReport | None:
         project = stored_project(store.position())
@@ -158,9 +169,9 @@ def pull_request_refresher(
             github(project_repository(project)) as client,
         ):
             if number is None:
-                report = sync_open_pull_requests(store, repo, client, now=now())
+                report = sync_open_pull_requests(store, repo, client, now=now(), statuses=statuses)
             else:
-                report = sync_pull_request(store, repo, client, number, now=now())
+                report = sync_pull_request(store, repo, client, number, now=now(), statuses=statuses)
         log.info(
             "refreshed open pull requests",
             extra={

@@ -36,6 +36,16 @@ def policy_uuid(name: str) -> str:
     return stable_uuid("approval_policy", name)
 
 
+def policy_action_uuid(name: str, action: str) -> str:
+    """The id of one action of the policy `name` that lists several actions.
+
+    Names never hold `/`, so no (name, action) pair can share its key with another pair or
+    with a policy's own id: ids stay distinct, and depend on nothing but the policy's name and
+    the action (other files never change them).
+    """
+    return stable_uuid("approval_policy", f"{name}/{action}")
+
+
 def role_uuid(name: str) -> str:
     """The id of a role declared without an explicit `id`."""
     return stable_uuid("role", name)
@@ -78,7 +88,10 @@ class FlagVersionRecord:
 
 @dataclass(frozen=True)
 class PolicyRecord:
-    """An approval policy in force: its spec as plain JSON and the commit that put it in force."""
+    """An approval policy in force: its spec as plain JSON and the commit that put it in force.
+
+    `action_key` is its first action; `actions` are all of them (a policy may list several).
+    """
 
     id: str
     name: str
@@ -109,7 +122,7 @@ class PolicyRecord:
             name=doc.metadata.name,
             description=doc.metadata.description,
             file=file,
-            action_key=doc.spec.action_key,
+            action_key=doc.spec.actions[0],
             spec=doc.spec.model_dump(mode="json"),
             enabled=doc.spec.enabled,
             commit=commit,
@@ -117,6 +130,21 @@ class PolicyRecord:
             created_at=created_at,
             updated_at=updated_at or created_at,
         )
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        written = self.spec.get("action_key", self.action_key)
+        return (written,) if isinstance(written, str) else tuple(written)
+
+    def per_action(self) -> list[tuple[str, str]]:
+        """`(id, action)` for each action: PostHog's policy object governs one action.
+
+        A policy written with one action keeps its own id; one that lists actions gets an id
+        per action, so adding or removing one action leaves the others' ids as they were.
+        """
+        if isinstance(self.spec.get("action_key", self.action_key), str):
+            return [(self.id, self.actions[0])]
+        return [(policy_action_uuid(self.name, action), action) for action in self.actions]
 
 
 @dataclass(frozen=True)
@@ -212,7 +240,11 @@ class ChangeRequestFilter:
     `requester` matches the requester's login (as in members.yaml) or member uuid. `name` is
     the change request's `metadata.name`. `states` is any of the given states.
     `execute_due`/`expires_due` select requests whose `execute_at` or `expires_at` is at or
-    before that time (scheduled and expiring work for the loop).
+    before that time (scheduled and expiring work for the loop). `environment_ids` is any of
+    those environments (a request of no known environment matches none).
+    `created_after`/`created_before` bound `created_at` (inclusive, exclusive) and
+    `applied_after` bounds `applied_at`. `has_pull_request` and `landed` (it carries the commit
+    that merged it) select by whether the request has one.
     """
 
     action_key: str | None = None
@@ -227,6 +259,12 @@ class ChangeRequestFilter:
     pull_request_number: int | None = None
     execute_due: datetime | None = None
     expires_due: datetime | None = None
+    environment_ids: tuple[int, ...] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    applied_after: datetime | None = None
+    has_pull_request: bool | None = None
+    landed: bool | None = None
     limit: int | None = 100
     offset: int = 0
 

@@ -3,7 +3,8 @@
 `REPORTERS` names every output format; each reporter prints the findings and may write
 something beside them. GitHub shows only ten annotations per step, so the `github` reporter
 also appends the full list as Markdown to the file named by `$GITHUB_STEP_SUMMARY` when the
-variable is set. Warnings are labelled as such and never fail the run (`failed`).
+variable is set. Every format carries each finding's severity (`error` or `warning`);
+`failed` says whether they fail the run (warnings only under `--strict`).
 """
 
 from __future__ import annotations
@@ -59,13 +60,13 @@ def report_github(
 REPORTERS: dict[str, Reporter] = {"text": report_text, "json": report_json, "github": report_github}
 
 
-def failed(findings: Sequence[Finding]) -> bool:
-    """Whether the findings fail the run: any error (warnings are advice)."""
-    return any(f.severity == ERROR for f in findings)
+def failed(findings: Sequence[Finding], strict: bool = False) -> bool:
+    """Whether the findings fail the run: any error, or under `strict` any warning too."""
+    return any(f.severity == ERROR or strict for f in findings)
 
 
 def render_text(findings: Sequence[Finding], root: str = ".") -> str:
-    lines = [f"{_where(f, root)}: {_label(f)}{f.message} [{f.rule}]{_pointer(f)}" for f in findings]
+    lines = [f"{_where(f, root)}: {f.severity}: {f.message} [{f.rule}]{_pointer(f)}" for f in findings]
     lines.append(summary_line(findings))
     return "\n".join(lines) + "\n"
 
@@ -85,6 +86,8 @@ def summary_line(findings: Sequence[Finding]) -> str:
 def render_json(findings: Sequence[Finding], root: str = ".") -> str:
     payload = {
         "valid": not failed(findings),
+        "errors": sum(f.severity == ERROR for f in findings),
+        "warnings": sum(f.severity == WARNING for f in findings),
         "findings": [
             {
                 "file": display_path(root, f.path),
@@ -102,7 +105,7 @@ def render_json(findings: Sequence[Finding], root: str = ".") -> str:
 
 
 def render_github(findings: Sequence[Finding], root: str = ".") -> str:
-    """GitHub workflow commands: one `::error` (or `::warning`) annotation per finding."""
+    """GitHub workflow commands: one `::error` or `::warning` annotation per finding."""
     lines = []
     for f in findings:
         props = [f"file={_escape_property(display_path(root, f.path))}"]
@@ -119,17 +122,17 @@ def step_summary(findings: Sequence[Finding], root: str = ".") -> str:
     if not findings:
         return "### reconciler validate\n\nNo problems found.\n"
     rows = [
-        f"| `{table_cell(_where(f, root))}` | {table_cell(f.rule)} | {table_cell(f.message)} "
+        f"| `{table_cell(_where(f, root))}` | {f.severity} | {table_cell(f.rule)} | {table_cell(f.message)} "
         f"| `{table_cell(f.pointer or '/')}` |"
         for f in findings
     ]
     header = [
         "### reconciler validate",
         "",
-        f"{len(findings)} problem(s) found.",
+        f"{summary_line(findings)}.",
         "",
-        "| where | rule | problem | pointer |",
-        "|---|---|---|---|",
+        "| where | severity | rule | problem | pointer |",
+        "|---|---|---|---|---|",
     ]
     return "\n".join(header + rows) + "\n"
 
@@ -142,10 +145,6 @@ def append_step_summary(path: str, findings: Sequence[Finding], root: str = ".")
 def _where(f: Finding, root: str) -> str:
     shown = display_path(root, f.path)
     return shown if f.line is None else f"{shown}:{f.line}:{f.column or 1}"
-
-
-def _label(f: Finding) -> str:
-    return "warning: " if f.severity == WARNING else ""
 
 
 def _pointer(f: Finding) -> str:

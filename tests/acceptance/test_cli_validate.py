@@ -32,6 +32,22 @@ spec:
 """
 
 
+CREATE_CHECKOUT = """apiVersion: reconciler/v1
+kind: ChangeRequest
+metadata:
+  name: create-checkout
+spec:
+  action_key: feature_flag.create
+  resource_id: checkout
+  environment: production
+  flag:
+    name: Checkout
+    active: true
+    filters:
+      groups: [{properties: [], rollout_percentage: 10}]
+"""
+
+
 @pytest.fixture
 def broken_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
@@ -58,14 +74,15 @@ def test_text_format_lists_every_problem_with_file_line_column_and_pointer(broke
     assert code == 1
     root = str(broken_repo)
     assert (
-        f"{root}/changes/2026/sneaky.yaml:10:39: Input should be less than or equal to 100 (got 150) [schema]"
-        " (at /spec/instructions/0/percentage)" in out
+        f"{root}/changes/2026/sneaky.yaml:10:39: error: Input should be less than or equal to 100 (got 150)"
+        " [schema] (at /spec/instructions/0/percentage)" in out
     )
-    assert f"{root}/policies/dup.yaml:2:1: duplicate key 'a'" in out
-    assert out.rstrip().endswith("invalid: 2 problem(s) in 2 file(s)")
+    assert f"{root}/changes/2026/sneaky.yaml:8:3: error: unknown environment 'qa'" in out  # same run
+    assert f"{root}/policies/dup.yaml:2:1: error: duplicate key 'a'" in out
+    assert out.rstrip().endswith("invalid: 3 problem(s) in 2 file(s)")
 
 
-def test_semantic_problems_appear_once_the_schema_is_satisfied(tmp_path: Path) -> None:
+def test_semantic_problems_of_a_schema_valid_file(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(FIXTURES / "base", repo)
     (repo / "changes" / "2026" / "sneaky.yaml").write_text(BAD_CHANGE.replace("150", "50"), encoding="utf-8")
@@ -86,6 +103,7 @@ def test_json_format_is_machine_readable(broken_repo: Path) -> None:
     first = payload["findings"][0]
     assert set(first) == {"file", "line", "column", "pointer", "severity", "rule", "message"}
     assert first["severity"] == "error"
+    assert payload["errors"] == 3 and payload["warnings"] == 0
 
 
 def test_github_format_prints_annotations_and_writes_the_full_step_summary(
@@ -98,15 +116,15 @@ def test_github_format_prints_annotations_and_writes_the_full_step_summary(
     )
     assert code == 1
     annotations = [line for line in out.splitlines() if line.startswith("::error ")]
-    assert len(annotations) == 2
+    assert len(annotations) == 3
     root = str(broken_repo)
-    assert annotations[0] == (
+    assert annotations[1] == (
         f"::error file={root}/changes/2026/sneaky.yaml,line=10,col=39,title=reconciler%3A schema::"
         "Input should be less than or equal to 100 (got 150) (at /spec/instructions/0/percentage)"
     )
     text = summary.read_text(encoding="utf-8")
     assert text.startswith("earlier step\n### reconciler validate")
-    assert "| `" + root + "/policies/dup.yaml:2:1` | yaml | duplicate key 'a'" in text
+    assert "| `" + root + "/policies/dup.yaml:2:1` | error | yaml | duplicate key 'a'" in text
 
 
 def test_github_format_escapes_workflow_command_characters(tmp_path: Path) -> None:
@@ -135,7 +153,7 @@ def test_usage_errors_exit_two(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "base", tmp_path / "plain")
     code, out = run("validate", str(tmp_path / "plain"), "--base", "main")
     assert code == 2  # --base needs a git work tree
-    assert "is not a git repository, nor inside one" in out
+    assert "--base main needs a git repository" in out
 
 
 def test_edited_change_request_on_base_is_refused_and_new_files_are_not(git_repo: GitRepo) -> None:
@@ -146,6 +164,8 @@ def test_edited_change_request_on_base_is_refused_and_new_files_are_not(git_repo
     ramp.write_text(ramp.read_text(encoding="utf-8").replace("25", "75"), encoding="utf-8")
     new = git_repo.path / "policy" / "changes" / "2026" / "ramp-75.yaml"
     new.write_text(ramp.read_text(encoding="utf-8").replace("name: ramp", "name: ramp-75"), encoding="utf-8")
+    create = git_repo.path / "policy" / "changes" / "2026" / "0-create.yaml"  # sorts first: lands first
+    create.write_text(CREATE_CHECKOUT, encoding="utf-8")
     git_repo.commit("edit an applied change")
 
     code, out = run("validate", str(git_repo.path / "policy"), "--base", "main", "--format", "json")
@@ -153,7 +173,7 @@ def test_edited_change_request_on_base_is_refused_and_new_files_are_not(git_repo
     (finding,) = json.loads(out)["findings"]
     assert finding["file"].endswith("policy/changes/2026/ramp.yaml")
     assert finding["rule"] == "immutable-change"
-    assert "revert the edit and add a new file" in finding["message"]
+    assert "revert the edit, and file the next change as a new file" in finding["message"]
 
     ramp.write_text((FIXTURES / "base" / "changes" / "2026" / "ramp.yaml").read_text(encoding="utf-8"))
     assert run("validate", str(git_repo.path / "policy"), "--base", "main")[0] == 0

@@ -14,16 +14,31 @@ from fastapi import FastAPI
 from reconciler.api import ApiSettings, create_app
 from reconciler.store import Store
 from reconciler.store.connect import make_engine, to_sqlalchemy_url
-from tests.support.apiclient import Client
+from tests.support.apiclient import ENVELOPE, LAUNCHDARKLY_ENVELOPE, Client, error_message
 from tests.support.apiseed import APPLIED, PATH_SAMPLES, Tokens, sample_path, seed
 
-ENVELOPE = {"type", "code", "detail", "attr"}
 SAMPLES = PATH_SAMPLES | {"policy_id": str(uuid.uuid4())}
+LAUNCHDARKLY_CODES = {
+    "invalid_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "internal_server_error",
+    "service_unavailable",
+}
 
 
 def assert_envelope(response: httpx.Response) -> None:
+    """Our envelope everywhere; LaunchDarkly's `{code, message}` with its codes on its routes."""
     body = response.json()
-    assert set(body) == ENVELOPE, f"{response.request.method} {response.request.url}: {body}"
+    where = f"{response.request.method} {response.request.url}: {body}"
+    if response.request.url.path.startswith("/api/v2/"):
+        assert set(body) == LAUNCHDARKLY_ENVELOPE, where
+        assert body["code"] in LAUNCHDARKLY_CODES and isinstance(body["message"], str) and body["message"]
+        assert response.status_code != 422, where  # LaunchDarkly answers 400 for what it cannot read
+        return
+    assert set(body) == ENVELOPE, where
     assert isinstance(body["type"], str) and isinstance(body["code"], str)
     assert isinstance(body["detail"], str) and body["detail"]
     assert body["attr"] is None or isinstance(body["attr"], str)
@@ -77,8 +92,26 @@ def test_write_methods_are_refused_naming_the_repository(client: Client) -> None
         response = client.request(method, path, json={"action_key": "x"})
         assert response.status_code == 405, (method, path)
         assert_envelope(response)
-        assert "acme/flags" in response.json()["detail"] and "pull request" in response.json()["detail"]
+        assert "acme/flags" in error_message(response) and "pull request" in error_message(response)
         assert response.json()["code"] == "method_not_allowed"
+
+
+def test_launchdarkly_routes_answer_errors_as_launchdarkly_does(client: Client, tokens: Tokens) -> None:
+    base = "/api/v2/projects/default/flags/checkout/environments/production/approval-requests"
+    cases = [
+        (client.get(base, token=None), 401, "unauthorized"),
+        (client.get(base, token="rcn_unknown"), 401, "unauthorized"),
+        (client.get(base, token=tokens.flags), 403, "forbidden"),
+        (client.get(base + "/" + "0" * 24), 404, "not_found"),
+        (client.get(base.replace("production", "nowhere")), 404, "not_found"),
+        (client.get(base + "/" + "x" * 201), 400, "invalid_request"),
+        (client.post(base), 405, "method_not_allowed"),
+    ]
+    for response, status, code in cases:
+        assert (response.status_code, response.json()["code"]) == (status, code), response.text
+        assert set(response.json()) == LAUNCHDARKLY_ENVELOPE and response.json()["message"]
+    # Our own routes keep our envelope.
+    assert set(client.get("/api/environments/1/change_requests/x/", token=None).json()) == ENVELOPE
 
 
 def test_validation_errors_name_the_parameter(client: Client) -> None:

@@ -97,13 +97,20 @@ def isolated(fresh_store: tuple[Store, Tokens]) -> Iterator[tuple[FastAPI, Token
     yield create_app(store, settings=SETTINGS, status_provider=lambda: dict(failing)), tokens
 
 
+# Required query parameters: `file` is what the project-wide events name staging's files by.
+QUERY_SAMPLES = {"token": "phc_production_key", "key": "file"}
+
+
 def every_get(app: FastAPI, samples: dict[str, str]) -> Iterator[str]:
     for template, operations in app.openapi()["paths"].items():
         if "get" in operations and template not in ("/metrics", "/healthz", "/readyz"):
             path = sample_path(template, samples)
-            yield path + (
-                "?token=phc_production_key" if "token" in str(operations["get"].get("parameters")) else ""
-            )
+            required = [
+                p["name"]
+                for p in operations["get"].get("parameters", [])
+                if p["in"] == "query" and p.get("required")
+            ]
+            yield path + ("?" + "&".join(f"{n}={QUERY_SAMPLES[n]}" for n in required) if required else "")
 
 
 def test_a_restricted_token_sees_no_trace_of_other_environments_on_any_route(
@@ -198,6 +205,13 @@ def test_errors_about_another_environment_match_errors_about_nothing(
             f"/api/environments/1/change_requests/{missing_cr}/",
         ),
         ("/api/environments/1/feature_flags/4/", "/api/environments/1/feature_flags/99/"),
+        ("/api/environments/1/feature_flags/4/history/", "/api/environments/1/feature_flags/99/history/"),
+        ("/api/environments/1/events/4/", "/api/environments/1/events/99/"),
+        ("/api/environments/2/events/values/?key=file", "/api/environments/99/events/values/?key=file"),
+        (
+            "/api/projects/2/feature_flags/local_evaluation/",
+            "/api/projects/99/feature_flags/local_evaluation/",
+        ),
         (f"/v1/approvals/{STAGING_CR.id}", f"/v1/approvals/{missing_cr}"),
         (
             "/api/v2/projects/default/flags/checkout/environments/staging/approval-requests",
@@ -217,5 +231,39 @@ def test_errors_about_another_environment_match_errors_about_nothing(
 
             assert shape(a.text) == shape(b.text), (a.text, b.text)
             assert not any(t in a.text for t in TRACES if t != "staging"), a.text
+    finally:
+        client.close()
+
+
+def test_filters_naming_another_environments_things_find_nothing(isolated: tuple[FastAPI, Tokens]) -> None:
+    """Staging's flag id, events and files filter production's lists down to nothing."""
+    app, tokens = isolated
+    client = Client(app, tokens.production_only)
+    try:
+        for path in (
+            "/api/environments/1/change_requests/?resource_id=4",
+            "/api/environments/1/change_requests/?resource_key=staging-only",
+            "/api/environments/1/events/?event=change_request.edit_ignored",
+            "/api/environments/1/feature_flags/?search=staging",
+        ):
+            response = client.get(path)
+            assert response.status_code == 200 and response.json()["results"] == [], (path, response.text)
+        values = client.get("/api/environments/1/events/values/?key=file").json()
+        assert not any(t in str(values) for t in TRACES), values
+    finally:
+        client.close()
+
+
+def test_current_is_the_one_environment_a_token_may_read(isolated: tuple[FastAPI, Tokens]) -> None:
+    app, tokens = isolated
+    client = Client(app, tokens.production_only)
+    try:
+        current = client.get("/api/projects/@current/feature_flags/").json()
+        assert current == client.get("/api/projects/1/feature_flags/").json()
+        # A token that may read both has no current environment: told so, never given a guess.
+        both = client.get("/api/environments/@current/change_requests/", token=tokens.full)
+        assert both.status_code == 404 and "1, 2" in both.json()["detail"]
+        for odd in ("@Current", "@current1", "%40", "-1", "1.0", "99999999999"):
+            assert client.get(f"/api/projects/{odd}/feature_flags/").status_code in (404, 422), odd
     finally:
         client.close()

@@ -159,7 +159,7 @@ def test_approval_policies_in_posthogs_shape(client: Client) -> None:
         "policies/prod-ramps.yaml",
         "prod-ramps policy",
     )
-    assert policy["expires_after"] == "14 00:00:00" and policy["bypass_org_membership_levels"] == ["15"]
+    assert policy["expires_after"] == "14 00:00:00" and policy["bypass_org_membership_levels"] == [15]
     assert policy["approver_config"]["quorum"] == 1 and policy["approver_config"]["user_logins"] == ["grace"]
     assert policy["conditions"]["operator"] == ">=" and policy["created_by"]["distinct_id"] == "grace"
     assert len(policy["bypass_roles"]) == 1 and policy["bypass_roles"][0] != "release-managers"  # a role id
@@ -188,7 +188,12 @@ def test_explicit_members(client: Client) -> None:
     assert [m["user"]["distinct_id"] for m in members] == ["ada", "grace", "linus"]
     for member in members:
         assert_shape(member, example("posthog-explicit-member.json"))
-    assert [m["level"] for m in members] == [8, 15, 1]
+    # PostHog's project levels (1 member, 8 admin) under the organization levels (1, 8, 15).
+    assert [(m["level"], m["parent_level"], m["effective_level"]) for m in members] == [
+        (8, 8, 8),
+        (8, 15, 15),
+        (1, 1, 1),
+    ]
 
 
 def test_events_are_the_environments_audit_trail(client: Client) -> None:

@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 from reconciler import __version__
 from reconciler.cli import main
 from reconciler.model.schema import SCHEMA_FILES, schema_for
+from reconciler.model.states import FLAG_ACTIONS
 from reconciler.store import Store
 from tests.acceptance.test_workflows import ROOT, actionlint
 from tests.support.gitutil import GitRepo
@@ -49,8 +50,8 @@ def test_init_writes_a_repository_that_validates_clean(tmp_path: Path, git_env: 
     for path in (
         "reconciler.yaml",
         "members.yaml",
-        "policies/production-update.yaml",
-        "policies/staging-create.yaml",
+        "policies/production-flags.yaml",
+        "policies/staging-flags.yaml",
         "policies/policy-changes.yaml",
         "policies/member-changes.yaml",
         EXAMPLE,
@@ -80,12 +81,13 @@ def test_the_starter_rules_say_what_the_team_agreed(tmp_path: Path, git_env: dic
         p.stem: yaml.safe_load(p.read_text(encoding="utf-8"))["spec"]
         for p in (tmp_path / "policies").glob("*.yaml")
     }
-    for action in ("create", "update", "enable", "disable", "delete", "copy"):
-        production, staging = policies[f"production-{action}"], policies[f"staging-{action}"]
-        assert production["action_key"] == staging["action_key"] == f"feature_flag.{action}"
-        assert production["match"] == {"environments": ["production"]}
-        assert production["approver_config"]["quorum"] == 2 and production["allow_self_approve"] is False
-        assert staging["approver_config"]["quorum"] == 1
+    # One file per environment, listing every flag action: four policy files in all.
+    assert sorted(policies) == ["member-changes", "policy-changes", "production-flags", "staging-flags"]
+    production, staging = policies["production-flags"], policies["staging-flags"]
+    assert production["action_key"] == staging["action_key"] == list(FLAG_ACTIONS)
+    assert production["match"] == {"environments": ["production"]}
+    assert production["approver_config"]["quorum"] == 2 and production["allow_self_approve"] is False
+    assert staging["approver_config"]["quorum"] == 1
     for name, action in (("policy-changes", "approval_policy.change"), ("member-changes", "members.change")):
         assert policies[name]["action_key"] == action and policies[name]["approver_config"]["quorum"] == 2
 
@@ -242,7 +244,7 @@ def test_the_editor_associations_name_the_shipped_schemas(tmp_path: Path, git_en
         assert f"./schemas/{name}" in globs
     for path in (
         tmp_path / "reconciler.yaml",
-        tmp_path / "policies" / "staging-create.yaml",
+        tmp_path / "policies" / "staging-flags.yaml",
         tmp_path / EXAMPLE,
     ):
         modeline = path.read_text(encoding="utf-8").splitlines()[0]

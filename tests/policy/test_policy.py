@@ -270,7 +270,7 @@ def test_an_ungoverned_change_has_no_expiry() -> None:
     ("text", "message"),
     [
         ("0d", "'0d' is a zero duration"),
-        ("3000000d", "'3000000d' is longer than the maximum of 3650d (10 years)"),
+        ("3000000d", "'3000000d' (3000000 days) is longer than the maximum of 3650d (10 years)"),
         ("99999999999999999999w", "is longer than the maximum of 3650d (10 years)"),
         ("9" * 5000 + "d", "is longer than the maximum of 3650d (10 years)"),
     ],

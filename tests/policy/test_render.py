@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -99,11 +100,33 @@ def test_vote_table_shows_each_vote_per_policy() -> None:
     assert table.vote_table_markdown() == (
         "**production-rollouts**: 1/2 approvals (satisfied by bypass: erin, organization owner (level 15))\n"
         "\n"
-        "| Reviewer | Vote | Counts | Why not |\n"
+        "| Reviewer | Vote | Counts | Why |\n"
         "|---|---|---|---|\n"
-        "| bob | approved | yes |  |\n"
+        "| bob | approved | yes | role release-managers |\n"
         f"| Alice | approved | no | {SELF_APPROVAL} |\n"
     )
+
+
+def test_the_table_says_why_each_vote_counts() -> None:
+    listed = policy(approver_config={"quorum": 2, "users": ["carol"], "roles": ["release-managers"]})
+    ev = judge([approve("carol"), reject("bob")], [listed], requesters={"alice"})
+    assert "| carol | approved | yes | listed approver |" in ev.vote_table_markdown()
+    assert "| bob | rejected | yes | role release-managers; changes requested: blocks the change" in (
+        ev.vote_table_markdown()
+    )
+    own = judge([approve("bob")], [policy(allow_self_approve=True)], requesters={"bob"})
+    assert "| bob | approved | yes | role release-managers; own change, self-approval allowed |" in (
+        own.vote_table_markdown()
+    )
+
+
+def test_a_login_is_shown_as_text_never_as_markup() -> None:
+    hostile = "x|y](https://evil.example)<img src=x>@team\n# h"
+    table = judge([approve(hostile)]).vote_table_markdown()
+    row = next(line for line in table.splitlines() if "approved" in line)
+    assert row.count("|") - row.count("\\|") == 5  # the login's pipe does not open a cell
+    assert not re.search(r"(?<!\\)[<\]]", table)  # no tag opens, no link closes
+    assert "@team" not in table and "https://" not in table and "\n# h" not in table
 
 
 def test_vote_table_without_votes_or_policies() -> None:
@@ -123,7 +146,10 @@ def test_vote_table_heading_names_the_rejection() -> None:
     assert (
         table.splitlines()[0] == "**production-rollouts**: 0/1 approvals (rejected: changes requested by bob)"
     )
-    assert "| bob | rejected | yes |  |" in table
+    assert (
+        "| bob | rejected | yes | role release-managers; changes requested: blocks the change "
+        "until withdrawn |" in table
+    )
 
 
 def test_commit_status_of_a_pull_request_with_several_changes() -> None:

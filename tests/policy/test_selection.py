@@ -150,3 +150,22 @@ def test_conditions_and_match_combine() -> None:
     assert governs(ramp(0, 50), **spec)
     assert not governs(ramp(0, 5), **spec)
     assert not governs(ramp(0, 50, environment="staging"), **spec)
+
+
+def test_a_policy_listing_actions_governs_each_of_them_and_no_other() -> None:
+    listed = policy(action_key=["feature_flag.update", "feature_flag.enable"])
+    assert governing_policies(ramp(), [listed]) == [listed]
+    enable = Subject.flag_change(
+        "feature_flag.enable",
+        before={"active": False},
+        after={"active": True},
+        environment="production",
+        flag_key="checkout-redesign",
+    )
+    assert governing_policies(enable, [listed]) == [listed]
+    delete = Subject.flag_change(
+        "feature_flag.delete", before={"active": True}, after={}, environment="production", flag_key="x"
+    )
+    assert governing_policies(delete, [listed]) == []
+    meta = Subject.meta_change("approval_policy.change", ["policies/a.yaml"])
+    assert governing_policies(meta, [policy(action_key=["feature_flag.update", "approval_policy.change"])])

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from reconciler.api import create_app
@@ -68,3 +72,37 @@ def test_a_loop_that_dies_of_a_bug_ends_the_process_instead_of_serving_stale_dat
         with pytest.raises(ServeError, match="reconcile loop stopped unexpectedly"):
             run_until(threading.Event(), server, loop)
         assert server.should_exit
+
+
+def test_the_api_is_served_on_uvloop_and_httptools(tmp_path: Path) -> None:
+    seen: dict[str, str] = {}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        seen["loop"] = type(asyncio.get_running_loop()).__module__
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = build_server(app, "127.0.0.1", port)
+        stop = threading.Event()
+        runner = threading.Thread(target=run_until, args=(stop, server, None, [sock]))
+        runner.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not server.started and time.monotonic() < deadline:
+                time.sleep(0.02)
+            answer = httpx.get(f"http://127.0.0.1:{port}/")
+        finally:
+            stop.set()
+            runner.join(10)
+    assert answer.text == "ok"
+    assert "server" not in answer.headers  # nothing to gain from naming the server
+    assert seen["loop"].startswith("uvloop")
+    assert server.config.http_protocol_class.__name__ == "HttpToolsProtocol"

@@ -154,6 +154,7 @@ PATH_SAMPLES = {
     "flag_id": "1",
     "id": APPLIED.id,
     "approval_id": APPLIED.id,
+    "event_id": "2",
     "projectKey": "default",
     "flagKey": "checkout",
     "envKey": "production",

@@ -27,7 +27,7 @@ from tests.support.fakegithub import FakeGitHub
 from tests.support.fakegithub import _user as github_user
 from tests.support.gitutil import GitRepo
 from tests.support.people import ALICE, CAROL
-from tests.support.policyrepo import bootstrap, create_flag, policy, ramp
+from tests.support.policyrepo import bootstrap, create_flag, policy, project, ramp
 
 MergeMethod = Literal["merge", "squash", "rebase"]
 GITHUB = ("GitHub", "noreply@github.com")
@@ -73,6 +73,17 @@ class PullRequestScenario:
         if branch != "main":
             repo.git("checkout", "-q", "-b", branch, "main")
         return cls(repo, FakeGitHub(REPOSITORY, **fake), branch=branch)
+
+    def set_dashboard(self, url: str) -> None:
+        """`dashboard_url` in the bootstrap's reconciler.yaml, so the rules in force name it from the
+        start; call right after `create`."""
+        doc = project("github")
+        doc["spec"]["dashboard_url"] = url
+        self.repo.write("reconciler.yaml", doc)
+        self.repo.git("add", "-A")
+        self.repo.git(
+            "commit", "-q", "--amend", "--no-edit", env={"GIT_COMMITTER_DATE": f"{self.repo.clock} +0000"}
+        )
 
     def now(self) -> datetime:
         """When the scenario's next event happens: a minute after its last commit."""

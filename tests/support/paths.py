@@ -10,3 +10,5 @@ EXAMPLES = ROOT / "examples" / "policies"
 # their licences so the suite runs from any checkout.
 FIXTURES = ROOT / "tests" / "fixtures" / "shared"
 REPOS = ROOT / "tests" / "fixtures" / "repos"
+# Fragments of PostHog's published API schema (see its README for the sources).
+POSTHOG_SCHEMA = ROOT / "tests" / "fixtures" / "posthog-schema" / "schema.json"

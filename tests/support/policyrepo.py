@@ -37,7 +37,7 @@ def members() -> dict[str, Any]:
     return members_document()
 
 
-def policy(name: str, action: str, quorum: int = 1, **spec: Any) -> dict[str, Any]:
+def policy(name: str, action: str | list[str], quorum: int = 1, **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "action_key": action,
         "approver_config": {"quorum": quorum, "roles": ["flag-approvers"]},

@@ -2,8 +2,8 @@
 
 `positive/<case>/` is a whole repository that must validate clean. `negative/<case>/` holds
 only the files that differ from `base/` (plus `expect.yaml`: the findings, by file, line,
-rule and message, and optionally files to delete); the case is `base/` with those files laid
-over it, and it must produce exactly the expected findings.
+rule, message and severity when not an error, and optionally files to delete); the case is
+`base/` with those files laid over it, and it must produce exactly the expected findings.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def matches(finding: Finding, expected: dict[str, Any]) -> bool:
         and expected["message"] in finding.message
         and finding.line == expected.get("line")
         and ("column" not in expected or finding.column == expected["column"])
+        and finding.severity == expected.get("severity", "error")
     )
 
 

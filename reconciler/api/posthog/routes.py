@@ -1,50 +1,36 @@
 """PostHog's routes: `/api/environments/{project_id}/…` and `/api/projects/{project_id}/…`.
 
 `router(ctx, prefix)` builds the read routes; `create_app` adds them under both prefixes,
-as PostHog serves them. Every handler opens one authorised snapshot (`Gate.open`) and renders records
-with `shapes.py`.
+as PostHog serves them. This module serves approval policies and change requests;
+`flagroutes` the flags and members, `events` the audit trail. Every handler opens one
+authorised snapshot (`Gate.open`) and renders records with `shapes.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Security
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from fastapi.security import HTTPAuthorizationCredentials
 
 from reconciler.api import models
-from reconciler.api.auth import Access, Caller, bearer
+from reconciler.api.auth import Access
 from reconciler.api.context import ApiContext
 from reconciler.api.directory import Directory
-from reconciler.api.errors import ApiError, error_responses
+from reconciler.api.errors import ApiError
 from reconciler.api.ids import is_uuid
-from reconciler.api.paging import INT32, Offset, ProjectId, TextFilter, links, page
+from reconciler.api.paging import INT32, Offset, ProjectId, TextFilter, page
+from reconciler.api.posthog import events, flagroutes
 from reconciler.api.posthog import shapes as posthog
-from reconciler.model.states import (
-    ACTIVITY_LOG_READ,
-    APPROVALS_READ,
-    CHANGE_REQUEST_STATES,
-    FEATURE_FLAG_READ,
-    ORGANIZATION_MEMBER_READ,
-)
-from reconciler.store import (
-    AuditRecord,
-    ChangeRequestFilter,
-    EnvironmentRecord,
-    PolicyRecord,
-    Reader,
-)
+from reconciler.api.posthog.common import READ_ERRORS, BoolFilter, Credentials, Limit, newest_first, truth
+from reconciler.model.states import APPROVALS_READ, CHANGE_REQUEST_STATES
+from reconciler.store import ChangeRequestFilter, PolicyRecord
 
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
-Limit = Annotated[int, Query(ge=1, le=1000, description="Page size (PostHog's default: 100).")]
-EVENT_BATCH = 500
-T = TypeVar("T")
-READ_ERRORS = error_responses(401, 403, 404, 422)
 # Documented, not enforced by FastAPI: `parse_states` answers a bad state with a clearer message.
 _STATE = "(?:" + "|".join(CHANGE_REQUEST_STATES) + ")"
 STATE_LIST = rf"^ *{_STATE} *(?:, *{_STATE} *)*$"
+# A key no flag can have (keys are letters, digits, `-` and `_`): what an unknown id filters by.
+NO_FLAG = "#no-such-flag"
 
 
 def parse_states(state: str | None) -> tuple[str, ...] | None:
@@ -68,98 +54,64 @@ def _requester(access: Access, ctx: ApiContext, requester: str | None) -> str | 
     return member.login if member else f"#unknown-member-{requester}"
 
 
-class EventScope:
-    """Which audit events an environment's event list shows to one caller.
-
-    An event belongs to an environment when its data names it, or when it is about a change
-    request of that environment (an ignored edit, a pull request's state): it shows only
-    there. Project-wide events (rule changes, an invalid change request whose environment is
-    unknown) name files of any environment, so only a caller who may read every environment
-    sees them.
-    """
-
-    def __init__(self, reader: Reader, env: EnvironmentRecord, caller: Caller):
-        self.reader = reader
-        self.env = env
-        self.sees_project_wide = caller.environment_ids is None
-        self._request_env: dict[str, int | None] = {}
-
-    def shows(self, event: AuditRecord) -> bool:
-        data = event.data if isinstance(event.data, dict) else {}
-        key, ident = data.get("environment"), data.get("environment_id")
-        if key or ident is not None:
-            return key == self.env.key or ident == self.env.id
-        if event.object_type == "change_request" and event.object_id:
-            owner = self._environment_of(event.object_id)
-            if owner is not None:
-                return owner == self.env.id
-        return self.sees_project_wide
-
-    def _environment_of(self, change_request_id: str) -> int | None:
-        if change_request_id not in self._request_env:
-            record = self.reader.get_change_request(change_request_id)
-            self._request_env[change_request_id] = record.environment_id if record else None
-        return self._request_env[change_request_id]
+def _flag_key(access: Access, resource_id: str | None, resource_key: str | None) -> str | None:
+    """The flag key to filter by: `resource_id` is PostHog's flag id (a flag key is still
+    taken there, for older clients); `resource_key` the key. Both must name the same flag."""
+    keys = set()
+    if resource_key is not None:
+        keys.add(resource_key)
+    if resource_id is not None:
+        if resource_id.isascii() and resource_id.isdigit():
+            found = (
+                access.reader.get_flag_by_id(access.env.id, int(resource_id))
+                if int(resource_id) <= INT32
+                else None
+            )
+            keys.add(found.flag.key if found else NO_FLAG)
+        else:
+            keys.add(resource_id)
+    if len(keys) > 1:
+        return NO_FLAG
+    return next(iter(keys), None)
 
 
-def events_page(scope: EventScope, offset: int, limit: int) -> tuple[list[AuditRecord], bool]:
-    """One page of the events `scope` shows, newest first, and whether more follow."""
-    found: list[AuditRecord] = []
-    skip, scanned = offset, 0
-    while len(found) <= limit:
-        _count, batch = scope.reader.list_audit(EVENT_BATCH, scanned)
-        scanned += len(batch)
-        for event in batch:
-            if not scope.shows(event):
-                continue
-            if skip:
-                skip -= 1
-            else:
-                found.append(event)
-        if len(batch) < EVENT_BATCH:
-            break
-    return found[:limit], len(found) > limit
-
-
-def _policy(ctx: ApiContext, access: Access, policy: PolicyRecord, directory: Directory) -> dict[str, Any]:
-    """A policy as the caller may see it: the environments it matches, less those the caller
-    may not read (their keys would tell that they exist)."""
-    body = posthog.policy_object(policy, directory)
-    match = body["match"]
+def caller_policies(
+    ctx: ApiContext, access: Access, policy: PolicyRecord, directory: Directory
+) -> list[dict[str, Any]]:
+    """A policy's objects (one per action) as the caller may see them: the environments it
+    matches, less those the caller may not read (their keys would tell that they exist)."""
+    bodies = posthog.policy_objects(policy, directory)
+    match = policy.spec.get("match") or {}
     if access.caller.environment_ids is None or not isinstance(match.get("environments"), list):
-        return body
+        return bodies
     envs = ctx.gate.environments(access.snapshot, access.version).by_key
     readable = [k for k in match["environments"] if k in envs and access.caller.may_read(envs[k].id)]
-    return {**body, "match": {**match, "environments": readable}}
-
-
-def newest_first(
-    request: Request,
-    ctx: ApiContext,
-    items: list[T],
-    key: Callable[[T], Any],
-    shape: Callable[[T], dict[str, Any]],
-    *,
-    offset: int,
-    limit: int,
-) -> dict[str, Any]:
-    """One page of `items`, newest (greatest `key`) first, each shaped, as PostHog lists them."""
-    items = sorted(items, key=key, reverse=True)
-    results = [shape(item) for item in items[offset : offset + limit]]
-    return page(request, ctx.settings, count=len(items), offset=offset, limit=limit, results=results)
+    return [{**body, "match": {**match, "environments": readable}} for body in bodies]
 
 
 def router(ctx: ApiContext, prefix: str) -> APIRouter:
     """The routes under `prefix`; built once per prefix so each route knows its full path
     (the metrics label requests by it)."""
     api = APIRouter(prefix=prefix)
-    _approval_routes(api, ctx)
-    _other_routes(api, ctx)
+    _policy_routes(api, ctx)
+    _change_request_routes(api, ctx)
+    flagroutes.add_routes(api, ctx)
+    events.add_routes(api, ctx)
     return api
 
 
-def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
+def _policy_routes(api: APIRouter, ctx: ApiContext) -> None:
     gate = ctx.gate
+
+    def in_force(access: Access) -> list[dict[str, Any]]:
+        """Every policy object that can govern this environment."""
+        directory = ctx.members(access)
+        return [
+            body
+            for p in access.reader.list_policies()
+            if posthog.policy_applies_to(p, access.env.key)
+            for body in caller_policies(ctx, access, p, directory)
+        ]
 
     @api.get(
         "/{project_id}/approval_policies/",
@@ -168,26 +120,33 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
         tags=["approvals"],
     )
     def list_approval_policies(
+        *,
         request: Request,
         project_id: ProjectId,
         credentials: Credentials,
+        action_key: TextFilter = None,
+        enabled: BoolFilter = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Response:
-        """Approval policies in force that can govern this environment, newest first."""
+        """Approval policies in force that can govern this environment, newest first, one per
+        action; `action_key` and `enabled` filter them."""
+        wanted = truth(enabled)
         with gate.open(credentials, APPROVALS_READ, project_id=project_id) as access:
 
             def render() -> dict[str, Any]:
-                policies = [
-                    p for p in access.reader.list_policies() if posthog.policy_applies_to(p, access.env.key)
+                bodies = [
+                    b
+                    for b in in_force(access)
+                    if (action_key is None or b["action_key"] == action_key)
+                    and (wanted is None or b["enabled"] == wanted)
                 ]
-                directory = ctx.members(access)
                 return newest_first(
                     request,
                     ctx,
-                    policies,
-                    lambda p: (p.created_at, p.id),
-                    lambda p: _policy(ctx, access, p, directory),
+                    bodies,
+                    lambda b: (b["created_at"], b["name"], b["action_key"]),
+                    lambda b: b,
                     offset=offset,
                     limit=limit,
                 )
@@ -203,12 +162,20 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
     def get_approval_policy(
         request: Request, project_id: ProjectId, policy_id: str, credentials: Credentials
     ) -> Response:
-        """One approval policy by id."""
+        """One approval policy object by id."""
         with gate.open(credentials, APPROVALS_READ, project_id=project_id) as access:
-            policy = access.reader.get_policy(policy_id) if is_uuid(policy_id) else None
-            if policy is None or not posthog.policy_applies_to(policy, access.env.key):
-                raise ApiError(404, f"no approval policy {policy_id} in environment {project_id}")
-            return ctx.respond(access, request, lambda: _policy(ctx, access, policy, ctx.members(access)))
+
+            def render() -> dict[str, Any]:
+                found = [b for b in in_force(access) if b["id"] == policy_id] if is_uuid(policy_id) else []
+                if not found:
+                    raise ApiError(404, f"no approval policy {policy_id} in environment {access.env.id}")
+                return found[0]
+
+            return ctx.respond(access, request, render)
+
+
+def _change_request_routes(api: APIRouter, ctx: ApiContext) -> None:
+    gate = ctx.gate
 
     # Like every handler that reads the store, a plain `def` run in a worker thread: a hung
     # database then holds one thread, never the event loop.
@@ -226,6 +193,7 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
         action_key: TextFilter = None,
         requester: TextFilter = None,
         resource_id: TextFilter = None,
+        resource_key: TextFilter = None,
         resource_type: TextFilter = None,
         state: Annotated[
             str | None,
@@ -236,7 +204,8 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Response:
-        """Change requests of this environment, newest first, with PostHog's filters."""
+        """Change requests of this environment, newest first, with PostHog's filters
+        (`resource_id` is the flag id) and `resource_key` (the flag key)."""
         states = parse_states(state)
         with gate.open(credentials, APPROVALS_READ, project_id=project_id) as access:
 
@@ -244,16 +213,17 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
                 filters = ChangeRequestFilter(
                     action_key=action_key,
                     requester=_requester(access, ctx, requester),
-                    resource_id=resource_id,
+                    resource_id=_flag_key(access, resource_id, resource_key),
                     resource_type=resource_type,
                     states=states,
-                    environment_id=project_id,
+                    environment_id=access.env.id,
                     limit=limit,
                     offset=offset,
                 )
                 count, rows = access.reader.list_change_requests(filters)
                 directory, login = ctx.members(access), access.caller.login
-                results = [posthog.change_request_object(cr, directory, login) for cr in rows]
+                flag_ids = flag_ids_of(access, [cr.resource_id for cr in rows])
+                results = [posthog.change_request_object(cr, directory, login, flag_ids) for cr in rows]
                 return page(request, ctx.settings, count=count, offset=offset, limit=limit, results=results)
 
             return ctx.respond(access, request, render)
@@ -276,96 +246,17 @@ def _approval_routes(api: APIRouter, ctx: ApiContext) -> None:
                     if is_uuid(change_request_id)
                     else None
                 )
-                if cr is None or cr.environment_id != project_id:
-                    raise ApiError(404, f"no change request {change_request_id} in environment {project_id}")
-                return posthog.change_request_object(cr, ctx.members(access), access.caller.login)
-
-            return ctx.respond(access, request, render)
-
-
-def _other_routes(api: APIRouter, ctx: ApiContext) -> None:
-    gate = ctx.gate
-
-    @api.get(
-        "/{project_id}/feature_flags/",
-        response_model=models.Page[models.FeatureFlag],
-        responses=READ_ERRORS,
-        tags=["flags"],
-    )
-    def list_feature_flags(
-        request: Request,
-        project_id: ProjectId,
-        credentials: Credentials,
-        limit: Limit = 100,
-        offset: Offset = 0,
-    ) -> Response:
-        """The environment's flags (soft-deleted ones included, marked `deleted`), newest first."""
-        with gate.open(credentials, FEATURE_FLAG_READ, project_id=project_id) as access:
-
-            def render() -> dict[str, Any]:
-                return newest_first(
-                    request,
-                    ctx,
-                    access.reader.list_flags(project_id),
-                    lambda f: (f.created_at, f.flag.id),
-                    posthog.flag_object,
-                    offset=offset,
-                    limit=limit,
+                if cr is None or cr.environment_id != access.env.id:
+                    raise ApiError(
+                        404, f"no change request {change_request_id} in environment {access.env.id}"
+                    )
+                return posthog.change_request_object(
+                    cr, ctx.members(access), access.caller.login, flag_ids_of(access, [cr.resource_id])
                 )
 
             return ctx.respond(access, request, render)
 
-    @api.get(
-        "/{project_id}/feature_flags/{flag_id}/",
-        response_model=models.FeatureFlag,
-        responses=READ_ERRORS,
-        tags=["flags"],
-    )
-    def get_feature_flag(
-        request: Request, project_id: ProjectId, flag_id: str, credentials: Credentials
-    ) -> Response:
-        """One flag by its numeric id."""
-        with gate.open(credentials, FEATURE_FLAG_READ, project_id=project_id) as access:
-            known = flag_id.isascii() and flag_id.isdigit() and int(flag_id) <= INT32
-            record = access.reader.get_flag_by_id(project_id, int(flag_id)) if known else None
-            if record is None:
-                raise ApiError(404, f"no feature flag {flag_id} in environment {project_id}")
-            return ctx.respond(access, request, lambda: posthog.flag_object(record))
 
-    @api.get(
-        "/{project_id}/explicit_members/",
-        response_model=list[models.ExplicitMember],
-        responses=READ_ERRORS,
-        tags=["members"],
-    )
-    def list_explicit_members(request: Request, project_id: ProjectId, credentials: Credentials) -> Response:
-        """Every current member of members.yaml (PostHog answers this list unpaginated)."""
-        with gate.open(credentials, ORGANIZATION_MEMBER_READ, project_id=project_id) as access:
-            return ctx.respond(
-                access, request, lambda: [posthog.member_object(m) for m in ctx.members(access).current]
-            )
-
-    @api.get("/{project_id}/events/", response_model=models.EventPage, responses=READ_ERRORS, tags=["audit"])
-    def list_events(
-        request: Request,
-        project_id: ProjectId,
-        credentials: Credentials,
-        limit: Limit = 100,
-        offset: Offset = 0,
-    ) -> Response:
-        """The audit trail as events, newest first: this environment's, and project-wide ones for a
-        token not restricted to environments."""
-        with gate.open(credentials, ACTIVITY_LOG_READ, project_id=project_id) as access:
-
-            def render() -> dict[str, Any]:
-                events, more = events_page(
-                    EventScope(access.reader, access.env, access.caller), offset, limit
-                )
-                following, preceding = links(request, ctx.settings, offset=offset, limit=limit, more=more)
-                return {
-                    "next": following,
-                    "previous": preceding,
-                    "results": [posthog.event_object(e) for e in events],
-                }
-
-            return ctx.respond(access, request, render)
+def flag_ids_of(access: Access, keys: list[str]) -> dict[str, int]:
+    """The ids of the environment's flags `keys` (what a change request's `resource_id` shows)."""
+    return access.reader.flag_ids(access.env.id, sorted(set(keys)))

@@ -9,15 +9,18 @@ modules.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.api.directory import Directory, iso, user_object
 from reconciler.model.durations import parse_duration
+from reconciler.model.flags import FlagFilters
 from reconciler.store import (
     AuditRecord,
     ChangeRequestRecord,
     FlagRecord,
+    FlagVersionRecord,
     MemberRecord,
     PolicyRecord,
     VoteRecord,
@@ -26,6 +29,10 @@ from reconciler.store import (
 
 # PostHog versions the shape of an action's intent; ours has had one shape.
 ACTION_VERSION = 1
+# PostHog's `expires_after` default, for a change no policy governs.
+DEFAULT_EXPIRY = timedelta(days=14)
+# PostHog's explicit team membership levels.
+PROJECT_MEMBER, PROJECT_ADMIN = 1, 8
 
 
 def drf_duration(text: str) -> str:
@@ -48,24 +55,29 @@ def _drf(span: timedelta) -> str:
 # --- approval policies --------------------------------------------------------------------
 
 
-def policy_object(policy: PolicyRecord, directory: Directory) -> dict[str, Any]:
+def policy_objects(policy: PolicyRecord, directory: Directory) -> list[dict[str, Any]]:
+    """PostHog's policy objects for one policy document: one per action it governs."""
+    return [policy_object(policy, directory, ident, action) for ident, action in policy.per_action()]
+
+
+def policy_object(policy: PolicyRecord, directory: Directory, ident: str, action: str) -> dict[str, Any]:
     spec = policy.spec
     config = spec.get("approver_config") or {}
-    users = [directory.member(login) for login in config.get("users", [])]
     return {
-        "id": policy.id,
-        "action_key": policy.action_key,
-        "conditions": spec.get("conditions"),
+        "id": ident,
+        "action_key": action,
+        # PostHog keeps `{}` for "no condition" (its engine reads an empty rule as "always").
+        "conditions": spec.get("conditions") or {},
         "approver_config": {
             "quorum": config.get("quorum", 1),
-            "users": [m.id for m in users if m is not None],
+            "users": member_ids(directory, config.get("users", [])),
             "roles": [directory.role_id(r) for r in config.get("roles", [])],
             "user_logins": list(config.get("users", [])),
             "role_names": list(config.get("roles", [])),
         },
         "allow_self_approve": bool(spec.get("allow_self_approve", False)),
         "bypass_org_membership_levels": [
-            str(level) for level in spec.get("bypass_org_membership_levels", [])
+            int(level) for level in spec.get("bypass_org_membership_levels", [])
         ],
         "bypass_roles": [directory.role_id(r) for r in spec.get("bypass_roles", [])],
         "expires_after": drf_duration(str(spec.get("expires_after", "14d"))),
@@ -79,6 +91,41 @@ def policy_object(policy: PolicyRecord, directory: Directory) -> dict[str, Any]:
         "match": spec.get("match") or {},
         "commit": policy.commit,
     }
+
+
+def member_ids(directory: Directory, logins: list[str]) -> list[int]:
+    """PostHog names approvers by user id; logins that are nobody's are left out."""
+    found = (directory.member(login) for login in logins)
+    return [m.id for m in found if m is not None]
+
+
+def policy_snapshot(stored: Any, directory: Directory) -> dict[str, Any]:
+    """PostHog's flat `policy_snapshot` (users and roles by id) of the first governing policy;
+    `{}` for a change no policy governs. Every governing policy is in `governing_policies`."""
+    policies = governing_policies(stored)
+    if not policies:
+        return {}
+    first = policies[0]
+    return {
+        "quorum": first.get("quorum", 1),
+        "users": member_ids(directory, list(first.get("users", []))),
+        "roles": [directory.role_id(r) for r in first.get("roles", [])],
+        "allow_self_approve": bool(first.get("allow_self_approve", False)),
+        "conditions": first.get("conditions") or {},
+        "bypass_org_membership_levels": [int(v) for v in first.get("bypass_org_membership_levels", [])],
+        "bypass_roles": [directory.role_id(r) for r in first.get("bypass_roles", [])],
+    }
+
+
+def governing_policies(stored: Any) -> list[dict[str, Any]]:
+    """Every governing policy as recorded (names, logins, role names), oldest records included:
+    those hold one policy's fields at the top level and no `policies` list."""
+    if not isinstance(stored, dict) or not stored:
+        return []
+    listed = stored.get("policies")
+    if isinstance(listed, list):
+        return [p for p in listed if isinstance(p, dict)]
+    return [stored]
 
 
 def policy_applies_to(policy: PolicyRecord, environment_key: str) -> bool:
@@ -129,18 +176,23 @@ def pull_request_object(cr: ChangeRequestRecord) -> dict[str, Any] | None:
     return {"number": cr.pull_request_number, "url": cr.pull_request_url}
 
 
-def change_request_object(cr: ChangeRequestRecord, directory: Directory, login: str | None) -> dict[str, Any]:
+def change_request_object(
+    cr: ChangeRequestRecord, directory: Directory, login: str | None, flag_ids: Mapping[str, int]
+) -> dict[str, Any]:
+    """PostHog's change request. `resource_id` is the flag's id (as text, as PostHog keeps it),
+    null while a flag to be created does not exist; `resource_key` is the flag key."""
     requester = directory.member(cr.created_by_uuid) or directory.member(cr.created_by_login)
     applier = directory.member(cr.applied_by_uuid) or directory.member(cr.applied_by_login)
+    flag_id = resource_flag_id(cr, flag_ids)
     return {
         "id": cr.id,
         "action_key": cr.action_key,
         "action_version": ACTION_VERSION,
         "resource_type": cr.resource_type,
-        "resource_id": cr.resource_id,
+        "resource_id": None if flag_id is None else str(flag_id),
         "intent": cr.intent,
         "intent_display": cr.intent_display,
-        "policy_snapshot": cr.policy_snapshot,
+        "policy_snapshot": policy_snapshot(cr.policy_snapshot, directory),
         "validation_status": cr.validation_status,
         "validation_errors": cr.validation_errors,
         "validated_at": iso(cr.validated_at),
@@ -149,7 +201,7 @@ def change_request_object(cr: ChangeRequestRecord, directory: Directory, login: 
         "applied_by": None if applier is None else user_object(applier),
         "created_at": iso(cr.created_at),
         "updated_at": iso(cr.updated_at),
-        "expires_at": iso(cr.expires_at),
+        "expires_at": iso(expires_at(cr)),
         "applied_at": iso(cr.applied_at),
         # PostHog's apply_error is a text field: empty when nothing failed.
         "apply_error": cr.apply_error or "",
@@ -160,6 +212,8 @@ def change_request_object(cr: ChangeRequestRecord, directory: Directory, login: 
         "can_cancel": False,
         "is_requester": _same_person(directory, cr.created_by_login, cr.created_by_uuid, login),
         "user_decision": user_decision(cr, directory, login),
+        "resource_key": cr.resource_id,
+        "governing_policies": governing_policies(cr.policy_snapshot),
         "name": cr.name,
         "description": cr.description,
         "file": cr.file,
@@ -174,10 +228,29 @@ def change_request_object(cr: ChangeRequestRecord, directory: Directory, login: 
     }
 
 
+def resource_flag_id(cr: ChangeRequestRecord, flag_ids: Mapping[str, int]) -> int | None:
+    """The id of the flag the change request is about: the one it produced, else the flag of
+    that key in its environment now; None when no such flag exists (yet)."""
+    produced = cr.result_data.get("resource_id") if isinstance(cr.result_data, dict) else None
+    if isinstance(produced, int) and not isinstance(produced, bool):
+        return produced
+    return flag_ids.get(cr.resource_id)
+
+
+def expires_at(cr: ChangeRequestRecord) -> datetime:
+    """When the request expires: as its governing policies set it, else PostHog's default of
+    14 days after its creation (a change no policy governs)."""
+    return cr.expires_at or cr.created_at + DEFAULT_EXPIRY
+
+
 # --- flags, members, events ---------------------------------------------------------------
 
 
-def flag_object(record: FlagRecord) -> dict[str, Any]:
+def flag_object(
+    record: FlagRecord, directory: Directory, people: tuple[str | None, str | None]
+) -> dict[str, Any]:
+    """PostHog's feature flag; `people` are the members (uuid or login) who requested the change
+    that created it and the one that made its current version."""
     flag = record.flag
     groups = flag.filters.groups
     simple = len(groups) == 1 and not groups[0].properties and flag.filters.multivariate is None
@@ -185,14 +258,15 @@ def flag_object(record: FlagRecord) -> dict[str, Any]:
         "id": flag.id,
         "name": flag.name,
         "key": flag.key,
-        "filters": flag.filters.model_dump(mode="json"),
+        "filters": filters_object(flag.filters),
         "deleted": flag.deleted,
         "active": flag.active,
-        "created_by": None,
+        "created_by": directory.user(people[0]),
         "created_at": iso(record.created_at),
         "updated_at": iso(record.updated_at),
+        "last_modified_by": directory.user(people[1]),
         "is_simple_flag": simple,
-        "rollout_percentage": groups[0].rollout_percentage if simple else None,
+        "rollout_percentage": number(groups[0].rollout_percentage) if simple else None,
         "ensure_experience_continuity": flag.ensure_experience_continuity,
         "tags": list(flag.tags),
         "version": flag.version,
@@ -203,22 +277,91 @@ def flag_object(record: FlagRecord) -> dict[str, Any]:
     }
 
 
+def flag_version_object(
+    version: FlagVersionRecord, cr: ChangeRequestRecord | None, directory: Directory
+) -> dict[str, Any]:
+    """One version of a flag with what made it: the change request (its people, approvals and
+    pull request) and the commit; `change_request` is null for a version no request made."""
+    flag = version.flag
+    return {
+        "version": flag.version,
+        "created_at": iso(version.created_at),
+        "commit": version.commit,
+        "flag": {
+            "id": flag.id,
+            "key": flag.key,
+            "name": flag.name,
+            "active": flag.active,
+            "deleted": flag.deleted,
+            "filters": filters_object(flag.filters),
+            "ensure_experience_continuity": flag.ensure_experience_continuity,
+            "tags": list(flag.tags),
+        },
+        "change_request": None if cr is None else _made_by(cr, directory),
+    }
+
+
+def _made_by(cr: ChangeRequestRecord, directory: Directory) -> dict[str, Any]:
+    requester = directory.member(cr.created_by_uuid) or directory.member(cr.created_by_login)
+    applier = directory.member(cr.applied_by_uuid) or directory.member(cr.applied_by_login)
+    return {
+        "id": cr.id,
+        "name": cr.name,
+        "file": cr.file,
+        "action_key": cr.action_key,
+        "state": cr.state,
+        "intent_display": cr.intent_display,
+        "created_by": None if requester is None else user_object(requester),
+        "applied_by": None if applier is None else user_object(applier),
+        "applied_at": iso(cr.applied_at),
+        "commit": cr.commit,
+        "pull_request": pull_request_object(cr),
+        "approvals": [approval_object(cr.id, v, directory) for v in cr.votes],
+        "bypass": cr.bypass,
+    }
+
+
+def filters_object(filters: FlagFilters) -> dict[str, Any]:
+    """A flag's `filters` with whole rollout percentages as integers, as PostHog writes them."""
+    body: dict[str, Any] = filters.model_dump(mode="json")
+    for group in body.get("groups") or []:
+        group["rollout_percentage"] = number(group.get("rollout_percentage"))
+    for variant in (body.get("multivariate") or {}).get("variants") or []:
+        variant["rollout_percentage"] = number(variant.get("rollout_percentage"))
+    return body
+
+
+def number(value: float | None) -> int | float | None:
+    """A whole number as an integer (`100`, not `100.0`), as PostHog's JSON writes it."""
+    if value is None or isinstance(value, int):
+        return value
+    return int(value) if value.is_integer() else value
+
+
 def member_object(member: MemberRecord) -> dict[str, Any]:
-    """PostHog's explicit member: a membership with its level and the user."""
+    """PostHog's explicit project member. Its `level` is a project level (1 member, 8 admin),
+    `parent_level` the organization level (1, 8, 15) and `effective_level` the higher of the two,
+    as PostHog computes them: organization admins and owners are project admins."""
+    level = PROJECT_ADMIN if member.level >= PROJECT_ADMIN else PROJECT_MEMBER
     return {
         "id": stable_uuid("membership", member.uuid),
-        "level": member.level,
+        "level": level,
         "parent_level": member.level,
         "parent_membership_id": stable_uuid("organization_membership", member.uuid),
         "joined_at": iso(member.joined_at),
         "updated_at": iso(member.updated_at),
         "user": user_object(member),
         "user_uuid": member.uuid,
-        "effective_level": member.level,
+        "effective_level": max(level, member.level),
         "roles": list(member.roles),
         "file": member.file,
         "commit": member.commit,
     }
+
+
+def distinct_id(event: AuditRecord) -> str:
+    """Who the event is from: the member's login, or `reconciler` for what the pass did itself."""
+    return event.actor or "reconciler"
 
 
 def event_object(event: AuditRecord) -> dict[str, Any]:
@@ -234,7 +377,7 @@ def event_object(event: AuditRecord) -> dict[str, Any]:
     }
     return {
         "id": str(event.id),
-        "distinct_id": event.actor or "reconciler",
+        "distinct_id": distinct_id(event),
         "properties": json.dumps(properties, sort_keys=True, default=str),
         "event": event.verb,
         "timestamp": iso(event.created_at),

@@ -69,7 +69,7 @@ class Definitions:
 
 
 class DefinitionsCache:
-    """The rendered definitions of each environment, valid while its flags version holds."""
+    """The rendered definitions of each environment, valid while its flags version and group types hold."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -83,7 +83,8 @@ class DefinitionsCache:
 
     def get(self, access: Access, environment: EnvironmentRecord, store_version: int) -> Definitions:
         """The definitions as of `store_version`: while the store has not changed, no query at
-        all; after a write elsewhere, one counter read; only a flag change rebuilds the body."""
+        all; after a write elsewhere, one counter read; only a flag or group-type change rebuilds
+        the body."""
         entry = self._entries.get(environment.id)
         if entry is not None and entry.store_version == store_version:
             return entry

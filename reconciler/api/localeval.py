@@ -1,8 +1,13 @@
 """PostHog SDK local evaluation: `/flags/definitions` and `/api/feature_flag/local_evaluation`.
 
 SDKs poll these every few seconds with `If-None-Match`, so the body is built once per flags
-version of the environment (`flags_version`) and kept with its ETag; a poll that finds
-nothing new is answered 304 from the caches (see `auth.Gate`), usually without any query.
+version of the environment (`flags_version`) and group types, and kept with its ETag; a poll
+that finds nothing new is answered 304 from the caches (see `auth.Gate`), usually without any
+query.
+
+The body is PostHog's: `group_type_mapping` names the environment's group types (from
+`reconciler.yaml`), and each payload in `filters.payloads` is JSON text, as PostHog stores and
+serves it, so the SDKs decode it into the same value `/flags` answers.
 """
 
 from __future__ import annotations
@@ -31,15 +36,22 @@ ProjectToken = Annotated[
 ]
 
 
+def payload_text(value: Any) -> str:
+    """A payload as PostHog keeps it: JSON text (a string payload is quoted, `"hi"`)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def local_flag(record: FlagRecord) -> dict[str, Any]:
     """One flag as PostHog's local-evaluation payload lists it."""
     flag = record.flag
+    filters = flag.filters.model_dump(mode="json")
+    filters["payloads"] = {k: payload_text(v) for k, v in filters["payloads"].items()}
     return {
         "id": flag.id,
         "team_id": record.environment_id,
         "name": flag.name,
         "key": flag.key,
-        "filters": flag.filters.model_dump(mode="json"),
+        "filters": filters,
         "deleted": flag.deleted,
         "active": flag.active,
         "ensure_experience_continuity": flag.ensure_experience_continuity,
@@ -51,12 +63,13 @@ def local_flag(record: FlagRecord) -> dict[str, Any]:
 class Definitions:
     store_version: int
     flags_version: int
+    group_types: dict[str, str]
     etag: str
     body: bytes
 
 
 class DefinitionsCache:
-    """The rendered definitions of each environment, valid while its flags version holds."""
+    """The rendered definitions of each environment, valid while its flags version and group types hold."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -70,13 +83,18 @@ class DefinitionsCache:
 
     def get(self, access: Access, environment: EnvironmentRecord, store_version: int) -> Definitions:
         """The definitions as of `store_version`: while the store has not changed, no query at
-        all; after a write elsewhere, one counter read; only a flag change rebuilds the body."""
+        all; after a write elsewhere, one counter read; only a flag or group-type change rebuilds
+        the body."""
         entry = self._entries.get(environment.id)
         if entry is not None and entry.store_version == store_version:
             return entry
         flags_version = access.reader.flags_version(environment.id)
-        if entry is not None and entry.flags_version == flags_version:
-            entry = Definitions(store_version, flags_version, entry.etag, entry.body)
+        if (
+            entry is not None
+            and entry.flags_version == flags_version
+            and entry.group_types == environment.group_types
+        ):
+            entry = Definitions(store_version, flags_version, entry.group_types, entry.etag, entry.body)
         else:
             entry = self._build(access.reader, environment, store_version, flags_version)
         with self._lock:
@@ -89,15 +107,15 @@ class DefinitionsCache:
         self, reader: Reader, environment: EnvironmentRecord, store_version: int, flags_version: int
     ) -> Definitions:
         flags = reader.list_flags(environment.id, include_deleted=False)
-        body = {"flags": [local_flag(f) for f in flags], "group_type_mapping": {}, "cohorts": {}}
+        group_types = dict(environment.group_types)
+        body = {"flags": [local_flag(f) for f in flags], "group_type_mapping": group_types, "cohorts": {}}
         content = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
         with self._lock:
             self.builds += 1
         # A hash of the body, not a version number: replicas agree on it, and a rebuilt
         # store with the same flags keeps clients' caches valid.
-        return Definitions(
-            store_version, flags_version, f'"{hashlib.sha256(content).hexdigest()[:32]}"', content
-        )
+        etag = f'"{hashlib.sha256(content).hexdigest()[:32]}"'
+        return Definitions(store_version, flags_version, group_types, etag, content)
 
 
 def etag_matches(header: str | None, etag: str) -> bool:

@@ -6,10 +6,11 @@ The environment is the one whose public `api_token` the body (`token`, `api_key`
 query (`token`) names, exactly as PostHog finds the project: no bearer token is needed, and
 an unknown key is answered 401 with PostHog's body, which both server SDKs report.
 
-Answers come from `reconciler.evaluation` over an `Evaluator` built once per environment
-and flags version (`EvaluatorCache`), so a request costs the evaluation itself; the store is
-asked only for the (cached) version. Response shapes by version, as PostHog's flags service
-writes them:
+Answers come from `reconciler.evaluation` over an `Evaluator` built once per environment,
+flags version and group types (`EvaluatorCache`; group flags evaluate with the request's
+`groups` and `group_properties` for the types `reconciler.yaml` names), so a request costs
+the evaluation itself; the store is asked only for the (cached) version. Response shapes by
+version, as PostHog's flags service writes them:
 
 - `/flags` `v` 2 or more, `/decide` `v` 4 or more: `{flags: {key: {key, enabled, variant,
   reason, metadata}}, errorsWhileComputingFlags, requestId}`;
@@ -79,11 +80,12 @@ CONFIG = {
 class _Entry:
     store_version: int
     flags_version: int
+    group_types: dict[str, str]
     evaluator: Evaluator
 
 
 class EvaluatorCache:
-    """One `Evaluator` per environment, valid while its flags version holds."""
+    """One `Evaluator` per environment, valid while its flags version and group types hold."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -95,11 +97,12 @@ class EvaluatorCache:
         if entry is not None and entry.store_version == store_version:
             return entry.evaluator
         flags_version = snapshot.reader.flags_version(environment.id)
-        if entry is not None and entry.flags_version == flags_version:
-            entry = _Entry(store_version, flags_version, entry.evaluator)
+        group_types = environment.group_types
+        if entry is not None and entry.flags_version == flags_version and entry.group_types == group_types:
+            entry = _Entry(store_version, flags_version, entry.group_types, entry.evaluator)
         else:
             flags = [r.flag for r in snapshot.reader.list_flags(environment.id, include_deleted=False)]
-            entry = _Entry(store_version, flags_version, Evaluator(flags))
+            entry = _Entry(store_version, flags_version, dict(group_types), Evaluator(flags, group_types))
             with self._lock:
                 self.builds += 1
         with self._lock:

@@ -95,7 +95,12 @@ class Regime:
         )
 
     def environment_records(self) -> list[EnvironmentRecord]:
-        return [EnvironmentRecord(e.id, e.key, e.name, e.api_token) for e in self.project.spec.environments]
+        # Group types are the project's, as in PostHog: every environment serves the same mapping.
+        group_types = self.project.spec.group_type_mapping
+        return [
+            EnvironmentRecord(e.id, e.key, e.name, e.api_token, dict(group_types))
+            for e in self.project.spec.environments
+        ]
 
 
 def stored_project(position: Position) -> Project | None:

@@ -65,6 +65,31 @@ class Environment(Closed):
     )
 
 
+# PostHog numbers a project's group types 0 to 4: at most five per project.
+MAX_GROUP_TYPE_INDEX = 4
+GROUP_TYPE_NAME_PATTERN = r"^[A-Za-z0-9_$][A-Za-z0-9_$.:-]{0,99}$"
+
+
+class GroupType(Closed):
+    """A PostHog group type: the name the SDKs send in `groups` for the index flags refer to."""
+
+    index: int = Field(
+        ge=0,
+        le=MAX_GROUP_TYPE_INDEX,
+        description=(
+            "PostHog's group type index (0 to 4), which flags name in `aggregation_group_type_index`"
+            " and group property filters in `group_type_index`."
+        ),
+    )
+    name: str = Field(
+        pattern=GROUP_TYPE_NAME_PATTERN,
+        description=(
+            "The group type's name as applications send it in `groups`, e.g. `company` or"
+            " `organization` (`posthog.capture(..., groups={'company': 'acme'})`)."
+        ),
+    )
+
+
 class GitHubSettings(Closed):
     """Where the policy repository lives on GitHub."""
 
@@ -137,6 +162,14 @@ class ProjectSpec(Closed):
         description="Messages to a chat webhook when changes apply or fail, rule changes are rejected,"
         " and pull requests' changes become ready or blocked.",
     )
+    group_types: list[GroupType] = Field(
+        default_factory=list,
+        max_length=MAX_GROUP_TYPE_INDEX + 1,
+        description=(
+            "PostHog group types (index → name), shared by every environment as PostHog shares them"
+            " between the environments of a project. Group flags evaluate only for the types named here."
+        ),
+    )
 
     @field_validator("environments")
     @classmethod
@@ -159,6 +192,29 @@ class ProjectSpec(Closed):
                     f"each environment needs its own {label}"
                 )
         return environments
+
+    @field_validator("group_types")
+    @classmethod
+    def _unique_group_types(cls, group_types: list[GroupType]) -> list[GroupType]:
+        # An index with two names would make a flag's group depend on the order of entries; a
+        # name with two indices would make one group answer for two types' flags.
+        for label, values in (
+            ("index", [str(g.index) for g in group_types]),
+            ("name", [g.name for g in group_types]),
+        ):
+            twice = [v for v, n in Counter(values).items() if n > 1]
+            if twice:
+                where = [str(i) for i, v in enumerate(values) if v == twice[0]]
+                raise ValueError(
+                    f"group type {label} {twice[0]!r} is used twice (entries {' and '.join(where)}): "
+                    f"each group type needs its own {label}"
+                )
+        return group_types
+
+    @property
+    def group_type_mapping(self) -> dict[str, str]:
+        """PostHog's `group_type_mapping`: index (as text) → name."""
+        return {str(g.index): g.name for g in sorted(self.group_types, key=lambda g: g.index)}
 
 
 class Project(Closed):

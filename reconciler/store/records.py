@@ -53,12 +53,14 @@ def role_uuid(name: str) -> str:
 
 @dataclass(frozen=True)
 class EnvironmentRecord:
-    """An environment of `reconciler.yaml`; `api_token` is the public project key SDKs send."""
+    """An environment of `reconciler.yaml`; `api_token` is the public project key SDKs send,
+    `group_types` PostHog's `group_type_mapping` (index as text → group type name)."""
 
     id: int
     key: str
     name: str
     api_token: str
+    group_types: dict[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)

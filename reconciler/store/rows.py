@@ -49,7 +49,9 @@ def flag_version_record(row: sa.Row[Any]) -> FlagVersionRecord:
 
 
 def environment_record(row: sa.Row[Any]) -> EnvironmentRecord:
-    return EnvironmentRecord(id=row.id, key=row.key, name=row.name, api_token=row.api_token)
+    return EnvironmentRecord(
+        id=row.id, key=row.key, name=row.name, api_token=row.api_token, group_types=row.group_types or {}
+    )
 
 
 def policy_record(row: sa.Row[Any]) -> PolicyRecord:

@@ -64,6 +64,7 @@ environments = sa.Table(
     _req("key", sa.String(100), unique=True),
     _req("name", sa.Text),
     _req("api_token", sa.String(200), index=True),
+    _col("group_types", JSON_OR_NULL),
 )
 
 flags = sa.Table(

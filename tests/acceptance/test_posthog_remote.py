@@ -8,11 +8,7 @@ posthog-node comes from npm (`.ci/run` installs it into `.ci/.tools`).
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
-import subprocess
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +22,7 @@ from reconciler.store import Store
 from tests.support.apiseed import PROD, at, seed
 from tests.support.flagsample import expected_answers, local_sdk, sample_contexts, sample_flags
 from tests.support.live import serve
-from tests.support.paths import ROOT
+from tests.support.nodesdk import NODE_SCRIPTS, run_node_script
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,8 +30,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-NODE_MODULES = ROOT / ".ci" / ".tools" / "node_modules"
-NODE_SCRIPT = ROOT / "tests" / "acceptance" / "node" / "posthog_remote.cjs"
+NODE_SCRIPT = NODE_SCRIPTS / "posthog_remote.cjs"
 KEY = "phc_production_key"
 CONTEXTS = sample_contexts(300, seed=56)
 
@@ -141,24 +136,8 @@ def test_posthog_python_by_default_gets_its_local_values_and_logs_nothing(
 
 
 def run_node(url: str, key: str, contexts: list[Context], capture: bool) -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None or not (NODE_MODULES / "posthog-node").is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail("posthog-node is not installed: .ci/run installs it with npm into .ci/.tools")
-        pytest.skip("posthog-node not installed (npm install --prefix .ci/.tools posthog-node)")
     request = {"host": url, "key": key, "contexts": [wire(c) for c in contexts], "capture": capture}
-    result = subprocess.run(
-        [node, str(NODE_SCRIPT)],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-    )
-    assert result.returncode == 0, result.stderr
-    output: dict[str, Any] = json.loads(result.stdout)
-    return output
+    return run_node_script(NODE_SCRIPT, request)
 
 
 @pytest.mark.slow

@@ -16,10 +16,13 @@ from typing import Any
 
 from posthog import Posthog
 
+from reconciler.api.localeval import payload_text
 from reconciler.evaluation import Context, Evaluator
 from reconciler.model.flags import Flag
 
 GROUP_TYPES = {"0": "company"}  # what the comparison tells both sides
+# Two named group types; flags of `sample_group_flags` also use index 2, which has no name.
+NAMED_GROUP_TYPES = {"0": "company", "1": "organization"}
 
 _OPERATOR_VALUES: dict[str, list[Any]] = {
     "exact": ["pro", "PRO", ["pro", "team"], "true", True, 42, 4.5, "", [], None],
@@ -111,10 +114,17 @@ def _filters(rng: random.Random, variants: list[str], cohorts: bool) -> dict[str
             "variants": [{"key": k, "rollout_percentage": p} for k, p in zip(variants, split, strict=True)]
         }
     keys = variants or ["true"]
-    filters["payloads"] = {k: {"arm": k, "n": i} for i, k in enumerate(keys) if rng.random() < 0.7}
+    filters["payloads"] = {k: _payload(rng, k, i) for i, k in enumerate(keys) if rng.random() < 0.7}
     if rng.random() < 0.1:
         filters["aggregation_group_type_index"] = 0
     return filters
+
+
+def _payload(rng: random.Random, key: str, number: int) -> Any:
+    """A payload of every JSON type PostHog allows: the SDKs must read each one as `/flags` does."""
+    return rng.choice(
+        [{"arm": key, "n": number}, f"plain {key}", "", number, 2.5, [key, number], True, "{not json"]
+    )
 
 
 def sample_flags(count: int, seed: int = 12, first_id: int = 1, *, cohorts: bool = True) -> list[Flag]:
@@ -139,6 +149,45 @@ def sample_flags(count: int, seed: int = 12, first_id: int = 1, *, cohorts: bool
     return flags
 
 
+def sample_group_flags(count: int, seed: int = 21, first_id: int = 1) -> list[Flag]:
+    """`count` group flags over group types 0 and 1 (named in `NAMED_GROUP_TYPES`) and 2 (not
+    named), whose filters are group properties of their own type."""
+    rng = random.Random(seed)
+    flags = []
+    for number in range(first_id, first_id + count):
+        variants = rng.choice([[], [], ["control", "test"], ["a", "b", "c"]])
+        filters = _filters(rng, variants, cohorts=False)
+        index = rng.choice([0, 0, 1, 1, 2])
+        filters["aggregation_group_type_index"] = index
+        for group in filters["groups"]:
+            for prop in group["properties"]:
+                if prop.get("type", "person") == "person":
+                    prop.update(type="group", group_type_index=index)
+        flag = {"id": number, "key": f"group-flag-{number}", "active": rng.random() < 0.9, "filters": filters}
+        flags.append(Flag.model_validate(flag))
+    return flags
+
+
+def sample_group_contexts(count: int, seed: int = 43) -> list[Context]:
+    """Callers in thousands of companies and organizations, sending some, all or none of their
+    groups' properties, sometimes a group of a type no environment names, keys as text or numbers."""
+    rng = random.Random(seed)
+    contexts = []
+    for number in range(count):
+        groups: dict[str, Any] = {}
+        group_properties: dict[str, dict[str, Any]] = {}
+        for name in ("company", "organization", "team"):
+            if rng.random() < 0.75:
+                groups[name] = rng.choice([f"{name}-{rng.randint(1, 5000)}", rng.randint(1, 5000)])
+                if rng.random() < 0.85:
+                    group_properties[name] = {
+                        k: rng.choice(v) for k, v in _PERSON_VALUES.items() if rng.random() < 0.7
+                    }
+        person = {k: rng.choice(v) for k, v in _PERSON_VALUES.items() if rng.random() < 0.3}
+        contexts.append(Context(f"user-{number}", person, groups, group_properties))
+    return contexts
+
+
 def sample_contexts(count: int, seed: int = 34) -> list[Context]:
     rng = random.Random(seed)
     contexts = []
@@ -160,10 +209,17 @@ def local_sdk(flags: Iterable[Flag], group_types: dict[str, str] | None = None) 
     `group_types` is the group type mapping it is told (default `GROUP_TYPES`)."""
     logging.getLogger("posthog").setLevel(logging.CRITICAL)  # it warns about every group-less call
     client = Posthog("phc_local", send=False, feature_flags_request_timeout_seconds=1)
-    client.feature_flags = [f.model_dump(mode="json") for f in flags if not f.deleted]
+    client.feature_flags = [definition(f) for f in flags if not f.deleted]
     client.group_type_mapping = GROUP_TYPES if group_types is None else group_types
     client.cohorts = {}
     return client
+
+
+def definition(flag: Flag) -> dict[str, Any]:
+    """`flag` as `/flags/definitions` lists it: payloads as JSON text, as PostHog serves them."""
+    data = flag.model_dump(mode="json")
+    data["filters"]["payloads"] = {k: payload_text(v) for k, v in data["filters"]["payloads"].items()}
+    return data
 
 
 def sdk_answer(client: Posthog, key: str, context: Context) -> tuple[bool | str, Any] | None:

@@ -2,9 +2,9 @@
 
 Who may see what is decided by the API's own gate (`Gate.open`): the same tokens, scopes and
 environment restrictions, answered as pages (403 names the scope, 404 is the same for an
-environment that does not exist and one the token may not read). A page's content is
-rendered at most once per store version and caller, like the API's answers; only the frame
-around it (who is signed in, the sign-out form's field) is rendered per request.
+environment that does not exist and one the token may not read). A page is rendered at most
+once per store version and caller, like the API's answers, and kept whole; per request only
+the browser's own sign-out form field is put in, and `fastpath` answers it before FastAPI.
 """
 
 from __future__ import annotations

@@ -114,7 +114,8 @@ def create_app(
     app.include_router(v1.router(ctx))
     app.include_router(ops.router(ctx, metrics, status_provider))
     app.include_router(webhook.router(ctx, on_webhook))
-    app.include_router(dashboard.router(ctx, status_provider, clock))
+    board = dashboard.Dashboard(ctx, status_provider, clock)
+    app.include_router(dashboard.router(board))
     readonly.install(app, PROJECT_PREFIXES, settings.write_hint)
-    app.fast_path = FastPath(ctx, definitions, metrics)
+    app.fast_path = FastPath(ctx, definitions, metrics, board)
     return app

@@ -13,7 +13,9 @@ is still fresh, so the answer is byte for byte what the full path would send:
   built;
 - any GET whose rendered body `ApiContext.respond` cached for this token and store version
   (change requests, policies, flags, ...): the full path already authorised that token for
-  that URL at that version.
+  that URL at that version;
+- a dashboard page (`/ui/...`) the full path rendered whole for this caller at this store
+  version (`Dashboard.cached`: the session cookie's signature and age are checked as there).
 
 Everything else, and anything unusual about a request (another method, a second
 Authorization header, a scheme other than Bearer, odd query parameters), goes the full way,
@@ -34,12 +36,14 @@ from urllib.parse import parse_qsl
 
 from fastapi.responses import Response
 from starlette.datastructures import URL
+from starlette.requests import Request
 
 from reconciler.api.auth import Caller, Gate
 from reconciler.api.context import ApiContext, response_key
 from reconciler.api.localeval import DefinitionsCache, etag_matches
 from reconciler.api.ops import Metrics
 from reconciler.api.paging import SAFE_TEXT, json_response
+from reconciler.api.ui.routes import Dashboard
 from reconciler.errors import mask_password
 from reconciler.model.states import FEATURE_FLAG_READ
 from reconciler.store.tokens import token_hash
@@ -49,6 +53,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 HEALTHZ = "/healthz"
+UI_PREFIX = "/ui/"
 DEFINITIONS_PATHS = ("/flags/definitions", "/api/feature_flag/local_evaluation")
 PROJECT_TOKEN = re.compile(SAFE_TEXT)
 PROJECT_TOKEN_MAX = 200  # the route's Query(max_length=...)
@@ -71,8 +76,15 @@ class FastPath:
     """`await fast(scope, receive, send)` answers and returns True, or returns False having
     sent nothing (the caller then runs the full app)."""
 
-    def __init__(self, ctx: ApiContext, definitions: DefinitionsCache, metrics: Metrics):
+    def __init__(
+        self,
+        ctx: ApiContext,
+        definitions: DefinitionsCache,
+        metrics: Metrics,
+        dashboard: Dashboard | None = None,
+    ):
         self.ctx = ctx
+        self.dashboard = dashboard
         self.gate: Gate = ctx.gate
         self.definitions = definitions
         self.metrics = metrics
@@ -114,6 +126,8 @@ class FastPath:
         path = scope["path"]
         if path == HEALTHZ and not scope["query_string"]:
             return self._healthz, HEALTHZ
+        if path.startswith(UI_PREFIX) and self.dashboard is not None:
+            return self._page(scope, self.dashboard)
         caller = self._caller(scope)
         if caller is None:
             return None
@@ -126,6 +140,16 @@ class FastPath:
         if entry is None or entry[1] is None:
             return None
         return Response(entry[0], media_type="application/json"), entry[1]
+
+    def _page(self, scope: Scope, dashboard: Dashboard) -> tuple[Response, str] | None:
+        """A dashboard page the full path rendered for this caller at this store version."""
+        found = dashboard.cached(Request(scope))
+        if found is None:
+            return None
+        response, route, digest = found
+        if digest is not None:
+            scope[_DIGEST] = digest
+        return response, route
 
     def _caller(self, scope: Scope) -> Caller | None:
         """The caller if the cache vouches for it; None when only the full path can tell."""

@@ -12,10 +12,11 @@ import pytest
 
 from reconciler.api import ApiSettings, create_app
 from reconciler.api.app import ReconcilerApp
+from reconciler.api.ui.session import SESSION_COOKIE, SESSION_SECONDS, SessionKeys, VerifiedSessions
 from reconciler.model.flags import Flag, FlagFilters, FlagGroup
 from reconciler.store import Store
 from reconciler.store.tokens import token_hash
-from tests.support.apiclient import Client
+from tests.support.apiclient import Client, form_field, sign_in
 from tests.support.apiseed import APPLIED, Tokens
 from tests.support.people import T0
 
@@ -237,3 +238,73 @@ def test_a_trusted_entry_close_to_expiry_is_read_again_ahead_and_a_revoked_token
         assert client.get("/api/environments/1/change_requests/", token=secret).status_code == 401
     finally:
         client.close()
+
+
+DASHBOARD_PAGES = [
+    "/ui/",
+    "/ui/changes?state=applied",
+    f"/ui/changes/{APPLIED.id}",
+    "/ui/flags/production/checkout",
+]
+
+
+@pytest.mark.parametrize("url", DASHBOARD_PAGES)
+def test_a_repeated_dashboard_page_skips_the_framework_with_each_browsers_own_form_field(
+    seeded_store: Store, tokens: Tokens, url: str
+) -> None:
+    app = create_app(seeded_store, settings=ApiSettings(version_check_seconds=60, token_cache_seconds=60))
+    browsers = [Client(app, None), Client(app, None)]
+    try:
+        firsts = []
+        for browser in browsers:
+            sign_in(browser, tokens.full)
+            firsts.append(browser.get(url))
+            assert firsts[-1].status_code == 200 and "Sign out" in firsts[-1].text
+        before = fast_answers(browsers[0])
+        agains = [browser.get(url) for browser in browsers]
+        assert fast_answers(browsers[0]) == before + 2
+        for first, again in zip(firsts, agains, strict=True):
+            assert (again.status_code, again.content) == (first.status_code, first.content)
+            assert again.headers.multi_items() == first.headers.multi_items()
+        fields = [form_field(again) for again in agains]
+        assert fields[0] != fields[1]  # each browser's own CSRF cookie, each its own field
+        # A browser's field signs it out; another browser's field does not.
+        assert browsers[0].post("/ui/sign-out", data={"csrf": fields[1]}).status_code == 403
+        assert browsers[0].post("/ui/sign-out", data={"csrf": fields[0]}).status_code == 303
+        assert "Sign out" not in browsers[0].get(url).text
+    finally:
+        for browser in browsers:
+            browser.close()
+
+
+def test_the_fast_dashboard_path_still_refuses_forged_and_expired_cookies(
+    seeded_store: Store, tokens: Tokens
+) -> None:
+    app = create_app(seeded_store, settings=ApiSettings(version_check_seconds=60, token_cache_seconds=60))
+    browser = Client(app, None)
+    try:
+        sign_in(browser, tokens.full)
+        good = browser.cookies[SESSION_COOKIE]
+        assert "Sign out" in browser.get("/ui/").text
+        assert "Sign out" in browser.get("/ui/").text  # from the caches
+        tampered = good[:-2] + ("AA" if not good.endswith("AA") else "BB")
+        for value in (tampered, "v1.1.2.3"):
+            answer = browser.request(
+                "GET", "/ui/", token=None, headers={"Cookie": f"{SESSION_COOKIE}={value}"}
+            )
+            assert 'action="/ui/sign-in"' in answer.text and "Sign out" not in answer.text
+    finally:
+        browser.close()
+
+
+def test_a_verified_session_cookie_still_expires() -> None:
+    keys = SessionKeys.create("k")
+    sessions = VerifiedSessions(keys)
+    digest = token_hash("secret")
+    cookie = keys.issue(digest, now=1000)
+    assert sessions.token_digest(cookie, now=1001) == digest
+    assert sessions.token_digest(cookie, now=1000 + SESSION_SECONDS) == digest  # remembered now
+    assert sessions.token_digest(cookie, now=1001 + SESSION_SECONDS) is None
+    assert sessions.token_digest(cookie, now=900) is None  # issued in the future
+    assert sessions.token_digest(cookie[:-1] + ("A" if cookie[-1] != "A" else "B"), now=1001) is None
+    assert sessions.token_digest(None) is None

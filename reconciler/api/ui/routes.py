@@ -2,14 +2,15 @@
 
 Who may see what is decided by the API's own gate (`Gate.open`): the same tokens, scopes and
 environment restrictions, answered as pages (403 names the scope, 404 is the same for an
-environment that does not exist and one the token may not read). A page's content is
-rendered at most once per store version and caller, like the API's answers; only the frame
-around it (who is signed in, the sign-out form's field) is rendered per request.
+environment that does not exist and one the token may not read). A page is rendered at most
+once per store version and caller, like the API's answers, and kept whole; per request only
+the browser's own sign-out form field is put in, and `fastpath` answers it before FastAPI.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,7 @@ from reconciler.api.ui.session import (
     SESSION_COOKIE,
     SESSION_SECONDS,
     SessionKeys,
+    VerifiedSessions,
     new_nonce,
     safe_next,
     same_site_post,
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 MAX_FORM_BYTES = 16 * 1024
 MAX_FILTER = 400
+REMEMBERED = 4096  # browsers whose sign-out form field is remembered
 SIGNED_OUT = "Sign in with a reconciler token (`reconciler token create`)."
 SESSION_ENDED = "Your session has ended (the token was revoked, or is unknown): sign in again."
 FORGED = "This form did not come from this dashboard: reload the page and send it again."
@@ -59,6 +62,9 @@ class Dashboard:
         self.ctx = ctx
         self.ui = UiContext(ctx, status_provider) if clock is None else UiContext(ctx, status_provider, clock)
         self.keys = SessionKeys.create(ctx.settings.session_secret)
+        self.sessions = VerifiedSessions(self.keys)
+        self.placeholder = secrets.token_urlsafe(24).encode()
+        self._form_tokens: dict[str, str] = {}
         self._verified: tuple[int, tuple[bool, int]] | None = None
 
     # --- who is asking ----------------------------------------------------------------------
@@ -72,7 +78,7 @@ class Dashboard:
             if scheme.lower() == "bearer" and token.strip():
                 return HTTPAuthorizationCredentials(scheme="Bearer", credentials=token.strip()), False
             return None, False
-        digest = self.keys.token_digest(request.cookies.get(SESSION_COOKIE))
+        digest = self.sessions.token_digest(request.cookies.get(SESSION_COOKIE))
         return (TokenDigest(digest), True) if digest else (None, False)
 
     def secure(self, request: Request) -> bool:
@@ -84,7 +90,7 @@ class Dashboard:
     def respond(
         self,
         request: Request,
-        body: str,
+        body: str | bytes,
         status: int = 200,
         *,
         nonce: str | None = None,
@@ -141,32 +147,58 @@ class Dashboard:
             with self.ctx.gate.open(credentials, None) as access:
                 main = self.main(request, access, build)
                 user = access.caller.login
+                key = frame_key(request, access.caller, access.version, from_session)
         except ApiError as err:
             return self.refused(request, err, credentials, from_session)
         except StoreError as err:
             log.error("dashboard: the store does not answer: %s", mask_password(str(err)))
             return self.error_page(request, 503, "The store does not answer; try again in a moment.")
-        token = self.keys.form_token(nonce) if from_session else None
-        body = layout(title, main, user=user, form_token=token, section=section)
-        return self.respond(request, body, nonce=nonce if new else None)
+        # The page is kept whole, with a placeholder (random per process, so no content can hold
+        # it) where the sign-out form's field goes: a cached answer then costs one join.
+        placeholder = self.placeholder.decode() if from_session else None
+        page = layout(title, main, user=user, form_token=placeholder, section=section).encode()
+        if page.count(self.placeholder) != (1 if from_session else 0):
+            token = self.form_token(nonce) if from_session else None
+            body = layout(title, main, user=user, form_token=token, section=section)
+            return self.respond(request, body, nonce=nonce if new else None)
+        self.ctx.responses.put(key, page, getattr(request.scope.get("route"), "path", None))
+        return self.framed(request, page, nonce, new, from_session)
 
-    def cached(self, request: Request, section: str, title: str) -> Response | None:
-        """The page from the cache when answering needs no store read at all (the token and
-        the store version are still trusted, the content was rendered for such a caller), so
-        it is answered on the event loop; None sends the request to a worker thread."""
+    def cached(self, request: Request) -> tuple[Response, str, str | None] | None:
+        """The whole page from the cache when answering needs no store read at all (the token
+        and the store version are still trusted, the page was rendered for such a caller), with
+        its route template and the caller's token hash; None sends the request the full way.
+
+        `fastpath` calls this before FastAPI's routing, `show` after it: either way the answer
+        is the one the full path sends, only the sign-out form's field is filled in per browser."""
         credentials, from_session = self.credentials(request)
+        digest = credentials_digest(credentials)
         gate = self.ctx.gate
-        caller, version = gate.cached_caller(credentials_digest(credentials)), gate.cached_version()
+        caller, version = gate.cached_caller(digest), gate.cached_version()
         if caller is None or version is None:
             return None
-        body = self.ctx.responses.get(page_key(request, caller, version))
-        if body is None:
+        entry = self.ctx.responses.entry(frame_key(request, caller, version, from_session))
+        if entry is None or entry[1] is None:
             return None
         nonce, new = self.nonce(request)
-        token = self.keys.form_token(nonce) if from_session else None
-        main = Markup(body.decode())  # noqa: S704 - rendered by our autoescaping templates
-        page = layout(title, main, user=caller.login, form_token=token, section=section)
+        return self.framed(request, entry[0], nonce, new, from_session), entry[1], digest
+
+    def framed(self, request: Request, page: bytes, nonce: str, new: bool, from_session: bool) -> Response:
+        """A cached page with this browser's form field in place of the placeholder."""
+        if from_session:
+            before, _, after = page.partition(self.placeholder)
+            page = before + self.form_token(nonce).encode() + after
         return self.respond(request, page, nonce=nonce if new else None)
+
+    def form_token(self, nonce: str) -> str:
+        """The sign-out form's field for a browser's CSRF nonce (remembered: one HMAC per browser)."""
+        token = self._form_tokens.get(nonce)
+        if token is None:
+            token = self.keys.form_token(nonce)
+            if len(self._form_tokens) >= REMEMBERED:
+                self._form_tokens.clear()
+            self._form_tokens[nonce] = token
+        return token
 
     def main(self, request: Request, access: Access, build: Callable[[Access], Page]) -> Markup:
         key = page_key(request, access.caller, access.version)
@@ -252,9 +284,9 @@ class Dashboard:
     ) -> Response:
         """A cached page on the event loop, anything else in a worker thread (a hung database
         must never stop the loop)."""
-        answer = self.cached(request, section, title)
+        answer = self.cached(request)
         if answer is not None:
-            return answer
+            return answer[0]
         return await run_in_threadpool(self.guarded, request, section, title, build)
 
     def verify_chain(self) -> tuple[bool, int]:
@@ -275,6 +307,13 @@ def page_key(request: Request, caller: Caller, version: int) -> tuple[Any, ...]:
     return ("ui", request.url.path, request.url.query, caller.login, caller.environment_ids, scopes, version)
 
 
+def frame_key(request: Request, caller: Caller, version: int, from_session: bool) -> tuple[Any, ...]:
+    """What a whole page depends on besides the form field: its content's, and whether it
+    has the sign-out form (a session) or not (a proxy's bearer header). Its title and section
+    follow from the address."""
+    return ("ui-page", *page_key(request, caller, version), from_session)
+
+
 def pager(request: Request, page: str, *params: tuple[str, str]) -> Pager:
     return Pager(request.url.path, params, page_number(page))
 
@@ -291,11 +330,8 @@ def text(value: str, what: str) -> str:
     return value.strip()
 
 
-def router(
-    ctx: ApiContext, status_provider: StatusProvider | None = None, clock: Clock | None = None
-) -> APIRouter:
-    """The dashboard's routes; `clock` is what "now" is for expiry and "recent" (tests pin it)."""
-    board = Dashboard(ctx, status_provider, clock)
+def router(board: Dashboard) -> APIRouter:
+    """The dashboard's routes."""
     ui = board.ui
     api = APIRouter(prefix="/ui", include_in_schema=False)
 

@@ -90,8 +90,15 @@ class StoreError(ReconcilerError):
 
 
 class ChangeError(ReconcilerError):
-    """A change request cannot apply to the flag as it stands; the reason is the message."""
+    """A change request cannot apply to the flag as it stands; the reason is the message.
 
-    def __init__(self, message: str, *, stale: bool = False):
+    `pointer` is the place in the change request the refusal is about (a JSON pointer such as
+    `/spec/base_version`, empty when it is the whole file) and `rule` a short name for the kind
+    of refusal, so that `validate --base` reports it as a finding with a line.
+    """
+
+    def __init__(self, message: str, *, stale: bool = False, pointer: str = "", rule: str = "cannot-apply"):
         self.stale = stale
+        self.pointer = pointer
+        self.rule = rule
         super().__init__(message)

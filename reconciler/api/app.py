@@ -7,6 +7,7 @@ serves reads alone.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -29,6 +30,7 @@ from reconciler.api.errors import install_error_handlers
 from reconciler.api.fastpath import FastPath
 from reconciler.api.posthog import routes as routes_posthog
 from reconciler.api.settings import ApiSettings
+from reconciler.api.ui import routes as dashboard
 from reconciler.github.webhooks import WebhookEvent
 from reconciler.store import Store
 
@@ -70,13 +72,15 @@ def create_app(
     settings: ApiSettings | None = None,
     on_webhook: Callable[[WebhookEvent], None] | None = None,
     status_provider: Callable[[], dict[str, Any]] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The API over `store`.
 
     `on_webhook` receives each verified, new, non-ping GitHub delivery as a typed event; it is
     called from a worker thread before the response is sent and must only enqueue work.
     `status_provider` reports the reconcile loop's own state for `/api/reconciler/status`
-    (see `reconciler.api.ops`).
+    (see `reconciler.api.ops`). `clock` is the dashboard's "now" (expiry, recent changes);
+    tests pin it.
     """
     settings = settings or ApiSettings()
     ctx = ApiContext.create(store, settings)
@@ -106,6 +110,7 @@ def create_app(
     app.include_router(v1.router(ctx))
     app.include_router(ops.router(ctx, metrics, status_provider))
     app.include_router(webhook.router(ctx, on_webhook))
+    app.include_router(dashboard.router(ctx, status_provider, clock))
     readonly.install(app, PROJECT_PREFIXES, settings.write_hint)
     app.fast_path = FastPath(ctx, definitions, metrics)
     return app

@@ -31,6 +31,25 @@ TOKEN_CACHE_ENTRIES = 10_000
 
 
 @dataclass(frozen=True)
+class TokenDigest:
+    """A token known by its hash alone: what a dashboard session carries instead of the secret."""
+
+    digest: str
+
+
+Credentials = HTTPAuthorizationCredentials | TokenDigest
+
+
+def credentials_digest(credentials: Credentials | None) -> str | None:
+    """The hash of the token the credentials carry (a session carries the hash itself), or None."""
+    if isinstance(credentials, TokenDigest):
+        return credentials.digest
+    if credentials is not None and credentials.credentials:
+        return token_hash(credentials.credentials)
+    return None
+
+
+@dataclass(frozen=True)
 class Caller:
     """The authenticated caller: a token (and its hash), or nobody when anonymous access is on."""
 
@@ -133,7 +152,7 @@ class Gate:
     @contextmanager
     def open(
         self,
-        credentials: HTTPAuthorizationCredentials | None,
+        credentials: Credentials | None,
         scope: str | None,
         *,
         project_id: int | str | None = None,
@@ -174,12 +193,12 @@ class Gate:
             self._version = (version, now + ttl)
         return version
 
-    def caller(
-        self, snapshot: Snapshot, credentials: HTTPAuthorizationCredentials | None, scope: str | None
-    ) -> Caller:
+    def caller(self, snapshot: Snapshot, credentials: Credentials | None, scope: str | None) -> Caller:
         """Authenticate (in the snapshot, unless the token is cached) and check `scope` (None:
-        any live token will do)."""
-        if credentials is None or not credentials.credentials:
+        any live token will do). A `TokenDigest` is looked up like the token it is the hash of,
+        so revoking the token ends the sessions made with it."""
+        digest = credentials_digest(credentials)
+        if digest is None:
             if self.settings.allow_anonymous:
                 return Caller(None)
             raise ApiError(
@@ -188,7 +207,6 @@ class Gate:
                 "`reconciler token create`",
                 headers=_CHALLENGE,
             )
-        digest = token_hash(credentials.credentials)
         record = self._token(snapshot, digest)
         if record is None or record.revoked_at is not None:
             raise ApiError(401, "the bearer token is unknown or revoked", headers=_CHALLENGE)
@@ -280,6 +298,8 @@ class Gate:
         if cached is not None and cached[1] > now:
             return cached[0]
         record = snapshot.reader.token_by_hash(digest)
+        if record is None or record.revoked_at is not None:
+            self._tokens.pop(digest, None)
         if ttl > 0 and record is not None and record.revoked_at is None:
             if len(self._tokens) >= TOKEN_CACHE_ENTRIES:
                 self._tokens.clear()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 WEBHOOK_SECRET_ENV = "RECONCILER_WEBHOOK_SECRET"  # noqa: S105 - the variable's name, not a secret
 PUBLIC_URL_ENV = "RECONCILER_PUBLIC_URL"
+SESSION_SECRET_ENV = "RECONCILER_SESSION_SECRET"  # noqa: S105 - the variable's name, not a secret
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class ApiSettings:
     hence the longest a revoked token keeps working (0: ask on every request).
     `version_check_seconds`: how long the store version is trusted, hence the longest a
     commit by the reconciler takes to show in answers (0: read it on every request).
+    `session_secret` signs the dashboard's session cookies; processes that serve one address
+    (replicas, workers) need the same one. Without it each process makes a random key, and
+    its sessions end when it restarts.
     """
 
     allow_anonymous: bool = False
@@ -35,6 +39,7 @@ class ApiSettings:
     public_base_url: str | None = None
     token_cache_seconds: float = 1.0
     version_check_seconds: float = 0.2
+    session_secret: str | None = None
 
     @classmethod
     def from_env(
@@ -50,6 +55,7 @@ class ApiSettings:
             webhook_secret=os.environ.get(WEBHOOK_SECRET_ENV) or None,
             repository=repository,
             public_base_url=public_base_url or os.environ.get(PUBLIC_URL_ENV) or None,
+            session_secret=os.environ.get(SESSION_SECRET_ENV) or None,
         )
 
     @property

@@ -1,6 +1,7 @@
 """Which approval source judges a repository: the `--approvals` option, else `approvals.source`.
 
-One place decides, for the reconcile pass and for the service's live pull requests alike.
+One place decides, for the reconcile pass and for the service's live pull requests alike; an
+offline replay (`ReconcileConfig.offline`) presumes GitHub approvals instead of reading them.
 `approvals.source: github` also needs the GitHub repository the reviews are read from:
 `spec.github.repository` of the project, or `GITHUB_REPOSITORY` (see `GitHubClient.from_env`).
 """
@@ -11,6 +12,7 @@ import os
 from typing import Literal
 
 from reconciler.approvals.github import GitHubSource
+from reconciler.approvals.presumed import PresumedSource
 from reconciler.approvals.source import ApprovalSource
 from reconciler.approvals.trailers import TrailerSource
 from reconciler.errors import ConfigError
@@ -40,14 +42,19 @@ def approval_source(
     repo: GitRepository,
     github: GitHubClient | None = None,
     override: SourceKind | None = None,
+    *,
+    offline: bool = False,
 ) -> ApprovalSource:
     """The source that judges `repo`: trailers until a project says otherwise.
 
     With GitHub approvals, `github` is the client to read reviews with; without one a client is
-    made from the environment, which needs `GITHUB_TOKEN`.
+    made from the environment, which needs `GITHUB_TOKEN`. `offline` (a replay of merged
+    history without a store) never asks GitHub: its approvals are presumed (`PresumedSource`).
     """
     if (approval_kind(project, override) or "trailers") == "trailers":
         return TrailerSource(repo)
+    if offline:
+        return PresumedSource(repo)
     if github is None and not os.environ.get("GITHUB_TOKEN"):
         # Unauthenticated calls would see no private repository and hit GitHub's rate limit at once.
         raise ConfigError(

@@ -1,16 +1,22 @@
-"""`reconciler validate [PATH]...`: schema and meaning of a policy repository, or of some of its files."""
+"""`reconciler validate [PATH]... [--base REF]`: schema and meaning of a policy repository, or of
+some of its files.
+
+With `--base`, also what merging the repository onto REF would fail
+(`plan.mergecheck.validate_branch`).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime
 
 import click
 
 from reconciler.errors import EXIT_FINDINGS, EXIT_OK
 from reconciler.repo.findings import Finding
 from reconciler.repo.parse import usable_cpus
-from reconciler.repo.sources import DirectorySource, FileSource
+from reconciler.repo.sources import DirectorySource
 from reconciler.validate.pipeline import validate_source
 from reconciler.validate.report import REPORTERS, failed
 from reconciler.validate.targets import resolve_targets
@@ -29,7 +35,9 @@ from reconciler.validate.targets import resolve_targets
 @click.option(
     "--base",
     metavar="REF",
-    help="Base branch or commit: change requests that exist there must not be edited.",
+    help="Base branch or commit (with its history): also judge every change request the branch adds "
+    "against the flags that history produces, and refuse edits, renames and removals of change "
+    "requests that exist there.",
 )
 @click.option(
     "--jobs", "-j", type=click.IntRange(min=1), help="Processes used to parse (default: one per usable CPU)."
@@ -40,22 +48,21 @@ def validate(paths: tuple[str, ...], fmt: str, base: str | None, jobs: int | Non
 
     A PATH (default: .) is a repository's directory, or files and directories inside one,
     checked in the context of their repository (the nearest directory above holding
-    reconciler.yaml). Exit 0 when clean or only warnings were found (1 under --strict),
-    1 when errors were found, 2 on a usage or I/O error.
+    reconciler.yaml). With --base REF, also everything merging the repository onto REF would
+    fail apart from missing approvals: the history up to REF is replayed by the reconcile pass
+    itself (no store, no GitHub: merged changes count as approved) and each change request new
+    since REF is judged against the flags it leaves. Exit 0 when clean or only warnings were
+    found (1 under --strict), 1 when errors were found, 2 on a usage or I/O error.
     """
+    jobs = jobs or usable_cpus()
     findings: list[Finding] = []
     for target in resolve_targets(paths):
-        source = DirectorySource(target.root)
-        found = validate_source(source, base=_base_source(target.root, base), jobs=jobs or usable_cpus())
+        if base is None:
+            found = validate_source(DirectorySource(target.root), jobs=jobs)
+        else:
+            from reconciler.plan.mergecheck import validate_branch  # git and the store: only for --base
+
+            found = validate_branch(target.root, base, now=datetime.now(UTC), jobs=jobs)
         findings += target.shown(found)
     REPORTERS[fmt](findings, ".", lambda text: click.echo(text, nl=False), os.environ)
     sys.exit(EXIT_FINDINGS if failed(findings, strict) else EXIT_OK)
-
-
-def _base_source(path: str, base: str | None) -> FileSource | None:
-    if base is None:
-        return None
-    from reconciler.gitrepo.repository import GitRepository  # GitPython is slow to import: only for --base
-
-    repository, subdir = GitRepository.containing(path)
-    return repository.source_at(base, subdir=subdir)

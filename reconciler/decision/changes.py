@@ -47,6 +47,10 @@ class Decision:
     evaluation: Evaluation | None = None
     error: str | None = None
     stale: bool = False
+    # What a refusal is about: a JSON pointer into the change request and a short rule name
+    # (`ChangeError`'s), so that `validate --base` can say it with a line.
+    pointer: str = ""
+    rule: str = ""
 
     @property
     def applies(self) -> bool:
@@ -100,23 +104,32 @@ def decide(
     try:
         spec = cr.spec
         env_id, current, source = flags
-        problem = _reference_problem(cr, regime)
-        if problem or env_id is None:
-            return Decision("failed", env_id, error=problem or "unknown environment")
         try:
+            _check_references(cr, regime)
+            if env_id is None:  # flags looked up under other rules than these
+                raise ChangeError(
+                    "unknown environment", pointer="/spec/environment", rule="unknown-environment"
+                )
             outcome = apply_change(spec, current, source=source, new_id=new_id)
         except ChangeError as err:
-            return Decision("failed", env_id, error=str(err), stale=err.stale)
+            return Decision(
+                "failed", env_id, error=str(err), stale=err.stale, pointer=err.pointer, rule=err.rule
+            )
         evaluation = regime.judge(subject(cr, current, outcome.flag), context, now=at)
         if evaluation.expires_at is not None and evaluation.expires_at < at:
             # Not applied within expires_after of its creation: too late, however many approvals.
             late = f"expired at {evaluation.expires_at.isoformat()}, before it was merged at {at.isoformat()}"
             return Decision("expired", env_id, outcome, evaluation, late)
-        return Decision(
-            _state(evaluation, scheduled_for_later), env_id, outcome, evaluation, _error(evaluation)
-        )
+        state = _state(evaluation, scheduled_for_later)
+        if evaluation.denied:
+            return Decision(
+                state, env_id, outcome, evaluation, DENIED, pointer="/spec/action_key", rule="denied"
+            )
+        return Decision(state, env_id, outcome, evaluation, _error(evaluation))
     except Exception as err:
-        return Decision("failed", flags[0], error=unexpected_failure(cr.metadata.name, err))
+        return Decision(
+            "failed", flags[0], error=unexpected_failure(cr.metadata.name, err), rule="cannot-apply"
+        )
 
 
 def unexpected_failure(name: str, err: Exception) -> str:
@@ -141,9 +154,10 @@ def decide_without_flags(
     Conditions compare the flag before and after, so here every condition selects the change:
     the strict reading, never a laxer one than the merge's.
     """
-    problem = _reference_problem(cr, regime)
-    if problem:
-        return None, problem
+    try:
+        _check_references(cr, regime)
+    except ChangeError as err:
+        return None, str(err)
     strict = {
         path: p.model_copy(update={"spec": p.spec.model_copy(update={"conditions": None})})
         for path, p in regime.policies.items()
@@ -164,19 +178,29 @@ def subject(cr: ChangeRequest, before: Flag | None, after: Flag | None) -> Subje
     )
 
 
-def _reference_problem(cr: ChangeRequest, regime: Regime) -> str | None:
+def _check_references(cr: ChangeRequest, regime: Regime) -> None:
+    """Raise `ChangeError` when `cr` names an environment the rules in force do not declare."""
     spec = cr.spec
     known = ", ".join(e.key for e in regime.project.spec.environments)
     if regime.environment(spec.environment) is None:
-        return f"unknown environment {spec.environment!r} (reconciler.yaml declares: {known})"
+        raise ChangeError(
+            f"unknown environment {spec.environment!r} (reconciler.yaml declares: {known})",
+            pointer="/spec/environment",
+            rule="unknown-environment",
+        )
     if spec.source_environment is not None:
         if regime.environment(spec.source_environment) is None:
-            return (
-                f"unknown source environment {spec.source_environment!r} (reconciler.yaml declares: {known})"
+            raise ChangeError(
+                f"unknown source environment {spec.source_environment!r} (reconciler.yaml declares: {known})",
+                pointer="/spec/source_environment",
+                rule="unknown-environment",
             )
         if spec.source_environment == spec.environment:
-            return f"cannot copy {spec.resource_id!r} from {spec.environment!r} into itself"
-    return None
+            raise ChangeError(
+                f"cannot copy {spec.resource_id!r} from {spec.environment!r} into itself",
+                pointer="/spec/source_environment",
+                rule="copy-into-itself",
+            )
 
 
 def _state(evaluation: Evaluation, scheduled_for_later: bool) -> ChangeRequestState:
@@ -189,11 +213,14 @@ def _state(evaluation: Evaluation, scheduled_for_later: bool) -> ChangeRequestSt
     return "failed"  # merged without quorum and without a bypass
 
 
+DENIED = "no approval policy governs this change and reconciler.yaml sets unmatched_changes: deny"
+
+
 def _error(evaluation: Evaluation) -> str | None:
     if evaluation.approved:
         return None
     if evaluation.denied:
-        return "no approval policy governs this change and reconciler.yaml sets unmatched_changes: deny"
+        return DENIED
     return evaluation.quorum_error() or "not approved"
 
 

@@ -74,7 +74,7 @@ def apply_change(
     """
     problem = action_mismatch(spec)
     if problem:
-        raise ChangeError(problem)
+        raise ChangeError(problem, pointer="/spec/action_key", rule="action-mismatch")
     for flag in (current, source):
         if flag is not None and flag.key != spec.resource_id:
             raise ValueError(f"flag {flag.key!r} passed for a change to {spec.resource_id!r}")
@@ -83,7 +83,12 @@ def apply_change(
     changed, sentences = _ACTIONS[spec.action_key](spec, current, source, new_id)
     changed = changed.model_copy(update={"version": current.version + 1 if current else 1})
     if current is None or current.deleted or changed.filters != current.filters:
-        _check_consistent(changed)
+        try:
+            _check_consistent(changed)
+        except ChangeError as err:
+            raise _placed(
+                err, "/spec/flag/filters" if spec.flag is not None else "/spec/instructions"
+            ) from None
     return Outcome(changed, build_intent(current, changed, sentences))
 
 
@@ -96,7 +101,9 @@ def _check_target(spec: ChangeRequestSpec, current: Flag | None) -> None:
         if current is not None and not current.deleted:
             raise ChangeError(
                 f"feature flag '{key}' already exists in environment '{env}' (id {current.id}, "
-                f"version {current.version}): change it with feature_flag.update"
+                f"version {current.version}): change it with feature_flag.update",
+                pointer="/spec/resource_id",
+                rule="flag-exists",
             )
         return
     if spec.action_key == "feature_flag.copy":
@@ -104,12 +111,16 @@ def _check_target(spec: ChangeRequestSpec, current: Flag | None) -> None:
     if current is None:
         raise ChangeError(
             f"feature flag '{key}' does not exist in environment '{env}': "
-            "create it with feature_flag.create first"
+            "create it with feature_flag.create first",
+            pointer="/spec/resource_id",
+            rule="unknown-flag",
         )
     if current.deleted:
         raise ChangeError(
             f"feature flag '{key}' in environment '{env}' is deleted (version {current.version}): "
-            "re-create it with feature_flag.create"
+            "re-create it with feature_flag.create",
+            pointer="/spec/resource_id",
+            rule="unknown-flag",
         )
 
 
@@ -119,10 +130,18 @@ def _check_base_version(spec: ChangeRequestSpec, current: Flag | None) -> None:
         return
     if current is None:
         raise ChangeError(
-            f"Flag version mismatch: expected {expected}, got none (the flag does not exist)", stale=True
+            f"Flag version mismatch: expected {expected}, got none (the flag does not exist)",
+            stale=True,
+            pointer="/spec/base_version",
+            rule="stale-base-version",
         )
     if current.version != expected:
-        raise ChangeError(f"Flag version mismatch: expected {expected}, got {current.version}", stale=True)
+        raise ChangeError(
+            f"Flag version mismatch: expected {expected}, got {current.version}",
+            stale=True,
+            pointer="/spec/base_version",
+            rule="stale-base-version",
+        )
 
 
 def _check_consistent(flag: Flag) -> None:
@@ -172,7 +191,9 @@ def _create(spec: ChangeRequestSpec, current: Flag | None, _source: Flag | None,
     if definition.key is not None and definition.key != spec.resource_id:
         raise ChangeError(
             f"`flag.key` is '{definition.key}' but the change's resource_id is '{spec.resource_id}': "
-            "they must be equal"
+            "they must be equal",
+            pointer="/spec/flag/key",
+            rule="bad-argument",
         )
     fields = definition.model_dump(exclude={"key"})
     flag = Flag.model_validate({**fields, "id": _id_for(current, new_id), "key": spec.resource_id})
@@ -185,8 +206,11 @@ def _update(
 ) -> _Step:
     assert current is not None  # _check_target guarantees it
     flag, sentences = current, []
-    for instruction in spec.instructions:
-        flag, sentence = apply_instruction(flag, instruction)
+    for index, instruction in enumerate(spec.instructions):
+        try:
+            flag, sentence = apply_instruction(flag, instruction)
+        except ChangeError as err:
+            raise _placed(err, f"/spec/instructions/{index}") from None
         sentences.append(sentence)
     return flag, sentences
 
@@ -211,11 +235,19 @@ def _copy(spec: ChangeRequestSpec, current: Flag | None, source: Flag | None, ne
     key, origin = spec.resource_id, spec.source_environment
     if source is None or source.deleted:
         state = "is deleted" if source is not None else "does not exist"
-        raise ChangeError(f"feature flag '{key}' {state} in source environment '{origin}': nothing to copy")
+        raise ChangeError(
+            f"feature flag '{key}' {state} in source environment '{origin}': nothing to copy",
+            pointer="/spec/source_environment",
+            rule="copy-source-missing",
+        )
     aspects = copy_aspects(spec)
     if not aspects:
         raise ChangeError(
-            "feature_flag.copy selects no aspects to copy: name at least one in `included_actions`"
+            "feature_flag.copy selects no aspects to copy: name at least one in `included_actions`",
+            pointer="/spec/included_actions"
+            if spec.included_actions is not None
+            else "/spec/excluded_actions",
+            rule="bad-argument",
         )
     target = current if current is not None and not current.deleted else _blank_copy(source, current, new_id)
     filters = target.filters.model_copy(update=_copied_filters(source.filters, aspects))
@@ -259,6 +291,13 @@ def _copied_filters(source: FlagFilters, aspects: list[CopyAspect]) -> dict[str,
     if "payloads" in aspects:
         update["payloads"] = dict(source.payloads)
     return update
+
+
+def _placed(err: ChangeError, pointer: str) -> ChangeError:
+    """`err` pointing at `pointer` unless it already points somewhere."""
+    if err.pointer:
+        return err
+    return ChangeError(str(err), stale=err.stale, pointer=pointer, rule=err.rule)
 
 
 def _id_for(current: Flag | None, new_id: int | None) -> int:

@@ -387,6 +387,13 @@ class GitRepository:
                 blobs[inside] = parts[2]
         return blobs
 
+    def is_shallow(self) -> bool:
+        """Whether this clone lacks history (`git clone --depth`): a walk of it would start mid-way."""
+        try:
+            return str(self.repo.git.rev_parse("--is-shallow-repository")).strip() == "true"
+        except git.GitCommandError as err:
+            raise GitError(f"cannot inspect {self.describe()}: {_stderr(err)}") from err
+
     def has_commit(self, sha: str) -> bool:
         """Whether the commit `sha` is in this clone."""
         try:
@@ -482,6 +489,11 @@ class GitTreeSource:
 
     def other_entries(self) -> Mapping[str, int]:
         return dict(self._others)
+
+    def blob_id(self, path: str) -> str | None:
+        """The blob id of the regular file at `path` (None when there is none): equal ids, equal bytes."""
+        blob = self._blobs.get(path)
+        return str(blob.hexsha) if blob is not None else None
 
     def read(self, path: str) -> bytes:
         blob = self._blobs.get(path)

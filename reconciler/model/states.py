@@ -46,6 +46,11 @@ TERMINAL_STATES: tuple[ChangeRequestState, ...] = (*LANDED_STATES, *REFUSED_STAT
 # Decided: terminal, or approved and waiting for its time.
 DECIDED_STATES: tuple[ChangeRequestState, ...] = (*TERMINAL_STATES, "approved")
 
+# Why a live record of a pull request stopped being live: its pull request closed unmerged, or
+# no longer adds its file (followed by ` #<number>`).
+CLOSED_UNMERGED = "pull request closed without merging"
+NOT_IN_PULL_REQUEST = "no longer in pull request"
+
 ValidationStatus = Literal["valid", "invalid", "stale"]
 VALIDATION_STATUSES: tuple[ValidationStatus, ...] = get_args(ValidationStatus)
 

@@ -20,7 +20,7 @@ from reconciler.approvals.members import MemberIndex
 from reconciler.approvals.source import ApprovalContext
 from reconciler.decision.changes import Decision, change_request_id, current_flags, decide, needs_new_id
 from reconciler.decision.regime import Regime, invalid_change_request, load_regime
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, DocumentError
 from reconciler.model.documents import ChangeRequest
 from reconciler.model.flags import Flag
 from reconciler.model.states import DECIDED_STATES, REFUSED_STATES
@@ -40,10 +40,15 @@ IMMUTABLE = (
     "a change-request file is immutable once it landed (the reconciler ignores the edit); file the "
     "next change as a new file"
 )
-EDITED = f"edits a change request that exists at the base: {IMMUTABLE}"
-REMOVED = (
-    "removed: removing a change-request file never undoes what it did; file a new change request to revert it"
+EDITED = (
+    "edits a change request that exists at the base: revert the edit, and file the next change as a new "
+    "file (a change-request file is immutable once it landed; the reconciler ignores the edit)"
 )
+REMOVED = (
+    "removed, but it exists at the base: removing a change-request file never undoes what it did; "
+    "restore the file, and file a new change request to revert it"
+)
+IMMUTABLE_RULE = "immutable-change"
 
 
 def build_plan(
@@ -53,20 +58,22 @@ def build_plan(
     store: Store | None,
     now: datetime | None = None,
     approved_by: Sequence[str] = (),
+    offline: bool = False,
 ) -> Plan:
     """The plan for the policy repository at `path_or_repo` against `base` (see `workspace`).
 
     `approved_by`: logins whose approval the plan counts as if given (`plan --approved-by`), to
     preview a verdict; they are judged like reviews (eligibility, self-approval), labelled
-    hypothetical, and never stored or sent anywhere.
+    hypothetical, and never stored or sent anywhere. `offline`: the replay reads no reviews
+    from GitHub (`ReconcileConfig.offline`).
     """
     now = now or datetime.now(UTC)
     approvals = hypothetical_approvals(approved_by, now)
     workspace = open_workspace(path_or_repo, base)
     try:
         if store is not None:
-            return _plan(workspace, store, f"the store {store.url}", now, approvals)
-        config = ReconcileConfig(repo=workspace.git_root, path=workspace.subdir)
+            return plan_workspace(workspace, store, f"the store {store.url}", now, approvals)
+        config = ReconcileConfig(repo=workspace.git_root, path=workspace.subdir, offline=offline)
         with ExitStack() as stack:
             try:
                 replay = stack.enter_context(replayed_store(config, until=workspace.base, now=now))
@@ -75,12 +82,7 @@ def build_plan(
                     f"{err}. (plan replays the history up to the base to know the flags before it; "
                     "pass --store URL to read them from a store instead)"
                 ) from err
-            label = (
-                f"a replay of the history up to {workspace.base[:12]}"
-                if workspace.base
-                else "an empty store (nothing was applied before an empty base)"
-            )
-            return _plan(workspace, replay, label, now, approvals)
+            return plan_workspace(workspace, replay, replay_label(workspace.base), now, approvals)
     finally:
         workspace.close()
 
@@ -123,9 +125,18 @@ class _Planner:
         return self.next_id
 
 
-def _plan(
-    workspace: Workspace, store: Store, state_from: str, now: datetime, approvals: tuple[Vote, ...]
+def replay_label(base: str | None) -> str:
+    """Where a replayed before-state comes from, for people."""
+    if base is None:
+        return "an empty store (nothing was applied before an empty base)"
+    return f"a replay of the history up to {base[:12]}"
+
+
+def plan_workspace(
+    workspace: Workspace, store: Store, state_from: str, now: datetime, approvals: tuple[Vote, ...] = ()
 ) -> Plan:
+    """The plan of `workspace`'s new change requests, judged against the flags and rules of
+    `store`; `approvals` are hypothetical votes counted as if given (`plan --approved-by`)."""
     position = store.position()
     in_force = load_regime(store, position)
     # The base's files judge only when the store holds no rules; then they must read in full.
@@ -162,28 +173,37 @@ def _new_change_files(workspace: Workspace) -> tuple[list[tuple[str, bytes]], li
     """Change-request files new since the base, in path order; edits, renames and removals as problems."""
     working = sorted(p for p in workspace.files.paths() if kind_of_path(p) == "ChangeRequest")
     base = {p for p in workspace.base_paths() if kind_of_path(p) == "ChangeRequest"}
-    gone = {workspace.base_read(p): p for p in sorted(base.difference(working))}
+    # Compared by blob id: a file as it was at the fork is never read.
+    gone = {workspace.base_id(p): p for p in sorted(base.difference(working))}
     new: list[tuple[str, bytes]] = []
     problems: list[Problem] = []
     for path in working:
-        data = workspace.files.read(path)
+        try:
+            now, data = workspace.file_id(path)
+            if path not in base and now not in gone and data is None:
+                data = workspace.files.read(path)
+        except DocumentError as err:  # unreadable: never planned, and said so
+            problems.append(Problem(path, err.message, "io"))
+            continue
         if path in base:
-            if data != workspace.base_read(path):
-                problems.append(Problem(path, EDITED))
-        elif data in gone:
-            old = gone.pop(data)
+            if now != workspace.base_id(path):
+                problems.append(Problem(path, EDITED, IMMUTABLE_RULE))
+        elif now in gone:
+            old = gone.pop(now)
             problems.append(
                 Problem(
                     path,
-                    f"renames {old}: a change request is identified by its file, so a renamed "
-                    "one is not applied again; file the next change as a new file",
+                    f"renames {old}, which exists at the base: a change request is identified by its "
+                    "file, so a renamed one is not applied again; keep the old file and file the next "
+                    "change as a new file",
+                    IMMUTABLE_RULE,
                 )
             )
-        else:
+        elif data is not None:
             new.append((path, data))
-    problems.extend(Problem(path, REMOVED) for path in sorted(gone.values()))
+    problems.extend(Problem(path, REMOVED, IMMUTABLE_RULE) for path in sorted(gone.values()))
     # Links, gitlinks, pipes at a document's place: never read, never planned (the pass fails them).
-    problems.extend(Problem(f.path, f.message) for f in not_regular_findings(workspace.files))
+    problems.extend(Problem(f.path, f.message, "not-a-file") for f in not_regular_findings(workspace.files))
     problems.sort(key=lambda p: p.file)
     return new, problems
 
@@ -198,9 +218,14 @@ def _plan_change(planner: _Planner, path: str, data: bytes, problems: list[Probl
             reason=invalid_change_request(findings),
         )
     known = planner.reader.get_change_request(change_request_id(path))
-    if known is not None and known.state in DECIDED_STATES:
+    # A record without a commit is an open pull request's live state: the merge decides afresh.
+    if known is not None and known.state in DECIDED_STATES and known.commit is not None:
         if known.spec != model.spec.model_dump(mode="json"):
-            problems.append(Problem(path, f"was already {known.state} as the store records it: {IMMUTABLE}"))
+            problems.append(
+                Problem(
+                    path, f"was already {known.state} as the store records it: {IMMUTABLE}", IMMUTABLE_RULE
+                )
+            )
         return None  # already decided: merging does nothing with it
     return _judged(planner, path, model)
 
@@ -233,7 +258,14 @@ def _judged(planner: _Planner, path: str, cr: ChangeRequest) -> ChangePlan:
         execute_at=spec.execute_at,
     )
     if decision.outcome is None or decision.evaluation is None:
-        return replace(common, status="refused", reason=decision.error, stale=decision.stale)
+        return replace(
+            common,
+            status="refused",
+            reason=decision.error,
+            stale=decision.stale,
+            pointer=decision.pointer,
+            rule=decision.rule,
+        )
     outcome, evaluation = decision.outcome, decision.evaluation
     if env_id is not None:
         planner.overlay[(env_id, spec.resource_id)] = outcome.flag
@@ -247,6 +279,8 @@ def _judged(planner: _Planner, path: str, cr: ChangeRequest) -> ChangePlan:
         governed=evaluation.governed,
         policies=policy_needs(evaluation, planner.regime),
         reason=_reason(status, decision),
+        pointer=decision.pointer,
+        rule=decision.rule,
         expires_at=evaluation.expires_at,
         votes=tuple(
             PlannedVote(row["login"], row["counted"], row["ignored_reason"]) for row in evaluation.approvals()

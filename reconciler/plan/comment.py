@@ -67,7 +67,7 @@ def _pr_change(change: ChangeEvaluation) -> str:
         what = (
             f"{code(spec.action_key)} of {code(spec.resource_id)} in {code(spec.environment)}"
             if spec
-            else "unreadable"
+            else ("cannot apply" if change.problem else "unreadable")
         )
         title = f"### {code(change.path)}: {what}"
     problem = f": {md(change.problem)}" if change.problem else ""

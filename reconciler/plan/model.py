@@ -73,6 +73,9 @@ class ChangePlan:
     policies: tuple[PolicyNeed, ...] = ()
     reason: str | None = None  # why it is refused, invalid, rejected or expired
     stale: bool = False
+    # Where in the file the refusal points (a JSON pointer) and its kind, e.g. `stale-base-version`.
+    pointer: str = ""
+    rule: str = ""
     execute_at: datetime | None = None
     expires_at: datetime | None = None
     votes: tuple[PlannedVote, ...] = ()
@@ -108,6 +111,7 @@ class Problem:
 
     file: str
     message: str
+    rule: str = ""  # `immutable-change` (edited, renamed or removed after landing), `not-a-file`
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,12 @@ meta-action policies (`decision.rules`), as at merge.
 The status links to the dashboard's page of the pull request when a dashboard address is
 given (`--dashboard-url`) or named by the base's `reconciler.yaml` (`dashboard_url`), never by
 the pull request's own, else to the pull request itself.
+
+Whatever the merge would fail apart from approvals is what `validate --base` reports
+(`mergecheck.check_pull_request`, against the same flags), and it makes the status `failure`:
+a change request for a flag that does not exist, a stale `base_version`, an edited, renamed or
+removed change request that exists at the base. Without those flags (`--no-replay`) that part
+is left to `validate --base`, which the workflow runs beside this check.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from reconciler.approvals.github import PullSnapshot, pull_request_context
+from reconciler.approvals.source import ApprovalContext
 from reconciler.decision.changes import current_flags, decide, decide_without_flags, needs_new_id
 from reconciler.decision.regime import (
     Regime,
@@ -47,10 +54,12 @@ from reconciler.model.flags import Flag
 from reconciler.model.links import pull_request_page
 from reconciler.model.text import MAX_STATUS_DESCRIPTION, truncate
 from reconciler.plan.comment import PLAN_MARKER, render_pull_request
+from reconciler.plan.mergecheck import MergeCheck, check_pull_request
 from reconciler.plan.model import ChangeEvaluation
 from reconciler.policy import CommitState, commit_status
 from reconciler.reconcile.replay import replayed_store
 from reconciler.reconcile.run import ReconcileConfig
+from reconciler.repo.findings import Finding
 from reconciler.repo.layout import PROJECT_FILE, by_meta_action, is_rule_file, kind_of_path
 from reconciler.repo.parse import parse_document
 from reconciler.store import Reader, Store
@@ -72,6 +81,8 @@ class PullRequestEvaluation:
     flag_state_known: bool
     # where the flags before come from, for people; or why they are unknown
     flags_from: str = ""
+    # The pull request's plan against the base's flags (each flag before and after) and its findings.
+    merge: MergeCheck | None = None
 
     def commit_status(self) -> tuple[CommitState, str]:
         """The `reconciler/approvals` status: failure for an invalid change, else as the votes say."""
@@ -143,9 +154,19 @@ def evaluate_pull(
         regime = in_force or _regime(repo, base, store, flags if store is None else None)
         judge = _Judge(repo, snapshot, regime, base, now, flags)
         changes = [judge.change(path) for path in added]
+        # What the merge would fail, judged against the same flags; none without them.
+        merge = None if flags is None else check_pull_request(repo, pull.head_sha, base, now=now, store=flags)
+    if merge is not None:
+        changes = _with_merge_findings(changes, list(merge.findings), now)
     changes += _judge_rules(repo, snapshot, [path for path, _ in files], regime, base, now)
     return PullRequestEvaluation(
-        pull, base, regime, tuple(changes), flag_state_known=flags is not None, flags_from=flags_from
+        pull,
+        base,
+        regime,
+        tuple(changes),
+        flag_state_known=flags is not None,
+        flags_from=flags_from,
+        merge=merge,
     )
 
 
@@ -185,6 +206,28 @@ def _flag_state(
         log.warning("pull request flags: the base's history could not be replayed: %s", err)
         return None, f"unknown: the base's history could not be replayed ({truncate(str(err), 300)})"
     return replayed, f"a replay of the base's history up to `{base[:12]}`"
+
+
+def _with_merge_findings(
+    changes: list[ChangeEvaluation], findings: list[Finding], now: datetime
+) -> list[ChangeEvaluation]:
+    """`changes` with what the merge would fail as their problem; a file the pull request removes or
+    edits, which has no evaluation, gets one that says so."""
+    by_path: dict[str, list[str]] = {}
+    for finding in findings:
+        where = f" (line {finding.line})" if finding.line and finding.line > 1 else ""
+        by_path.setdefault(finding.path, []).append(f"{finding.message}{where}")
+    judged = []
+    for change in changes:
+        found = by_path.pop(change.path, None)
+        # The merge check's words (with the line) say it best when it has found something.
+        judged.append(change if found is None else replace(change, problem="; ".join(found)))
+    nobody = ApprovalContext(votes=(), requesters=frozenset(), merger=None, created_at=now)
+    judged += [
+        ChangeEvaluation(path, None, nobody, None, problem="; ".join(found))
+        for path, found in by_path.items()
+    ]
+    return judged
 
 
 def _base_commit(repo: GitRepository, pull: PullRequest) -> str:
@@ -276,14 +319,12 @@ class _Judge:
             and decision.evaluation is not None
         ):
             self.overlay[(decision.environment_id, model.spec.resource_id)] = decision.outcome.flag
+        evaluation, problem = decision.evaluation, None
+        if evaluation is None:  # it cannot apply; its votes are still shown, judged the strict way
+            evaluation, _ = decide_without_flags(model, self.regime, context, at=self.now)
+            problem = decision.error
         return ChangeEvaluation(
-            path,
-            model,
-            context,
-            decision.evaluation,
-            decision,
-            problem=decision.error if decision.evaluation is None else None,
-            stale=decision.stale,
+            path, model, context, evaluation, decision, problem=problem, stale=decision.stale
         )
 
     def _flags(self, reader: Reader, cr: ChangeRequest) -> tuple[int | None, Flag | None, Flag | None]:

@@ -153,7 +153,7 @@ def not_in_force(workspace: Workspace, regime: Regime, details: dict[str, Any]) 
     """Rule files whose version at the base is not the one in force, with the recorded reason."""
     if workspace.base_files is None:
         return ()
-    paths = [p for p in workspace.base_paths() if is_rule_file(p)]
+    paths = [p for p in workspace.base_files.paths() if is_rule_file(p)]
     documents, problems = read_rules(workspace.base_files, paths)
     differing = [p for p in sorted(paths) if p in problems or not _in_force(p, documents.get(p), regime)]
     differing += sorted(p for p in regime.policies if p not in paths)

@@ -1,4 +1,4 @@
-"""The two trees a plan compares: the working tree of PATH and its base.
+"""The trees a plan compares: the working tree of PATH, its base and the fork point.
 
 The working tree is the directory as it is on disk (committed or not): what a pull request's
 checkout holds. The base is a commit of the git repository PATH lives in (PATH may be a
@@ -7,17 +7,24 @@ merge-base of HEAD with the branch it tracks (its upstream, else `origin/HEAD`, 
 `origin/master`, `main`, `master`, the first that exists). A plain directory has an empty base:
 everything in it is new, except, when planned against a store, what that store already holds
 (change requests it decided, rules in force).
+
+The branch's changes are the differences from the fork point: the base itself when HEAD
+descends from it (a pull request's merge checkout, a branch rebased on it), else the
+merge-base of the two, so that files the base gained after the branch left it are not taken
+for files the branch removed. The flags the branch's changes apply to are the base's.
+`for_commits` makes the same trees from two commits (a pull request's head and base).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from reconciler.errors import ConfigError, GitError
-from reconciler.gitrepo.repository import CommitInfo, GitRepository
+from reconciler.gitrepo.repository import CommitInfo, GitRepository, GitTreeSource
 from reconciler.repo.sources import DirectorySource, FileSource
 
 TRACKED_CANDIDATES = ("@{upstream}", "origin/HEAD", "origin/main", "origin/master", "main", "master")
@@ -25,17 +32,19 @@ TRACKED_CANDIDATES = ("@{upstream}", "origin/HEAD", "origin/main", "origin/maste
 
 @dataclass
 class Workspace:
-    """PATH's files now, and its base (a commit and the files at it, or nothing)."""
+    """PATH's files now, its base (a commit and the files at it, or nothing), and the fork point."""
 
     root: Path
-    files: DirectorySource
+    files: FileSource
     git: GitRepository | None = None
     subdir: str = ""
     base: str | None = None
     base_label: str = "empty base (not a git repository: everything is new)"
     base_files: FileSource | None = None
     head: str | None = None
-    _base_paths: set[str] = field(default_factory=set)
+    fork: str | None = None  # where the branch left the base (the base itself when HEAD descends from it)
+    fork_files: FileSource | None = None
+    _fork_paths: set[str] = field(default_factory=set)
     _adders: dict[str, CommitInfo] | None = None
 
     @property
@@ -43,12 +52,41 @@ class Workspace:
         return self.git.path if self.git else str(self.root)
 
     def base_read(self, path: str) -> bytes | None:
-        if self.base_files is None or path not in self._base_paths:
+        """`path` as the branch found it (at the fork point), or None when it was not there."""
+        if self.fork_files is None or path not in self._fork_paths:
             return None
-        return self.base_files.read(path)
+        return self.fork_files.read(path)
 
     def base_paths(self) -> set[str]:
-        return set(self._base_paths)
+        """The regular files at the fork point: what the branch's changes are measured against."""
+        return set(self._fork_paths)
+
+    def base_id(self, path: str) -> str | None:
+        """The blob id of `path` at the fork point, or None when it was not there as a regular file."""
+        if not isinstance(self.fork_files, GitTreeSource) or path not in self._fork_paths:
+            return None
+        return self.fork_files.blob_id(path)
+
+    def file_id(self, path: str) -> tuple[str, bytes | None]:
+        """The blob id of `path` in the working tree, and its bytes when they had to be read for it.
+
+        A commit's tree knows its ids; a file on disk is hashed as git hashes a blob, so a file
+        equals its version at the fork exactly when the ids are equal, without reading that one.
+        """
+        if isinstance(self.files, GitTreeSource):
+            known = self.files.blob_id(path)
+            if known is not None:
+                return known, None
+        data = self.files.read(path)
+        return blob_id(data, sha256=len(self.base or "") == 64), data  # a SHA-256 repository's ids
+
+    @classmethod
+    def for_commits(cls, git: GitRepository, head: str, base: str, label: str) -> Workspace:
+        """The files of commit `head` (a pull request's) as the working tree, against commit `base`."""
+        workspace = cls(Path(git.path) / git.subdir, git.source(head), git, git.subdir, head=head)
+        workspace.base, workspace.base_label = base, label
+        _load_base(workspace)
+        return workspace
 
     def requester(self, path: str) -> tuple[str | None, str | None, datetime | None]:
         """Author name, email and time of the commit since the base that added `path`, if committed."""
@@ -63,9 +101,7 @@ class Workspace:
         """For each file added since the base, the first commit that added it (one `git log`)."""
         if self.git is None or self.head is None or self.head == self.base:
             return {}
-        since = self.base
-        if since is not None and not self.git.is_ancestor(since, self.head):
-            since = self.git.merge_base(since, self.head)
+        since = self.fork
         adders: dict[str, CommitInfo] = {}
         for commit in self.git.first_parent_walk(since, self.head):
             for change in commit.changes:
@@ -96,6 +132,14 @@ def open_workspace(path: str | os.PathLike[str], base: str | None) -> Workspace:
     return workspace
 
 
+def blob_id(data: bytes, *, sha256: bool = False) -> str:
+    """The id git gives a blob holding `data`."""
+    digest = hashlib.sha256() if sha256 else hashlib.sha1()  # noqa: S324 - git's object id, not a secret
+    digest.update(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()
+
+
 def _head(repo: GitRepository) -> str | None:
     try:
         return repo.resolve("HEAD")
@@ -124,10 +168,22 @@ def _base(repo: GitRepository, ref: str | None, head: str | None) -> tuple[str |
 
 
 def _load_base(workspace: Workspace) -> None:
-    assert workspace.git is not None and workspace.base is not None
+    git, base, head = workspace.git, workspace.base, workspace.head
+    assert git is not None and base is not None
+    fork: str | None = base
+    if head is not None and head != base and not git.is_ancestor(base, head):
+        fork = git.merge_base(base, head)  # None: no common history, so everything is new
+    workspace.fork = fork
+    workspace.base_files = _files_at(git, base)
+    workspace.fork_files = workspace.base_files if fork == base else _files_at(git, fork)
+    if workspace.fork_files is not None:
+        workspace._fork_paths = set(workspace.fork_files.paths())
+
+
+def _files_at(git: GitRepository, commit: str | None) -> FileSource | None:
+    if commit is None:
+        return None
     try:
-        source = workspace.git.source(workspace.base)
+        return git.source(commit)
     except GitError:
-        return  # the directory did not exist at the base: everything in it is new
-    workspace.base_files = source
-    workspace._base_paths = set(source.paths())
+        return None  # the directory did not exist there: everything in it is new

@@ -18,7 +18,8 @@ from typing import Literal, Protocol
 
 from reconciler.model.states import VoteDecision
 
-VoteSource = Literal["review", "trailer"]
+# "presumed": an offline replay of merged history, which reads no reviews (approvals/presumed.py).
+VoteSource = Literal["review", "trailer", "presumed"]
 
 # Review states that set or clear a reviewer's vote. COMMENTED and PENDING are absent on
 # purpose: a comment after an approval must not revoke it ("last review wins" is a known bug).

@@ -97,6 +97,9 @@ class ReconcileConfig:
     # Reconcile up to this commit instead of the branch head: `plan` and `verify` replay the
     # history up to a given commit into a scratch store with the same judgement.
     until: str | None = None
+    # Never ask GitHub: with `approvals.source: github` every landed change is presumed approved
+    # (approvals/presumed.py). For replays that have no store and must not read every review.
+    offline: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,7 +186,9 @@ def _pass(
             cache = PassCache(requests=reader.change_request_states(change_request_ids(commits)))
             if len(commits) > PRELOAD_AFTER_COMMITS:  # a long walk touches most flags: read them at once
                 cache.preload(reader)
-        source = approval_source(regime.project if regime else None, repo, github, config.approvals)
+        source = approval_source(
+            regime.project if regime else None, repo, github, config.approvals, offline=config.offline
+        )
         landing = Landing(repo, source, now, parsed, cache, touches_by_path(commits))
         totals = CommitReport()
         with closing(parsed):
@@ -348,9 +353,10 @@ def _land(
                     *report.rules_not_in_force,
                 ][-50:]
             if bootstrapping and regime is not None:  # the project now says where approvals come from
-                landing = replace(
-                    landing, source=approval_source(regime.project, landing.repo, github, config.approvals)
+                source = approval_source(
+                    regime.project, landing.repo, github, config.approvals, offline=config.offline
                 )
+                landing = replace(landing, source=source)
             totals.applied += report.applied
             totals.failed += report.failed
             totals.scheduled += report.scheduled

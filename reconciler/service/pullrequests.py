@@ -24,14 +24,12 @@ from reconciler.decision.regime import Regime, load_regime
 from reconciler.errors import ConfigError, GitError
 from reconciler.github import GitHubClient, GitHubError
 from reconciler.gitrepo.repository import GitRepository
-from reconciler.model.states import LANDED_STATES, LIVE_STATES
+from reconciler.model.states import CLOSED_UNMERGED, LANDED_STATES, LIVE_STATES, NOT_IN_PULL_REQUEST
 from reconciler.plan.model import ChangeEvaluation
 from reconciler.plan.pullrequest import PullRequestEvaluation, evaluate_pull
 from reconciler.store import ChangeRequestFilter, ChangeRequestRecord, Store
 
 log = logging.getLogger(__name__)
-
-CLOSED_UNMERGED = "pull request closed without merging"
 
 
 @dataclass
@@ -118,7 +116,7 @@ def sync_open_pull_requests(
         assert number is not None  # _live_records keeps pull-request records only
         if number in open_files:
             if record.file not in open_files[number]:
-                _reject(store, record, f"no longer in pull request #{number}", now, report)
+                _reject(store, record, f"{NOT_IN_PULL_REQUEST} #{number}", now, report)
         elif record.apply_error != CLOSED_UNMERGED:
             if number not in merged:
                 merged[number] = client.get_pull(number).merged

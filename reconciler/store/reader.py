@@ -160,6 +160,33 @@ class Queries:
             modifiers = {row.flag_id: row.who for row in conn.execute(changed)}
         return {i: (creators.get(i), modifiers.get(i)) for i in creators.keys() | modifiers.keys()}
 
+    def flag_history_page(
+        self, environment_id: int, key: str, *, limit: int, offset: int = 0
+    ) -> tuple[int, list[FlagVersionRecord]]:
+        """(count of the flag's versions, one page of them newest first): a long history is
+        read a page at a time."""
+        v = t.flag_versions
+        where = (v.c.environment_id == environment_id) & (v.c.key == key)
+        query = sa.select(v).where(where).order_by(v.c.version.desc()).limit(limit).offset(offset)
+        with self._snapshot() as conn:
+            count = conn.scalar(sa.select(sa.func.count()).select_from(v).where(where)) or 0
+            return int(count), [rows.flag_version_record(r) for r in conn.execute(query)]
+
+    def flag_versions_of_change(
+        self, environment_id: int, key: str, change_request_id: str
+    ) -> list[FlagVersionRecord]:
+        """The version a change request made of the flag and the one before it (oldest first);
+        empty when it made none."""
+        v = t.flag_versions
+        where = (v.c.environment_id == environment_id) & (v.c.key == key)
+        made = sa.select(sa.func.max(v.c.version)).where(where & (v.c.change_request_id == change_request_id))
+        with self._snapshot() as conn:
+            version = conn.scalar(made)
+            if version is None:
+                return []
+            query = sa.select(v).where(where & v.c.version.in_([version - 1, version])).order_by(v.c.version)
+            return [rows.flag_version_record(r) for r in conn.execute(query)]
+
     # --- policies, members --------------------------------------------------------------
 
     def list_policies(self) -> list[PolicyRecord]:
@@ -202,6 +229,26 @@ class Queries:
         with self._connection() as conn:
             row = conn.execute(statements.CHANGE_REQUEST_BY_ID, {"id": change_request_id}).first()
         return None if row is None else rows.change_request_record(row)
+
+    def change_requests_by_id(self, ids: list[str]) -> dict[str, ChangeRequestRecord]:
+        """Those of `ids` that exist, by id: one query per 500 ids."""
+        cr = t.change_requests
+        found: dict[str, ChangeRequestRecord] = {}
+        with self._snapshot() as conn:
+            for start in range(0, len(ids), 500):
+                query = sa.select(*statements.CHANGE_REQUEST_COLUMNS).where(
+                    cr.c.id.in_(ids[start : start + 500])
+                )
+                found.update({row.id: rows.change_request_record(row) for row in conn.execute(query)})
+        return found
+
+    def change_request_state_counts(self, filters: ChangeRequestFilter | None = None) -> dict[str, int]:
+        """How many change requests match `filters` (paging ignored), by state."""
+        cr = t.change_requests
+        where = _change_request_where(filters or ChangeRequestFilter())
+        query = sa.select(cr.c.state, sa.func.count()).where(*where).group_by(cr.c.state)
+        with self._connection() as conn:
+            return {state: int(n) for state, n in conn.execute(query)}
 
     def change_request_states(self, ids: list[str]) -> dict[str, tuple[str, str | None]]:
         """`{id: (state, commit)}` of those of `ids` that exist: one query per 500 ids."""
@@ -341,4 +388,17 @@ def _change_request_where(f: ChangeRequestFilter) -> list[sa.ColumnElement[bool]
         where.append(c.execute_at <= f.execute_due)
     if f.expires_due is not None:
         where.append(c.expires_at <= f.expires_due)
+    if f.environment_ids is not None:
+        where.append(c.environment_id.in_(f.environment_ids))
+    if f.created_after is not None:
+        where.append(c.created_at >= f.created_after)
+    if f.created_before is not None:
+        where.append(c.created_at < f.created_before)
+    if f.applied_after is not None:
+        where.append(c.applied_at >= f.applied_after)
+    if f.has_pull_request is not None:
+        n = c.pull_request_number
+        where.append(n.is_not(None) if f.has_pull_request else n.is_(None))
+    if f.landed is not None:
+        where.append(c.commit.is_not(None) if f.landed else c.commit.is_(None))
     return where

@@ -238,7 +238,11 @@ class ChangeRequestFilter:
     `requester` matches the requester's login (as in members.yaml) or member uuid. `name` is
     the change request's `metadata.name`. `states` is any of the given states.
     `execute_due`/`expires_due` select requests whose `execute_at` or `expires_at` is at or
-    before that time (scheduled and expiring work for the loop).
+    before that time (scheduled and expiring work for the loop). `environment_ids` is any of
+    those environments (a request of no known environment matches none).
+    `created_after`/`created_before` bound `created_at` (inclusive, exclusive) and
+    `applied_after` bounds `applied_at`. `has_pull_request` and `landed` (it carries the commit
+    that merged it) select by whether the request has one.
     """
 
     action_key: str | None = None
@@ -253,6 +257,12 @@ class ChangeRequestFilter:
     pull_request_number: int | None = None
     execute_due: datetime | None = None
     expires_due: datetime | None = None
+    environment_ids: tuple[int, ...] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    applied_after: datetime | None = None
+    has_pull_request: bool | None = None
+    landed: bool | None = None
     limit: int | None = 100
     offset: int = 0
 

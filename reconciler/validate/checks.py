@@ -2,9 +2,10 @@
 
 The schema says each file is well formed; these checks say the repository makes sense as a
 whole: names are unique, every environment, login and role referred to exists, an action
-fits what the change asks for, rollouts add up, a quorum can be reached, and a change
-request that already exists on the base branch is not edited. Unknown names come with the
-closest known one ("did you mean …").
+fits what the change asks for, rollouts add up, and a quorum can be reached. Unknown
+names come with the closest known one ("did you mean …"). What merging onto a base would
+fail (edited change requests, unknown flags, stale versions) is `plan.mergecheck`'s: it needs
+the base's history.
 
 One finding is a warning, which fails a run only under `--strict`: a quorum that some
 eligible members can never reach for their own changes (every other requester can).
@@ -17,7 +18,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from reconciler.errors import DocumentError
 from reconciler.model.documents import (
     ApprovalPolicy,
     ChangeRequest,
@@ -32,10 +32,9 @@ from reconciler.model.suggest import Names, did_you_mean
 from reconciler.repo.findings import WARNING, Finding
 from reconciler.repo.layout import MEMBERS_FILE, PROJECT_FILE
 from reconciler.repo.loader import PolicyRepository
-from reconciler.repo.sources import FileSource
 
 
-def check_repository(repo: PolicyRepository, base: FileSource | None = None) -> list[Finding]:
+def check_repository(repo: PolicyRepository) -> list[Finding]:
     """The semantic findings of a loaded repository (schema findings are in `repo.findings`).
 
     Documents salvaged from schema errors (`repo.salvaged`) are checked for what of them reads,
@@ -50,8 +49,6 @@ def check_repository(repo: PolicyRepository, base: FileSource | None = None) -> 
         findings += _check_policy(path, policy, context)
     for path, change in repo.changes.items():
         findings += _check_change(path, change.spec, context)
-    if base is not None:
-        findings += check_unchanged(repo.source, base, repo.changes)
     return [_as_written(f, repo) for f in findings if _judged(f, repo)]
 
 
@@ -280,24 +277,6 @@ def _check_variants(path: str, where: str, variants: Iterable[Any]) -> Iterator[
         if variant.key in seen:
             yield _at(path, f"{where}/{i}/key", f"variant {variant.key!r} is listed twice", "bad-argument")
         seen.add(variant.key)
-
-
-def check_unchanged(source: FileSource, base: FileSource, changes: Iterable[str]) -> Iterator[Finding]:
-    """Change requests that exist on the base branch and differ there: applied ones are immutable."""
-    base_paths = set(base.paths())
-    for path in changes:
-        if path not in base_paths:
-            continue
-        try:
-            if source.read(path) == base.read(path):
-                continue
-        except DocumentError:
-            continue
-        message = (
-            f"this change request already exists on the base branch ({base.label}) and was edited:"
-            " a change request never changes once merged; revert the edit and add a new file"
-        )
-        yield Finding(path, message, "", 1, 1, "immutable-change")
 
 
 def _known(

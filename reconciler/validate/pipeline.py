@@ -14,12 +14,11 @@ from reconciler.validate.advice import advice
 from reconciler.validate.checks import check_repository
 
 
-def validate_source(source: FileSource, base: FileSource | None = None, jobs: int = 1) -> list[Finding]:
+def validate_source(source: FileSource, jobs: int = 1) -> list[Finding]:
     """Every schema and semantic finding of the repository in `source`, located and sorted.
 
-    `base` is the same repository at the base branch: change requests that exist there must
-    be unchanged.
+    What merging the repository onto a base would fail is `plan.mergecheck` (`validate --base`).
     """
     repo = load_repository(source, jobs=jobs, salvage_invalid=True)
-    findings = [*repo.findings, *check_repository(repo, base=base), *advice(repo)]
+    findings = [*repo.findings, *check_repository(repo), *advice(repo)]
     return locate_findings(findings, source)

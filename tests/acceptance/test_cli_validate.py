@@ -32,6 +32,22 @@ spec:
 """
 
 
+CREATE_CHECKOUT = """apiVersion: reconciler/v1
+kind: ChangeRequest
+metadata:
+  name: create-checkout
+spec:
+  action_key: feature_flag.create
+  resource_id: checkout
+  environment: production
+  flag:
+    name: Checkout
+    active: true
+    filters:
+      groups: [{properties: [], rollout_percentage: 10}]
+"""
+
+
 @pytest.fixture
 def broken_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
@@ -137,7 +153,7 @@ def test_usage_errors_exit_two(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "base", tmp_path / "plain")
     code, out = run("validate", str(tmp_path / "plain"), "--base", "main")
     assert code == 2  # --base needs a git work tree
-    assert "is not a git repository, nor inside one" in out
+    assert "--base main needs a git repository" in out
 
 
 def test_edited_change_request_on_base_is_refused_and_new_files_are_not(git_repo: GitRepo) -> None:
@@ -148,6 +164,8 @@ def test_edited_change_request_on_base_is_refused_and_new_files_are_not(git_repo
     ramp.write_text(ramp.read_text(encoding="utf-8").replace("25", "75"), encoding="utf-8")
     new = git_repo.path / "policy" / "changes" / "2026" / "ramp-75.yaml"
     new.write_text(ramp.read_text(encoding="utf-8").replace("name: ramp", "name: ramp-75"), encoding="utf-8")
+    create = git_repo.path / "policy" / "changes" / "2026" / "0-create.yaml"  # sorts first: lands first
+    create.write_text(CREATE_CHECKOUT, encoding="utf-8")
     git_repo.commit("edit an applied change")
 
     code, out = run("validate", str(git_repo.path / "policy"), "--base", "main", "--format", "json")
@@ -155,7 +173,7 @@ def test_edited_change_request_on_base_is_refused_and_new_files_are_not(git_repo
     (finding,) = json.loads(out)["findings"]
     assert finding["file"].endswith("policy/changes/2026/ramp.yaml")
     assert finding["rule"] == "immutable-change"
-    assert "revert the edit and add a new file" in finding["message"]
+    assert "revert the edit, and file the next change as a new file" in finding["message"]
 
     ramp.write_text((FIXTURES / "base" / "changes" / "2026" / "ramp.yaml").read_text(encoding="utf-8"))
     assert run("validate", str(git_repo.path / "policy"), "--base", "main")[0] == 0

@@ -71,6 +71,12 @@ def test_run_and_serve_share_a_store_and_exit_zero_on_sigterm(
     assert flag_rollout(server, "checkout") == 25
     assert server.status()["last_applied_commit"] == git_repo.head()
     assert server.status()["service"] == {}  # no loop in this process
+    board = runner.get("/ui/")  # the dashboard is served by both commands, with the loop's state
+    assert (
+        board.status_code == 200 and 'Sync status: <span class="sync sync-Synced">Synced</span>' in board.text
+    )
+    assert "Last pass" in board.text and "Last pass" not in server.get("/ui/").text
+    assert "History" in server.get("/ui/flags/production/checkout").text
 
     code, seconds = runner.terminate()
     assert code == 0

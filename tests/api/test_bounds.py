@@ -60,6 +60,9 @@ PARAMS: dict[str, Any] = {
     "id": APPLIED.id,
     "approval_id": APPLIED.id,
     "event_id": 2,
+    "environment": "production",
+    "key": "checkout",
+    "number": "12",
 }
 
 
@@ -91,10 +94,10 @@ def test_head_requests_are_labelled_by_their_route(client: Client) -> None:
 
 
 # Handlers that may run on the event loop: they never read the store (the webhook receiver
-# hands its one store write to a worker thread; `/flags` and `/decide` read the body on the
-# loop and evaluate in a worker thread; capture never reads the store). Every other handler
-# must be a plain `def`, which FastAPI runs in a worker thread, so a hung database never
-# stops the event loop.
+# hands its one store write to a worker thread, the dashboard's sign-in its one token check;
+# `/flags` and `/decide` read the body on the loop and evaluate in a worker thread; capture
+# never reads the store). Every other handler must be a plain `def`, which FastAPI runs in a
+# worker thread, so a hung database never stops the event loop.
 EVENT_LOOP_HANDLERS = {
     "healthz",
     "github",
@@ -107,6 +110,22 @@ EVENT_LOOP_HANDLERS = {
     "swagger_ui_html",
     "swagger_ui_redirect",
     "redoc_html",
+    "sign_in",
+    "sign_out",
+    "stylesheet",
+    "favicon",
+    # The dashboard's pages: a cached page is answered on the loop from memory alone (the
+    # gate's token and version caches, the rendered content); anything that needs the store
+    # goes to a worker thread (`show` in reconciler/api/ui/routes.py).
+    "overview",
+    "pulls",
+    "pull",
+    "changes",
+    "change",
+    "flag_environments",
+    # "flags": the flag list's name is also `/flags`'s, listed above
+    "flag",
+    "rules",
 }
 
 

@@ -17,9 +17,13 @@ from reconciler.plan.comment import PLAN_MARKER
 from reconciler.plan.pullrequest import PullRequestEvaluation, evaluate_pull_request
 from reconciler.store import Store
 from tests.support.ghscenario import REPOSITORY, PullRequestScenario, serve
-from tests.support.policyrepo import ramp
+from tests.support.policyrepo import change, create_flag, ramp
 
 RAMP = "changes/ramp-checkout.yaml"
+
+
+def enable(name: str, flag: str) -> dict[str, object]:
+    return change(name, "feature_flag.enable", flag)
 
 
 @pytest.fixture
@@ -45,6 +49,12 @@ def test_votes_missing_keep_the_status_pending_with_the_count(scenario: PullRequ
     result = judge(scenario, 2)
     assert [(c.path, c.state) for c in result.changes] == [(RAMP, "pending")]
     assert result.commit_status() == ("pending", "1/2 approvals · production-rollouts")
+    # Without a store, the base's history replayed gives each flag before and after.
+    assert result.merge is not None and result.merge.plan is not None
+    [planned] = result.merge.plan.changes
+    assert planned.before is not None and planned.after is not None
+    rollout = [f["filters"]["groups"][0]["rollout_percentage"] for f in (planned.before, planned.after)]
+    assert rollout == [10, 50]
     text = result.markdown()
     assert text.startswith(PLAN_MARKER)
     assert "| alice | approved | no | self-approval not allowed |" in text
@@ -180,3 +190,59 @@ def test_a_huge_plan_comment_is_cut_to_fit_github(scenario: PullRequestScenario)
         publish(client, result)
     body = scenario.gh.comments[2][0]["body"]
     assert len(body) <= 65_536 and body.startswith(PLAN_MARKER)
+
+
+def test_what_the_merge_would_fail_fails_the_status_without_a_store(scenario: PullRequestScenario) -> None:
+    scenario.land_checkout()
+    scenario.open(2, {"changes/ramp-typo.yaml": ramp("ramp-chekout", "chekout", 50)})
+    scenario.review(2, "bob", "APPROVED")
+    scenario.review(2, "carol", "APPROVED")
+    result = judge(scenario, 2)
+    [change] = result.changes
+    assert change.state == "invalid"
+    assert change.evaluation is not None and change.evaluation.approved  # the votes are there
+    state, description = result.commit_status()
+    assert state == "failure"
+    assert description.startswith("cannot apply changes/ramp-typo.yaml: merged as it is, this change")
+    assert "feature flag 'chekout' does not exist" in result.markdown()
+
+
+@pytest.mark.parametrize("how", ["remove", "rename", "edit"])
+def test_removing_renaming_or_editing_a_merged_change_request_fails_the_status(
+    scenario: PullRequestScenario, how: str
+) -> None:
+    scenario.land_checkout()
+    merged = "changes/create-checkout.yaml"
+    scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
+    if how == "remove":
+        scenario.push(2, {}, remove=(merged,))
+    elif how == "rename":
+        scenario.push(
+            2, {"changes/renamed.yaml": (scenario.repo.path / merged).read_text()}, remove=(merged,)
+        )
+    else:
+        scenario.push(2, {merged: create_flag("create-checkout", "checkout", rollout=90)})
+    scenario.gh.add_file(2, merged, status="removed" if how != "edit" else "modified")
+    scenario.review(2, "bob", "APPROVED")
+    scenario.review(2, "carol", "APPROVED")
+    result = judge(scenario, 2)
+    state, description = result.commit_status()
+    assert state == "failure"
+    where = "changes/renamed.yaml" if how == "rename" else merged
+    assert description.startswith(f"cannot apply {where}: ")
+    expected = {"remove": "removed, but it exists at the base", "rename": "renames " + merged}
+    assert expected.get(how, "edits a change request that exists at the base") in result.markdown()
+
+
+def test_a_pull_request_behind_its_base_does_not_remove_what_the_base_gained(
+    scenario: PullRequestScenario,
+) -> None:
+    scenario.land_checkout()
+    scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
+    scenario.open(3, {"changes/enable-checkout.yaml": enable("enable-checkout", "checkout")})
+    scenario.review(3, "bob", "APPROVED")
+    scenario.merge(3)
+    scenario.gh.pulls[2]["base"]["sha"] = scenario.repo.head("main")  # GitHub follows the base branch
+    scenario.review(2, "bob", "APPROVED")
+    scenario.review(2, "carol", "APPROVED")
+    assert judge(scenario, 2).commit_status() == ("success", "2/2 approvals · production-rollouts")

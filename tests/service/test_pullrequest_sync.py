@@ -9,6 +9,7 @@ import pytest
 
 from reconciler.decision.changes import change_request_id
 from reconciler.gitrepo.repository import GitRepository
+from reconciler.plan.pullrequest import evaluate_pull_request
 from reconciler.service.pullrequests import SyncReport, sync_open_pull_requests, sync_pull_request
 from reconciler.store import ChangeRequestRecord, Store
 from tests.support.ghscenario import PullRequestScenario
@@ -157,3 +158,20 @@ def test_a_pull_request_that_cannot_be_judged_does_not_hold_up_the_others(
     assert list(report.problems) == [2] and "eeeeeeeeeeee" in report.problems[2]
     assert record(sqlite_store, "changes/other.yaml").state == "pending"
     assert sqlite_store.get_change_request(change_request_id(RAMP)) is None
+
+
+def test_an_approved_live_request_edited_by_a_new_push_is_judged_afresh_not_as_immutable(
+    scenario: PullRequestScenario, sqlite_store: Store
+) -> None:
+    land_flag(scenario, sqlite_store)
+    scenario.open(2, {RAMP: ramp("ramp-checkout", "checkout", 50)})
+    scenario.review(2, "bob", "APPROVED")
+    scenario.review(2, "carol", "APPROVED")
+    sync(scenario, sqlite_store)
+    assert record(sqlite_store).state == "approved"  # live: no commit yet
+
+    scenario.push(2, {RAMP: ramp("ramp-checkout", "checkout", 60)})
+    with GitRepository.open(scenario.repo.path, branch="main") as repo, scenario.gh.client() as client:
+        result = evaluate_pull_request(repo, client, 2, now=scenario.now(), store=sqlite_store)
+    assert [(c.path, c.state, c.problem) for c in result.changes] == [(RAMP, "pending", None)]
+    assert result.commit_status()[0] == "pending"  # the approvals were for the old content

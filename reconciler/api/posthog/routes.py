@@ -75,7 +75,7 @@ def _flag_key(access: Access, resource_id: str | None, resource_key: str | None)
     return next(iter(keys), None)
 
 
-def _policies(
+def caller_policies(
     ctx: ApiContext, access: Access, policy: PolicyRecord, directory: Directory
 ) -> list[dict[str, Any]]:
     """A policy's objects (one per action) as the caller may see them: the environments it
@@ -110,7 +110,7 @@ def _policy_routes(api: APIRouter, ctx: ApiContext) -> None:
             body
             for p in access.reader.list_policies()
             if posthog.policy_applies_to(p, access.env.key)
-            for body in _policies(ctx, access, p, directory)
+            for body in caller_policies(ctx, access, p, directory)
         ]
 
     @api.get(

@@ -181,6 +181,27 @@ def api_version(request: Request) -> int:
     return int(raw) if raw.isdigit() and len(raw) < 4 else 1
 
 
+def trusted_evaluator(ctx: ApiContext, cache: EvaluatorCache, token: str) -> Evaluator | None:
+    """On the event loop, without the store: the evaluator of the environment whose project key
+    is `token`, when the store version, its environments and that evaluator are all trusted from
+    memory (None otherwise: the caller goes the full way, which also answers unknown keys).
+    Only answers it remembered may be served from it here; computing belongs in a worker thread."""
+    store_version = ctx.gate.cached_version()
+    environments = None if store_version is None else ctx.gate.cached_environments(store_version)
+    environment = None if environments is None else environments.by_token.get(token)
+    if environment is None or store_version is None:
+        return None
+    evaluator = cache.cached(environment.id, store_version)
+    if evaluator is None or evaluator.clock_dependent:
+        return None
+    if ctx.gate.version_due():
+        # Keep the trusted version fresh ahead of its expiry, as the fast path does, so
+        # polling clients do not all go to the store at the same instant.
+        task = asyncio.get_running_loop().run_in_executor(None, ctx.gate.refresh, True, None)
+        task.add_done_callback(_log_failure)
+    return evaluator
+
+
 def _log_failure(task: asyncio.Future[None]) -> None:
     """A failed refresh only means the version expires on time and the full path reads it."""
     if not task.cancelled() and task.exception() is not None:
@@ -216,15 +237,9 @@ def router(ctx: ApiContext, cache: EvaluatorCache) -> APIRouter:
 
     def recalled(request: FlagsRequest, token: str, kind: str, version: int, config: bool) -> bytes | None:
         """The answer `evaluate` gave this very request before, when every fact it depends on
-        is still trusted from memory (store version, environments, evaluator): no store access,
-        so it runs on the event loop. None sends the request the full way."""
-        store_version = ctx.gate.cached_version()
-        environments = None if store_version is None else ctx.gate.cached_environments(store_version)
-        environment = None if environments is None else environments.by_token.get(token)
-        if environment is None or store_version is None:
-            return None
-        evaluator = cache.cached(environment.id, store_version)
-        if evaluator is None or evaluator.clock_dependent:
+        is still trusted from memory; None sends the request the full way."""
+        evaluator = trusted_evaluator(ctx, cache, token)
+        if evaluator is None:
             return None
         assert request.distinct_id is not None
         context = Context(
@@ -233,11 +248,6 @@ def router(ctx: ApiContext, cache: EvaluatorCache) -> APIRouter:
         exact = context_key(context)
         only = None if request.flag_keys is None else tuple(request.flag_keys)
         found = None if exact is None else evaluator.recall(("posthog", exact, only, kind, version, config))
-        if isinstance(found, bytes) and ctx.gate.version_due():
-            # Keep the trusted version fresh ahead of its expiry, as the fast path does, so
-            # polling clients do not all go to the store at the same instant.
-            task = asyncio.get_running_loop().run_in_executor(None, ctx.gate.refresh, True, None)
-            task.add_done_callback(_log_failure)
         return found if isinstance(found, bytes) else None
 
     async def answer(request: Request, kind: str) -> Response:

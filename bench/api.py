@@ -19,6 +19,7 @@ headers, body, target). Targets are ratios to the floor, and p99 < 50 ms for all
 
 Usage: python -m bench.api [--duration 3] [--rounds 3] [--workers 1] [--changes 100000]
                             [--flags 200] [--backend sqlite|postgres|all] [--no-peer]
+                            [--only flags,unleash,...]
 """
 
 from __future__ import annotations
@@ -396,7 +397,8 @@ def measure(url: str, args: argparse.Namespace, workdir: Path, peer: str | None)
         bases = {"floor": floor_base, "ours": our_base, "peer": peer or ""}
         definitions = httpx.get(f"{our_base}/flags/definitions?token={PROJECT_TOKEN}", headers=auth)
         context = Context(auth, ids, definitions.headers["etag"])
-        plan = [(s, s.target(context)) for s in SCENARIOS if peer is not None or not s.peer]
+        chosen = [s for s in SCENARIOS if (peer is not None or not s.peer) and _chosen(s, args.only)]
+        plan = [(s, s.target(context)) for s in chosen]
         with httpx.Client() as warm:
             for scenario, target in plan:
                 # The first answer of each URL (and first body) is rendered, later ones may be reused.
@@ -411,6 +413,11 @@ def measure(url: str, args: argparse.Namespace, workdir: Path, peer: str | None)
         for _ in range(args.rounds):
             rounds.append([run_wrk(s.name, bases[t.server], t, args.duration, workdir) for s, t in plan])
     return rounds
+
+
+def _chosen(scenario: Scenario, only: str | None) -> bool:
+    """`--only a,b`: those scenarios and the two every ratio is taken against."""
+    return only is None or scenario.name in {"floor", "healthz", *only.split(",")}
 
 
 def _every(n: int) -> ChangeRequestFilter:
@@ -457,6 +464,8 @@ def main() -> None:
     parser.add_argument("--flags", type=int, default=200)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
     parser.add_argument("--no-peer", action="store_true", help="skip the Unleash server")
+    names = ", ".join(s.name for s in SCENARIOS)
+    parser.add_argument("--only", help=f"comma-separated scenarios (the floor and /healthz always): {names}")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench.api needs wrk, the load generator: apt-get install wrk")

@@ -40,7 +40,6 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlencode
 
 import httpx
 
@@ -211,9 +210,10 @@ def flags_body(distinct_id: str) -> str:
 FLAGS_BODY = flags_body(DISTINCT_ID)
 # Many users at once: each answer is computed afresh (an evaluator keeps the last 256).
 MANY_IDS = 5000
-# Unleash's frontend API takes the context in the query: `userId`, and every other field
-# as a context property.
-UNLEASH_PATH = "/api/frontend?" + urlencode({"userId": DISTINCT_ID, **PROPERTIES})
+# Unleash's frontend API, posted to as `POST /flags` is: the context in the body, `userId` and
+# the same properties (`GET` with the context in the query is the same evaluation).
+UNLEASH_PATH = "/api/frontend"
+UNLEASH_BODY = json.dumps({"context": {"userId": DISTINCT_ID, "properties": PROPERTIES}})
 
 
 @dataclass(frozen=True)
@@ -268,8 +268,14 @@ SCENARIOS: list[Scenario] = [
     ),
     Scenario(
         "unleash",
-        "Unleash `/api/frontend` (the 200 flags, one user)",
-        lambda c: Target("peer", [UNLEASH_PATH], {"Authorization": unleash.FRONTEND_TOKEN}),
+        "Unleash `POST /api/frontend` (the 200 flags, one user)",
+        lambda c: Target(
+            "peer",
+            [UNLEASH_PATH],
+            {**JSON_HEADERS, "Authorization": unleash.FRONTEND_TOKEN},
+            "POST",
+            [UNLEASH_BODY],
+        ),
         peer=True,
     ),
 ]
@@ -493,7 +499,7 @@ def peer_server(admin_url: str | None, args: argparse.Namespace, workdir: Path) 
         return
     with unleash.server(admin_url, free_port(), workdir / "unleash.log") as base:
         unleash.create_flags(base, {f"flag-{n}": flag_rules(n) for n in range(args.flags)})
-        on = unleash.wait_for_frontend(base, UNLEASH_PATH, args.flags)
+        on = unleash.wait_for_frontend(base, UNLEASH_PATH, UNLEASH_BODY, args.flags)
         print(f"  Unleash {unleash.VERSION}: {args.flags} flags created, {on} on for {DISTINCT_ID}")
         yield base
 

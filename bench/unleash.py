@@ -5,9 +5,10 @@ on its own database `unleash_bench` on the PostgreSQL server of RECONCILER_TEST_
 (dropped and created afresh on each run), and gets one flag per flag of ours through its admin
 API: same keys, one `flexibleRollout` strategy per condition group of ours (same rollout
 percentage, the same property condition as a constraint), enabled in its `development`
-environment. Its frontend API (`GET /api/frontend?userId=…`, the endpoint browser
-and mobile SDKs call to have every flag evaluated for one user) is then measured with the same
-load generator, in the same rounds as our endpoints.
+environment. Its frontend API (`/api/frontend`, the endpoint browser and mobile SDKs call to
+have every flag evaluated for one user; `POST` with the context in the body, as our `POST
+/flags` is measured) is then measured with the same load generator, in the same rounds as
+our endpoints.
 """
 
 from __future__ import annotations
@@ -139,13 +140,14 @@ def create_flags(base: str, flags: dict[str, list[Rule]]) -> None:
             client.post(f"{where}/on").raise_for_status()
 
 
-def wait_for_frontend(base: str, path: str, flags: int) -> int:
+def wait_for_frontend(base: str, path: str, body: str, flags: int) -> int:
     """Wait until the frontend API answers with the new flags (it refreshes from the database on
     its own schedule); returns how many are on for the benchmark's user."""
     deadline = time.monotonic() + 60
     seen = -1
     while time.monotonic() < deadline:
-        answer = httpx.get(base + path, headers={"Authorization": FRONTEND_TOKEN}, timeout=5)
+        headers = {"Authorization": FRONTEND_TOKEN, "Content-Type": "application/json"}
+        answer = httpx.post(base + path, headers=headers, content=body, timeout=5)
         answer.raise_for_status()
         count = len(answer.json()["toggles"])
         if count > 0 and count == seen:

@@ -18,6 +18,7 @@ from reconciler.api import (
     cors,
     launchdarkly,
     localeval,
+    ofrep,
     ops,
     readonly,
     remoteconfig,
@@ -35,8 +36,10 @@ from reconciler.github.webhooks import WebhookEvent
 from reconciler.store import Store
 
 PROJECT_PREFIXES = ("/api/environments", "/api/projects")
-# What browsers may call from any page (CORS): remote evaluation and event capture.
-PUBLIC_PATHS = ("/flags", "/decide", *capture.CAPTURE_PATHS)
+# What browsers may call from any page (CORS): remote evaluation (PostHog's, and OFREP's bulk
+# evaluation, which web providers poll) and event capture. OFREP's single evaluation is for
+# server providers and stays same-origin.
+PUBLIC_PATHS = ("/flags", "/decide", ofrep.PREFIX, *capture.CAPTURE_PATHS)
 
 DESCRIPTION = """\
 Read-only API of the flag-change reconciler: approval policies, change requests, flags,
@@ -103,6 +106,7 @@ def create_app(
     for prefix in PROJECT_PREFIXES:
         app.include_router(routes_posthog.router(ctx, prefix))
     app.include_router(remoteeval.router(ctx, evaluators))
+    app.include_router(ofrep.router(ctx, evaluators))
     for prefix in PROJECT_PREFIXES:
         app.include_router(remoteconfig.router(ctx, evaluators, prefix))
     app.include_router(capture.router(metrics.registry))

@@ -3,7 +3,8 @@
 The browser SDK calls `/flags`, `/decide` and the capture endpoints from any web page, as it
 calls PostHog's, so those answer CORS as PostHog's public endpoints do: the request's origin
 is mirrored, with credentials allowed, methods GET, POST and OPTIONS, the requested headers
-allowed, and a preflight answered 200. Every other route (the read API with its bearer
+allowed, and a preflight answered 200; the `ETag` is exposed, for OFREP's web providers,
+which poll the bulk evaluation cross-origin. Every other route (the read API with its bearer
 tokens, `/flags/definitions`, `/metrics`) sends no CORS header at all, so a browser never
 lets another site read them.
 """
@@ -25,6 +26,9 @@ _HEADER_LIST = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'
 _MAX_HEADER_LIST = 1024
 METHODS = b"GET, POST, OPTIONS"
 MAX_AGE = b"7200"
+# What page scripts may read of an answer: OFREP's web providers keep the bulk ETag for
+# their next `If-None-Match`.
+EXPOSED = b"ETag"
 
 
 def public_paths(bases: Iterable[str]) -> frozenset[str]:
@@ -59,7 +63,11 @@ class PublicCors:
 
         async def with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *cors]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *cors,
+                    (b"access-control-expose-headers", EXPOSED),
+                ]
             await send(message)
 
         await self.app(scope, receive, with_cors)

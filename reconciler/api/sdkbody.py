@@ -94,11 +94,11 @@ def parse_json(data: bytes, what: str) -> Any:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as err:
         raise ApiError(400, f"the {what} is not valid JSON: {err}") from err
-    _check_shape(value, what)
+    check_shape(value, what)
     return value
 
 
-def _check_shape(value: Any, what: str) -> None:
+def check_shape(value: Any, what: str) -> None:
     """Depth and size checked without recursion, so no body can exhaust the stack."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     seen = 0

@@ -106,16 +106,7 @@ class _Planner:
     next_id: int = 0
 
     def flags(self, cr: ChangeRequest) -> tuple[int | None, Flag | None, Flag | None]:
-        env_id, current, source = current_flags(self.reader, self.regime, cr)
-        key = cr.spec.resource_id
-        if env_id is not None:
-            current = self.overlay.get((env_id, key), current)
-        if (
-            cr.spec.source_environment
-            and (src := self.regime.environment(cr.spec.source_environment)) is not None
-        ):
-            source = self.overlay.get((src, key), source)
-        return env_id, current, source
+        return overlaid_flags(self.reader, self.regime, cr, self.overlay)
 
     def new_id(self) -> int:
         """A provisional id for a flag the plan creates (the store assigns the real one)."""
@@ -123,6 +114,20 @@ class _Planner:
             self.next_id = self.reader.counter(FLAG_ID_COUNTER)
         self.next_id += 1
         return self.next_id
+
+
+def overlaid_flags(
+    reader: Reader, regime: Regime, cr: ChangeRequest, overlay: dict[tuple[int, str], Flag]
+) -> tuple[int | None, Flag | None, Flag | None]:
+    """`cr`'s environment id, flag and copy source as the store holds them, or as earlier changes
+    of the same plan leave them (`overlay`, by environment id and key)."""
+    env_id, current, source = current_flags(reader, regime, cr)
+    key = cr.spec.resource_id
+    if env_id is not None:
+        current = overlay.get((env_id, key), current)
+    if cr.spec.source_environment and (src := regime.environment(cr.spec.source_environment)) is not None:
+        source = overlay.get((src, key), source)
+    return env_id, current, source
 
 
 def replay_label(base: str | None) -> str:

@@ -36,7 +36,7 @@ from datetime import datetime
 
 from reconciler.approvals.github import PullSnapshot, pull_request_context
 from reconciler.approvals.source import ApprovalContext
-from reconciler.decision.changes import current_flags, decide, decide_without_flags, needs_new_id
+from reconciler.decision.changes import decide, decide_without_flags, needs_new_id
 from reconciler.decision.regime import (
     Regime,
     RulesInvalid,
@@ -53,6 +53,7 @@ from reconciler.model.documents import ChangeRequest, Project
 from reconciler.model.flags import Flag
 from reconciler.model.links import pull_request_page
 from reconciler.model.text import MAX_STATUS_DESCRIPTION, truncate
+from reconciler.plan.build import overlaid_flags
 from reconciler.plan.comment import PLAN_MARKER, render_pull_request
 from reconciler.plan.mergecheck import MergeCheck, check_pull_request
 from reconciler.plan.model import ChangeEvaluation
@@ -62,7 +63,7 @@ from reconciler.reconcile.run import ReconcileConfig
 from reconciler.repo.findings import Finding
 from reconciler.repo.layout import PROJECT_FILE, by_meta_action, is_rule_file, kind_of_path
 from reconciler.repo.parse import parse_document
-from reconciler.store import Reader, Store
+from reconciler.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +308,7 @@ class _Judge:
             evaluation, problem = decide_without_flags(model, self.regime, context, at=self.now)
             return ChangeEvaluation(path, model, context, evaluation, problem=problem)
         with self.flags.reading() as reader:  # briefly: no transaction stays open across GitHub calls
-            flags = self._flags(reader, model)
+            flags = overlaid_flags(reader, self.regime, model, self.overlay)
         # The id a created flag will get is the store's business at apply time; 0 stands for it here.
         new_id = 0 if needs_new_id(model.spec, flags[1]) else None
         decision = decide(
@@ -326,18 +327,6 @@ class _Judge:
         return ChangeEvaluation(
             path, model, context, evaluation, decision, problem=problem, stale=decision.stale
         )
-
-    def _flags(self, reader: Reader, cr: ChangeRequest) -> tuple[int | None, Flag | None, Flag | None]:
-        env_id, current, source = current_flags(reader, self.regime, cr)
-        key = cr.spec.resource_id
-        if env_id is not None:
-            current = self.overlay.get((env_id, key), current)
-        if (
-            cr.spec.source_environment
-            and (src := self.regime.environment(cr.spec.source_environment)) is not None
-        ):
-            source = self.overlay.get((src, key), source)
-        return env_id, current, source
 
 
 def _judge_rules(

@@ -14,6 +14,8 @@ import logging
 import signal
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -57,6 +59,13 @@ def build_server(app: Any, host: str, port: int) -> uvicorn.Server:
 
 def serve(app: Any, *, host: str, port: int, loop: ReconcileLoop | None = None) -> None:
     """Serve `app` (and run `loop`) until SIGTERM/SIGINT; returns after a clean shutdown."""
+    with stop_on_signals() as stop:
+        run_until(stop, build_server(app, host, port), loop)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event SIGTERM or SIGINT sets while the block runs; the previous handlers after it."""
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -65,7 +74,7 @@ def serve(app: Any, *, host: str, port: int, loop: ReconcileLoop | None = None) 
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        run_until(stop, build_server(app, host, port), loop)
+        yield stop
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

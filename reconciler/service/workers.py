@@ -51,6 +51,7 @@ from reconciler.service.process import (
     ServeError,
     build_server,
     run_until,
+    stop_on_signals,
 )
 
 log = logging.getLogger("reconciler.service")
@@ -122,19 +123,12 @@ def serve_workers(target: WorkerTarget, *, host: str, port: int, workers: int, l
     until SIGTERM/SIGINT; returns after a clean shutdown."""
     if not 1 <= workers <= MAX_WORKERS:
         raise ServeError(f"--workers must be between 1 and {MAX_WORKERS}, not {workers}")
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s: shutting down", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        with bind(host, port) as sock, tempfile.TemporaryDirectory(prefix="reconciler-") as run_dir:
-            _supervise(stop, target, sock, Path(run_dir), workers, log_format)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with (
+        stop_on_signals() as stop,
+        bind(host, port) as sock,
+        tempfile.TemporaryDirectory(prefix="reconciler-") as run_dir,
+    ):
+        _supervise(stop, target, sock, Path(run_dir), workers, log_format)
 
 
 def _supervise(

@@ -95,14 +95,16 @@ def test_head_requests_are_labelled_by_their_route(client: Client) -> None:
 
 # Handlers that may run on the event loop: they never read the store (the webhook receiver
 # hands its one store write to a worker thread, the dashboard's sign-in its one token check;
-# `/flags` and `/decide` read the body on the loop and evaluate in a worker thread; capture
-# never reads the store). Every other handler must be a plain `def`, which FastAPI runs in a
-# worker thread, so a hung database never stops the event loop.
+# `/flags`, `/decide` and OFREP's evaluations read the body on the loop and evaluate in a worker
+# thread; capture never reads the store). Every other handler must be a plain `def`, which
+# FastAPI runs in a worker thread, so a hung database never stops the event loop.
 EVENT_LOOP_HANDLERS = {
     "healthz",
     "github",
     "flags",
     "decide",
+    "evaluate_flag",
+    "evaluate_flags",
     "discard_events",
     "refuse",
     "refuse_action",

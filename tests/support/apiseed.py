@@ -158,6 +158,7 @@ PATH_SAMPLES = {
     "projectKey": "default",
     "flagKey": "checkout",
     "envKey": "production",
+    "key": "checkout",
 }
 
 

@@ -19,7 +19,7 @@ headers, body, target). Targets are ratios to the floor, and p99 < 50 ms for all
 
 Usage: python -m bench.api [--duration 3] [--rounds 3] [--workers 1] [--changes 100000]
                             [--flags 200] [--backend sqlite|postgres|all] [--no-peer]
-                            [--only flags,unleash,...]
+                            [--only flags,ofrep,ofrep304,unleash,...]
 """
 
 from __future__ import annotations
@@ -195,6 +195,7 @@ class Context:
     auth: dict[str, str]
     ids: list[str]
     etag: str
+    ofrep_etag: str
 
 
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -210,6 +211,11 @@ def flags_body(distinct_id: str) -> str:
 FLAGS_BODY = flags_body(DISTINCT_ID)
 # Many users at once: each answer is computed afresh (an evaluator keeps the last 256).
 MANY_IDS = 5000
+# OFREP bulk evaluation as the OpenFeature web providers poll it: the project key as a bearer
+# token, the user's id as `targetingKey` and the same properties as context attributes.
+OFREP_PATH = "/ofrep/v1/evaluate/flags"
+OFREP_HEADERS = {**JSON_HEADERS, "Authorization": f"Bearer {PROJECT_TOKEN}"}
+OFREP_BODY = json.dumps({"context": {"targetingKey": DISTINCT_ID, **PROPERTIES}})
 # Unleash's frontend API, posted to as `POST /flags` is: the context in the body, `userId` and
 # the same properties (`GET` with the context in the query is the same evaluation).
 UNLEASH_PATH = "/api/frontend"
@@ -265,6 +271,20 @@ SCENARIOS: list[Scenario] = [
         lambda c: Target(
             "ours", ["/flags?v=2"], JSON_HEADERS, "POST", [flags_body(f"user-{i}") for i in range(MANY_IDS)]
         ),
+    ),
+    Scenario(
+        "ofrep",
+        "OFREP bulk `POST /ofrep/v1/evaluate/flags` → 200 (the 200 flags, one targetingKey)",
+        lambda c: Target("ours", [OFREP_PATH], OFREP_HEADERS, "POST", [OFREP_BODY]),
+        0.25,
+    ),
+    Scenario(
+        "ofrep304",
+        "OFREP bulk → 304 (`If-None-Match`)",
+        lambda c: Target(
+            "ours", [OFREP_PATH], {**OFREP_HEADERS, "If-None-Match": c.ofrep_etag}, "POST", [OFREP_BODY]
+        ),
+        0.25,
     ),
     Scenario(
         "unleash",
@@ -402,7 +422,8 @@ def measure(url: str, args: argparse.Namespace, workdir: Path, peer: str | None)
     with floor(args.workers, workdir) as floor_base, ours(url, args.workers, workdir) as our_base:
         bases = {"floor": floor_base, "ours": our_base, "peer": peer or ""}
         definitions = httpx.get(f"{our_base}/flags/definitions?token={PROJECT_TOKEN}", headers=auth)
-        context = Context(auth, ids, definitions.headers["etag"])
+        ofrep = httpx.post(our_base + OFREP_PATH, headers=OFREP_HEADERS, content=OFREP_BODY)
+        context = Context(auth, ids, definitions.headers["etag"], ofrep.headers["etag"])
         chosen = [s for s in SCENARIOS if (peer is not None or not s.peer) and _chosen(s, args.only)]
         plan = [(s, s.target(context)) for s in chosen]
         with httpx.Client() as warm:

@@ -64,8 +64,13 @@ class ReconcilerApp(FastAPI):
         receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
         send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
     ) -> None:
-        if self.fast_path is not None and await self.fast_path(scope, receive, send):
-            return
+        if self.fast_path is not None:
+            if scope.get("method") == "POST":
+                answered, receive = await self.fast_path.post(scope, receive, send)
+                if answered:
+                    return
+            elif await self.fast_path(scope, receive, send):
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -116,5 +121,5 @@ def create_app(
     app.include_router(webhook.router(ctx, on_webhook))
     app.include_router(dashboard.router(ctx, status_provider, clock))
     readonly.install(app, PROJECT_PREFIXES, settings.write_hint)
-    app.fast_path = FastPath(ctx, definitions, metrics)
+    app.fast_path = FastPath(ctx, definitions, metrics, evaluators)
     return app

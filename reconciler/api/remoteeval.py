@@ -202,6 +202,31 @@ def trusted_evaluator(ctx: ApiContext, cache: EvaluatorCache, token: str) -> Eva
     return evaluator
 
 
+def remembered(
+    ctx: ApiContext, cache: EvaluatorCache, request: FlagsRequest, kind: str, version: int, config: bool
+) -> bytes | None:
+    """On the event loop: the answer (without its `requestId`) given to this very request
+    before, when every fact it depends on is still trusted from memory; None sends the request
+    the full way (a worker thread, which also answers unknown keys)."""
+    if request.token is None or request.distinct_id is None:
+        return None
+    evaluator = trusted_evaluator(ctx, cache, request.token)
+    if evaluator is None:
+        return None
+    context = Context(
+        request.distinct_id, request.person_properties, request.groups, request.group_properties
+    )
+    exact = context_key(context)
+    only = None if request.flag_keys is None else tuple(request.flag_keys)
+    found = None if exact is None else evaluator.recall(("posthog", exact, only, kind, version, config))
+    return found if isinstance(found, bytes) else None
+
+
+def with_request_id(content: bytes) -> bytes:
+    """The answer with its own request id: every answer has one, even a remembered one."""
+    return content[:-1] + b"," + orjson.dumps({"requestId": str(uuid.uuid4())})[1:]
+
+
 def _log_failure(task: asyncio.Future[None]) -> None:
     """A failed refresh only means the version expires on time and the full path reads it."""
     if not task.cancelled() and task.exception() is not None:
@@ -235,21 +260,6 @@ def router(ctx: ApiContext, cache: EvaluatorCache) -> APIRouter:
         only = None if request.flag_keys is None else tuple(request.flag_keys)
         return evaluator.remember(("posthog", exact, only, kind, version, config), rendered)
 
-    def recalled(request: FlagsRequest, token: str, kind: str, version: int, config: bool) -> bytes | None:
-        """The answer `evaluate` gave this very request before, when every fact it depends on
-        is still trusted from memory; None sends the request the full way."""
-        evaluator = trusted_evaluator(ctx, cache, token)
-        if evaluator is None:
-            return None
-        assert request.distinct_id is not None
-        context = Context(
-            request.distinct_id, request.person_properties, request.groups, request.group_properties
-        )
-        exact = context_key(context)
-        only = None if request.flag_keys is None else tuple(request.flag_keys)
-        found = None if exact is None else evaluator.recall(("posthog", exact, only, kind, version, config))
-        return found if isinstance(found, bytes) else None
-
     async def answer(request: Request, kind: str) -> Response:
         body = flags_request(await read_json(request, FLAGS_BODY_BYTES, "request"), request)
         if body.token is None:
@@ -258,14 +268,12 @@ def router(ctx: ApiContext, cache: EvaluatorCache) -> APIRouter:
             raise ApiError(400, MISSING_DISTINCT_ID, attr="distinct_id")
         config = request.query_params.get("config", "").lower() in ("true", "1")
         version = api_version(request)
-        content = recalled(body, body.token, kind, version, config)
+        content = remembered(ctx, cache, body, kind, version, config)
         if content is None:
             content = await run_in_threadpool(evaluate, body, body.token, kind, version, config)
         if content is None:
             return JSONResponse(INVALID_TOKEN, status_code=401)
-        # Every answer has its own request id; the rest may be a remembered rendering.
-        request_id = orjson.dumps({"requestId": str(uuid.uuid4())})
-        return Response(content[:-1] + b"," + request_id[1:], media_type="application/json")
+        return Response(with_request_id(content), media_type="application/json")
 
     for path in ("/flags", "/flags/"):
 

@@ -13,11 +13,11 @@ is still fresh, so the answer is byte for byte what the full path would send:
   built;
 - any GET whose rendered body `ApiContext.respond` cached for this token and store version
   (change requests, policies, flags, ...): the full path already authorised that token for
-  that URL at that version.
-
-- `POST /flags` (PostHog remote evaluation) when the evaluator of the key's environment has
-  an answer remembered for exactly this request (`remoteeval.remembered`): the body is read
-  here, and handed on unchanged when the full path must answer.
+  that URL at that version;
+- `POST /flags` (PostHog remote evaluation) and OFREP's bulk evaluation by project key (200
+  or 304) when the evaluator of the key's environment remembers an answer for exactly this
+  request (`remoteeval.remembered`, `ofrep.bulk_key`): the body is read here, and handed on
+  unchanged when the full path must answer.
 
 Everything else, and anything unusual about a request (another method, a second
 Authorization header, a scheme other than Bearer, odd query parameters), goes the full way,
@@ -40,12 +40,19 @@ from fastapi.responses import Response
 from starlette.datastructures import URL
 from starlette.requests import Request
 
+from reconciler.api import ofrep
 from reconciler.api.auth import Caller, Gate
 from reconciler.api.context import ApiContext, response_key
 from reconciler.api.localeval import DefinitionsCache, etag_matches
 from reconciler.api.ops import Metrics
 from reconciler.api.paging import SAFE_TEXT, json_response
-from reconciler.api.remoteeval import EvaluatorCache, api_version, remembered, with_request_id
+from reconciler.api.remoteeval import (
+    EvaluatorCache,
+    api_version,
+    remembered,
+    trusted_evaluator,
+    with_request_id,
+)
 from reconciler.api.sdkbody import FLAGS_BODY_BYTES, decode, flags_request, parse_json
 from reconciler.errors import mask_password
 from reconciler.model.states import FEATURE_FLAG_READ
@@ -116,7 +123,8 @@ class FastPath:
     async def post(self, scope: Scope, receive: Receive, send: Send) -> tuple[bool, Receive]:
         """A `POST /flags` answered from an answer remembered for it: `(True, _)`; else
         `(False, receive)` with the body, if it was read, replayed for the full path."""
-        if self.evaluators is None or scope["type"] != "http" or scope["path"] not in FLAGS_PATHS:
+        path = scope["path"]
+        if self.evaluators is None or scope["type"] != "http" or path not in FLAGS_PATHS | {ofrep.PREFIX}:
             return False, receive
         if _header(scope, b"origin") is not None:  # cross-origin: the CORS middleware answers
             return False, receive
@@ -133,16 +141,32 @@ class FastPath:
         replay = _replaying(messages, receive)
         if more or size > FLAGS_BODY_BYTES or messages[-1]["type"] != "http.request":
             return False, replay
+        raw = b"".join(m.get("body", b"") for m in messages)
         try:
-            response = self._flags(scope, b"".join(m.get("body", b"") for m in messages))
+            response = self._flags(scope, raw) if path in FLAGS_PATHS else self._ofrep_bulk(scope, raw)
         except Exception:  # anything odd: the full path decides, and reports errors properly
             return False, replay
         if response is None:
             return False, replay
         await response(scope, replay, send)
         self.answered += 1
-        self.metrics.latency.labels(scope["path"], "POST", "200").observe(time.perf_counter() - started)
+        self.metrics.latency.labels(path, "POST", str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
         return True, replay
+
+    def _ofrep_bulk(self, scope: Scope, raw: bytes) -> Response | None:
+        """OFREP bulk by project key, from the answer and ETag remembered for this context."""
+        assert self.evaluators is not None
+        request = Request(scope)
+        evaluator = trusted_evaluator(self.ctx, self.evaluators, ofrep.credential(request))
+        if evaluator is None:
+            return None
+        body = ofrep.parse_request(decode(request, raw, FLAGS_BODY_BYTES))
+        found = evaluator.recall(ofrep.bulk_key(body))
+        if not isinstance(found, tuple):
+            return None
+        return ofrep.bulk_response(found, request.headers.get("if-none-match"))
 
     def _flags(self, scope: Scope, raw: bytes) -> Response | None:
         assert self.evaluators is not None

@@ -291,3 +291,32 @@ def test_a_gzip_body_is_read_as_the_full_path_reads_it(client: Client) -> None:
     for body in (a, b, c):
         body.pop("requestId")
     assert a == b == c
+
+
+def test_a_repeated_ofrep_bulk_request_is_answered_from_memory_and_nothing_else_is(client: Client) -> None:
+    bulk, key = "/ofrep/v1/evaluate/flags", {"X-API-Key": "phc_production_key"}
+    alice = {"context": {"targetingKey": "user-7"}}
+    first = client.post(bulk, json=alice, token=None, headers=key)
+    before = fast_answers(client)
+    again = client.post(bulk, json=alice, token=None, headers=key)
+    current = client.post(
+        bulk, json=alice, token=None, headers={**key, "If-None-Match": first.headers["etag"]}
+    )
+    assert fast_answers(client) == before + 2
+    assert (again.status_code, again.content, again.headers["etag"]) == (
+        200,
+        first.content,
+        first.headers["etag"],
+    )
+    assert current.status_code == 304 and current.content == b""
+    wrong = client.post(bulk, json=alice, token=None, headers={"X-API-Key": "phc_production_kex"})
+    assert wrong.status_code == 401 and wrong.json()["errorCode"] == "GENERAL"
+    two = client.post(
+        bulk, json=alice, token=None, headers={**key, "Authorization": "Bearer phc_staging_key"}
+    )
+    assert two.status_code == 401
+    odd = client.post(bulk, json={"context": {"targetingKey": 7}}, token=None, headers=key)
+    assert odd.status_code == 400 and odd.json()["errorCode"] == "INVALID_CONTEXT"
+    staging = client.post(bulk, json=alice, token=None, headers={"X-API-Key": "phc_staging_key"})
+    assert staging.status_code == 200 and staging.json()["flags"][0]["metadata"]["flagId"] == 4
+    assert fast_answers(client) == before + 2

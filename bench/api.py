@@ -19,11 +19,13 @@ headers, body, target). Targets are ratios to the floor, and p99 < 50 ms for all
 
 Usage: python -m bench.api [--duration 3] [--rounds 3] [--workers 1] [--changes 100000]
                             [--flags 200] [--backend sqlite|postgres|all] [--no-peer]
+                            [--only flags,ofrep,ofrep304,unleash,...]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -43,7 +45,7 @@ import httpx
 
 from bench import unleash
 from reconciler.model.documents import MembersSpec
-from reconciler.model.flags import Flag, FlagFilters, FlagGroup
+from reconciler.model.flags import Flag, FlagFilters, FlagGroup, PropertyFilter
 from reconciler.model.states import SCOPES, ChangeRequestState
 from reconciler.store import (
     ChangeRequestFilter,
@@ -75,6 +77,8 @@ CONNECTIONS = 32
 P99_TARGET_MS = 50.0
 PROJECT_TOKEN = "phc_bench"
 DISTINCT_ID = "user-1"  # the one user every flag is evaluated for (ours and the peer's)
+# ... with these properties (PostHog's person properties; Unleash's context properties)
+PROPERTIES = {"email": "user-1@example.com", "country": "DE", "plan": "free"}
 
 
 # --- loading --------------------------------------------------------------------------
@@ -120,16 +124,48 @@ def rollout(n: int) -> int:
     return n % 101
 
 
+def flag_rules(n: int) -> list[unleash.Rule]:
+    """The release conditions of flag `n`, the same for ours and the peer's, a mix as real
+    environments hold: a quarter plain rollouts, a quarter a rollout among `@example.com`
+    addresses, a quarter everyone in three countries, and a quarter the `enterprise` plan
+    first (which the benchmark's user is not on) then a rollout for everyone else."""
+    match n % 4:
+        case 0:
+            return [unleash.Rule(rollout(n))]
+        case 1:
+            return [unleash.Rule(rollout(n), "email", "contains", ("@example.com",))]
+        case 2:
+            return [unleash.Rule(100, "country", "in", ("US", "DE", "FR"))]
+        case _:
+            return [unleash.Rule(100, "plan", "in", ("enterprise",)), unleash.Rule(rollout(n))]
+
+
+def flag(n: int) -> Flag:
+    groups = [
+        FlagGroup(
+            rollout_percentage=rule.rollout,
+            properties=[]
+            if rule.property is None
+            else [
+                PropertyFilter(
+                    key=rule.property,
+                    operator="icontains" if rule.operator == "contains" else "exact",
+                    value=rule.values[0] if rule.operator == "contains" else list(rule.values),
+                )
+            ],
+        )
+        for rule in flag_rules(n)
+    ]
+    return Flag(id=n + 1, key=f"flag-{n}", active=True, filters=FlagFilters(groups=groups))
+
+
 def load(store: Store, changes: int, flags: int) -> str:
     """Fill the store; returns a token with every scope."""
     with store.transaction() as tx:
         tx.replace_environments([EnvironmentRecord(1, "production", "Production", PROJECT_TOKEN)])
         tx.replace_members(members(), file="members.yaml", commit=None, at=T0)
         for n in range(flags):
-            groups = [FlagGroup(rollout_percentage=rollout(n))]
-            tx.put_flag_version(
-                1, Flag(id=n + 1, key=f"flag-{n}", active=True, filters=FlagFilters(groups=groups)), at=T0
-            )
+            tx.put_flag_version(1, flag(n), at=T0)
     batch = 5000
     for start in range(0, changes, batch):
         with store.transaction() as tx:
@@ -149,7 +185,7 @@ class Target:
     paths: list[str]
     headers: dict[str, str] = field(default_factory=dict)
     method: str = "GET"
-    body: str | None = None
+    bodies: list[str] = field(default_factory=list)  # one picked per request; none: no body
 
 
 @dataclass(frozen=True)
@@ -159,6 +195,31 @@ class Context:
     auth: dict[str, str]
     ids: list[str]
     etag: str
+    ofrep_etag: str
+
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+# PostHog remote evaluation as posthog-js and posthog-node send it: the project key, the
+# distinct id and the person properties the flags' conditions read.
+def flags_body(distinct_id: str) -> str:
+    properties = {**PROPERTIES, "email": f"{distinct_id}@example.com"}
+    return json.dumps({"token": PROJECT_TOKEN, "distinct_id": distinct_id, "person_properties": properties})
+
+
+FLAGS_BODY = flags_body(DISTINCT_ID)
+# Many users at once: each answer is computed afresh (an evaluator keeps the last 256).
+MANY_IDS = 5000
+# OFREP bulk evaluation as the OpenFeature web providers poll it: the project key as a bearer
+# token, the user's id as `targetingKey` and the same properties as context attributes.
+OFREP_PATH = "/ofrep/v1/evaluate/flags"
+OFREP_HEADERS = {**JSON_HEADERS, "Authorization": f"Bearer {PROJECT_TOKEN}"}
+OFREP_BODY = json.dumps({"context": {"targetingKey": DISTINCT_ID, **PROPERTIES}})
+# Unleash's frontend API, posted to as `POST /flags` is: the context in the body, `userId` and
+# the same properties (`GET` with the context in the query is the same evaluation).
+UNLEASH_PATH = "/api/frontend"
+UNLEASH_BODY = json.dumps({"context": {"userId": DISTINCT_ID, "properties": PROPERTIES}})
 
 
 @dataclass(frozen=True)
@@ -199,10 +260,41 @@ SCENARIOS: list[Scenario] = [
         0.10,
     ),
     Scenario(
-        "unleash",
-        "Unleash `/api/frontend` (the 200 flags, one user)",
+        "flags",
+        "`POST /flags?v=2` (the 200 flags, one distinct id)",
+        lambda c: Target("ours", ["/flags?v=2"], JSON_HEADERS, "POST", [FLAGS_BODY]),
+        0.25,
+    ),
+    Scenario(
+        "flags-many",
+        f"`POST /flags?v=2` (the 200 flags, {MANY_IDS:,} distinct ids)",
         lambda c: Target(
-            "peer", [f"/api/frontend?userId={DISTINCT_ID}"], {"Authorization": unleash.FRONTEND_TOKEN}
+            "ours", ["/flags?v=2"], JSON_HEADERS, "POST", [flags_body(f"user-{i}") for i in range(MANY_IDS)]
+        ),
+    ),
+    Scenario(
+        "ofrep",
+        "OFREP bulk `POST /ofrep/v1/evaluate/flags` → 200 (the 200 flags, one targetingKey)",
+        lambda c: Target("ours", [OFREP_PATH], OFREP_HEADERS, "POST", [OFREP_BODY]),
+        0.25,
+    ),
+    Scenario(
+        "ofrep304",
+        "OFREP bulk → 304 (`If-None-Match`)",
+        lambda c: Target(
+            "ours", [OFREP_PATH], {**OFREP_HEADERS, "If-None-Match": c.ofrep_etag}, "POST", [OFREP_BODY]
+        ),
+        0.25,
+    ),
+    Scenario(
+        "unleash",
+        "Unleash `POST /api/frontend` (the 200 flags, one user)",
+        lambda c: Target(
+            "peer",
+            [UNLEASH_PATH],
+            {**JSON_HEADERS, "Authorization": unleash.FRONTEND_TOKEN},
+            "POST",
+            [UNLEASH_BODY],
         ),
         peer=True,
     ),
@@ -276,8 +368,10 @@ LUA = """
 local paths = {%s}
 local headers = {%s}
 local method = %s
-local body = %s
+local bodies = {%s}
 request = function()
+  local body = nil
+  if #bodies > 0 then body = bodies[math.random(#bodies)] end
   return wrk.format(method, paths[math.random(#paths)], headers, body)
 end
 """
@@ -290,7 +384,7 @@ def _lua_string(text: str) -> str:
 def run_wrk(name: str, base: str, target: Target, seconds: float, workdir: Path) -> Result:
     script = workdir / f"{name}.lua"
     header_lua = ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in target.headers.items())
-    body = "nil" if target.body is None else _lua_string(target.body)
+    body = ", ".join(_lua_string(b) for b in target.bodies)
     paths = ", ".join(_lua_string(p) for p in target.paths)
     script.write_text(LUA % (paths, header_lua, _lua_string(target.method), body))
     cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script)]
@@ -328,22 +422,29 @@ def measure(url: str, args: argparse.Namespace, workdir: Path, peer: str | None)
     with floor(args.workers, workdir) as floor_base, ours(url, args.workers, workdir) as our_base:
         bases = {"floor": floor_base, "ours": our_base, "peer": peer or ""}
         definitions = httpx.get(f"{our_base}/flags/definitions?token={PROJECT_TOKEN}", headers=auth)
-        context = Context(auth, ids, definitions.headers["etag"])
-        plan = [(s, s.target(context)) for s in SCENARIOS if peer is not None or not s.peer]
+        ofrep = httpx.post(our_base + OFREP_PATH, headers=OFREP_HEADERS, content=OFREP_BODY)
+        context = Context(auth, ids, definitions.headers["etag"], ofrep.headers["etag"])
+        chosen = [s for s in SCENARIOS if (peer is not None or not s.peer) and _chosen(s, args.only)]
+        plan = [(s, s.target(context)) for s in chosen]
         with httpx.Client() as warm:
             for scenario, target in plan:
-                for path in set(target.paths):  # the first answer of each URL is rendered, later ones reused
-                    answer = warm.request(
-                        target.method,
-                        bases[target.server] + path,
-                        headers=target.headers,
-                        content=target.body,
-                    )
-                    assert answer.status_code in (200, 304), (scenario.name, path, answer.status_code)
+                # The first answer of each URL (and first body) is rendered, later ones may be reused.
+                for path in set(target.paths):
+                    bodies: list[str | None] = [*target.bodies[:1]] or [None]
+                    for body in bodies:
+                        answer = warm.request(
+                            target.method, bases[target.server] + path, headers=target.headers, content=body
+                        )
+                        assert answer.status_code in (200, 304), (scenario.name, path, answer.status_code)
         rounds: list[list[Result]] = []
         for _ in range(args.rounds):
             rounds.append([run_wrk(s.name, bases[t.server], t, args.duration, workdir) for s, t in plan])
     return rounds
+
+
+def _chosen(scenario: Scenario, only: str | None) -> bool:
+    """`--only a,b`: those scenarios and the two every ratio is taken against."""
+    return only is None or scenario.name in {"floor", "healthz", *only.split(",")}
 
 
 def _every(n: int) -> ChangeRequestFilter:
@@ -390,6 +491,8 @@ def main() -> None:
     parser.add_argument("--flags", type=int, default=200)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
     parser.add_argument("--no-peer", action="store_true", help="skip the Unleash server")
+    names = ", ".join(s.name for s in SCENARIOS)
+    parser.add_argument("--only", help=f"comma-separated scenarios (the floor and /healthz always): {names}")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench.api needs wrk, the load generator: apt-get install wrk")
@@ -416,8 +519,8 @@ def peer_server(admin_url: str | None, args: argparse.Namespace, workdir: Path) 
         yield None
         return
     with unleash.server(admin_url, free_port(), workdir / "unleash.log") as base:
-        unleash.create_flags(base, {f"flag-{n}": rollout(n) for n in range(args.flags)})
-        on = unleash.wait_for_frontend(base, f"/api/frontend?userId={DISTINCT_ID}", args.flags)
+        unleash.create_flags(base, {f"flag-{n}": flag_rules(n) for n in range(args.flags)})
+        on = unleash.wait_for_frontend(base, UNLEASH_PATH, UNLEASH_BODY, args.flags)
         print(f"  Unleash {unleash.VERSION}: {args.flags} flags created, {on} on for {DISTINCT_ID}")
         yield base
 

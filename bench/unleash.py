@@ -3,10 +3,12 @@
 `unleash-server` (npm) is installed into `bench/.work/unleash/` on first use (git-ignored), runs
 on its own database `unleash_bench` on the PostgreSQL server of RECONCILER_TEST_POSTGRES_URL
 (dropped and created afresh on each run), and gets one flag per flag of ours through its admin
-API: same keys, a `flexibleRollout` strategy with the same rollout percentage, enabled in its
-`development` environment. Its frontend API (`GET /api/frontend?userId=…`, the endpoint browser
-and mobile SDKs call to have every flag evaluated for one user) is then measured with the same
-load generator, in the same rounds as our endpoints.
+API: same keys, one `flexibleRollout` strategy per condition group of ours (same rollout
+percentage, the same property condition as a constraint), enabled in its `development`
+environment. Its frontend API (`/api/frontend`, the endpoint browser and mobile SDKs call to
+have every flag evaluated for one user; `POST` with the context in the body, as our `POST
+/flags` is measured) is then measured with the same load generator, in the same rounds as
+our endpoints.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import httpx
 import sqlalchemy as sa
@@ -93,29 +97,57 @@ def server(admin_url: str, port: int, logfile: Path) -> Iterator[str]:
         proc.wait(30)
 
 
-def create_flags(base: str, rollouts: dict[str, int]) -> None:
-    """One enabled flag per key, rolled out to the given percentage of users."""
+@dataclass(frozen=True)
+class Rule:
+    """One release condition, written for both servers: a rollout among the users whose
+    `property` matches (`contains` the value, ignoring case; or is `in` the values); without a
+    property, among everyone. Ours: a PostHog condition group; Unleash: a `flexibleRollout`
+    strategy with one constraint. A flag's rules apply in order, the first that matches wins."""
+
+    rollout: int
+    property: str | None = None
+    operator: Literal["contains", "in"] = "in"
+    values: tuple[str, ...] = ()
+
+
+def strategy(key: str, rule: Rule) -> dict[str, Any]:
+    constraints = []
+    if rule.property is not None:
+        operator = "STR_CONTAINS" if rule.operator == "contains" else "IN"
+        constraints.append(
+            {
+                "contextName": rule.property,
+                "operator": operator,
+                "values": list(rule.values),
+                "caseInsensitive": rule.operator == "contains",
+                "inverted": False,
+            }
+        )
+    parameters = {"rollout": str(rule.rollout), "stickiness": "default", "groupId": key}
+    return {"name": "flexibleRollout", "parameters": parameters, "constraints": constraints}
+
+
+def create_flags(base: str, flags: dict[str, list[Rule]]) -> None:
+    """One enabled flag per key, with one strategy per rule."""
     headers = {"Authorization": ADMIN_TOKEN}
     project = f"{base}/api/admin/projects/default/features"
     with httpx.Client(headers=headers, timeout=30) as client:
-        for key, rollout in rollouts.items():
+        for key, rules in flags.items():
             client.post(project, json={"name": key, "type": "release"}).raise_for_status()
-            strategy = {
-                "name": "flexibleRollout",
-                "parameters": {"rollout": str(rollout), "stickiness": "default", "groupId": key},
-            }
             where = f"{project}/{key}/environments/{ENVIRONMENT}"
-            client.post(f"{where}/strategies", json=strategy).raise_for_status()
+            for rule in rules:
+                client.post(f"{where}/strategies", json=strategy(key, rule)).raise_for_status()
             client.post(f"{where}/on").raise_for_status()
 
 
-def wait_for_frontend(base: str, path: str, flags: int) -> int:
+def wait_for_frontend(base: str, path: str, body: str, flags: int) -> int:
     """Wait until the frontend API answers with the new flags (it refreshes from the database on
     its own schedule); returns how many are on for the benchmark's user."""
     deadline = time.monotonic() + 60
     seen = -1
     while time.monotonic() < deadline:
-        answer = httpx.get(base + path, headers={"Authorization": FRONTEND_TOKEN}, timeout=5)
+        headers = {"Authorization": FRONTEND_TOKEN, "Content-Type": "application/json"}
+        answer = httpx.post(base + path, headers=headers, content=body, timeout=5)
         answer.raise_for_status()
         count = len(answer.json()["toggles"])
         if count > 0 and count == seen:

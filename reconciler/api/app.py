@@ -64,8 +64,13 @@ class ReconcilerApp(FastAPI):
         receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
         send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
     ) -> None:
-        if self.fast_path is not None and await self.fast_path(scope, receive, send):
-            return
+        if self.fast_path is not None:
+            if scope.get("method") == "POST":
+                answered, receive = await self.fast_path.post(scope, receive, send)
+                if answered:
+                    return
+            elif await self.fast_path(scope, receive, send):
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -117,5 +122,5 @@ def create_app(
     board = dashboard.Dashboard(ctx, status_provider, clock)
     app.include_router(dashboard.router(board))
     readonly.install(app, PROJECT_PREFIXES, settings.write_hint)
-    app.fast_path = FastPath(ctx, definitions, metrics, board)
+    app.fast_path = FastPath(ctx, definitions, metrics, board, evaluators)
     return app

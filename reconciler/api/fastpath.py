@@ -16,6 +16,10 @@ is still fresh, so the answer is byte for byte what the full path would send:
   that URL at that version;
 - a dashboard page (`/ui/...`) the full path rendered whole for this caller at this store
   version (`Dashboard.cached`: the session cookie's signature and age are checked as there).
+- `POST /flags` (PostHog remote evaluation) and OFREP's bulk evaluation by project key (200
+  or 304) when the evaluator of the key's environment remembers an answer for exactly this
+  request (`remoteeval.remembered`, `ofrep.bulk_key`): the body is read here, and handed on
+  unchanged when the full path must answer.
 
 Everything else, and anything unusual about a request (another method, a second
 Authorization header, a scheme other than Bearer, odd query parameters), goes the full way,
@@ -38,11 +42,20 @@ from fastapi.responses import Response
 from starlette.datastructures import URL
 from starlette.requests import Request
 
+from reconciler.api import ofrep
 from reconciler.api.auth import Caller, Gate
 from reconciler.api.context import ApiContext, response_key
 from reconciler.api.localeval import DefinitionsCache, etag_matches
 from reconciler.api.ops import Metrics
 from reconciler.api.paging import SAFE_TEXT, json_response
+from reconciler.api.remoteeval import (
+    EvaluatorCache,
+    api_version,
+    remembered,
+    trusted_evaluator,
+    with_request_id,
+)
+from reconciler.api.sdkbody import FLAGS_BODY_BYTES, decode, flags_request, parse_json
 from reconciler.api.ui.routes import Dashboard
 from reconciler.errors import mask_password
 from reconciler.model.states import FEATURE_FLAG_READ
@@ -54,6 +67,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 HEALTHZ = "/healthz"
 UI_PREFIX = "/ui/"
+FLAGS_PATHS = frozenset({"/flags", "/flags/"})
 DEFINITIONS_PATHS = ("/flags/definitions", "/api/feature_flag/local_evaluation")
 PROJECT_TOKEN = re.compile(SAFE_TEXT)
 PROJECT_TOKEN_MAX = 200  # the route's Query(max_length=...)
@@ -82,9 +96,11 @@ class FastPath:
         definitions: DefinitionsCache,
         metrics: Metrics,
         dashboard: Dashboard | None = None,
+        evaluators: EvaluatorCache | None = None,
     ):
         self.ctx = ctx
         self.dashboard = dashboard
+        self.evaluators = evaluators
         self.gate: Gate = ctx.gate
         self.definitions = definitions
         self.metrics = metrics
@@ -109,6 +125,62 @@ class FastPath:
             time.perf_counter() - started
         )
         return True
+
+    async def post(self, scope: Scope, receive: Receive, send: Send) -> tuple[bool, Receive]:
+        """A `POST /flags` answered from an answer remembered for it: `(True, _)`; else
+        `(False, receive)` with the body, if it was read, replayed for the full path."""
+        path = scope["path"]
+        if self.evaluators is None or scope["type"] != "http" or path not in FLAGS_PATHS | {ofrep.PREFIX}:
+            return False, receive
+        if _header(scope, b"origin") is not None:  # cross-origin: the CORS middleware answers
+            return False, receive
+        started = time.perf_counter()
+        messages: list[MutableMapping[str, Any]] = []
+        size, more = 0, True
+        while more and size <= FLAGS_BODY_BYTES:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+        replay = _replaying(messages, receive)
+        if more or size > FLAGS_BODY_BYTES or messages[-1]["type"] != "http.request":
+            return False, replay
+        raw = b"".join(m.get("body", b"") for m in messages)
+        try:
+            response = self._flags(scope, raw) if path in FLAGS_PATHS else self._ofrep_bulk(scope, raw)
+        except Exception:  # anything odd: the full path decides, and reports errors properly
+            return False, replay
+        if response is None:
+            return False, replay
+        await response(scope, replay, send)
+        self.answered += 1
+        self.metrics.latency.labels(path, "POST", str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return True, replay
+
+    def _ofrep_bulk(self, scope: Scope, raw: bytes) -> Response | None:
+        """OFREP bulk by project key, from the answer and ETag remembered for this context."""
+        assert self.evaluators is not None
+        request = Request(scope)
+        evaluator = trusted_evaluator(self.ctx, self.evaluators, ofrep.credential(request))
+        if evaluator is None:
+            return None
+        body = ofrep.parse_request(decode(request, raw, FLAGS_BODY_BYTES))
+        found = evaluator.recall(ofrep.bulk_key(body))
+        if not isinstance(found, tuple):
+            return None
+        return ofrep.bulk_response(found, request.headers.get("if-none-match"))
+
+    def _flags(self, scope: Scope, raw: bytes) -> Response | None:
+        assert self.evaluators is not None
+        request = Request(scope)
+        body = flags_request(parse_json(decode(request, raw, FLAGS_BODY_BYTES), "request"), request)
+        config = request.query_params.get("config", "").lower() in ("true", "1")
+        content = remembered(self.ctx, self.evaluators, body, "flags", api_version(request), config)
+        return None if content is None else Response(with_request_id(content), media_type="application/json")
 
     def _refresh_ahead(self, scope: Scope) -> None:
         """Have the version and this caller's token read again in a worker thread when they
@@ -190,6 +262,16 @@ class FastPath:
         if etag_matches(_header(scope, b"if-none-match"), entry.etag):
             return Response(status_code=304, headers=headers), route
         return Response(entry.body, media_type="application/json", headers=headers), route
+
+
+def _replaying(messages: list[MutableMapping[str, Any]], receive: Receive) -> Receive:
+    """`receive` giving the messages already read first, then the rest as they come."""
+    pending = list(messages)
+
+    async def replayed() -> MutableMapping[str, Any]:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

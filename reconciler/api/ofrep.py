@@ -37,7 +37,7 @@ from reconciler.api.auth import Snapshot
 from reconciler.api.context import ApiContext
 from reconciler.api.errors import ApiError
 from reconciler.api.paging import dumps
-from reconciler.api.remoteeval import EvaluatorCache, public_environment
+from reconciler.api.remoteeval import EvaluatorCache, public_environment, trusted_evaluator
 from reconciler.api.sdkbody import FLAGS_BODY_BYTES, check_shape, decode, read_body
 from reconciler.evaluation import (
     CONDITION_MATCH,
@@ -285,6 +285,19 @@ def bulk_etag(environment: EnvironmentRecord, body: Mapping[str, Any], content: 
     return f'"{digest.hexdigest()[:32]}"'
 
 
+def bulk_key(body: Mapping[str, Any]) -> tuple[str, bytes]:
+    """What a bulk answer is remembered under in its evaluator: the context as the ETag reads it."""
+    return ("ofrep-bulk", orjson.dumps(body.get("context"), option=orjson.OPT_SORT_KEYS))
+
+
+def bulk_response(answer: tuple[bytes, str], if_none_match: str | None) -> Response:
+    content, etag = answer
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if current(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(content, media_type="application/json", headers=headers)
+
+
 def current(header: str | None, etag: str) -> bool:
     """Whether `If-None-Match` names this ETag (weak comparison). `*` is no match: a 304 must
     mean "the answer you hold for this context is current", which `*` cannot claim."""
@@ -363,13 +376,24 @@ def router(ctx: ApiContext, cache: EvaluatorCache) -> APIRouter:
     def bulk(secret: str, raw: bytes, if_none_match: str | None) -> Response:
         found = target(secret)
         body = parse_request(raw)
-        results = found.evaluator.evaluate_all(evaluation_context(body))
-        content = dumps({"flags": [evaluation(found.evaluator, r) for r in results.values()]})
-        etag = bulk_etag(found.environment, body, content)
-        headers = {"ETag": etag, "Cache-Control": "no-cache"}
-        if current(if_none_match, etag):
-            return Response(status_code=304, headers=headers)
-        return Response(content, media_type="application/json", headers=headers)
+
+        def answer() -> tuple[bytes, str]:
+            results = found.evaluator.evaluate_all(evaluation_context(body))
+            content = dumps({"flags": [evaluation(found.evaluator, r) for r in results.values()]})
+            return content, bulk_etag(found.environment, body, content)
+
+        # The evaluator is this environment's at this flags version: the answer and its ETag
+        # depend on nothing else but the context, so they are remembered with it.
+        return bulk_response(found.evaluator.remember(bulk_key(body), answer), if_none_match)
+
+    def bulk_recalled(secret: str, raw: bytes, if_none_match: str | None) -> Response | None:
+        """On the event loop: the answer remembered for this project key and context, if every
+        fact it depends on is trusted from memory (else None: the full way)."""
+        evaluator = trusted_evaluator(ctx, cache, secret)
+        if evaluator is None:
+            return None
+        found = evaluator.recall(bulk_key(parse_request(raw)))
+        return bulk_response(found, if_none_match) if isinstance(found, tuple) else None
 
     @api.post(PREFIX + "/{key:path}", response_model=Evaluation, responses=SINGLE_RESPONSES)
     async def evaluate_flag(key: str, request: Request) -> Response:
@@ -388,7 +412,11 @@ def router(ctx: ApiContext, cache: EvaluatorCache) -> APIRouter:
         try:
             secret = credential(request)
             raw = await read_raw(request)
-            return await run_in_threadpool(bulk, secret, raw, request.headers.get("if-none-match"))
+            if_none_match = request.headers.get("if-none-match")
+            recalled = bulk_recalled(secret, raw, if_none_match)
+            if recalled is not None:
+                return recalled
+            return await run_in_threadpool(bulk, secret, raw, if_none_match)
         except OfrepError as err:
             return err.response()
 

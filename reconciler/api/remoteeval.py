@@ -25,6 +25,8 @@ PostHog stores and sends them; the SDKs decode them.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import uuid
 from collections.abc import Mapping
@@ -41,8 +43,11 @@ from reconciler.api.auth import Snapshot
 from reconciler.api.context import ApiContext
 from reconciler.api.errors import ApiError, error_responses
 from reconciler.api.sdkbody import FLAGS_BODY_BYTES, FlagsRequest, flags_request, read_json
-from reconciler.evaluation import Context, Evaluator, FlagResult
+from reconciler.errors import mask_password
+from reconciler.evaluation import Context, Evaluator, FlagResult, context_key
 from reconciler.store import EnvironmentRecord
+
+log = logging.getLogger(__name__)
 
 # PostHog's answers when the project key is missing or names no project (its flags service).
 NO_TOKEN = {
@@ -111,6 +116,11 @@ class EvaluatorCache:
                 self._entries[environment.id] = entry
         return entry.evaluator
 
+    def cached(self, environment_id: int, store_version: int) -> Evaluator | None:
+        """The evaluator already built for this store version, without asking the store."""
+        entry = self._entries.get(environment_id)
+        return entry.evaluator if entry is not None and entry.store_version == store_version else None
+
 
 def public_environment(
     ctx: ApiContext, token: str, snapshot: Snapshot
@@ -144,7 +154,8 @@ def flag_detail(result: FlagResult) -> dict[str, Any]:
 
 
 def render(results: Mapping[str, FlagResult], kind: str, version: int, config: bool) -> dict[str, Any]:
-    """The body PostHog's flags service writes for this endpoint and version."""
+    """The body PostHog's flags service writes for this endpoint and version, but for its
+    `requestId`, which each answer adds (see `answer`)."""
     errors = any(r.error is not None for r in results.values())
     enabled = {k: r for k, r in results.items() if r.enabled}
     body: dict[str, Any]
@@ -162,7 +173,6 @@ def render(results: Mapping[str, FlagResult], kind: str, version: int, config: b
         body = {"featureFlags": {k: r.value for k, r in enabled.items()}}
     else:
         body = {"featureFlags": list(enabled)}
-    body["requestId"] = str(uuid.uuid4())
     if kind == "decide" or config:
         body.update(CONFIG)
     return body
@@ -174,22 +184,84 @@ def api_version(request: Request) -> int:
     return int(raw) if raw.isdigit() and len(raw) < 4 else 1
 
 
+def trusted_evaluator(ctx: ApiContext, cache: EvaluatorCache, token: str) -> Evaluator | None:
+    """On the event loop, without the store: the evaluator of the environment whose project key
+    is `token`, when the store version, its environments and that evaluator are all trusted from
+    memory (None otherwise: the caller goes the full way, which also answers unknown keys).
+    Only answers it remembered may be served from it here; computing belongs in a worker thread."""
+    store_version = ctx.gate.cached_version()
+    environments = None if store_version is None else ctx.gate.cached_environments(store_version)
+    environment = None if environments is None else environments.by_token.get(token)
+    if environment is None or store_version is None:
+        return None
+    evaluator = cache.cached(environment.id, store_version)
+    if evaluator is None or evaluator.clock_dependent:
+        return None
+    if ctx.gate.version_due():
+        # Keep the trusted version fresh ahead of its expiry, as the fast path does, so
+        # polling clients do not all go to the store at the same instant.
+        task = asyncio.get_running_loop().run_in_executor(None, ctx.gate.refresh, True, None)
+        task.add_done_callback(_log_failure)
+    return evaluator
+
+
+def remembered(
+    ctx: ApiContext, cache: EvaluatorCache, request: FlagsRequest, kind: str, version: int, config: bool
+) -> bytes | None:
+    """On the event loop: the answer (without its `requestId`) given to this very request
+    before, when every fact it depends on is still trusted from memory; None sends the request
+    the full way (a worker thread, which also answers unknown keys)."""
+    if request.token is None or request.distinct_id is None:
+        return None
+    evaluator = trusted_evaluator(ctx, cache, request.token)
+    if evaluator is None:
+        return None
+    context = Context(
+        request.distinct_id, request.person_properties, request.groups, request.group_properties
+    )
+    exact = context_key(context)
+    only = None if request.flag_keys is None else tuple(request.flag_keys)
+    found = None if exact is None else evaluator.recall(("posthog", exact, only, kind, version, config))
+    return found if isinstance(found, bytes) else None
+
+
+def with_request_id(content: bytes) -> bytes:
+    """The answer with its own request id: every answer has one, even a remembered one."""
+    return content[:-1] + b"," + orjson.dumps({"requestId": str(uuid.uuid4())})[1:]
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    """A failed refresh only means the version expires on time and the full path reads it."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("refreshing the store version failed: %s", mask_password(str(task.exception())))
+
+
 def router(ctx: ApiContext, cache: EvaluatorCache) -> APIRouter:
     api = APIRouter(tags=["remote evaluation"])
     responses = error_responses(400, 401, 413)
 
-    def evaluate(request: FlagsRequest, token: str) -> dict[str, FlagResult] | None:
+    def evaluate(request: FlagsRequest, token: str, kind: str, version: int, config: bool) -> bytes | None:
+        """The answer's JSON without its `requestId`, or `None` for an unknown project key."""
         with ExitStack() as stack:
             snapshot = Snapshot(ctx.store, stack)
-            environment, version = public_environment(ctx, token, snapshot)
+            environment, store_version = public_environment(ctx, token, snapshot)
             if environment is None:
                 return None
-            evaluator = cache.get(snapshot, environment, version)
+            evaluator = cache.get(snapshot, environment, store_version)
         assert request.distinct_id is not None
         context = Context(
             request.distinct_id, request.person_properties, request.groups, request.group_properties
         )
-        return evaluator.evaluate_all(context, only=request.flag_keys)
+
+        def rendered() -> bytes:
+            results = evaluator.evaluate_all(context, only=request.flag_keys)
+            return orjson.dumps(render(results, kind, version, config))
+
+        exact = None if evaluator.clock_dependent else context_key(context)
+        if exact is None:
+            return rendered()
+        only = None if request.flag_keys is None else tuple(request.flag_keys)
+        return evaluator.remember(("posthog", exact, only, kind, version, config), rendered)
 
     async def answer(request: Request, kind: str) -> Response:
         body = flags_request(await read_json(request, FLAGS_BODY_BYTES, "request"), request)
@@ -197,12 +269,14 @@ def router(ctx: ApiContext, cache: EvaluatorCache) -> APIRouter:
             return JSONResponse(NO_TOKEN, status_code=401)
         if body.distinct_id is None:
             raise ApiError(400, MISSING_DISTINCT_ID, attr="distinct_id")
-        results = await run_in_threadpool(evaluate, body, body.token)
-        if results is None:
-            return JSONResponse(INVALID_TOKEN, status_code=401)
         config = request.query_params.get("config", "").lower() in ("true", "1")
-        content = orjson.dumps(render(results, kind, api_version(request), config))
-        return Response(content, media_type="application/json")
+        version = api_version(request)
+        content = remembered(ctx, cache, body, kind, version, config)
+        if content is None:
+            content = await run_in_threadpool(evaluate, body, body.token, kind, version, config)
+        if content is None:
+            return JSONResponse(INVALID_TOKEN, status_code=401)
+        return Response(with_request_id(content), media_type="application/json")
 
     for path in ("/flags", "/flags/"):
 

@@ -8,7 +8,7 @@ API's remote-evaluation endpoints (PostHog `/flags`, `/decide`, OFREP) all map f
 """
 
 from reconciler.evaluation.conditions import bucket
-from reconciler.evaluation.evaluator import Evaluator
+from reconciler.evaluation.evaluator import Evaluator, context_key
 from reconciler.evaluation.result import (
     COHORT_NOT_FOUND,
     CONDITION_MATCH,
@@ -31,4 +31,5 @@ __all__ = [
     "Evaluator",
     "FlagResult",
     "bucket",
+    "context_key",
 ]

@@ -4,6 +4,8 @@ caller the full path would refuse, and never older than the caches allow."""
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import time
 from collections.abc import Iterator
 
@@ -308,3 +310,84 @@ def test_a_verified_session_cookie_still_expires() -> None:
     assert sessions.token_digest(cookie, now=900) is None  # issued in the future
     assert sessions.token_digest(cookie[:-1] + ("A" if cookie[-1] != "A" else "B"), now=1001) is None
     assert sessions.token_digest(None) is None
+
+
+FLAGS_BODY = {"api_key": "phc_production_key", "distinct_id": "user-7", "person_properties": {"plan": "pro"}}
+
+
+def remote(client: Client, body: object = FLAGS_BODY, **kw: object) -> httpx.Response:
+    return client.post("/flags?v=2", json=body, token=None, **kw)
+
+
+def test_a_repeated_flags_request_is_answered_from_memory_with_its_own_request_id(client: Client) -> None:
+    first = remote(client)
+    before = fast_answers(client)
+    again = remote(client)
+    assert fast_answers(client) == before + 1
+    assert again.status_code == 200 and again.headers["content-type"] == first.headers["content-type"]
+    a, b = first.json(), again.json()
+    assert a.pop("requestId") != b.pop("requestId") and a == b
+    legacy = client.post("/flags", json=FLAGS_BODY, token=None)  # another shape: the full way, first
+    assert "featureFlags" in legacy.json()
+
+
+def test_what_the_fast_path_declines_reaches_the_full_path_with_its_body(client: Client) -> None:
+    remote(client)
+    before = fast_answers(client)
+    other = remote(client, {**FLAGS_BODY, "distinct_id": "user-8"})  # not remembered: body replayed
+    assert other.status_code == 200 and set(other.json()["flags"]) == {"checkout", "search"}
+    wrong = remote(client, {**FLAGS_BODY, "api_key": "phc_production_kex"})
+    assert wrong.status_code == 401 and wrong.json()["code"] == "authentication_failed"
+    missing = remote(client, {"api_key": "phc_production_key"})
+    assert missing.status_code == 400 and missing.json()["attr"] == "distinct_id"
+    broken = client.post("/flags?v=2", content=b'{"api_key": ', token=None)
+    assert broken.status_code == 400
+    huge = client.post("/flags?v=2", content=b"x" * (2 * 1024 * 1024), token=None)
+    assert huge.status_code == 413
+    cors = remote(client, headers={"Origin": "https://app.example.com"})  # CORS: the middleware's
+    assert (
+        cors.status_code == 200 and cors.headers["access-control-allow-origin"] == "https://app.example.com"
+    )
+    assert fast_answers(client) == before
+
+
+def test_a_gzip_body_is_read_as_the_full_path_reads_it(client: Client) -> None:
+    packed = gzip.compress(json.dumps(FLAGS_BODY).encode())
+    headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    first = client.post("/flags?v=2", content=packed, headers=headers, token=None)
+    again = client.post("/flags?v=2", content=packed, headers=headers, token=None)
+    plain = remote(client)
+    assert first.status_code == again.status_code == plain.status_code == 200
+    a, b, c = (r.json() for r in (first, again, plain))
+    for body in (a, b, c):
+        body.pop("requestId")
+    assert a == b == c
+
+
+def test_a_repeated_ofrep_bulk_request_is_answered_from_memory_and_nothing_else_is(client: Client) -> None:
+    bulk, key = "/ofrep/v1/evaluate/flags", {"X-API-Key": "phc_production_key"}
+    alice = {"context": {"targetingKey": "user-7"}}
+    first = client.post(bulk, json=alice, token=None, headers=key)
+    before = fast_answers(client)
+    again = client.post(bulk, json=alice, token=None, headers=key)
+    current = client.post(
+        bulk, json=alice, token=None, headers={**key, "If-None-Match": first.headers["etag"]}
+    )
+    assert fast_answers(client) == before + 2
+    assert (again.status_code, again.content, again.headers["etag"]) == (
+        200,
+        first.content,
+        first.headers["etag"],
+    )
+    assert current.status_code == 304 and current.content == b""
+    wrong = client.post(bulk, json=alice, token=None, headers={"X-API-Key": "phc_production_kex"})
+    assert wrong.status_code == 401 and wrong.json()["errorCode"] == "GENERAL"
+    two = client.post(
+        bulk, json=alice, token=None, headers={**key, "Authorization": "Bearer phc_staging_key"}
+    )
+    assert two.status_code == 401
+    odd = client.post(bulk, json={"context": {"targetingKey": 7}}, token=None, headers=key)
+    assert odd.status_code == 400 and odd.json()["errorCode"] == "INVALID_CONTEXT"
+    staging = client.post(bulk, json=alice, token=None, headers={"X-API-Key": "phc_staging_key"})
+    assert staging.status_code == 200 and staging.json()["flags"][0]["metadata"]["flagId"] == 4
+    assert fast_answers(client) == before + 2

@@ -424,3 +424,15 @@ def test_bulk_answers_cross_origin_and_single_does_not(client: Client) -> None:
     assert "etag" in bulk.headers["access-control-expose-headers"].lower()
     single = ask(client, SINGLE + "checkout", headers={**PROD_KEY, **origin})
     assert "access-control-allow-origin" not in single.headers
+
+
+def test_a_remembered_bulk_answer_skips_neither_the_credential_nor_the_body_checks(client: Client) -> None:
+    first = ask(client, BULK)
+    assert ask(client, BULK).json() == first.json()  # remembered: the same answer and ETag
+    assert ask(client, BULK).headers["etag"] == first.headers["etag"]
+    wrong = ask(client, BULK, headers={"X-API-Key": "phc_production_kex"})
+    assert wrong.status_code == 401 and wrong.json()["errorCode"] == "GENERAL"
+    odd = ask(client, BULK, {"context": {"targetingKey": 7}})
+    assert odd.status_code == 400 and odd.json()["errorCode"] == "INVALID_CONTEXT"
+    missing = ask(client, BULK, {"context": {}})
+    assert missing.status_code == 400 and missing.json()["errorCode"] == "TARGETING_KEY_MISSING"

@@ -272,3 +272,38 @@ def test_remote_config_serves_the_payload_as_json_text(fresh_store: tuple[Store,
         assert client.get(staging_only, token=tokens.production_only).status_code == 404
     finally:
         client.close()
+
+
+def test_a_repeated_request_gets_the_same_flags_and_its_own_request_id(client: Client) -> None:
+    answers = [post(client, "/flags?v=2") for _ in range(3)]
+    bodies = [a.json() for a in answers]
+    assert len({b.pop("requestId") for b in bodies}) == 3
+    assert bodies[0] == bodies[1] == bodies[2] and set(bodies[0]) == {"flags", "errorsWhileComputingFlags"}
+    legacy = post(client, "/decide/?v=3").json()  # another shape, remembered apart
+    assert "featureFlags" in legacy and "flags" not in legacy and "supportedCompression" in legacy
+
+
+def test_a_remembered_answer_never_reaches_another_key_or_a_wrong_one(client: Client) -> None:
+    production = post(client, "/flags?v=2", {**BODY, "distinct_id": "ops"}).json()["flags"]
+    staging = post(client, "/flags?v=2", {**BODY, "distinct_id": "ops", "api_key": "phc_staging_key"})
+    assert set(staging.json()["flags"]) == {"checkout"} and staging.json()["flags"]["checkout"]["enabled"]
+    assert production["checkout"]["metadata"]["version"] == 2
+    assert staging.json()["flags"]["checkout"]["metadata"]["id"] == 4
+    wrong = post(client, "/flags?v=2", {**BODY, "distinct_id": "ops", "api_key": "phc_production_kex"})
+    assert wrong.status_code == 401 and wrong.json()["code"] == "authentication_failed"
+
+
+def test_a_flag_change_is_answered_at_once_for_a_context_asked_before(
+    fresh_store: tuple[Store, Tokens],
+) -> None:
+    store, _ = fresh_store
+    client = Client(create_app(store, settings=ApiSettings(version_check_seconds=0)), None)
+    try:
+        assert post(client, "/flags?v=2").json()["flags"]["checkout"]["metadata"]["version"] == 2
+        assert post(client, "/flags?v=2").json()["flags"]["checkout"]["metadata"]["version"] == 2
+        with store.transaction() as tx:
+            tx.put_flag_version(PROD, flag(1, "checkout", 0, version=3), at=at(60))
+        checkout = post(client, "/flags?v=2").json()["flags"]["checkout"]
+        assert checkout["metadata"]["version"] == 3 and checkout["enabled"] is False
+    finally:
+        client.close()

@@ -31,17 +31,20 @@ TOKEN_FIELDS = ("token", "api_key", "$token")
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing (413) more than `limit` bytes without reading past it."""
+async def read_body(
+    request: Request, limit: int, *, what: str = "the request body", cap: str = "the limit"
+) -> bytes:
+    """The raw body, refusing (413) more than `limit` bytes without reading past it; the refusal
+    says `{what} ... exceeds {cap} of {limit} bytes`."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"the request body of {declared} bytes exceeds the limit of {limit} bytes")
+        raise ApiError(413, f"{what} of {declared} bytes exceeds {cap} of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, f"the request body exceeds the limit of {limit} bytes")
+            raise ApiError(413, f"{what} exceeds {cap} of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from reconciler.api.context import ApiContext
 from reconciler.api.errors import ApiError, error_responses
 from reconciler.api.paging import json_response
+from reconciler.api.sdkbody import read_body
 from reconciler.github.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -44,21 +45,6 @@ class WebhookAnswer(BaseModel):
     delivery: str | None
 
 
-async def read_bounded(request: Request, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
-    """The raw body, refusing (413) more than `limit` bytes without reading past it."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"webhook body of {declared} bytes exceeds GitHub's cap of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"webhook body exceeds GitHub's cap of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _parse(name: str, body: bytes) -> WebhookEvent:
     """The typed event; anything unreadable in a signed body is a 400 naming what was wrong."""
     try:
@@ -80,7 +66,7 @@ def router(ctx: ApiContext, on_webhook: OnWebhook | None) -> APIRouter:
     @api.post("/webhooks/github", response_model=WebhookAnswer, responses=error_responses(400, 401, 413))
     async def github(request: Request) -> Response:
         """A GitHub delivery: ping answers 200; others are handed to the reconciler (202)."""
-        body = await read_bounded(request)
+        body = await read_body(request, MAX_PAYLOAD_BYTES, what="webhook body", cap="GitHub's cap")
         if not secret:
             raise ApiError(401, "webhooks are disabled: the server has no RECONCILER_WEBHOOK_SECRET")
         if not verify_signature(secret, body, request.headers.get(SIGNATURE_HEADER)):
